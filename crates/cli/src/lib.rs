@@ -1,0 +1,115 @@
+//! The `firebreak` command. [`run`] takes its arguments and streams, so tests call it in-process
+//! exactly as the binary does.
+
+mod input;
+mod plan;
+mod rules;
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use firebreak_core::{Config, Triage};
+
+/// Exit code when every input was understood.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when a command failed to do what it was asked (used by later commands).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code when an input or the configuration could not be understood.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "firebreak",
+    version,
+    about = "Serverless incident response for AWS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify events and print each one's response plan, without touching AWS.
+    Plan {
+        /// EventBridge event files (JSON, or NDJSON with one event per line), directories of
+        /// them, or `-` for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per input event instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (TOML); defaults apply without one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the rule table, the GuardDuty playbooks and the severity policy.
+    Rules {
+        /// The IOC table as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (TOML), to show which conditions are off.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line `args` (program name first) and returns the exit code.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = write!(stderr, "{e}");
+            return if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Plan {
+            files,
+            json,
+            config,
+        } => load_triage(config.as_deref())
+            .and_then(|t| plan::run(&t, &files, json, stdin, stdout, stderr)),
+        Command::Rules { json, config } => {
+            load_triage(config.as_deref()).and_then(|t| rules::run(&t, json, stdout))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that went away (`firebreak rules | head`) is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+                == Some(std::io::ErrorKind::BrokenPipe) =>
+        {
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "firebreak: {e:#}");
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+fn load_triage(path: Option<&std::path::Path>) -> anyhow::Result<Triage> {
+    let config = match path {
+        None => Config::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+            Config::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?
+        }
+    };
+    Triage::new(config).map_err(|e| anyhow::anyhow!("rules: {e}"))
+}

@@ -1,0 +1,356 @@
+//! Firebreak's configuration: one type, read from TOML by the CLI and built from stack
+//! parameters by the Lambda functions. A bad value is an error that names its key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::principal::pattern_matches;
+
+/// The least evidence retention any plan accepts (requirements §4: logs kept at least 90 days).
+pub const MIN_RETENTION_DAYS: u32 = 90;
+
+/// How a class of containment action runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Executed at once.
+    Auto,
+    /// Planned, executed when a human approves.
+    Approve,
+    /// Planned for the record, never executed.
+    Off,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Principals and resources never contained.
+    pub protect: Protect,
+    /// AMI allow-list for the RunInstances rule.
+    pub amis: Amis,
+    /// Modes per class of containment action.
+    pub modes: Modes,
+    /// Evidence retention.
+    pub evidence: Evidence,
+    /// Legal and contractual obligations that start clocks.
+    pub obligations: Obligations,
+    /// Cognito user pools that must have no self sign-up.
+    pub cognito: Cognito,
+    /// Drills (GuardDuty sample findings and synthetic events).
+    pub drills: Drills,
+    /// Acting in member accounts of an organisation.
+    pub accounts: Accounts,
+    /// Where Firebreak's own resources are (filled from the stack's outputs when deployed).
+    pub stack: Stack,
+}
+
+/// `[stack]`: Firebreak's own resources in the security account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stack {
+    /// The Object Lock evidence bucket.
+    pub evidence_bucket: String,
+    /// SNS topic for S1 pages.
+    pub pager_topic_arn: String,
+    /// SNS topic for S2 tickets.
+    pub ticket_topic_arn: String,
+}
+
+/// `[protect]`: ARN patterns (`*` matches any run of characters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Protect {
+    /// Break-glass roles responders use.
+    pub break_glass: Vec<String>,
+    /// Firebreak's own roles.
+    pub firebreak_roles: Vec<String>,
+    /// Any other principal or resource never to contain.
+    pub allow: Vec<String>,
+}
+
+/// `[amis]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Amis {
+    /// Images RunInstances may use without an incident; empty turns the rule off.
+    pub allowed: Vec<String>,
+}
+
+/// `[modes]`: one per class of containment; S3/S4 incidents are further held to `low_severity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Modes {
+    /// Keys, sessions, deny-all on IAM principals.
+    pub credentials: Mode,
+    /// Cognito sign-out, disable, stop sign-up.
+    pub cognito: Mode,
+    /// Moving an instance into the isolation group.
+    pub instance_isolation: Mode,
+    /// Blocking public access on a bucket.
+    pub public_access: Mode,
+    /// The most any containment of an S3/S4 incident may be.
+    pub low_severity: Mode,
+}
+
+/// `[evidence]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Evidence {
+    /// Object Lock retention of evidence, in days (≥ 90).
+    pub retention_days: u32,
+}
+
+/// `[obligations]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Obligations {
+    /// The account handles Amazon (SP-API) data: notify Amazon within 24 h.
+    pub handles_amazon_data: bool,
+    /// GDPR applies: notify the supervisory authority within 72 h of a confirmed breach.
+    pub gdpr_applies: bool,
+}
+
+/// `[cognito]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cognito {
+    /// User pool ids that are invite-only.
+    pub invite_only_pools: Vec<String>,
+    /// ARN patterns of principals allowed to AdminCreateUser in those pools.
+    pub admin_principals: Vec<String>,
+}
+
+/// `[drills]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Drills {
+    /// Treat GuardDuty sample findings as incidents (containment is still dry-run in drills).
+    pub enabled: bool,
+}
+
+/// `[accounts]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Accounts {
+    /// Role Firebreak assumes in a member account.
+    pub member_role: String,
+}
+
+impl Default for Protect {
+    fn default() -> Self {
+        Protect {
+            break_glass: Vec::new(),
+            firebreak_roles: vec![
+                "arn:*:iam::*:role/Firebreak*".into(),
+                "arn:*:iam::*:role/firebreak-*".into(),
+            ],
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl Default for Modes {
+    fn default() -> Self {
+        Modes {
+            credentials: Mode::Auto,
+            cognito: Mode::Auto,
+            instance_isolation: Mode::Approve,
+            public_access: Mode::Auto,
+            low_severity: Mode::Approve,
+        }
+    }
+}
+
+impl Default for Evidence {
+    fn default() -> Self {
+        Evidence {
+            retention_days: MIN_RETENTION_DAYS,
+        }
+    }
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            member_role: "FirebreakMember".into(),
+        }
+    }
+}
+
+/// Why a principal or resource is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    /// A configured break-glass role.
+    BreakGlass,
+    /// One of Firebreak's own roles.
+    Firebreak,
+    /// On the allow-list.
+    AllowList,
+}
+
+impl Protection {
+    /// Human words for the reason.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Protection::BreakGlass => "a break-glass role",
+            Protection::Firebreak => "one of Firebreak's own roles",
+            Protection::AllowList => "on the allow-list",
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a TOML configuration.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types cannot: retention floor, pattern shapes, AMI ids.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.evidence.retention_days < MIN_RETENTION_DAYS {
+            return Err(ConfigError::Invalid {
+                key: "evidence.retention_days".into(),
+                message: format!(
+                    "{} days is less than the {MIN_RETENTION_DAYS} days evidence must be kept",
+                    self.evidence.retention_days
+                ),
+            });
+        }
+        let lists = [
+            ("protect.break_glass", &self.protect.break_glass),
+            ("protect.firebreak_roles", &self.protect.firebreak_roles),
+            ("protect.allow", &self.protect.allow),
+            ("cognito.admin_principals", &self.cognito.admin_principals),
+        ];
+        for (key, list) in lists {
+            for (i, p) in list.iter().enumerate() {
+                if !p.starts_with("arn:") {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{key}[{i}]"),
+                        message: format!(
+                            "{p:?} is not an ARN pattern (it must start with \"arn:\")"
+                        ),
+                    });
+                }
+            }
+        }
+        for (i, ami) in self.amis.allowed.iter().enumerate() {
+            if !ami.starts_with("ami-") {
+                return Err(ConfigError::Invalid {
+                    key: format!("amis.allowed[{i}]"),
+                    message: format!("{ami:?} is not an AMI id (ami-…)"),
+                });
+            }
+        }
+        for (key, arn) in [
+            ("stack.pager_topic_arn", &self.stack.pager_topic_arn),
+            ("stack.ticket_topic_arn", &self.stack.ticket_topic_arn),
+        ] {
+            if !arn.is_empty() && !arn.starts_with("arn:") {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("{arn:?} is not an SNS topic ARN"),
+                });
+            }
+        }
+        if self.accounts.member_role.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "accounts.member_role".into(),
+                message: "must name a role".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether an ARN (principal or resource) is protected, and why.
+    pub fn protection(&self, arn: &str) -> Option<Protection> {
+        let any = |list: &[String]| list.iter().any(|p| pattern_matches(p, arn));
+        if any(&self.protect.break_glass) {
+            Some(Protection::BreakGlass)
+        } else if any(&self.protect.firebreak_roles) {
+            Some(Protection::Firebreak)
+        } else if any(&self.protect.allow) {
+            Some(Protection::AllowList)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a user pool is invite-only.
+    pub fn is_invite_only_pool(&self, pool_id: &str) -> bool {
+        self.cognito.invite_only_pools.iter().any(|p| p == pool_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_default() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[protect]\nbreak_glas = []\n").unwrap_err();
+        assert!(err.to_string().contains("break_glas"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_toml("[evidence]\nretention_days = \"ninety\"\n").unwrap_err();
+        assert!(err.to_string().contains("retention_days"), "{err}");
+    }
+
+    #[test]
+    fn short_retention_is_refused() {
+        let err = Config::from_toml("[evidence]\nretention_days = 30\n").unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Invalid {
+                key: "evidence.retention_days".into(),
+                message: "30 days is less than the 90 days evidence must be kept".into()
+            }
+        );
+    }
+
+    #[test]
+    fn non_arn_pattern_is_refused_with_index() {
+        let err = Config::from_toml("[protect]\nallow = [\"arn:aws:iam::*:user/a\", \"bob\"]\n")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("protect.allow[1]"), "{err}");
+    }
+
+    #[test]
+    fn bad_mode_is_named() {
+        let err = Config::from_toml("[modes]\ncredentials = \"sometimes\"\n").unwrap_err();
+        assert!(err.to_string().contains("credentials"), "{err}");
+    }
+
+    #[test]
+    fn protection_reasons() {
+        let c = Config::from_toml(
+            "[protect]\nbreak_glass = [\"arn:*:iam::*:role/BreakGlass\"]\nallow = [\"arn:aws:iam::*:user/ops-automation\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.protection("arn:aws:iam::1:role/BreakGlass"),
+            Some(Protection::BreakGlass)
+        );
+        assert_eq!(
+            c.protection("arn:aws:iam::1:role/FirebreakContain"),
+            Some(Protection::Firebreak)
+        );
+        assert_eq!(
+            c.protection("arn:aws:iam::1:user/ops-automation"),
+            Some(Protection::AllowList)
+        );
+        assert_eq!(c.protection("arn:aws:iam::1:user/ops-automation2"), None);
+        assert_eq!(c.protection("arn:aws:iam::1:role/BreakGlassNot"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! Errors of the core: every one names what was wrong and where, so a Lambda can fail with a
+//! reason and a CLI can point at the file, line and field.
+
+use thiserror::Error;
+
+/// EventBridge refuses events over 256 KiB; anything larger did not come from EventBridge.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Why an event could not be understood.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The input is not JSON, or a field has the wrong type, or a required field is absent.
+    #[error("{path}: {message} (line {line}, column {column})")]
+    Json {
+        /// Dotted path of the field, `.` for the top level.
+        path: String,
+        /// serde's own description, e.g. "missing field `type`".
+        message: String,
+        /// 1-based line in the input.
+        line: usize,
+        /// 1-based column in the input.
+        column: usize,
+    },
+    /// The envelope's `detail-type` is none Firebreak consumes.
+    #[error(
+        "detail-type {0:?} is not consumed by Firebreak (expected GuardDuty Finding or an AWS ... via CloudTrail event)"
+    )]
+    UnsupportedDetailType(String),
+    /// A field a rule needs is absent (or null).
+    #[error("{0}: missing, and Firebreak needs it to respond")]
+    MissingField(&'static str),
+    /// A field that is present but whose value cannot be used.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Larger than EventBridge ever delivers: refused, not processed.
+    #[error("event is {0} bytes, over EventBridge's limit of {MAX_EVENT_BYTES} bytes: refused")]
+    TooLarge(usize),
+}
+
+impl Error {
+    pub(crate) fn from_json(
+        err: serde_path_to_error::Error<serde_json::Error>,
+        prefix: &str,
+    ) -> Self {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let path = match (prefix, path.as_str()) {
+            ("", p) => p.to_string(),
+            (pre, ".") => pre.to_string(),
+            (pre, p) => format!("{pre}.{p}"),
+        };
+        let mut message = inner.to_string();
+        // serde_json appends " at line L column C"; we report those separately.
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        Error::Json {
+            path,
+            message,
+            line: inner.line(),
+            column: inner.column(),
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// TOML syntax or an unknown / mistyped key (toml's message names the key and line).
+    #[error("{0}")]
+    Parse(String),
+    /// A key whose value is understood but not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `evidence.retention_days`.
+        key: String,
+        /// Why the value is refused.
+        message: String,
+    },
+}

@@ -1,0 +1,33 @@
+//! Firebreak's pure core: an EventBridge event in, a classified incident and an ordered response
+//! plan out. No I/O, no clock, no async runtime, no AWS SDK: the same input and configuration
+//! always give the same decision, so every rule is testable without AWS.
+//!
+//! The path of an event: [`Event::parse`] (lenient serde types) → [`Triage::triage`] (rules,
+//! severity, playbooks) → [`Decision`] (ignored with a reason, or an [`Incident`] with its plan).
+
+pub mod cloudtrail;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod guardduty;
+pub mod incident;
+mod lenient;
+pub mod outcome;
+pub mod page;
+pub mod plan;
+pub mod principal;
+pub mod rules;
+pub mod severity;
+pub mod triage;
+
+pub use config::{Config, Mode, Protection};
+pub use error::{ConfigError, Error, MAX_EVENT_BYTES};
+pub use event::{Detail, Envelope, Event};
+pub use incident::{Deadline, Decision, Incident, IncidentId, Obligation, Source};
+pub use outcome::{ActionOutcome, Status};
+pub use page::{Page, PageKind};
+pub use plan::{Action, PlannedAction, TagTarget};
+pub use principal::Principal;
+pub use rules::{IocRule, RuleSet};
+pub use severity::{Route, Severity};
+pub use triage::Triage;

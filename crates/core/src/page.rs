@@ -1,0 +1,216 @@
+//! The page: what responders read on their phone at 3 a.m. Pure text from an incident and its
+//! outcomes; the pager effector only sends it.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::incident::Incident;
+use crate::outcome::{ActionOutcome, Status};
+
+/// SNS refuses subjects of 100 characters or more.
+pub const MAX_SUBJECT: usize = 99;
+
+/// Why a page is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageKind {
+    /// First page of a new incident.
+    Opened,
+    /// A re-emit or a follow-up with outcomes.
+    Updated,
+    /// A drill.
+    Drill,
+}
+
+impl PageKind {
+    /// The `kind` message attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Opened => "opened",
+            PageKind::Updated => "updated",
+            PageKind::Drill => "drill",
+        }
+    }
+}
+
+/// A message ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Subject line (ASCII, ≤ 99 characters, one line).
+    pub subject: String,
+    /// Body text.
+    pub body: String,
+    /// Message attributes (`severity`, `incident_id`, `kind`) for subscription filters.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Composes the page for an incident and what was done about it.
+pub fn compose(
+    incident: &Incident,
+    outcomes: &[ActionOutcome],
+    kind: PageKind,
+    evidence: &str,
+) -> Page {
+    let prefix = if incident.drill || kind == PageKind::Drill {
+        "[DRILL] "
+    } else {
+        ""
+    };
+    let subject = subject_line(&format!(
+        "{prefix}[{}] {} {}",
+        incident.severity, incident.id, incident.title
+    ));
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "{prefix}Firebreak incident {} - {} ({})",
+        incident.id, incident.severity, incident.severity_reason
+    );
+    let _ = writeln!(body, "\nWHAT HAPPENED\n  {}", incident.title);
+    let _ = writeln!(
+        body,
+        "  account {} · {} · detected {}",
+        incident.account,
+        incident.region,
+        incident.detected_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(p) = &incident.principal {
+        let _ = writeln!(body, "  principal: {}", p.describe());
+    }
+    let _ = writeln!(body, "  indicators: {}", incident.iocs.join(", "));
+    if incident.occurrence > 1 {
+        let _ = writeln!(
+            body,
+            "  GuardDuty has seen this {} times",
+            incident.occurrence
+        );
+    }
+    if let Some(owner) = &incident.owner {
+        let _ = writeln!(body, "  owner (notification tag): {owner}");
+    }
+    let _ = writeln!(body, "\nWHAT FIREBREAK DID");
+    if outcomes.is_empty() {
+        for a in &incident.plan {
+            let _ = writeln!(
+                body,
+                "  planned ({}) {} {}",
+                a.mode.as_str(),
+                a.action.kind(),
+                a.target
+            );
+        }
+    }
+    for o in outcomes.iter().filter(|o| o.kind != "page") {
+        let _ = writeln!(body, "  {o}");
+    }
+    for note in &incident.notes {
+        let _ = writeln!(body, "  note: {note}");
+    }
+    let waiting = outcomes
+        .iter()
+        .filter(|o| o.status == Status::AwaitingApproval)
+        .count();
+    let failed = outcomes.iter().filter(|o| o.status.is_failure()).count();
+    let _ = writeln!(body, "\nWHAT A HUMAN MUST DO NEXT");
+    let mut n = 0;
+    let mut step = |body: &mut String, text: &str| {
+        n += 1;
+        let _ = writeln!(body, "  {n}. {text}");
+    };
+    if failed > 0 {
+        step(
+            &mut body,
+            &format!(
+                "{failed} action(s) FAILED: do them by hand or fix the cause; they are not done."
+            ),
+        );
+    }
+    if waiting > 0 {
+        step(
+            &mut body,
+            &format!(
+                "{waiting} action(s) await approval: review the plan and approve or reject them."
+            ),
+        );
+    }
+    for s in &incident.human_steps {
+        step(&mut body, s);
+    }
+    step(
+        &mut body,
+        "Decide whether this is a breach; record the decision in the incident log.",
+    );
+    let _ = writeln!(body, "\nDEADLINES");
+    for d in &incident.deadlines {
+        match d.due {
+            Some(due) => {
+                let _ = writeln!(
+                    body,
+                    "  {:?}: by {} ({})",
+                    d.obligation,
+                    due.format("%Y-%m-%d %H:%M UTC"),
+                    d.obligation.describe()
+                );
+            }
+            None => {
+                let _ = writeln!(body, "  {:?}: {}", d.obligation, d.obligation.describe());
+            }
+        }
+    }
+    let _ = writeln!(body, "\nEVIDENCE\n  {evidence}");
+    Page {
+        subject,
+        body,
+        attributes: vec![
+            ("severity".into(), incident.severity.to_string()),
+            ("incident_id".into(), incident.id.to_string()),
+            (
+                "kind".into(),
+                if incident.drill {
+                    PageKind::Drill
+                } else {
+                    kind
+                }
+                .as_str()
+                .into(),
+            ),
+        ],
+    }
+}
+
+/// One printable-ASCII line of at most [`MAX_SUBJECT`] characters.
+fn subject_line(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if out.len() > MAX_SUBJECT {
+        out.truncate(MAX_SUBJECT - 3);
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_is_short_ascii_one_line() {
+        let s = subject_line(&format!(
+            "[S1] FB-0123456789abcdef Rôot\nsign-in {}",
+            "x".repeat(200)
+        ));
+        assert!(s.len() <= MAX_SUBJECT);
+        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+        assert!(s.starts_with("[S1] FB-0123456789abcdef R?ot?sign-in"));
+        assert!(s.ends_with("..."));
+    }
+}

@@ -1,0 +1,424 @@
+//! Runbook indicators of compromise as data: `rules/iocs.toml`, embedded at build time, read
+//! once into a [`RuleSet`] indexed by event source and name.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cloudtrail::Record;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::principal::{Principal, pattern_matches};
+use crate::severity::Severity;
+
+/// The built-in rule table, as reviewed text.
+pub const BUILTIN_IOCS: &str = include_str!("../rules/iocs.toml");
+
+/// A condition on a matching call, beyond its source and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Every such call.
+    Always,
+    /// RunInstances with an image not on `amis.allowed` (off when the list is empty).
+    AmiNotAllowed,
+    /// A trust policy naming an AWS principal of another account, or `*`.
+    TrustsOtherAccount,
+    /// Event selectors that reduce what CloudTrail records.
+    SelectorsReduce,
+    /// UpdateDetector with `enable: false`.
+    DetectorDisabled,
+    /// A sign-up on an invite-only user pool.
+    InviteOnlyPool,
+    /// AdminCreateUser on an invite-only pool by a principal not in `cognito.admin_principals`.
+    UnexpectedAdmin,
+}
+
+impl Condition {
+    /// Short human text for `firebreak rules`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Condition::Always => "always",
+            Condition::AmiNotAllowed => "image not in amis.allowed",
+            Condition::TrustsOtherAccount => "trust policy names another account or *",
+            Condition::SelectorsReduce => "drops management events, reads or writes",
+            Condition::DetectorDisabled => "enable = false",
+            Condition::InviteOnlyPool => "pool in cognito.invite_only_pools",
+            Condition::UnexpectedAdmin => {
+                "invite-only pool, caller not in cognito.admin_principals"
+            }
+        }
+    }
+}
+
+/// One indicator of compromise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IocRule {
+    /// Stable name, reported in plans and pages.
+    pub name: String,
+    /// Family (`detection-disabled`, `iam`, `persistence`, …).
+    pub category: String,
+    /// CloudTrail `eventSource`.
+    pub source: String,
+    /// CloudTrail `eventName`s.
+    pub events: Vec<String>,
+    /// Extra condition.
+    pub condition: Condition,
+    /// Severity of an incident that fires only this rule.
+    pub severity: Severity,
+    /// Why it matters, in the runbook's words.
+    pub why: String,
+}
+
+/// The rules, indexed for lookup by `(eventSource, eventName)`.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<IocRule>,
+    index: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    ioc: Vec<IocRule>,
+}
+
+/// What a condition may look at besides the record.
+pub(crate) struct MatchContext<'c> {
+    pub config: &'c Config,
+    pub account: &'c str,
+    pub actor: &'c Principal,
+}
+
+impl RuleSet {
+    /// The built-in table.
+    pub fn builtin() -> Result<RuleSet, ConfigError> {
+        RuleSet::from_toml(BUILTIN_IOCS)
+    }
+
+    /// A table from TOML text (`[[ioc]]` entries).
+    pub fn from_toml(text: &str) -> Result<RuleSet, ConfigError> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut index: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, rule) in file.ioc.iter().enumerate() {
+            if !names.insert(rule.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: format!("ioc[{i}].name"),
+                    message: format!("{:?} is used by another rule", rule.name),
+                });
+            }
+            if rule.events.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: format!("ioc[{i}].events"),
+                    message: "names no event".into(),
+                });
+            }
+            for event in &rule.events {
+                index
+                    .entry(rule.source.clone())
+                    .or_default()
+                    .entry(event.clone())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        Ok(RuleSet {
+            rules: file.ioc,
+            index,
+        })
+    }
+
+    /// Every rule, in table order.
+    pub fn rules(&self) -> &[IocRule] {
+        &self.rules
+    }
+
+    /// The rules a record fires.
+    pub(crate) fn matching(&self, record: &Record<'_>, ctx: &MatchContext<'_>) -> Vec<&IocRule> {
+        let Some(candidates) = self
+            .index
+            .get(&record.event_source)
+            .and_then(|by_name| by_name.get(&record.event_name))
+        else {
+            return Vec::new();
+        };
+        candidates
+            .iter()
+            .map(|&i| &self.rules[i])
+            .filter(|rule| holds(rule.condition, record, ctx))
+            .collect()
+    }
+}
+
+fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> bool {
+    match condition {
+        Condition::Always => true,
+        Condition::AmiNotAllowed => ami_not_allowed(&record.request(), &ctx.config.amis.allowed),
+        Condition::TrustsOtherAccount => trusts_other_account(&record.request(), ctx.account),
+        Condition::SelectorsReduce => selectors_reduce(&record.request()),
+        Condition::DetectorDisabled => {
+            record.request().get("enable").and_then(Value::as_bool) == Some(false)
+        }
+        Condition::InviteOnlyPool => {
+            cognito_pool_id(record).is_some_and(|pool| ctx.config.is_invite_only_pool(&pool))
+        }
+        Condition::UnexpectedAdmin => {
+            let invite_only =
+                cognito_pool_id(record).is_some_and(|pool| ctx.config.is_invite_only_pool(&pool));
+            let allowed = ctx.actor.arn().is_some_and(|arn| {
+                ctx.config
+                    .cognito
+                    .admin_principals
+                    .iter()
+                    .any(|p| pattern_matches(p, arn))
+            });
+            invite_only && !allowed
+        }
+    }
+}
+
+/// Image ids of a RunInstances request (`instancesSet.items[].imageId`, or a top-level `imageId`).
+fn ami_not_allowed(request: &Value, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return false;
+    }
+    let items = request
+        .pointer("/instancesSet/items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get("imageId"));
+    items
+        .chain(request.get("imageId"))
+        .filter_map(Value::as_str)
+        .any(|image| !allowed.iter().any(|a| a == image))
+}
+
+/// Whether a trust policy (a JSON string in the request, sometimes URL-encoded) lets an AWS
+/// principal of another account, or anyone, assume the role.
+fn trusts_other_account(request: &Value, own_account: &str) -> bool {
+    let Some(doc) = request
+        .get("assumeRolePolicyDocument")
+        .or_else(|| request.get("policyDocument"))
+    else {
+        return false;
+    };
+    let policy: Value = match doc {
+        Value::String(text) => match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => match serde_json::from_str(&percent_decode(text)) {
+                Ok(v) => v,
+                // An unreadable trust policy on a new role is itself worth a look.
+                Err(_) => return true,
+            },
+        },
+        other => other.clone(),
+    };
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return false,
+    };
+    statements
+        .into_iter()
+        .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
+        .filter_map(|s| s.get("Principal"))
+        .any(|principal| match principal {
+            Value::String(s) => s == "*",
+            Value::Object(map) => map.get("AWS").is_some_and(|aws| {
+                let values: Vec<&str> = match aws {
+                    Value::String(s) => vec![s.as_str()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                values
+                    .into_iter()
+                    .any(|v| principal_account(v) != Some(own_account))
+            }),
+            _ => false,
+        })
+}
+
+/// `arn:aws:iam::123456789012:root` / `123456789012` → the account id; `*` → none.
+fn principal_account(value: &str) -> Option<&str> {
+    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value);
+    }
+    let mut parts = value.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(_), Some(_), Some(_), Some(account)) if !account.is_empty() => {
+            Some(account)
+        }
+        _ => None,
+    }
+}
+
+fn selectors_reduce(request: &Value) -> bool {
+    if request
+        .get("advancedEventSelectors")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return true;
+    }
+    request
+        .get("eventSelectors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|sel| {
+            sel.get("includeManagementEvents").and_then(Value::as_bool) == Some(false)
+                || sel
+                    .get("readWriteType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|rw| rw != "All")
+        })
+}
+
+/// The user pool a Cognito record is about, wherever the service put it.
+pub(crate) fn cognito_pool_id(record: &Record<'_>) -> Option<String> {
+    let from = |v: Value| {
+        v.get("userPoolId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    from(record.request())
+        .or_else(|| from(record.additional()))
+        .or_else(|| {
+            record.resources.iter().flatten().find_map(|r| {
+                r.arn
+                    .as_deref()
+                    .and_then(|arn| arn.split_once(":userpool/"))
+                    .map(|(_, id)| id.to_string())
+            })
+        })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builtin_table_parses_and_is_indexed() {
+        let rules = RuleSet::builtin().unwrap();
+        assert!(rules.rules().len() >= 20);
+        assert!(rules.index["cloudtrail.amazonaws.com"].contains_key("StopLogging"));
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let text = "[[ioc]]\nname='a'\ncategory='c'\nsource='s'\nevents=['E']\ncondition='always'\nseverity='S1'\nwhy='w'\n";
+        let twice = format!("{text}{text}");
+        let err = RuleSet::from_toml(&twice).unwrap_err();
+        assert!(err.to_string().starts_with("ioc[1].name"), "{err}");
+    }
+
+    #[test]
+    fn ami_rule() {
+        let allowed = vec!["ami-1".to_string()];
+        let req = |id: &str| json!({"instancesSet": {"items": [{"imageId": id, "minCount": 1}]}});
+        assert!(ami_not_allowed(&req("ami-2"), &allowed));
+        assert!(!ami_not_allowed(&req("ami-1"), &allowed));
+        assert!(
+            !ami_not_allowed(&req("ami-2"), &[]),
+            "an empty allow-list turns the rule off"
+        );
+        assert!(!ami_not_allowed(
+            &json!({"launchTemplate": {"launchTemplateId": "lt-1"}}),
+            &allowed
+        ));
+    }
+
+    #[test]
+    fn trust_rule() {
+        let doc = |p: Value| json!({"assumeRolePolicyDocument": json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": p, "Action": "sts:AssumeRole"}]}).to_string()});
+        assert!(trusts_other_account(
+            &doc(json!({"AWS": "arn:aws:iam::999988887777:root"})),
+            "111122223333"
+        ));
+        assert!(trusts_other_account(
+            &doc(json!({"AWS": ["111122223333", "999988887777"]})),
+            "111122223333"
+        ));
+        assert!(trusts_other_account(&doc(json!("*")), "111122223333"));
+        assert!(trusts_other_account(
+            &doc(json!({"AWS": "*"})),
+            "111122223333"
+        ));
+        assert!(!trusts_other_account(
+            &doc(json!({"AWS": "arn:aws:iam::111122223333:root"})),
+            "111122223333"
+        ));
+        assert!(!trusts_other_account(
+            &doc(json!({"Service": "ec2.amazonaws.com"})),
+            "111122223333"
+        ));
+        let encoded = json!({"policyDocument": "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22AWS%22%3A%22999988887777%22%7D%7D%5D%7D"});
+        assert!(trusts_other_account(&encoded, "111122223333"));
+    }
+
+    #[test]
+    fn selectors_rule() {
+        assert!(selectors_reduce(
+            &json!({"eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true}]})
+        ));
+        assert!(selectors_reduce(
+            &json!({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false}]})
+        ));
+        assert!(selectors_reduce(
+            &json!({"advancedEventSelectors": [{"name": "x"}]})
+        ));
+        assert!(!selectors_reduce(
+            &json!({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true}]})
+        ));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,772 @@
+//! Triage: one parsed event in, one [`Decision`] out. Pure: the same event and config always
+//! give the same decision.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::cloudtrail::Record;
+use crate::config::{Config, Mode};
+use crate::error::{ConfigError, Error};
+use crate::event::{Detail, Envelope, Event};
+use crate::guardduty::Finding;
+use crate::incident::{Decision, Incident, IncidentId, Source, deadlines};
+use crate::plan::{Action, PlanBuilder, TagTarget};
+use crate::principal::Principal;
+use crate::rules::{IocRule, MatchContext, RuleSet, cognito_pool_id};
+use crate::severity::Severity;
+
+/// The root-usage runbook's establish-control steps, which only a human can take.
+pub const ROOT_RUNBOOK: [&str; 6] = [
+    "Confirm with the account owners whether anyone used root; if nobody did, treat it as a compromise.",
+    "Sign in as root, change the root password, and remove recovery contacts you do not recognise.",
+    "Enable, or re-register, MFA on the root user.",
+    "Delete any root access keys: root should have none.",
+    "Review everything root did (the preserved CloudTrail activity) since the last known-good time.",
+    "Rotate credentials that root created or changed; check account contacts and billing settings.",
+];
+
+/// The GuardDuty playbooks, for `firebreak rules`: (match, plan).
+pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
+    (
+        "AccessKey + IAMUser",
+        "preserve; deactivate the finding's AKIA key only; revoke user sessions; deny-all (S1); tag; page",
+    ),
+    (
+        "AccessKey + AssumedRole",
+        "preserve; revoke the role's sessions (service-linked roles untouched); tag; page",
+    ),
+    (
+        "AccessKey + Root",
+        "preserve; page with the root runbook (root cannot be contained by API)",
+    ),
+    (
+        "AccessKey + FederatedUser",
+        "preserve; page (the issuing IAM user is not named in findings)",
+    ),
+    (
+        "Instance",
+        "protect (termination/stop/keep volumes); snapshot; preserve; revoke instance-profile sessions; isolate; tag; page",
+    ),
+    (
+        "S3Bucket",
+        "preserve; block public access (public-access findings or public bucket); contain the caller; tag; page",
+    ),
+    ("any other resource", "preserve; page"),
+];
+
+/// Severity policy, for `firebreak rules` and README.
+pub const SEVERITY_POLICY: [(&str, &str); 10] = [
+    (
+        "S1",
+        "successful root activity (console sign-in or API call)",
+    ),
+    (
+        "S1",
+        "detection disabled: CloudTrail stopped/deleted, GuardDuty detector deleted/suspended/disassociated",
+    ),
+    ("S1", "GuardDuty attack sequences; GuardDuty severity ≥ 9"),
+    (
+        "S1",
+        "GuardDuty ≥ 7 on credential or data exfiltration (InstanceCredentialExfiltration, CredentialAccess, Exfiltration)",
+    ),
+    ("S1", "root use combined with any IOC"),
+    ("S2", "other GuardDuty High (7–8.9); IOC rules marked S2"),
+    (
+        "S3",
+        "GuardDuty Medium (4–6.9); failed root sign-in or refused root call; refused IOC calls (capped at S3)",
+    ),
+    (
+        "S4",
+        "GuardDuty Low (< 4) unless a rule above says otherwise; persistence records",
+    ),
+    (
+        "route",
+        "S1 → page at once; S2 → ticket + mail; S3/S4 → record",
+    ),
+    (
+        "modes",
+        "credential/Cognito/public-access containment auto for S1–S2; isolation approve; everything S3–S4 approve",
+    ),
+];
+
+/// The triage engine: a configuration and a rule table, built once, used for every event.
+#[derive(Debug, Clone)]
+pub struct Triage {
+    config: Config,
+    rules: RuleSet,
+}
+
+impl Triage {
+    /// An engine with the built-in rule table.
+    pub fn new(config: Config) -> Result<Triage, ConfigError> {
+        Triage::with_rules(config, RuleSet::builtin()?)
+    }
+
+    /// An engine with another rule table.
+    pub fn with_rules(config: Config, rules: RuleSet) -> Result<Triage, ConfigError> {
+        config.validate()?;
+        Ok(Triage { config, rules })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The rule table in force.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Parses and triages one event given as JSON text.
+    pub fn triage_json(&self, input: &str) -> Result<Decision, Error> {
+        self.triage(&Event::parse(input)?)
+    }
+
+    /// Triages one parsed event.
+    pub fn triage(&self, event: &Event<'_>) -> Result<Decision, Error> {
+        match &event.detail {
+            Detail::GuardDuty(finding) => self.guardduty(&event.envelope, finding),
+            Detail::CloudTrail(record) => self.cloudtrail(&event.envelope, record),
+        }
+    }
+
+    fn guardduty(&self, env: &Envelope, f: &Finding) -> Result<Decision, Error> {
+        let drill = f.is_sample();
+        if drill && !self.config.drills.enabled {
+            return Ok(ignored("GuardDuty sample finding, and drills are off"));
+        }
+        if f.service.archived == Some(true) {
+            return Ok(ignored("the finding is archived (suppressed in GuardDuty)"));
+        }
+        if !(0.0..=10.0).contains(&f.severity) {
+            return Err(Error::InvalidField {
+                field: "detail.severity",
+                message: format!("{} is outside GuardDuty's 0–10 range", f.severity),
+            });
+        }
+        let account = nonempty(f.account_id.as_deref())
+            .or(nonempty(env.account.as_deref()))
+            .ok_or(Error::MissingField("detail.accountId"))?;
+        let region = nonempty(f.region.as_deref())
+            .or(nonempty(env.region.as_deref()))
+            .ok_or(Error::MissingField("detail.region"))?;
+        let partition = f
+            .partition
+            .as_deref()
+            .unwrap_or_else(|| partition_of(region));
+        let detected_at = parse_time(f.created_at.as_deref())
+            .or(env.time)
+            .or_else(|| parse_time(f.updated_at.as_deref()))
+            .ok_or(Error::MissingField("detail.createdAt"))?;
+
+        let t = f.finding_type.as_str();
+        let (severity, severity_reason) = guardduty_severity(t, f.severity);
+        let resource = &f.resource;
+        let principal = resource
+            .access_key_details
+            .as_ref()
+            .map(|k| Principal::from_guardduty(k, partition, account));
+
+        let mut notes = Vec::new();
+        let mut human_steps = Vec::new();
+        let mut plan = PlanBuilder::new(&self.config, severity);
+        plan.push(
+            Action::PreserveEvidence,
+            "keep the finding, the resource's state and the principal's activity",
+        );
+
+        match resource.resource_type.as_str() {
+            // Management-event findings (Policy:S3/* among them) come as AccessKey with the
+            // bucket attached; data-event findings come as S3Bucket. Both get the bucket and the
+            // caller handled.
+            kind @ ("AccessKey" | "S3Bucket") => {
+                let buckets: Vec<&str> = resource
+                    .s3_bucket_details
+                    .iter()
+                    .flatten()
+                    .filter_map(|b| nonempty(b.name.as_deref()))
+                    .collect();
+                if kind == "S3Bucket" && buckets.is_empty() {
+                    return Err(Error::MissingField(
+                        "detail.resource.s3BucketDetails[].name",
+                    ));
+                }
+                let key = resource.access_key_details.as_ref();
+                if kind == "AccessKey" && key.is_none() {
+                    return Err(Error::MissingField("detail.resource.accessKeyDetails"));
+                }
+                let public = is_public_access_finding(t)
+                    || resource.s3_bucket_details.iter().flatten().any(|b| {
+                        b.public_access
+                            .as_ref()
+                            .and_then(|p| p.effective_permission.as_deref())
+                            == Some("PUBLIC")
+                    });
+                for bucket in buckets {
+                    let arn = format!("arn:{partition}:s3:::{bucket}");
+                    if let Some(why) = self.config.protection(&arn) {
+                        notes.push(format!(
+                            "bucket {bucket} is {}: Firebreak does not touch it",
+                            why.describe()
+                        ));
+                        continue;
+                    }
+                    if public {
+                        plan.push(
+                            Action::BlockPublicAccess {
+                                bucket: bucket.to_string(),
+                            },
+                            "the bucket is, or may become, public",
+                        );
+                    }
+                    plan.push(
+                        Action::TagQuarantine {
+                            resource: TagTarget::Bucket(bucket.to_string()),
+                        },
+                        "mark the bucket",
+                    );
+                }
+                if let (Some(p), Some(key)) = (&principal, key) {
+                    self.contain_principal(
+                        &mut plan,
+                        p,
+                        key.access_key_id.as_deref(),
+                        severity,
+                        &mut notes,
+                        &mut human_steps,
+                    );
+                }
+            }
+            "Instance" => {
+                let instance_id = resource
+                    .instance_details
+                    .as_ref()
+                    .and_then(|i| nonempty(i.instance_id.as_deref()))
+                    .ok_or(Error::MissingField(
+                        "detail.resource.instanceDetails.instanceId",
+                    ))?;
+                let arn = format!("arn:{partition}:ec2:{region}:{account}:instance/{instance_id}");
+                if let Some(why) = self.config.protection(&arn) {
+                    notes.push(format!(
+                        "instance {instance_id} is {}: Firebreak does not touch it",
+                        why.describe()
+                    ));
+                } else {
+                    let id = instance_id.to_string();
+                    plan.push(
+                        Action::ProtectInstance {
+                            instance_id: id.clone(),
+                        },
+                        "keep the instance and its volumes as evidence",
+                    );
+                    plan.push(
+                        Action::SnapshotVolumes {
+                            instance_id: id.clone(),
+                        },
+                        "capture every attached volume",
+                    );
+                    let profile = resource
+                        .instance_details
+                        .as_ref()
+                        .and_then(|i| i.iam_instance_profile.as_ref())
+                        .and_then(|p| nonempty(p.arn.as_deref()));
+                    if let Some(profile) = profile {
+                        plan.push(
+                            Action::RevokeInstanceProfileSessions {
+                                instance_id: id.clone(),
+                                instance_profile_arn: profile.to_string(),
+                            },
+                            "credentials on a compromised instance must be assumed stolen",
+                        );
+                    }
+                    plan.push(
+                        Action::IsolateInstance {
+                            instance_id: id.clone(),
+                        },
+                        "cut the instance off; it keeps running for forensics",
+                    );
+                    plan.push(
+                        Action::TagQuarantine {
+                            resource: TagTarget::Instance(id),
+                        },
+                        "mark the instance and its artefacts",
+                    );
+                }
+            }
+            other => notes.push(format!(
+                "no automatic containment for resource type {other}"
+            )),
+        }
+        if let Some(route) = page_route(severity) {
+            plan.push(Action::Page { route }, format!("{severity} routing"));
+        }
+        let finding_id = f.id.clone();
+        let id = IncidentId::derive(&format!("guardduty:{account}:{region}:{finding_id}"));
+        let occurrence = f.service.count.unwrap_or(1).max(1);
+        Ok(Decision::Incident(Box::new(Incident {
+            id,
+            source: Source::GuardDuty {
+                finding_id,
+                finding_type: t.to_string(),
+                guardduty_severity: f.severity,
+                detector_id: f.service.detector_id.clone(),
+                count: occurrence,
+                updated_at: f.updated_at.clone(),
+            },
+            account: account.to_string(),
+            region: region.to_string(),
+            partition: partition.to_string(),
+            detected_at,
+            title: f
+                .title
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| t.to_string()),
+            severity,
+            severity_reason,
+            route: severity.route(),
+            iocs: vec![format!("guardduty:{t}")],
+            principal,
+            owner: f.owner().map(str::to_string),
+            plan: plan.finish(),
+            notes,
+            human_steps,
+            deadlines: deadlines(severity, detected_at, &self.config.obligations),
+            occurrence,
+            drill,
+        })))
+    }
+
+    fn cloudtrail(&self, env: &Envelope, r: &Record<'_>) -> Result<Decision, Error> {
+        let id = &r.user_identity;
+        let is_root = id.identity_type.as_deref() == Some("Root");
+        if is_root && let Some(by) = &id.invoked_by {
+            return Ok(ignored(&format!(
+                "root call made on root's behalf by the AWS service {by}"
+            )));
+        }
+        if is_root && r.is_service_event() {
+            return Ok(ignored(
+                "an AWS service event recorded under root, not root activity",
+            ));
+        }
+        let account = nonempty(r.recipient_account_id.as_deref())
+            .or(nonempty(env.account.as_deref()))
+            .or(nonempty(id.account_id.as_deref()))
+            .ok_or(Error::MissingField("detail.recipientAccountId"))?;
+        let region = nonempty(r.aws_region.as_deref())
+            .or(nonempty(env.region.as_deref()))
+            .ok_or(Error::MissingField("detail.awsRegion"))?;
+        let partition = partition_of(region);
+        let actor = Principal::from_cloudtrail(id, partition, account);
+        let ctx = MatchContext {
+            config: &self.config,
+            account,
+            actor: &actor,
+        };
+        let matched: Vec<&IocRule> = self.rules.matching(r, &ctx);
+        let refused = r.error_code.is_some();
+
+        let mut severity: Option<(Severity, String)> = None;
+        let mut raise = |s: Severity, why: String| match &severity {
+            Some((cur, _)) if *cur <= s => {}
+            _ => severity = Some((s, why)),
+        };
+        let mut iocs = Vec::new();
+        let mut title = None;
+        if is_root {
+            if r.event_name == "ConsoleLogin" {
+                let response = r.response();
+                let ok = response.get("ConsoleLogin").and_then(Value::as_str) == Some("Success")
+                    && !refused;
+                if ok {
+                    let no_mfa =
+                        r.additional().get("MFAUsed").and_then(Value::as_str) == Some("No");
+                    iocs.push("root-console-sign-in".to_string());
+                    raise(Severity::S1, "successful root sign-in".into());
+                    title = Some(
+                        if no_mfa {
+                            "Root console sign-in without MFA"
+                        } else {
+                            "Root console sign-in"
+                        }
+                        .to_string(),
+                    );
+                } else {
+                    iocs.push("root-console-sign-in-failed".to_string());
+                    raise(Severity::S3, "failed root sign-in".into());
+                    title = Some("Failed root console sign-in".to_string());
+                }
+            } else if refused {
+                iocs.push("root-activity-failed".to_string());
+                raise(Severity::S3, "root call refused by AWS".into());
+                title = Some(format!("Refused root call {}", r.event_name));
+            } else {
+                iocs.push("root-activity".to_string());
+                raise(Severity::S1, "successful root activity".into());
+                title = Some(format!("Root used {}", r.event_name));
+            }
+        }
+        for rule in &matched {
+            iocs.push(rule.name.clone());
+            if refused {
+                raise(
+                    rule.severity.capped_at(Severity::S3),
+                    format!("{} (refused by AWS: an attempt, at most S3)", rule.name),
+                );
+            } else {
+                raise(rule.severity, rule.name.clone());
+            }
+        }
+        if is_root && !matched.is_empty() {
+            raise(
+                Severity::S1,
+                "root use combined with an indicator of compromise".into(),
+            );
+        }
+        let Some((severity, severity_reason)) = severity else {
+            let reason = if r.read_only == Some(true) || is_read_only_name(&r.event_name) {
+                format!("read-only call {} matches no rule", r.event_name)
+            } else {
+                format!("{} {} matches no rule", r.event_source, r.event_name)
+            };
+            return Ok(ignored(&reason));
+        };
+        let title = title.unwrap_or_else(|| {
+            let first = matched
+                .first()
+                .map(|r| humanize(&r.name))
+                .unwrap_or_default();
+            format!("{first}: {} by {}", r.event_name, actor.describe())
+        });
+
+        let mut notes = Vec::new();
+        let mut human_steps = Vec::new();
+        let mut plan = PlanBuilder::new(&self.config, severity);
+        plan.push(
+            Action::PreserveEvidence,
+            "keep the record and the principal's recent activity",
+        );
+        if is_root {
+            self.contain_principal(
+                &mut plan,
+                &actor,
+                None,
+                severity,
+                &mut notes,
+                &mut human_steps,
+            );
+        } else if matched
+            .iter()
+            .any(|r| r.category != "cognito" || r.name.contains("admin"))
+        {
+            self.contain_principal(
+                &mut plan,
+                &actor,
+                id.access_key_id.as_deref(),
+                severity,
+                &mut notes,
+                &mut human_steps,
+            );
+        }
+        if matched.iter().any(|rule| rule.category == "cognito") {
+            cognito_plan(&mut plan, r, &mut notes);
+        }
+        if let Some(route) = page_route(severity) {
+            plan.push(Action::Page { route }, format!("{severity} routing"));
+        }
+        let detected_at = parse_time(r.event_time.as_deref())
+            .or(env.time)
+            .ok_or(Error::MissingField("detail.eventTime"))?;
+        Ok(Decision::Incident(Box::new(Incident {
+            id: IncidentId::derive(&format!("cloudtrail:{}", r.event_id)),
+            source: Source::CloudTrail {
+                event_id: r.event_id.clone(),
+                event_source: r.event_source.clone(),
+                event_name: r.event_name.clone(),
+                error_code: r.error_code.clone(),
+            },
+            account: account.to_string(),
+            region: region.to_string(),
+            partition: partition.to_string(),
+            detected_at,
+            title,
+            severity,
+            severity_reason,
+            route: severity.route(),
+            iocs,
+            principal: Some(actor),
+            owner: None,
+            plan: plan.finish(),
+            notes,
+            human_steps,
+            deadlines: deadlines(severity, detected_at, &self.config.obligations),
+            occurrence: 1,
+            drill: false,
+        })))
+    }
+
+    /// Adds the containment of a principal, unless it is protected or cannot be contained.
+    fn contain_principal(
+        &self,
+        plan: &mut PlanBuilder<'_>,
+        principal: &Principal,
+        access_key_id: Option<&str>,
+        severity: Severity,
+        notes: &mut Vec<String>,
+        human_steps: &mut Vec<String>,
+    ) {
+        if let Some(arn) = principal.arn()
+            && let Some(why) = self.config.protection(arn)
+        {
+            notes.push(format!(
+                "{} is {}: no containment",
+                principal.describe(),
+                why.describe()
+            ));
+            return;
+        }
+        match principal {
+            Principal::Root { .. } => {
+                notes.push(
+                    "root cannot be contained by API: a human must take the runbook's steps".into(),
+                );
+                human_steps.extend(ROOT_RUNBOOK.iter().map(|s| s.to_string()));
+            }
+            Principal::IamUser { name, .. } => {
+                match access_key_id {
+                    Some(key) if key.starts_with("AKIA") => plan.push(
+                        Action::DeactivateAccessKey {
+                            user_name: name.clone(),
+                            access_key_id: key.to_string(),
+                        },
+                        "the key that was used; the user's other keys stay as they are",
+                    ),
+                    _ => notes.push(
+                        "the credential used was temporary: revoking sessions covers it".into(),
+                    ),
+                }
+                plan.push(
+                    Action::RevokeUserSessions {
+                        user_name: name.clone(),
+                    },
+                    "end sessions issued before now",
+                );
+                if severity == Severity::S1 {
+                    plan.push(
+                        Action::DenyUser {
+                            user_name: name.clone(),
+                        },
+                        "S1: deny everything to the user until released",
+                    );
+                }
+                plan.push(
+                    Action::TagQuarantine {
+                        resource: TagTarget::IamUser(name.clone()),
+                    },
+                    "mark the user",
+                );
+                human_steps.push("Rotate the user's credentials and review what it did since the first sign of compromise.".into());
+            }
+            Principal::Role { name, .. } if principal.is_service_linked_role() => {
+                notes.push(format!(
+                    "role {name} is service-linked: AWS owns it, Firebreak does not touch it"
+                ));
+            }
+            Principal::Role { name, .. } => {
+                plan.push(
+                    Action::RevokeRoleSessions {
+                        role_name: name.clone(),
+                    },
+                    "end sessions issued before now",
+                );
+                plan.push(
+                    Action::TagQuarantine {
+                        resource: TagTarget::IamRole(name.clone()),
+                    },
+                    "mark the role",
+                );
+                human_steps.push("Find who or what assumed the role, and fix the trust or the workload that leaked it.".into());
+            }
+            Principal::FederatedUser {
+                issuer: Some(user), ..
+            } => {
+                plan.push(
+                    Action::RevokeUserSessions {
+                        user_name: user.clone(),
+                    },
+                    "federation tokens issued by this user before now are denied",
+                );
+                plan.push(
+                    Action::TagQuarantine {
+                        resource: TagTarget::IamUser(user.clone()),
+                    },
+                    "mark the issuing user",
+                );
+            }
+            Principal::FederatedUser { issuer: None, .. } => {
+                notes.push("federated session: the issuing IAM user is not named, so revoke its sessions by hand".into());
+            }
+            Principal::Other { kind } => notes.push(format!(
+                "the caller ({kind}) is not an IAM principal: nothing to contain"
+            )),
+        }
+    }
+}
+
+/// Cognito sign-ups: stop sign-up on the pool and, when the event names the new user, disable
+/// and sign it out.
+fn cognito_plan(plan: &mut PlanBuilder<'_>, r: &Record<'_>, notes: &mut Vec<String>) {
+    let Some(pool) = cognito_pool_id(r) else {
+        notes.push("the user pool is not named in the event".into());
+        return;
+    };
+    plan.push(
+        Action::CognitoStopSignUp {
+            user_pool_id: pool.clone(),
+        },
+        "the pool is invite-only: admin-created users only",
+    );
+    let hidden = |s: &&str| !s.is_empty() && *s != "HIDDEN_DUE_TO_SECURITY_REASONS";
+    let username = match r.event_name.as_str() {
+        "SignUp" => r
+            .response()
+            .get("userSub")
+            .and_then(Value::as_str)
+            .filter(hidden)
+            .map(str::to_string),
+        "AdminCreateUser" => {
+            let request = r.request();
+            request
+                .get("username")
+                .and_then(Value::as_str)
+                .filter(hidden)
+                .map(str::to_string)
+                .or_else(|| {
+                    r.response()
+                        .pointer("/user/username")
+                        .and_then(Value::as_str)
+                        .filter(hidden)
+                        .map(str::to_string)
+                })
+        }
+        _ => None,
+    };
+    match username {
+        Some(user) => {
+            plan.push(
+                Action::CognitoDisableUser {
+                    user_pool_id: pool.clone(),
+                    username: user.clone(),
+                },
+                "the account was created without authorisation",
+            );
+            plan.push(
+                Action::CognitoGlobalSignOut {
+                    user_pool_id: pool,
+                    username: user,
+                },
+                "invalidate every token it already holds",
+            );
+        }
+        None => notes.push(
+            "the new user is not named in the event: find it in the pool and disable it".into(),
+        ),
+    }
+}
+
+fn guardduty_severity(t: &str, score: f64) -> (Severity, String) {
+    if t.starts_with("AttackSequence:") {
+        (Severity::S1, "every GuardDuty attack sequence is S1".into())
+    } else if t == "Policy:IAMUser/RootCredentialUsage" {
+        (Severity::S1, "root credentials were used".into())
+    } else if t == "Stealth:IAMUser/CloudTrailLoggingDisabled" {
+        (
+            Severity::S1,
+            "detection disabled: CloudTrail logging".into(),
+        )
+    } else if score >= 7.0
+        && (t.starts_with("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration")
+            || t.starts_with("CredentialAccess:")
+            || t.starts_with("Exfiltration:"))
+    {
+        (
+            Severity::S1,
+            format!("exfiltration at GuardDuty severity {score:.1}"),
+        )
+    } else {
+        let s = Severity::from_guardduty(score);
+        (s, format!("GuardDuty severity {score:.1}"))
+    }
+}
+
+fn is_public_access_finding(t: &str) -> bool {
+    matches!(
+        t,
+        "Policy:S3/BucketBlockPublicAccessDisabled"
+            | "Policy:S3/BucketAnonymousAccessGranted"
+            | "Policy:S3/BucketPublicAccessGranted"
+            | "Policy:S3/AccountBlockPublicAccessDisabled"
+    )
+}
+
+fn page_route(severity: Severity) -> Option<crate::severity::Route> {
+    match severity.route() {
+        crate::severity::Route::Record => None,
+        route => Some(route),
+    }
+}
+
+fn ignored(reason: &str) -> Decision {
+    Decision::Ignored {
+        reason: reason.to_string(),
+    }
+}
+
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The partition a region belongs to.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+fn is_read_only_name(name: &str) -> bool {
+    ["Describe", "Get", "List", "Lookup", "Head"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// `cloudtrail-stopped` → `Cloudtrail stopped`.
+fn humanize(name: &str) -> String {
+    let text = name.replace('-', " ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+impl Mode {
+    /// Lower-case name, as in config and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Approve => "approve",
+            Mode::Off => "off",
+        }
+    }
+}

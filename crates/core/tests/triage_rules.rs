@@ -1,0 +1,666 @@
+//! Behaviour of triage on small, hand-built events: each rule condition fires and has a
+//! near-miss; safety rules (protected principals, samples, root) hold; bad input is named.
+
+use firebreak_core::{Action, Config, Decision, Error, Incident, Mode, Severity, Triage};
+use serde_json::{Value, json};
+
+fn config() -> Config {
+    Config::from_toml(
+        r#"
+[protect]
+break_glass = ["arn:*:iam::*:role/BreakGlass"]
+allow = ["arn:aws:iam::*:user/ops-automation", "arn:aws:ec2:*:*:instance/i-0keepmerunning0000"]
+[amis]
+allowed = ["ami-0a1b2c3d4e5f60718"]
+[cognito]
+invite_only_pools = ["eu-west-1_Mkt4Invit"]
+admin_principals = ["arn:aws:iam::*:role/MarketplaceUserAdmin"]
+[obligations]
+handles_amazon_data = true
+"#,
+    )
+    .unwrap()
+}
+
+fn run(config: Config, event: &Value) -> Result<Decision, Error> {
+    Triage::new(config).unwrap().triage_json(&event.to_string())
+}
+
+fn incident(event: &Value) -> Incident {
+    match run(config(), event).unwrap() {
+        Decision::Incident(i) => *i,
+        Decision::Ignored { reason } => panic!("expected an incident, got ignored: {reason}"),
+    }
+}
+
+fn ignored(event: &Value) -> String {
+    match run(config(), event).unwrap() {
+        Decision::Ignored { reason } => reason,
+        Decision::Incident(i) => panic!("expected ignored, got {} {:?}", i.severity, i.iocs),
+    }
+}
+
+fn kinds(i: &Incident) -> Vec<&'static str> {
+    i.plan.iter().map(|a| a.action.kind()).collect()
+}
+
+fn envelope(detail_type: &str, source: &str, detail: Value) -> Value {
+    json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": detail_type,
+        "source": source, "account": "111122223333", "time": "2026-11-23T03:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": detail
+    })
+}
+
+fn user() -> Value {
+    json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::111122223333:user/deploy-bot",
+           "accountId": "111122223333", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "deploy-bot"})
+}
+
+fn role(name: &str) -> Value {
+    json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:s", "arn": format!("arn:aws:sts::111122223333:assumed-role/{name}/s"),
+           "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLE",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "arn": format!("arn:aws:iam::111122223333:role/{name}"),
+                              "accountId": "111122223333", "userName": name}}})
+}
+
+fn call(source: &str, name: &str, who: Value, request: Value) -> Value {
+    let service = source.split('.').next().unwrap();
+    envelope(
+        "AWS API Call via CloudTrail",
+        &format!("aws.{service}"),
+        json!({"eventVersion": "1.09", "userIdentity": who, "eventTime": "2026-11-23T02:59:30Z",
+               "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+               "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2", "requestParameters": request,
+               "responseElements": null, "requestID": "r-1", "eventID": format!("ev-{name}"),
+               "readOnly": false, "eventType": "AwsApiCall", "recipientAccountId": "111122223333"}),
+    )
+}
+
+fn finding(ty: &str, severity: f64, resource: Value) -> Value {
+    envelope(
+        "GuardDuty Finding",
+        "aws.guardduty",
+        json!({"schemaVersion": "2.0", "accountId": "111122223333", "region": "us-east-1", "partition": "aws",
+               "id": "a1b2c3d4e5f60718293a4b5c6d7e8f90", "type": ty, "severity": severity,
+               "createdAt": "2026-11-23T02:50:00.000Z", "updatedAt": "2026-11-23T02:55:00.000Z",
+               "title": "t", "resource": resource,
+               "service": {"serviceName": "guardduty", "detectorId": "d1", "count": 1, "archived": false}}),
+    )
+}
+
+fn key_resource(user_type: &str, name: &str, key: &str) -> Value {
+    json!({"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": key, "principalId": "P", "userName": name, "userType": user_type}})
+}
+
+#[test]
+fn iam_user_finding_deactivates_only_its_key() {
+    let i = incident(&finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource("IAMUser", "deploy-bot", "AKIAIOSFODNN7EXAMPLE"),
+    ));
+    assert_eq!(i.severity, Severity::S2);
+    assert_eq!(
+        kinds(&i),
+        [
+            "preserve_evidence",
+            "deactivate_access_key",
+            "revoke_user_sessions",
+            "tag_quarantine",
+            "page"
+        ]
+    );
+    assert!(
+        matches!(&i.plan[1].action, Action::DeactivateAccessKey { access_key_id, .. } if access_key_id == "AKIAIOSFODNN7EXAMPLE")
+    );
+    assert!(i.plan.iter().all(|a| a.mode == Mode::Auto));
+}
+
+#[test]
+fn temporary_key_is_not_deactivated() {
+    let i = incident(&finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        5.0,
+        key_resource("IAMUser", "deploy-bot", "ASIAEXAMPLE"),
+    ));
+    assert!(!kinds(&i).contains(&"deactivate_access_key"));
+    assert_eq!(i.severity, Severity::S3);
+    assert!(
+        i.plan
+            .iter()
+            .filter(|a| a.action.is_containment())
+            .all(|a| a.mode == Mode::Approve),
+        "S3 containment waits for approval"
+    );
+}
+
+#[test]
+fn exfiltration_at_high_is_s1_and_denies_the_user() {
+    let i = incident(&finding(
+        "Exfiltration:IAMUser/AnomalousBehavior",
+        7.5,
+        key_resource("IAMUser", "deploy-bot", "AKIAIOSFODNN7EXAMPLE"),
+    ));
+    assert_eq!(i.severity, Severity::S1);
+    assert!(kinds(&i).contains(&"deny_user"));
+    let low = incident(&finding(
+        "Exfiltration:IAMUser/AnomalousBehavior",
+        5.0,
+        key_resource("IAMUser", "deploy-bot", "AKIAIOSFODNN7EXAMPLE"),
+    ));
+    assert_eq!(
+        low.severity,
+        Severity::S3,
+        "near-miss: exfiltration at Medium follows the band"
+    );
+}
+
+#[test]
+fn low_guardduty_types_that_matter_are_s1() {
+    let root = incident(&finding(
+        "Policy:IAMUser/RootCredentialUsage",
+        2.0,
+        key_resource("Root", "Root", "AKIAROOT"),
+    ));
+    assert_eq!(root.severity, Severity::S1);
+    assert_eq!(kinds(&root), ["preserve_evidence", "page"]);
+    assert!(!root.human_steps.is_empty());
+    let trail = incident(&finding(
+        "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        2.0,
+        key_resource("AssumedRole", "Deployer", "ASIAX"),
+    ));
+    assert_eq!(trail.severity, Severity::S1);
+    assert!(kinds(&trail).contains(&"revoke_role_sessions"));
+    let other_low = incident(&finding(
+        "Recon:IAMUser/UserPermissions",
+        2.0,
+        key_resource("AssumedRole", "Deployer", "ASIAX"),
+    ));
+    assert_eq!(
+        other_low.severity,
+        Severity::S4,
+        "near-miss: other Low findings stay S4"
+    );
+}
+
+#[test]
+fn protected_principals_get_no_containment() {
+    for who in [
+        key_resource("AssumedRole", "BreakGlass", "ASIAX"),
+        key_resource("AssumedRole", "FirebreakContain", "ASIAX"),
+        key_resource("IAMUser", "ops-automation", "AKIAX"),
+    ] {
+        let i = incident(&finding(
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+            8.0,
+            who,
+        ));
+        assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+        assert!(
+            i.notes.iter().any(|n| n.contains("no containment")),
+            "{:?}",
+            i.notes
+        );
+    }
+    let i = incident(&call(
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        role("BreakGlass"),
+        json!({"name": "main"}),
+    ));
+    assert_eq!(i.severity, Severity::S1);
+    assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+}
+
+#[test]
+fn service_linked_roles_are_not_touched() {
+    let i = incident(&finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource("AssumedRole", "AWSServiceRoleForAutoScaling", "ASIAX"),
+    ));
+    assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+}
+
+#[test]
+fn instance_plan_protects_first_and_isolation_waits() {
+    let r = json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0",
+        "iamInstanceProfile": {"arn": "arn:aws:iam::111122223333:instance-profile/web", "id": "AIPA"},
+        "tags": [{"key": "notification", "value": "web-team@example.com"}]}});
+    let i = incident(&finding("CryptoCurrency:EC2/BitcoinTool.B!DNS", 8.0, r));
+    assert_eq!(
+        kinds(&i),
+        [
+            "protect_instance",
+            "snapshot_volumes",
+            "preserve_evidence",
+            "revoke_instance_profile_sessions",
+            "isolate_instance",
+            "tag_quarantine",
+            "page"
+        ]
+    );
+    let isolate = i
+        .plan
+        .iter()
+        .find(|a| a.action.kind() == "isolate_instance")
+        .unwrap();
+    assert_eq!(isolate.mode, Mode::Approve);
+    assert_eq!(i.owner.as_deref(), Some("web-team@example.com"));
+    let kept = json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0keepmerunning0000"}});
+    assert_eq!(
+        kinds(&incident(&finding(
+            "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+            8.0,
+            kept
+        ))),
+        ["preserve_evidence", "page"]
+    );
+}
+
+#[test]
+fn public_bucket_finding_blocks_public_access() {
+    let r = json!({"resourceType": "S3Bucket", "s3BucketDetails": [{"name": "shop-exports", "arn": "arn:aws:s3:::shop-exports"}],
+                   "accessKeyDetails": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "deploy-bot", "userType": "IAMUser"}});
+    let i = incident(&finding(
+        "Policy:S3/BucketBlockPublicAccessDisabled",
+        5.0,
+        r.clone(),
+    ));
+    assert!(kinds(&i).contains(&"block_public_access"));
+    let exfil = incident(&finding("Exfiltration:S3/AnomalousBehavior", 8.0, r));
+    assert_eq!(exfil.severity, Severity::S1);
+    assert!(
+        !kinds(&exfil).contains(&"block_public_access"),
+        "near-miss: a private bucket is not made 'unpublic'"
+    );
+    assert!(kinds(&exfil).contains(&"deactivate_access_key"));
+}
+
+#[test]
+fn sample_and_archived_findings_are_ignored_unless_drills() {
+    let mut f = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource(
+            "IAMUser",
+            "GeneratedFindingUserName",
+            "GeneratedFindingAccessKeyId",
+        ),
+    );
+    f["detail"]["service"]["additionalInfo"] = json!({"sample": true});
+    assert!(ignored(&f).contains("sample"));
+    let mut drills = config();
+    drills.drills.enabled = true;
+    match run(drills, &f).unwrap() {
+        Decision::Incident(i) => assert!(i.drill),
+        other => panic!("{other:?}"),
+    }
+    let mut a = finding(
+        "Recon:EC2/PortProbeUnprotectedPort",
+        2.0,
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}),
+    );
+    a["detail"]["service"]["archived"] = json!(true);
+    assert!(ignored(&a).contains("archived"));
+}
+
+#[test]
+fn reemit_is_an_update_of_the_same_incident() {
+    let first = finding(
+        "Recon:EC2/PortProbeUnprotectedPort",
+        2.0,
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}),
+    );
+    let mut again = first.clone();
+    again["id"] = json!("another-delivery");
+    again["detail"]["service"]["count"] = json!(4);
+    again["detail"]["updatedAt"] = json!("2026-11-23T04:00:00.000Z");
+    let (a, b) = (incident(&first), incident(&again));
+    assert_eq!(a.id, b.id);
+    assert!(!a.is_update());
+    assert!(b.is_update());
+    assert_eq!(
+        a.detected_at, b.detected_at,
+        "detection time is the finding's creation"
+    );
+}
+
+#[test]
+fn root_console_sign_in() {
+    let signin = |result: &str, mfa: &str| {
+        envelope(
+            "AWS Console Sign In via CloudTrail",
+            "aws.signin",
+            json!({
+            "eventVersion": "1.08", "userIdentity": {"type": "Root", "principalId": "111122223333", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"},
+            "eventTime": "2026-11-23T02:59:00Z", "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.9", "userAgent": "Mozilla/5.0", "requestParameters": null,
+            "responseElements": {"ConsoleLogin": result}, "additionalEventData": {"MFAUsed": mfa, "LoginTo": "https://console.aws.amazon.com/"},
+            "eventID": format!("signin-{result}"), "readOnly": false, "eventType": "AwsConsoleSignIn", "recipientAccountId": "111122223333"}),
+        )
+    };
+    let ok = incident(&signin("Success", "No"));
+    assert_eq!(ok.severity, Severity::S1);
+    assert_eq!(ok.title, "Root console sign-in without MFA");
+    assert_eq!(kinds(&ok), ["preserve_evidence", "page"]);
+    assert!(
+        ok.deadlines.iter().any(|d| d.due.is_some()),
+        "Amazon clock runs"
+    );
+    let failed = incident(&signin("Failure", "No"));
+    assert_eq!(failed.severity, Severity::S3);
+    assert_eq!(
+        kinds(&failed),
+        ["preserve_evidence"],
+        "S3 is recorded, not paged"
+    );
+}
+
+#[test]
+fn root_invoked_by_a_service_and_service_events_are_ignored() {
+    let mut who = json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333", "invokedBy": "support.amazonaws.com"});
+    assert!(
+        ignored(&call(
+            "iam.amazonaws.com",
+            "CreateUser",
+            who.clone(),
+            json!({"userName": "x"})
+        ))
+        .contains("on root's behalf")
+    );
+    who.as_object_mut().unwrap().remove("invokedBy");
+    let mut e = call("iam.amazonaws.com", "GetAccountSummary", who, json!(null));
+    e["detail"]["eventType"] = json!("AwsServiceEvent");
+    assert!(ignored(&e).contains("service event"));
+}
+
+#[test]
+fn root_with_an_ioc_is_s1_even_when_refused() {
+    let who = json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"});
+    let mut e = call(
+        "cloudtrail.amazonaws.com",
+        "DeleteTrail",
+        who,
+        json!({"name": "main"}),
+    );
+    e["detail"]["errorCode"] = json!("AccessDenied");
+    let i = incident(&e);
+    assert_eq!(i.severity, Severity::S1);
+    assert_eq!(i.iocs, ["root-activity-failed", "cloudtrail-stopped"]);
+}
+
+#[test]
+fn refused_ioc_call_is_capped_at_s3() {
+    let mut e = call(
+        "cloudtrail.amazonaws.com",
+        "DeleteTrail",
+        user(),
+        json!({"name": "main"}),
+    );
+    e["detail"]["errorCode"] = json!("AccessDenied");
+    assert_eq!(incident(&e).severity, Severity::S3);
+}
+
+#[test]
+fn ioc_by_iam_user_contains_the_user() {
+    let i = incident(&call(
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        user(),
+        json!({"name": "main"}),
+    ));
+    assert_eq!(i.severity, Severity::S1);
+    assert_eq!(
+        kinds(&i),
+        [
+            "preserve_evidence",
+            "deactivate_access_key",
+            "revoke_user_sessions",
+            "deny_user",
+            "tag_quarantine",
+            "page"
+        ]
+    );
+}
+
+#[test]
+fn ioc_by_role_revokes_role_sessions() {
+    let i = incident(&call(
+        "iam.amazonaws.com",
+        "CreateUser",
+        role("Deployer"),
+        json!({"userName": "backdoor"}),
+    ));
+    assert_eq!(i.severity, Severity::S2);
+    assert_eq!(
+        kinds(&i),
+        [
+            "preserve_evidence",
+            "revoke_role_sessions",
+            "tag_quarantine",
+            "page"
+        ]
+    );
+}
+
+#[test]
+fn ami_condition() {
+    let run_with = |ami: &str| {
+        call(
+            "ec2.amazonaws.com",
+            "RunInstances",
+            user(),
+            json!({"instancesSet": {"items": [{"imageId": ami, "minCount": 1, "maxCount": 1}]}}),
+        )
+    };
+    assert_eq!(
+        incident(&run_with("ami-0badbadbadbadbad0")).iocs,
+        ["unexpected-ami-launched"]
+    );
+    assert!(ignored(&run_with("ami-0a1b2c3d4e5f60718")).contains("matches no rule"));
+}
+
+#[test]
+fn trust_condition() {
+    let doc = |p: &str| json!({"roleName": "r", "assumeRolePolicyDocument": json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": p}, "Action": "sts:AssumeRole"}]}).to_string()});
+    assert_eq!(
+        incident(&call(
+            "iam.amazonaws.com",
+            "CreateRole",
+            user(),
+            doc("arn:aws:iam::999988887777:root")
+        ))
+        .iocs,
+        ["cross-account-trust"]
+    );
+    ignored(&call(
+        "iam.amazonaws.com",
+        "CreateRole",
+        user(),
+        doc("arn:aws:iam::111122223333:root"),
+    ));
+}
+
+#[test]
+fn detector_and_selectors_conditions() {
+    assert_eq!(
+        incident(&call(
+            "guardduty.amazonaws.com",
+            "UpdateDetector",
+            user(),
+            json!({"detectorId": "d", "enable": false})
+        ))
+        .severity,
+        Severity::S1
+    );
+    ignored(&call(
+        "guardduty.amazonaws.com",
+        "UpdateDetector",
+        user(),
+        json!({"detectorId": "d", "enable": true}),
+    ));
+    let sel = |rw: &str| json!({"trailName": "main", "eventSelectors": [{"readWriteType": rw, "includeManagementEvents": true}]});
+    assert_eq!(
+        incident(&call(
+            "cloudtrail.amazonaws.com",
+            "PutEventSelectors",
+            user(),
+            sel("ReadOnly")
+        ))
+        .iocs,
+        ["cloudtrail-selectors-reduced"]
+    );
+    ignored(&call(
+        "cloudtrail.amazonaws.com",
+        "PutEventSelectors",
+        user(),
+        sel("All"),
+    ));
+}
+
+#[test]
+fn cognito_sign_up_on_invite_only_pool() {
+    let anon = json!({"accountId": "111122223333"});
+    let mut e = call(
+        "cognito-idp.amazonaws.com",
+        "SignUp",
+        anon.clone(),
+        json!({"clientId": "c", "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
+    );
+    e["detail"]["additionalEventData"] = json!({"userPoolId": "eu-west-1_Mkt4Invit"});
+    e["detail"]["responseElements"] =
+        json!({"userConfirmed": false, "userSub": "704b1e47-34fe-40e9-8c41-504997494531"});
+    let i = incident(&e);
+    assert_eq!(i.severity, Severity::S2);
+    assert_eq!(
+        kinds(&i),
+        [
+            "preserve_evidence",
+            "cognito_stop_sign_up",
+            "cognito_disable_user",
+            "cognito_global_sign_out",
+            "page"
+        ]
+    );
+    e["detail"]["additionalEventData"] = json!({"userPoolId": "eu-west-1_OpenPool1"});
+    ignored(&e);
+}
+
+#[test]
+fn cognito_admin_create_user_by_unexpected_principal() {
+    let req = json!({"userPoolId": "eu-west-1_Mkt4Invit", "username": "mallory"});
+    let i = incident(&call(
+        "cognito-idp.amazonaws.com",
+        "AdminCreateUser",
+        role("Deployer"),
+        req.clone(),
+    ));
+    assert_eq!(
+        kinds(&i),
+        [
+            "preserve_evidence",
+            "revoke_role_sessions",
+            "cognito_stop_sign_up",
+            "cognito_disable_user",
+            "cognito_global_sign_out",
+            "tag_quarantine",
+            "page"
+        ]
+    );
+    ignored(&call(
+        "cognito-idp.amazonaws.com",
+        "AdminCreateUser",
+        role("MarketplaceUserAdmin"),
+        req,
+    ));
+}
+
+#[test]
+fn read_only_calls_are_ignored() {
+    let mut e = call(
+        "cloudtrail.amazonaws.com",
+        "DescribeTrails",
+        user(),
+        json!({}),
+    );
+    e["detail"]["readOnly"] = json!(true);
+    assert!(ignored(&e).starts_with("read-only call"));
+}
+
+#[test]
+fn errors_name_the_field() {
+    let mut f = finding(
+        "Recon:EC2/PortProbeUnprotectedPort",
+        2.0,
+        json!({"resourceType": "Instance", "instanceDetails": {}}),
+    );
+    assert_eq!(
+        run(config(), &f).unwrap_err(),
+        Error::MissingField("detail.resource.instanceDetails.instanceId")
+    );
+    f["detail"]["resource"] = json!({"instanceDetails": {}});
+    let err = run(config(), &f).unwrap_err().to_string();
+    assert!(
+        err.starts_with("detail.resource: missing field `resourceType`"),
+        "{err}"
+    );
+    f["detail"]["resource"] =
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}});
+    f["detail"]["severity"] = json!("high");
+    let err = run(config(), &f).unwrap_err().to_string();
+    assert!(err.starts_with("detail.severity: invalid type"), "{err}");
+    let unknown = envelope(
+        "EC2 Instance State-change Notification",
+        "aws.ec2",
+        json!({}),
+    );
+    assert!(matches!(
+        run(config(), &unknown).unwrap_err(),
+        Error::UnsupportedDetailType(_)
+    ));
+    let huge = "x".repeat(300 * 1024);
+    assert!(matches!(
+        Triage::new(config())
+            .unwrap()
+            .triage_json(&huge)
+            .unwrap_err(),
+        Error::TooLarge(_)
+    ));
+}
+
+#[test]
+fn error_positions_are_in_the_whole_event() {
+    let text = "{\"detail-type\": \"GuardDuty Finding\",\n \"detail\": {\"id\": \"x\", \"type\": \"t\",\n \"severity\": \"high\"}}";
+    match Triage::new(config())
+        .unwrap()
+        .triage_json(text)
+        .unwrap_err()
+    {
+        Error::Json { path, line, .. } => {
+            assert_eq!(path, "detail.severity");
+            assert_eq!(line, 3);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn other_partitions_keep_their_partition() {
+    let mut f = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource("AssumedRole", "BreakGlass", "ASIAX"),
+    );
+    f["detail"]["partition"] = json!("aws-cn");
+    f["detail"]["region"] = json!("cn-north-1");
+    let i = incident(&f);
+    assert_eq!(i.partition, "aws-cn");
+    assert_eq!(
+        kinds(&i),
+        ["preserve_evidence", "page"],
+        "arn:*: patterns protect in every partition"
+    );
+}
