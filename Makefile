@@ -5,8 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FIREBREAK := target/debug/firebreak
 CONFIG := infra/firebreak.toml
+VENV := .venv
+PYTHON ?= python3
+# The local AWS emulator (and, for the template checks, its linters) live in a project venv.
+PY_PACKAGES := 'moto[server]>=5.1,<5.3'
 
-.PHONY: help build test lint fmt demo bench clean
+.PHONY: help build test lint fmt demo bench clean venv
 
 help:
 	@echo "make demo   - plan every sample event in events/ and print the response plans"
@@ -22,7 +26,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint
+venv: $(VENV)/.installed
+
+$(VENV)/.installed:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	touch $@
+
+test: lint venv
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory check-core-pure
 

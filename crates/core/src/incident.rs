@@ -158,6 +158,8 @@ pub struct Incident {
     pub iocs: Vec<String>,
     /// Who acted, when known.
     pub principal: Option<Principal>,
+    /// The access key the principal used, when the event names one (`AKIA…` or `ASIA…`).
+    pub access_key_id: Option<String>,
     /// Owner from the resource's `notification` tag.
     pub owner: Option<String>,
     /// The response plan, in order.

@@ -328,6 +328,11 @@ impl Triage {
             route: severity.route(),
             iocs: vec![format!("guardduty:{t}")],
             principal,
+            access_key_id: resource
+                .access_key_details
+                .as_ref()
+                .and_then(|k| k.access_key_id.clone())
+                .filter(|k| !k.is_empty()),
             owner: f.owner().map(str::to_string),
             plan: plan.finish(),
             notes,
@@ -497,6 +502,7 @@ impl Triage {
             route: severity.route(),
             iocs,
             principal: Some(actor),
+            access_key_id: id.access_key_id.clone().filter(|k| !k.is_empty()),
             owner: None,
             plan: plan.finish(),
             notes,

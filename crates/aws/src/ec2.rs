@@ -1,0 +1,335 @@
+//! EC2 effectors: keep the instance as evidence, snapshot it, isolate it, tag it. Nothing here
+//! stops or terminates anything.
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter, Instance,
+    InstanceBlockDeviceMappingSpecification, IpPermission, IpRange, ResourceType, Tag,
+    TagSpecification,
+};
+use serde_json::json;
+
+use crate::error::{AwsError, SdkResultExt};
+use crate::iam::QUARANTINE_TAG;
+
+/// Name of the per-VPC group with no rules at all: the isolation itself.
+pub const ISOLATION_GROUP: &str = "firebreak-isolation";
+/// Name of the per-VPC allow-all group ENIs pass through first, so tracked connections become
+/// untracked and are cut when the no-rule group takes over.
+pub const PASS_THROUGH_GROUP: &str = "firebreak-isolation-pass-through";
+
+/// Reads one instance.
+pub async fn describe(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Instance, AwsError> {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .aws()?;
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(instance_id))
+        .cloned()
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidInstanceID.NotFound",
+                format!("instance {instance_id} not found"),
+            )
+        })
+}
+
+/// Volume ids attached to an instance.
+pub fn volume_ids(instance: &Instance) -> Vec<String> {
+    instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Termination protection on, shutdown behaviour `stop`, every volume kept on termination.
+pub async fn protect(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<String, AwsError> {
+    let instance = describe(ec2, instance_id).await?;
+    ec2.modify_instance_attribute()
+        .instance_id(instance_id)
+        .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .aws()?;
+    ec2.modify_instance_attribute()
+        .instance_id(instance_id)
+        .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
+        .send()
+        .await
+        .aws()?;
+    let devices: Vec<InstanceBlockDeviceMappingSpecification> = instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.device_name())
+        .map(|device| {
+            InstanceBlockDeviceMappingSpecification::builder()
+                .device_name(device)
+                .ebs(
+                    EbsInstanceBlockDeviceSpecification::builder()
+                        .delete_on_termination(false)
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let kept = devices.len();
+    if !devices.is_empty() {
+        ec2.modify_instance_attribute()
+            .instance_id(instance_id)
+            .set_block_device_mappings(Some(devices))
+            .send()
+            .await
+            .aws()?;
+    }
+    Ok(format!(
+        "termination protection on, shutdown stops, {kept} volume(s) kept on termination"
+    ))
+}
+
+/// One snapshot per attached volume, tagged with the incident; volumes already snapshotted for
+/// this incident are not snapshotted again.
+pub async fn snapshot_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    incident: &str,
+) -> Result<(String, Vec<String>), AwsError> {
+    let instance = describe(ec2, instance_id).await?;
+    let tag_value = format!("quarantine:{incident}");
+    let existing = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{QUARANTINE_TAG}"))
+                .values(&tag_value)
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    let done: Vec<&str> = existing
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.volume_id())
+        .collect();
+    let mut created = Vec::new();
+    let mut kept = 0;
+    for volume in volume_ids(&instance) {
+        if done.contains(&volume.as_str()) {
+            kept += 1;
+            continue;
+        }
+        let snapshot = ec2
+            .create_snapshot()
+            .volume_id(&volume)
+            .description(format!(
+                "Firebreak evidence for {incident}: {volume} of {instance_id}"
+            ))
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Snapshot)
+                    .tags(Tag::builder().key(QUARANTINE_TAG).value(&tag_value).build())
+                    .tags(
+                        Tag::builder()
+                            .key("firebreak:instance")
+                            .value(instance_id)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .aws()?;
+        created.push(snapshot.snapshot_id().unwrap_or_default().to_string());
+    }
+    let detail = format!(
+        "{} snapshot(s) created {:?}, {kept} already taken for this incident",
+        created.len(),
+        created
+    );
+    Ok((detail, created))
+}
+
+/// The groups each ENI had before isolation: recorded so a release can restore them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct OriginalGroups {
+    /// `eni-…`.
+    pub network_interface_id: String,
+    /// Group ids before isolation.
+    pub groups: Vec<String>,
+}
+
+/// Moves every ENI of the instance into the VPC's isolation group, through the pass-through
+/// group first. The instance keeps running.
+pub async fn isolate(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    incident: &str,
+) -> Result<(String, Vec<OriginalGroups>), AwsError> {
+    let instance = describe(ec2, instance_id).await?;
+    let mut originals = Vec::new();
+    let mut moved = 0;
+    for eni in instance.network_interfaces() {
+        let (Some(eni_id), Some(vpc)) = (eni.network_interface_id(), eni.vpc_id()) else {
+            continue;
+        };
+        let groups: Vec<String> = eni
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_string)
+            .collect();
+        let isolation = find_or_create_group(ec2, vpc, ISOLATION_GROUP, false, incident).await?;
+        if groups == [isolation.clone()] {
+            continue;
+        }
+        let pass = find_or_create_group(ec2, vpc, PASS_THROUGH_GROUP, true, incident).await?;
+        originals.push(OriginalGroups {
+            network_interface_id: eni_id.to_string(),
+            groups,
+        });
+        for group in [&pass, &isolation] {
+            ec2.modify_network_interface_attribute()
+                .network_interface_id(eni_id)
+                .groups(group)
+                .send()
+                .await
+                .aws()?;
+        }
+        moved += 1;
+    }
+    let detail = if moved == 0 {
+        "already isolated".to_string()
+    } else {
+        format!(
+            "{moved} interface(s) moved to {ISOLATION_GROUP}; original groups {}",
+            serde_json::to_string(&originals).unwrap_or_default()
+        )
+    };
+    Ok((detail, originals))
+}
+
+async fn find_or_create_group(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    name: &str,
+    allow_all: bool,
+    incident: &str,
+) -> Result<String, AwsError> {
+    let found = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .filters(Filter::builder().name("group-name").values(name).build())
+        .send()
+        .await
+        .aws()?;
+    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id()) {
+        return Ok(id.to_string());
+    }
+    let description = if allow_all {
+        "Firebreak: allow-all pass-through, so tracked connections are cut by the isolation group"
+    } else {
+        "Firebreak: isolation, no inbound or outbound rule"
+    };
+    let created = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(description)
+        .vpc_id(vpc)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(
+                    Tag::builder()
+                        .key("firebreak:created-for")
+                        .value(incident)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    let id = created
+        .group_id()
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidResponse",
+                "CreateSecurityGroup returned no group id",
+            )
+        })?
+        .to_string();
+    let everything = IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    if allow_all {
+        ec2.authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(everything)
+            .send()
+            .await
+            .aws()?;
+    } else {
+        // A new group allows all egress by default; the isolation group must allow nothing.
+        ec2.revoke_security_group_egress()
+            .group_id(&id)
+            .ip_permissions(everything)
+            .send()
+            .await
+            .aws()?;
+    }
+    Ok(id)
+}
+
+/// Tags the instance and its volumes.
+pub async fn tag_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    value: &str,
+) -> Result<String, AwsError> {
+    let instance = describe(ec2, instance_id).await?;
+    let mut resources = vec![instance_id.to_string()];
+    resources.extend(volume_ids(&instance));
+    let n = resources.len();
+    ec2.create_tags()
+        .set_resources(Some(resources))
+        .tags(Tag::builder().key(QUARANTINE_TAG).value(value).build())
+        .send()
+        .await
+        .aws()?;
+    Ok(format!(
+        "{QUARANTINE_TAG}={value} on the instance and {} volume(s)",
+        n - 1
+    ))
+}
+
+/// The instance's state, as evidence.
+pub fn instance_state(instance: &Instance) -> serde_json::Value {
+    json!({
+        "type": "ec2_instance",
+        "instance_id": instance.instance_id(),
+        "state": instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        "image_id": instance.image_id(),
+        "instance_type": instance.instance_type().map(|t| t.as_str()),
+        "launch_time": instance.launch_time().map(|t| t.to_string()),
+        "vpc_id": instance.vpc_id(),
+        "subnet_id": instance.subnet_id(),
+        "private_ip": instance.private_ip_address(),
+        "public_ip": instance.public_ip_address(),
+        "instance_profile": instance.iam_instance_profile().and_then(|p| p.arn()),
+        "security_groups": instance.security_groups().iter().map(|g| g.group_id()).collect::<Vec<_>>(),
+        "network_interfaces": instance.network_interfaces().iter().map(|n| json!({
+            "id": n.network_interface_id(),
+            "groups": n.groups().iter().map(|g| g.group_id()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "volumes": volume_ids(instance),
+        "tags": instance.tags().iter().map(|t| json!({"key": t.key(), "value": t.value()})).collect::<Vec<_>>(),
+    })
+}

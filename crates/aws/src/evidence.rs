@@ -1,0 +1,254 @@
+//! The evidence store: every item written once under `incidents/<incident-id>/`, with Object Lock
+//! retention, an S3-verified SHA-256 checksum and the quarantine tag, and listed in a manifest
+//! that records who collected it and when — the chain of custody.
+//!
+//! Items are content-addressed (`<kind>/<sha256-prefix>.<ext>`) and written with
+//! `If-None-Match: *`: a second delivery of the same event finds its item already there, with the
+//! same checksum, and writes nothing; a locked version is never overwritten.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use firebreak_core::IncidentId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{AwsError, SdkResultExt};
+use crate::iam::QUARANTINE_TAG;
+
+/// Who collected evidence: a function ARN and request id, or the CLI caller's ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collector {
+    /// Function ARN or caller identity ARN.
+    pub identity: String,
+    /// Lambda request id, when collected by a function.
+    pub request_id: Option<String>,
+}
+
+/// One item in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Object key.
+    pub key: String,
+    /// What it is (`source-event`, `incident`, `resource-state`, `principal-activity`, `outcomes`).
+    pub kind: String,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Who collected it.
+    pub collected_by: Collector,
+    /// When.
+    pub collected_at: DateTime<Utc>,
+    /// Object Lock retain-until date.
+    pub retain_until: DateTime<Utc>,
+    /// True when an identical item was already stored (a repeated delivery).
+    pub already_stored: bool,
+}
+
+/// An item that could not be collected, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Missing {
+    /// What it would have been.
+    pub kind: String,
+    /// Why it is missing (`code: message`).
+    pub error: String,
+}
+
+/// The chain-of-custody record of one preservation run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Incident.
+    pub incident_id: IncidentId,
+    /// When the manifest was written.
+    pub written_at: DateTime<Utc>,
+    /// Who wrote it.
+    pub written_by: Collector,
+    /// Items collected in this run.
+    pub items: Vec<Item>,
+    /// Items that could not be collected.
+    pub missing: Vec<Missing>,
+    /// The evidence bucket the items are in.
+    pub bucket: String,
+}
+
+/// Writes evidence into the locked bucket.
+#[derive(Debug, Clone)]
+pub struct EvidenceStore {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    retention: Duration,
+    mode: ObjectLockMode,
+}
+
+impl EvidenceStore {
+    /// A store on `bucket`, retaining items for `retention_days` in `mode`.
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        retention_days: u32,
+        governance: bool,
+    ) -> Self {
+        EvidenceStore {
+            s3,
+            bucket: bucket.into(),
+            retention: Duration::days(i64::from(retention_days)),
+            mode: if governance {
+                ObjectLockMode::Governance
+            } else {
+                ObjectLockMode::Compliance
+            },
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// `incidents/<id>/`.
+    pub fn prefix(id: &IncidentId) -> String {
+        format!("incidents/{id}/")
+    }
+
+    /// `s3://bucket/incidents/<id>/`.
+    pub fn location(&self, id: &IncidentId) -> String {
+        format!("s3://{}/{}", self.bucket, Self::prefix(id))
+    }
+
+    /// Stores one content-addressed item: `incidents/<id>/<kind>/<sha256[..16]>.<ext>`.
+    pub async fn put(
+        &self,
+        id: &IncidentId,
+        kind: &str,
+        ext: &str,
+        body: Vec<u8>,
+        collector: &Collector,
+        now: DateTime<Utc>,
+    ) -> Result<Item, AwsError> {
+        let sha = hex(&Sha256::digest(&body));
+        let key = format!("{}{kind}/{}.{ext}", Self::prefix(id), &sha[..16]);
+        self.put_at(id, &key, kind, body, &sha, collector, now)
+            .await
+    }
+
+    /// Stores the manifest as `manifest.json`, or `manifest-<n>.json` when earlier runs wrote one.
+    pub async fn put_manifest(
+        &self,
+        manifest: &Manifest,
+        collector: &Collector,
+        now: DateTime<Utc>,
+    ) -> Result<Item, AwsError> {
+        let body = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+        let sha = hex(&Sha256::digest(&body));
+        let id = &manifest.incident_id;
+        for n in 1..=1000u32 {
+            let name = if n == 1 {
+                "manifest.json".to_string()
+            } else {
+                format!("manifest-{n}.json")
+            };
+            let key = format!("{}{name}", Self::prefix(id));
+            match self
+                .put_at(id, &key, "manifest", body.clone(), &sha, collector, now)
+                .await
+            {
+                Err(e) if e.code == "EvidenceConflict" => continue,
+                other => return other,
+            }
+        }
+        Err(AwsError::new(
+            "EvidenceConflict",
+            "a thousand manifests already exist for this incident",
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_at(
+        &self,
+        id: &IncidentId,
+        key: &str,
+        kind: &str,
+        body: Vec<u8>,
+        sha: &str,
+        collector: &Collector,
+        now: DateTime<Utc>,
+    ) -> Result<Item, AwsError> {
+        let size = body.len() as u64;
+        let retain_until = now + self.retention;
+        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let content_type = if key.ends_with(".json") {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        };
+        let put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&checksum)
+            .object_lock_mode(self.mode.clone())
+            .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
+                retain_until.timestamp(),
+            ))
+            .tagging(format!("{QUARANTINE_TAG}=quarantine%3A{id}"))
+            .if_none_match("*")
+            .send()
+            .await
+            .aws();
+        let already_stored = match put {
+            Ok(_) => false,
+            Err(e) if e.code == "PreconditionFailed" || e.code == "ConditionalRequestConflict" => {
+                // Something is there already: the same bytes (a repeated delivery) or not.
+                let head = self
+                    .s3
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send()
+                    .await
+                    .aws()?;
+                if head.checksum_sha256() != Some(checksum.as_str()) {
+                    return Err(AwsError::new(
+                        "EvidenceConflict",
+                        format!("{key} already holds other bytes; the locked version is kept"),
+                    ));
+                }
+                true
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Item {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            sha256: sha.to_string(),
+            size,
+            collected_by: collector.clone(),
+            collected_at: now,
+            retain_until,
+            already_stored,
+        })
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// RFC 3339 with seconds, for object names and logs.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

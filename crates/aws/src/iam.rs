@@ -1,0 +1,246 @@
+//! IAM effectors: session revocation, key deactivation, deny-all, quarantine tags.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+
+use crate::error::{AwsError, SdkResultExt};
+
+/// The inline policy the console's "Revoke active sessions" writes; the same name, so a
+/// responder who knows the console recognises it.
+pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+/// Firebreak's inline deny-all on a user.
+pub const DENY_ALL_POLICY: &str = "FirebreakDenyAll";
+/// The quarantine tag key (requirements §3).
+pub const QUARANTINE_TAG: &str = "incident-response";
+
+/// Deny everything to sessions issued before `now`.
+pub fn revoke_policy(now: DateTime<Utc>) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": now.to_rfc3339_opts(SecondsFormat::Secs, true)}}
+        }]
+    })
+    .to_string()
+}
+
+fn deny_all_policy() -> String {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]}).to_string()
+}
+
+/// Puts the revocation policy on a role.
+pub async fn revoke_role_sessions(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AwsError> {
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name(REVOKE_POLICY)
+        .policy_document(revoke_policy(now))
+        .send()
+        .await
+        .aws()?;
+    Ok(format!(
+        "{REVOKE_POLICY} on role {role}: sessions issued before {} denied",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true)
+    ))
+}
+
+/// Puts the revocation policy on a user (its GetSessionToken and federation sessions).
+pub async fn revoke_user_sessions(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AwsError> {
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name(REVOKE_POLICY)
+        .policy_document(revoke_policy(now))
+        .send()
+        .await
+        .aws()?;
+    Ok(format!(
+        "{REVOKE_POLICY} on user {user}: sessions issued before {} denied",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true)
+    ))
+}
+
+/// Outcome of a key deactivation.
+pub enum KeyChange {
+    /// Set Inactive now.
+    Deactivated,
+    /// Was already Inactive.
+    AlreadyInactive,
+}
+
+/// Sets exactly this key Inactive; the user's other keys are not read or touched beyond the listing.
+pub async fn deactivate_access_key(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    key_id: &str,
+) -> Result<KeyChange, AwsError> {
+    let keys = iam.list_access_keys().user_name(user).send().await.aws()?;
+    let key = keys
+        .access_key_metadata()
+        .iter()
+        .find(|k| k.access_key_id() == Some(key_id))
+        .ok_or_else(|| {
+            AwsError::new(
+                "NoSuchEntity",
+                format!("access key {key_id} does not belong to user {user}"),
+            )
+        })?;
+    if key.status() == Some(&aws_sdk_iam::types::StatusType::Inactive) {
+        return Ok(KeyChange::AlreadyInactive);
+    }
+    iam.update_access_key()
+        .user_name(user)
+        .access_key_id(key_id)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .aws()?;
+    Ok(KeyChange::Deactivated)
+}
+
+/// Inline deny-all on the user.
+pub async fn deny_user(iam: &aws_sdk_iam::Client, user: &str) -> Result<String, AwsError> {
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name(DENY_ALL_POLICY)
+        .policy_document(deny_all_policy())
+        .send()
+        .await
+        .aws()?;
+    Ok(format!("{DENY_ALL_POLICY} on user {user}"))
+}
+
+/// The roles of an instance profile (by ARN).
+pub async fn instance_profile_roles(
+    iam: &aws_sdk_iam::Client,
+    profile_arn: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let name = profile_arn
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidInput",
+                format!("{profile_arn} is not an instance profile ARN"),
+            )
+        })?;
+    let out = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .aws()?;
+    Ok(out
+        .instance_profile()
+        .map(|p| {
+            p.roles()
+                .iter()
+                .map(|r| (r.role_name().to_string(), r.arn().to_string()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Tags a user with the quarantine tag.
+pub async fn tag_user(iam: &aws_sdk_iam::Client, user: &str, value: &str) -> Result<(), AwsError> {
+    iam.tag_user()
+        .user_name(user)
+        .tags(tag(value)?)
+        .send()
+        .await
+        .aws()?;
+    Ok(())
+}
+
+/// Tags a role with the quarantine tag.
+pub async fn tag_role(iam: &aws_sdk_iam::Client, role: &str, value: &str) -> Result<(), AwsError> {
+    iam.tag_role()
+        .role_name(role)
+        .tags(tag(value)?)
+        .send()
+        .await
+        .aws()?;
+    Ok(())
+}
+
+fn tag(value: &str) -> Result<aws_sdk_iam::types::Tag, AwsError> {
+    aws_sdk_iam::types::Tag::builder()
+        .key(QUARANTINE_TAG)
+        .value(value)
+        .build()
+        .map_err(|e| AwsError::new("InvalidInput", e.to_string()))
+}
+
+/// The principal's state, as evidence: the user's keys and policies, or the role's trust.
+pub async fn describe_user(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<serde_json::Value, AwsError> {
+    let u = iam.get_user().user_name(user).send().await.aws()?;
+    let keys = iam.list_access_keys().user_name(user).send().await.aws()?;
+    let inline = iam
+        .list_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .aws()?;
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .aws()?;
+    let user = u.user();
+    Ok(json!({
+        "type": "iam_user",
+        "name": user.map(|u| u.user_name()),
+        "arn": user.map(|u| u.arn()),
+        "created": user.map(|u| u.create_date().to_string()),
+        "password_last_used": user.and_then(|u| u.password_last_used()).map(|d| d.to_string()),
+        "access_keys": keys.access_key_metadata().iter().map(|k| json!({
+            "id": k.access_key_id(), "status": k.status().map(|s| s.as_str()), "created": k.create_date().map(|d| d.to_string())
+        })).collect::<Vec<_>>(),
+        "inline_policies": inline.policy_names(),
+        "attached_policies": attached.attached_policies().iter().map(|p| p.policy_arn()).collect::<Vec<_>>(),
+    }))
+}
+
+/// The role's state, as evidence.
+pub async fn describe_role(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+) -> Result<serde_json::Value, AwsError> {
+    let r = iam.get_role().role_name(role).send().await.aws()?;
+    let inline = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .aws()?;
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .aws()?;
+    let role = r.role();
+    Ok(json!({
+        "type": "iam_role",
+        "name": role.map(|r| r.role_name()),
+        "arn": role.map(|r| r.arn()),
+        "created": role.map(|r| r.create_date().to_string()),
+        "trust_policy": role.and_then(|r| r.assume_role_policy_document()),
+        "inline_policies": inline.policy_names(),
+        "attached_policies": attached.attached_policies().iter().map(|p| p.policy_arn()).collect::<Vec<_>>(),
+    }))
+}

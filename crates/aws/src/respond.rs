@@ -1,0 +1,609 @@
+//! The responder: executes an incident's plan in order, preserves evidence with a chain of
+//! custody, then pages with what was done. Every action ends `done` only when AWS said so.
+
+use chrono::{DateTime, Duration, Utc};
+use firebreak_core::{
+    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, Principal, Status,
+    TagTarget, page,
+};
+use serde_json::{Value, json};
+
+use crate::accounts::{member_clients, principal_arn_of_caller};
+use crate::activity::{Lookup, principal_activity};
+use crate::clients::Clients;
+use crate::ec2::OriginalGroups;
+use crate::error::AwsError;
+use crate::evidence::{Collector, EvidenceStore, Item, Manifest, Missing};
+use crate::pager::Pager;
+use crate::{cognito, ec2, iam, s3};
+
+/// How far back the principal's CloudTrail activity is collected.
+pub const ACTIVITY_WINDOW_DAYS: i64 = 7;
+
+/// Everything the responder needs, built once by an entry point.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// Clients of the security account Firebreak runs in.
+    pub home: Clients,
+    /// The security account's id.
+    pub home_account: String,
+    /// Configuration (protection, member role).
+    pub config: Config,
+    /// The locked evidence store (security account).
+    pub evidence: EvidenceStore,
+    /// The pager (security account).
+    pub pager: Pager,
+    /// Who collects evidence.
+    pub collector: Collector,
+    /// No mutating call at all: every action reports what it would do.
+    pub dry_run: bool,
+    /// Whoever runs Firebreak (caller identity): never contained, whatever the plan says.
+    pub self_arn: Option<String>,
+}
+
+/// What a response did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Response {
+    /// Incident.
+    pub incident_id: IncidentId,
+    /// One outcome per planned action, in plan order.
+    pub outcomes: Vec<ActionOutcome>,
+    /// Where the evidence is.
+    pub evidence_location: String,
+    /// The manifest written, if any.
+    pub manifest: Option<Item>,
+    /// Evidence items written (or found already written).
+    pub items: Vec<Item>,
+    /// SNS message id of the page, if sent.
+    pub page_message_id: Option<String>,
+    /// Security groups the isolated ENIs had, for a later release.
+    pub original_groups: Vec<OriginalGroups>,
+}
+
+impl Response {
+    /// True when any action failed.
+    pub fn any_failed(&self) -> bool {
+        self.outcomes.iter().any(|o| o.status.is_failure())
+    }
+}
+
+struct Run {
+    items: Vec<Item>,
+    missing: Vec<Missing>,
+    original_groups: Vec<OriginalGroups>,
+    evidence_failed: Option<AwsError>,
+}
+
+impl Responder {
+    /// A responder acting from the security account `home_account` with `config`'s stack.
+    pub fn new(
+        home: Clients,
+        home_account: impl Into<String>,
+        config: Config,
+        collector: Collector,
+        dry_run: bool,
+    ) -> Result<Responder, AwsError> {
+        if config.stack.evidence_bucket.is_empty() {
+            return Err(AwsError::new(
+                "Config",
+                "stack.evidence_bucket is not set: evidence has nowhere to go",
+            ));
+        }
+        let evidence = EvidenceStore::new(
+            home.s3.clone(),
+            &config.stack.evidence_bucket,
+            config.evidence.retention_days,
+            false,
+        );
+        let pager = Pager::new(
+            home.sns.clone(),
+            &config.stack.pager_topic_arn,
+            &config.stack.ticket_topic_arn,
+        );
+        Ok(Responder {
+            home,
+            home_account: home_account.into(),
+            config,
+            evidence,
+            pager,
+            collector,
+            dry_run,
+            self_arn: None,
+        })
+    }
+
+    /// Executes the plan of `incident`, triggered by `source_event` (kept as evidence).
+    pub async fn respond(&self, incident: &Incident, source_event: &str) -> Response {
+        let now = Utc::now();
+        let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
+        let mut run = Run {
+            items: Vec::new(),
+            missing: Vec::new(),
+            original_groups: Vec::new(),
+            evidence_failed: None,
+        };
+        let target = self.target_clients(incident).await;
+        let mut preserve_at = None;
+        let mut page_at = None;
+        for (index, planned) in incident.plan.iter().enumerate() {
+            let status = match planned.mode {
+                Mode::Off => Status::Off,
+                Mode::Approve => Status::AwaitingApproval,
+                Mode::Auto => match &planned.action {
+                    Action::Page { .. } => {
+                        page_at = Some(index);
+                        continue;
+                    }
+                    Action::PreserveEvidence if self.dry_run => Status::DryRun {
+                        would: "lock the event, the incident, resource state and activity in the evidence store".into(),
+                    },
+                    Action::PreserveEvidence => {
+                        preserve_at = Some(index);
+                        // A failure here is recorded in `run` and reported when evidence closes.
+                        let _ = self.preserve(target.as_ref(), incident, source_event, now, &mut run).await;
+                        continue;
+                    }
+                    action => match self.guard(incident, action) {
+                        Some(why) => Status::Skipped { why },
+                        None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
+                            would: would(action),
+                        },
+                        None => match &target {
+                            Ok(c) => self.execute(c, incident, action, now, &mut run).await,
+                            Err(e) => failed(e),
+                        },
+                    },
+                },
+            };
+            tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "action");
+            outcomes.push(outcome(index, planned, status));
+        }
+        // Evidence is closed after containment so the manifest lists every outcome.
+        if let Some(index) = preserve_at {
+            let status = self
+                .close_evidence(incident, &outcomes, now, &mut run)
+                .await;
+            tracing::info!(incident_id = %incident.id, action = "preserve_evidence", outcome = status.word(), "action");
+            outcomes.push(outcome(index, &incident.plan[index], status));
+            outcomes.sort_by_key(|o| o.index);
+        }
+        let mut page_message_id = None;
+        if let Some(index) = page_at {
+            let planned = &incident.plan[index];
+            let status = if self.dry_run {
+                Status::DryRun {
+                    would: "publish the page to the route's SNS topic".into(),
+                }
+            } else {
+                let kind = if incident.is_update() {
+                    PageKind::Updated
+                } else {
+                    PageKind::Opened
+                };
+                let message = page::compose(
+                    incident,
+                    &outcomes,
+                    kind,
+                    &self.evidence.location(&incident.id),
+                );
+                let route = match planned.action {
+                    Action::Page { route } => route,
+                    _ => incident.route,
+                };
+                match self.pager.send(route, &message).await {
+                    Ok(id) => {
+                        let detail = format!("message {id} to the {route} topic");
+                        page_message_id = Some(id);
+                        Status::Done { detail }
+                    }
+                    Err(e) => failed(&e),
+                }
+            };
+            tracing::info!(incident_id = %incident.id, action = "page", outcome = status.word(), "action");
+            outcomes.push(outcome(index, planned, status));
+        }
+        let manifest = run
+            .items
+            .iter()
+            .rev()
+            .find(|i| i.kind == "manifest")
+            .cloned();
+        Response {
+            incident_id: incident.id.clone(),
+            outcomes,
+            evidence_location: self.evidence.location(&incident.id),
+            manifest,
+            items: run.items,
+            page_message_id,
+            original_groups: run.original_groups,
+        }
+    }
+
+    async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
+        if incident.account == self.home_account {
+            return Ok(self.home.clone());
+        }
+        member_clients(
+            &self.home,
+            &incident.partition,
+            &incident.account,
+            &self.config.accounts.member_role,
+            incident.id.as_str(),
+        )
+        .await
+    }
+
+    /// Why an action must not run against its target, whatever the plan says.
+    fn guard(&self, incident: &Incident, action: &Action) -> Option<String> {
+        let (p, a) = (&incident.partition, &incident.account);
+        let arn = match action {
+            Action::DeactivateAccessKey { user_name, .. }
+            | Action::RevokeUserSessions { user_name }
+            | Action::DenyUser { user_name }
+            | Action::TagQuarantine {
+                resource: TagTarget::IamUser(user_name),
+            } => format!("arn:{p}:iam::{a}:user/{user_name}"),
+            Action::RevokeRoleSessions { role_name }
+            | Action::TagQuarantine {
+                resource: TagTarget::IamRole(role_name),
+            } => {
+                format!("arn:{p}:iam::{a}:role/{role_name}")
+            }
+            Action::ProtectInstance { instance_id }
+            | Action::SnapshotVolumes { instance_id }
+            | Action::IsolateInstance { instance_id }
+            | Action::RevokeInstanceProfileSessions { instance_id, .. }
+            | Action::TagQuarantine {
+                resource: TagTarget::Instance(instance_id),
+            } => {
+                format!("arn:{p}:ec2:{}:{a}:instance/{instance_id}", incident.region)
+            }
+            Action::BlockPublicAccess { bucket }
+            | Action::TagQuarantine {
+                resource: TagTarget::Bucket(bucket),
+            } => {
+                format!("arn:{p}:s3:::{bucket}")
+            }
+            _ => return None,
+        };
+        if let Some(why) = self.config.protection(&arn) {
+            return Some(format!("{arn} is {}: never contained", why.describe()));
+        }
+        let me = self.self_arn.as_deref().map(principal_arn_of_caller);
+        if me.as_deref() == Some(arn.as_str()) {
+            return Some(format!("{arn} is running Firebreak: never contained"));
+        }
+        None
+    }
+
+    async fn execute(
+        &self,
+        c: &Clients,
+        incident: &Incident,
+        action: &Action,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Status {
+        let tag = incident.id.quarantine_tag();
+        let result: Result<Status, AwsError> = async {
+            Ok(match action {
+                Action::DeactivateAccessKey { user_name, access_key_id } => {
+                    match iam::deactivate_access_key(&c.iam, user_name, access_key_id).await? {
+                        iam::KeyChange::Deactivated => done(format!("{access_key_id} set Inactive; the user's other keys untouched")),
+                        iam::KeyChange::AlreadyInactive => skipped(format!("{access_key_id} was already Inactive")),
+                    }
+                }
+                Action::RevokeUserSessions { user_name } => done(iam::revoke_user_sessions(&c.iam, user_name, now).await?),
+                Action::RevokeRoleSessions { role_name } => done(iam::revoke_role_sessions(&c.iam, role_name, now).await?),
+                Action::DenyUser { user_name } => done(iam::deny_user(&c.iam, user_name).await?),
+                Action::RevokeInstanceProfileSessions { instance_profile_arn, .. } => {
+                    let mut revoked = Vec::new();
+                    let mut kept = Vec::new();
+                    for (role, arn) in iam::instance_profile_roles(&c.iam, instance_profile_arn).await? {
+                        if self.config.protection(&arn).is_some() {
+                            kept.push(role);
+                            continue;
+                        }
+                        iam::revoke_role_sessions(&c.iam, &role, now).await?;
+                        revoked.push(role);
+                    }
+                    if revoked.is_empty() && kept.is_empty() {
+                        skipped("the instance profile has no role".into())
+                    } else {
+                        done(format!("sessions revoked for role(s) {revoked:?}; protected role(s) kept: {kept:?}"))
+                    }
+                }
+                Action::CognitoStopSignUp { user_pool_id } => done(cognito::stop_sign_up(&c.cognito, user_pool_id).await?),
+                Action::CognitoDisableUser { user_pool_id, username } => done(cognito::disable_user(&c.cognito, user_pool_id, username).await?),
+                Action::CognitoGlobalSignOut { user_pool_id, username } => {
+                    done(cognito::global_sign_out(&c.cognito, user_pool_id, username).await?)
+                }
+                Action::ProtectInstance { instance_id } => done(ec2::protect(&c.ec2, instance_id).await?),
+                Action::SnapshotVolumes { instance_id } => {
+                    let (detail, _) = ec2::snapshot_volumes(&c.ec2, instance_id, incident.id.as_str()).await?;
+                    done(detail)
+                }
+                Action::IsolateInstance { instance_id } => {
+                    let (detail, originals) = ec2::isolate(&c.ec2, instance_id, incident.id.as_str()).await?;
+                    run.original_groups.extend(originals);
+                    done(detail)
+                }
+                Action::BlockPublicAccess { bucket } => done(s3::block_public_access(&c.s3, bucket).await?),
+                Action::TagQuarantine { resource } => match resource {
+                    TagTarget::IamUser(u) => {
+                        iam::tag_user(&c.iam, u, &tag).await?;
+                        done(format!("{}={tag} on user {u}", iam::QUARANTINE_TAG))
+                    }
+                    TagTarget::IamRole(r) => {
+                        iam::tag_role(&c.iam, r, &tag).await?;
+                        done(format!("{}={tag} on role {r}", iam::QUARANTINE_TAG))
+                    }
+                    TagTarget::Instance(i) => done(ec2::tag_instance(&c.ec2, i, &tag).await?),
+                    TagTarget::Bucket(b) => done(s3::tag_bucket(&c.s3, b, &tag).await?),
+                },
+                Action::PreserveEvidence | Action::Page { .. } => skipped("handled by the responder itself".into()),
+            })
+        }
+        .await;
+        match result {
+            Ok(status) => status,
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Writes the source event, the incident, the resources' state and the principal's
+    /// activity. Failures of single items are recorded as missing; the manifest comes later.
+    async fn preserve(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        source_event: &str,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Result<(), AwsError> {
+        let id = &incident.id;
+        let put = |kind: &'static str, body: Vec<u8>| {
+            self.evidence
+                .put(id, kind, "json", body, &self.collector, now)
+        };
+        match put("source-event", source_event.as_bytes().to_vec()).await {
+            Ok(item) => run.items.push(item),
+            Err(e) => {
+                // Without the source event there is no evidence worth the name.
+                run.evidence_failed = Some(e.clone());
+                return Err(e);
+            }
+        }
+        match put(
+            "incident",
+            serde_json::to_vec_pretty(incident).unwrap_or_default(),
+        )
+        .await
+        {
+            Ok(item) => run.items.push(item),
+            Err(e) => run.missing.push(missing("incident", &e)),
+        }
+        let c = match target {
+            Ok(c) => c,
+            Err(e) => {
+                // No access to the member account: its state and activity cannot be read.
+                run.missing.push(missing("resource-state", e));
+                run.missing.push(missing("principal-activity", e));
+                return Ok(());
+            }
+        };
+        let state = self.resource_state(c, incident, run).await;
+        if !state.is_empty() {
+            match put(
+                "resource-state",
+                serde_json::to_vec_pretty(&state).unwrap_or_default(),
+            )
+            .await
+            {
+                Ok(item) => run.items.push(item),
+                Err(e) => run.missing.push(missing("resource-state", &e)),
+            }
+        }
+        let lookup = match (&incident.access_key_id, &incident.principal) {
+            (Some(key), _) if key.starts_with("AKIA") || key.starts_with("ASIA") => {
+                Some(Lookup::AccessKey(key.clone()))
+            }
+            (_, Some(Principal::IamUser { name, .. })) => Some(Lookup::UserName(name.clone())),
+            (_, Some(Principal::Root { .. })) => Some(Lookup::UserName("root".into())),
+            _ => None,
+        };
+        if let Some(lookup) = lookup {
+            let start = incident.detected_at - Duration::days(ACTIVITY_WINDOW_DAYS);
+            match principal_activity(&c.cloudtrail, &lookup, start, now).await {
+                Ok(activity) => match put(
+                    "principal-activity",
+                    serde_json::to_vec_pretty(&activity).unwrap_or_default(),
+                )
+                .await
+                {
+                    Ok(item) => run.items.push(item),
+                    Err(e) => run.missing.push(missing("principal-activity", &e)),
+                },
+                Err(e) => run.missing.push(missing("principal-activity", &e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn resource_state(&self, c: &Clients, incident: &Incident, run: &mut Run) -> Vec<Value> {
+        let mut state = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for planned in &incident.plan {
+            let mut first = || seen.insert(planned.target.clone());
+            let result = match &planned.action {
+                Action::ProtectInstance { instance_id }
+                | Action::IsolateInstance { instance_id }
+                    if first() =>
+                {
+                    ec2::describe(&c.ec2, instance_id)
+                        .await
+                        .map(|i| ec2::instance_state(&i))
+                }
+                Action::RevokeUserSessions { user_name } if first() => {
+                    iam::describe_user(&c.iam, user_name).await
+                }
+                Action::RevokeRoleSessions { role_name } if first() => {
+                    iam::describe_role(&c.iam, role_name).await
+                }
+                Action::BlockPublicAccess { bucket }
+                | Action::TagQuarantine {
+                    resource: TagTarget::Bucket(bucket),
+                } if first() => s3::bucket_state(&c.s3, bucket).await,
+                Action::CognitoDisableUser {
+                    user_pool_id,
+                    username,
+                } if first() => cognito::user_state(&c.cognito, user_pool_id, username).await,
+                _ => continue,
+            };
+            match result {
+                Ok(v) => state.push(v),
+                Err(e) => run.missing.push(missing(
+                    &format!("resource-state of {}", planned.target),
+                    &e,
+                )),
+            }
+        }
+        state
+    }
+
+    async fn close_evidence(
+        &self,
+        incident: &Incident,
+        outcomes: &[ActionOutcome],
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Status {
+        if let Some(e) = &run.evidence_failed {
+            return failed(e);
+        }
+        let body = serde_json::to_vec_pretty(&json!({"incident_id": incident.id, "outcomes": outcomes, "original_groups": run.original_groups}))
+            .unwrap_or_default();
+        match self
+            .evidence
+            .put(&incident.id, "outcomes", "json", body, &self.collector, now)
+            .await
+        {
+            Ok(item) => run.items.push(item),
+            Err(e) => run.missing.push(missing("outcomes", &e)),
+        }
+        let manifest = Manifest {
+            incident_id: incident.id.clone(),
+            written_at: now,
+            written_by: self.collector.clone(),
+            items: run.items.clone(),
+            missing: run.missing.clone(),
+            bucket: self.evidence.bucket().to_string(),
+        };
+        match self
+            .evidence
+            .put_manifest(&manifest, &self.collector, now)
+            .await
+        {
+            Ok(item) => {
+                let locked = run.items.len();
+                let again = run.items.iter().filter(|i| i.already_stored).count();
+                run.items.push(item.clone());
+                let mut detail = format!(
+                    "{locked} item(s) locked under {} ({again} already there), manifest {}",
+                    self.evidence.location(&incident.id),
+                    item.key
+                );
+                if !run.missing.is_empty() {
+                    let gaps: Vec<String> = run
+                        .missing
+                        .iter()
+                        .map(|m| format!("{} ({})", m.kind, m.error))
+                        .collect();
+                    detail.push_str(&format!("; not collected: {}", gaps.join(", ")));
+                }
+                Status::Done { detail }
+            }
+            Err(e) => failed(&e),
+        }
+    }
+}
+
+fn outcome(index: usize, planned: &firebreak_core::PlannedAction, status: Status) -> ActionOutcome {
+    ActionOutcome {
+        index,
+        kind: planned.action.kind().to_string(),
+        target: planned.target.clone(),
+        status,
+        at: Utc::now(),
+    }
+}
+
+fn done(detail: String) -> Status {
+    Status::Done { detail }
+}
+
+fn skipped(why: String) -> Status {
+    Status::Skipped { why }
+}
+
+fn failed(e: &AwsError) -> Status {
+    Status::Failed {
+        code: e.code.clone(),
+        message: e.message.clone(),
+    }
+}
+
+fn missing(kind: &str, e: &AwsError) -> Missing {
+    Missing {
+        kind: kind.to_string(),
+        error: e.to_string(),
+    }
+}
+
+/// What an action would do, for dry runs.
+pub fn would(action: &Action) -> String {
+    match action {
+        Action::ProtectInstance { instance_id } => format!(
+            "turn on termination protection of {instance_id}, make shutdown stop it, keep its volumes"
+        ),
+        Action::SnapshotVolumes { instance_id } => {
+            format!("snapshot every volume of {instance_id}")
+        }
+        Action::PreserveEvidence => "lock the evidence".into(),
+        Action::DeactivateAccessKey {
+            user_name,
+            access_key_id,
+        } => format!("set {access_key_id} of {user_name} Inactive"),
+        Action::RevokeUserSessions { user_name } => {
+            format!("put {} on user {user_name}", iam::REVOKE_POLICY)
+        }
+        Action::RevokeRoleSessions { role_name } => {
+            format!("put {} on role {role_name}", iam::REVOKE_POLICY)
+        }
+        Action::DenyUser { user_name } => {
+            format!("put {} on user {user_name}", iam::DENY_ALL_POLICY)
+        }
+        Action::RevokeInstanceProfileSessions {
+            instance_profile_arn,
+            ..
+        } => format!("revoke the sessions of the roles of {instance_profile_arn}"),
+        Action::CognitoStopSignUp { user_pool_id } => {
+            format!("set AllowAdminCreateUserOnly on {user_pool_id}")
+        }
+        Action::CognitoDisableUser {
+            user_pool_id,
+            username,
+        } => format!("disable {username} in {user_pool_id}"),
+        Action::CognitoGlobalSignOut {
+            user_pool_id,
+            username,
+        } => format!("sign {username} out everywhere in {user_pool_id}"),
+        Action::BlockPublicAccess { bucket } => format!("block all public access to {bucket}"),
+        Action::IsolateInstance { instance_id } => format!(
+            "move every interface of {instance_id} into {}",
+            ec2::ISOLATION_GROUP
+        ),
+        Action::TagQuarantine { resource } => format!("tag {resource:?} {}", iam::QUARANTINE_TAG),
+        Action::Page { route } => format!("page the {route} topic"),
+    }
+}

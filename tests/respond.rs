@@ -1,0 +1,944 @@
+//! Every effector against the local AWS emulator, through the real AWS SDK for Rust. Each test
+//! starts its own emulator, seeds it, responds to a corpus event, and asserts on the emulator's
+//! state — never on Firebreak's own report alone.
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Duration, Utc};
+use firebreak_aws::{Clients, Collector, Responder, Response};
+use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
+use firebreak_tests::event;
+use firebreak_tests::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto};
+use firebreak_tests::seed::{self, Stack};
+use serde_json::Value;
+
+struct World {
+    _moto: Moto,
+    sdk: SdkConfig,
+    stack: Stack,
+}
+
+async fn world() -> World {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = seed::stack(&sdk).await;
+    World {
+        _moto: moto,
+        sdk,
+        stack,
+    }
+}
+
+impl World {
+    fn config(&self) -> Config {
+        seed::config(&self.stack)
+    }
+
+    fn responder(&self, config: Config, dry_run: bool) -> Responder {
+        let collector = Collector {
+            identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests"),
+            request_id: None,
+        };
+        Responder::new(
+            Clients::new(&self.sdk),
+            HOME_ACCOUNT,
+            config,
+            collector,
+            dry_run,
+        )
+        .unwrap()
+    }
+
+    async fn respond(&self, config: Config, dry_run: bool, event: &Value) -> (Incident, Response) {
+        let text = event.to_string();
+        let incident = match Triage::new(config.clone())
+            .unwrap()
+            .triage_json(&text)
+            .unwrap()
+        {
+            Decision::Incident(i) => *i,
+            Decision::Ignored { reason } => panic!("ignored: {reason}"),
+        };
+        let response = self
+            .responder(config, dry_run)
+            .respond(&incident, &text)
+            .await;
+        (incident, response)
+    }
+
+    fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk)
+    }
+
+    async fn pages(&self) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let out = sqs
+            .receive_message()
+            .queue_url(&self.stack.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        out.messages()
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+fn status_of<'a>(r: &'a Response, kind: &str) -> &'a Status {
+    &r.outcomes
+        .iter()
+        .find(|o| o.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} outcome in {:?}", r.outcomes))
+        .status
+}
+
+fn assert_all_done(r: &Response) {
+    for o in &r.outcomes {
+        assert!(
+            matches!(o.status, Status::Done { .. }),
+            "{} {} ended {:?}",
+            o.kind,
+            o.target,
+            o.status
+        );
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The cut-off time in an AWSRevokeOlderSessions policy document.
+fn revoke_time(document: &str) -> DateTime<Utc> {
+    let doc: Value = serde_json::from_str(&percent_decode(document)).unwrap();
+    let t = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .unwrap();
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
+fn iam_user_finding(user: &str, key: &str, account: &str) -> Value {
+    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
+    e["account"] = account.into();
+    e["detail"]["accountId"] = account.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["region"] = "us-east-1".into();
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.into();
+    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.into();
+    e["detail"]["service"]["count"] = 1.into();
+    e
+}
+
+#[tokio::test]
+async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_evidence_and_pages() {
+    let w = world().await;
+    let iam = w.iam();
+    let (key, other) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let before = Utc::now() - Duration::seconds(1);
+    let (incident, r) = w
+        .respond(
+            w.config(),
+            false,
+            &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
+        )
+        .await;
+    let after = Utc::now() + Duration::seconds(1);
+    assert_all_done(&r);
+
+    // Only the finding's key is Inactive.
+    let keys = iam
+        .list_access_keys()
+        .user_name("deploy-bot")
+        .send()
+        .await
+        .unwrap();
+    for k in keys.access_key_metadata() {
+        let want = if k.access_key_id() == Some(key.as_str()) {
+            "Inactive"
+        } else {
+            "Active"
+        };
+        assert_eq!(
+            k.status().unwrap().as_str(),
+            want,
+            "{:?}",
+            k.access_key_id()
+        );
+    }
+    assert!(
+        keys.access_key_metadata()
+            .iter()
+            .any(|k| k.access_key_id() == Some(other.as_str()))
+    );
+
+    // Sessions issued before *now* (not the finding's time) are denied.
+    let policy = iam
+        .get_user_policy()
+        .user_name("deploy-bot")
+        .policy_name("AWSRevokeOlderSessions")
+        .send()
+        .await
+        .unwrap();
+    let cutoff = revoke_time(policy.policy_document());
+    assert!(
+        cutoff >= before.with_nanosecond0() && cutoff <= after,
+        "cut-off {cutoff} not between {before} and {after}"
+    );
+    assert!(cutoff > incident.detected_at);
+
+    // Quarantine tag on the user.
+    let tags = iam
+        .list_user_tags()
+        .user_name("deploy-bot")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "incident-response" && t.value() == incident.id.quarantine_tag())
+    );
+
+    // Evidence: every manifest item is there, locked, and hashes to what the manifest says.
+    let s3 = seed::s3_client(&w.sdk);
+    let manifest_key = format!("incidents/{}/manifest.json", incident.id);
+    let manifest = s3
+        .get_object()
+        .bucket(&w.stack.bucket)
+        .key(&manifest_key)
+        .send()
+        .await
+        .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&manifest.body.collect().await.unwrap().into_bytes()).unwrap();
+    let items = manifest["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    for kind in ["source-event", "incident", "resource-state", "outcomes"] {
+        assert!(kinds.contains(&kind), "manifest lacks {kind}: {kinds:?}");
+    }
+    // The emulator has no LookupEvents: the gap is recorded, not hidden.
+    assert!(
+        manifest["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "principal-activity")
+    );
+    for item in items {
+        let key = item["key"].as_str().unwrap();
+        let head = s3
+            .head_object()
+            .bucket(&w.stack.bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode().map(|m| m.as_str()),
+            Some("COMPLIANCE"),
+            "{key}"
+        );
+        let until = head.object_lock_retain_until_date().unwrap().secs();
+        assert!(
+            until >= (Utc::now() + Duration::days(89)).timestamp(),
+            "{key} retained only until {until}"
+        );
+        let body = s3
+            .get_object()
+            .bucket(&w.stack.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let sha = firebreak_aws::evidence::hex(&sha256(&body));
+        assert_eq!(sha, item["sha256"].as_str().unwrap(), "{key}");
+        assert_eq!(
+            head.checksum_sha256(),
+            Some(aws_smithy_b64(&sha256(&body)).as_str()),
+            "{key}: S3's own checksum"
+        );
+        assert_eq!(
+            item["collected_by"]["identity"],
+            format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests")
+        );
+    }
+
+    // A versioned delete of a locked object is refused.
+    let first = items[0]["key"].as_str().unwrap();
+    let versions = s3
+        .list_object_versions()
+        .bucket(&w.stack.bucket)
+        .prefix(first)
+        .send()
+        .await
+        .unwrap();
+    let version = versions.versions()[0].version_id().unwrap().to_string();
+    let delete = s3
+        .delete_object()
+        .bucket(&w.stack.bucket)
+        .key(first)
+        .version_id(&version)
+        .send()
+        .await;
+    assert!(
+        delete.is_err(),
+        "deleting a locked evidence version must be refused"
+    );
+
+    // The page arrived with its attributes.
+    let pages = w.pages().await;
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let page = &pages[0];
+    assert!(
+        page["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[S2] {}", incident.id)),
+        "{page}"
+    );
+    assert!(page["Subject"].as_str().unwrap().len() < 100);
+    assert_eq!(page["MessageAttributes"]["severity"]["Value"], "S2");
+    assert_eq!(
+        page["MessageAttributes"]["incident_id"]["Value"],
+        incident.id.as_str()
+    );
+    assert_eq!(page["MessageAttributes"]["kind"]["Value"], "opened");
+    let body = page["Message"].as_str().unwrap();
+    assert!(
+        body.contains("WHAT FIREBREAK DID")
+            && body.contains("deactivate_access_key")
+            && body.contains("WHAT A HUMAN MUST DO NEXT"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn responding_twice_writes_no_second_copy_of_the_evidence() {
+    let w = world().await;
+    let (key, _) = seed::user_with_two_keys(&w.iam(), "deploy-bot").await;
+    let e = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT);
+    let (incident, _) = w.respond(w.config(), false, &e).await;
+    let (_, again) = w.respond(w.config(), false, &e).await;
+    assert!(
+        matches!(
+            status_of(&again, "deactivate_access_key"),
+            Status::Skipped { .. }
+        ),
+        "the key was already inactive"
+    );
+    let source: Vec<_> = again
+        .items
+        .iter()
+        .filter(|i| i.kind == "source-event")
+        .collect();
+    assert!(
+        source[0].already_stored,
+        "the same event is the same locked object"
+    );
+    let s3 = seed::s3_client(&w.sdk);
+    let listed = s3
+        .list_object_versions()
+        .bucket(&w.stack.bucket)
+        .prefix(format!("incidents/{}/source-event/", incident.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.versions().len(),
+        1,
+        "no second version of a locked item"
+    );
+    assert!(
+        again.manifest.unwrap().key.ends_with("manifest-2.json"),
+        "the second run gets its own manifest"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let w = world().await;
+    let iam = w.iam();
+    let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let (_, r) = w
+        .respond(
+            w.config(),
+            true,
+            &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
+        )
+        .await;
+    assert!(
+        r.outcomes
+            .iter()
+            .all(|o| matches!(o.status, Status::DryRun { .. })),
+        "{:?}",
+        r.outcomes
+    );
+    let keys = iam
+        .list_access_keys()
+        .user_name("deploy-bot")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        keys.access_key_metadata()
+            .iter()
+            .all(|k| k.status().unwrap().as_str() == "Active")
+    );
+    assert!(
+        iam.list_user_policies()
+            .user_name("deploy-bot")
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .is_empty()
+    );
+    assert!(
+        iam.list_user_tags()
+            .user_name("deploy-bot")
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .is_empty()
+    );
+    let objects = seed::s3_client(&w.sdk)
+        .list_objects_v2()
+        .bucket(&w.stack.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count(), Some(0));
+    assert!(w.pages().await.is_empty());
+}
+
+#[tokio::test]
+async fn role_finding_revokes_the_roles_sessions_as_of_now() {
+    let w = world().await;
+    let iam = w.iam();
+    seed::role(&iam, "web-app-role").await;
+    let mut e = event("gd-iam-instance-credential-exfiltration-outside-aws.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = "web-app-role".into();
+    let before = Utc::now() - Duration::seconds(1);
+    let (incident, r) = w.respond(w.config(), false, &e).await;
+    assert_all_done(&r);
+    let policy = iam
+        .get_role_policy()
+        .role_name("web-app-role")
+        .policy_name("AWSRevokeOlderSessions")
+        .send()
+        .await
+        .unwrap();
+    let cutoff = revoke_time(policy.policy_document());
+    assert!(cutoff >= before.with_nanosecond0() && cutoff <= Utc::now() + Duration::seconds(1));
+    let tags = iam
+        .list_role_tags()
+        .role_name("web-app-role")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.value() == incident.id.quarantine_tag())
+    );
+    assert_eq!(
+        w.pages().await[0]["MessageAttributes"]["severity"]["Value"],
+        "S1"
+    );
+}
+
+#[tokio::test]
+async fn protected_principals_are_untouched_even_when_a_plan_names_them() {
+    let w = world().await;
+    let iam = w.iam();
+    seed::role(&iam, "BreakGlass").await;
+    let mut e = event("gd-iam-breakglass-role-anomalous-behavior.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let (mut incident, r) = w.respond(w.config(), false, &e).await;
+    assert!(!r.outcomes.iter().any(|o| o.kind == "revoke_role_sessions"));
+    // A crafted plan that names the break-glass role is refused by the responder itself.
+    incident.plan.insert(
+        0,
+        firebreak_core::PlannedAction {
+            action: firebreak_core::Action::RevokeRoleSessions {
+                role_name: "BreakGlass".into(),
+            },
+            target: "BreakGlass".into(),
+            mode: Mode::Auto,
+            reason: "crafted".into(),
+        },
+    );
+    let r = w
+        .responder(w.config(), false)
+        .respond(&incident, &e.to_string())
+        .await;
+    assert!(
+        matches!(status_of(&r, "revoke_role_sessions"), Status::Skipped { why } if why.contains("break-glass"))
+    );
+    assert!(
+        iam.list_role_policies()
+            .role_name("BreakGlass")
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .is_empty()
+    );
+    assert!(
+        iam.list_role_tags()
+            .role_name("BreakGlass")
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn instance_finding_protects_snapshots_isolates_and_tags() {
+    let w = world().await;
+    let server = seed::server(&w.sdk, "web").await;
+    let mut e = event("gd-ec2-bitcoin-tool-dns.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let details = &mut e["detail"]["resource"]["instanceDetails"];
+    details["instanceId"] = server.instance_id.clone().into();
+    details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    let mut config = w.config();
+    config.modes.instance_isolation = Mode::Auto;
+    let (incident, r) = w.respond(config.clone(), false, &e).await;
+    assert_all_done(&r);
+
+    let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
+    let attr = ec2
+        .describe_instance_attribute()
+        .instance_id(&server.instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attr.disable_api_termination().and_then(|v| v.value()),
+        Some(true)
+    );
+    let attr = ec2
+        .describe_instance_attribute()
+        .instance_id(&server.instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attr.instance_initiated_shutdown_behavior()
+            .and_then(|v| v.value()),
+        Some("stop")
+    );
+    let instance = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("running"),
+        "never stopped"
+    );
+    for m in instance.block_device_mappings() {
+        assert_eq!(
+            m.ebs().and_then(|e| e.delete_on_termination()),
+            Some(false),
+            "{:?}",
+            m.device_name()
+        );
+    }
+    let isolation = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("firebreak-isolation")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let group = &isolation.security_groups()[0];
+    assert!(
+        group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty(),
+        "the isolation group allows nothing"
+    );
+    for eni in instance.network_interfaces() {
+        let groups: Vec<_> = eni.groups().iter().filter_map(|g| g.group_id()).collect();
+        assert_eq!(groups, [group.group_id().unwrap()]);
+    }
+    assert_eq!(
+        r.original_groups[0].groups,
+        std::slice::from_ref(&server.original_group),
+        "original groups remembered for release"
+    );
+    let snapshots = |ec2: aws_sdk_ec2::Client, tag: String| async move {
+        ec2.describe_snapshots()
+            .owner_ids("self")
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:incident-response")
+                    .values(tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .snapshots()
+            .to_vec()
+    };
+    let taken = snapshots(ec2.clone(), incident.id.quarantine_tag()).await;
+    let volumes = firebreak_aws::ec2::volume_ids(&instance);
+    assert_eq!(taken.len(), 2);
+    assert_eq!(volumes.len(), 2);
+    for v in &volumes {
+        assert_eq!(
+            taken
+                .iter()
+                .filter(|s| s.volume_id() == Some(v.as_str()))
+                .count(),
+            1,
+            "one snapshot of {v}"
+        );
+    }
+    assert!(
+        instance
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("incident-response")
+                && t.value() == Some(incident.id.quarantine_tag().as_str()))
+    );
+    let iam = w.iam();
+    assert!(
+        iam.get_role_policy()
+            .role_name(&server.role)
+            .policy_name("AWSRevokeOlderSessions")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // A second delivery snapshots nothing new.
+    let (_, again) = w.respond(config, false, &e).await;
+    assert!(
+        matches!(status_of(&again, "isolate_instance"), Status::Done { detail } if detail == "already isolated")
+    );
+    assert_eq!(snapshots(ec2, incident.id.quarantine_tag()).await.len(), 2);
+}
+
+#[tokio::test]
+async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
+    let w = world().await;
+    let s3 = seed::s3_client(&w.sdk);
+    let mut e = event("gd-s3-malicious-ip-caller-public-bucket.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let bucket = e["detail"]["resource"]["s3BucketDetails"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let role = e["detail"]["resource"]["accessKeyDetails"]["userName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seed::role(&w.iam(), &role).await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let team = aws_sdk_s3::types::Tag::builder()
+        .key("team")
+        .value("shop")
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket(&bucket)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(team)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (incident, r) = w.respond(w.config(), false, &e).await;
+    assert_all_done(&r);
+    let block = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let c = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            c.block_public_acls(),
+            c.ignore_public_acls(),
+            c.block_public_policy(),
+            c.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let tags = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert!(
+        tags.contains(&("team", "shop")),
+        "existing tags kept: {tags:?}"
+    );
+    assert!(
+        tags.contains(&("incident-response", incident.id.quarantine_tag().as_str())),
+        "{tags:?}"
+    );
+}
+
+#[tokio::test]
+async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keeping_other_settings()
+{
+    let w = world().await;
+    let c = aws_sdk_cognitoidentityprovider::Client::new(&w.sdk);
+    use aws_sdk_cognitoidentityprovider::types::{
+        AuthFlowType, ExplicitAuthFlowsType, PasswordPolicyType, UserPoolPolicyType,
+        VerifiedAttributeType,
+    };
+    let pool = c
+        .create_user_pool()
+        .pool_name("marketplace")
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(12)
+                        .require_numbers(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        .email_verification_subject("Your Marketplace code")
+        .send()
+        .await
+        .unwrap();
+    let pool_id = pool.user_pool().unwrap().id().unwrap().to_string();
+    let client = c
+        .create_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_name("web")
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await
+        .unwrap();
+    let client_id = client
+        .user_pool_client()
+        .unwrap()
+        .client_id()
+        .unwrap()
+        .to_string();
+    let mut e = event("ct-cognito-sign-up-invite-only-pool.json");
+    let user = e["detail"]["responseElements"]["userSub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = e.to_string().replace("eu-west-1_Mkt4Invit", &pool_id);
+    e = serde_json::from_str(&text).unwrap();
+    e["detail"]["recipientAccountId"] = HOME_ACCOUNT.into();
+    e["account"] = HOME_ACCOUNT.into();
+    c.admin_create_user()
+        .user_pool_id(&pool_id)
+        .username(&user)
+        .send()
+        .await
+        .unwrap();
+    c.admin_set_user_password()
+        .user_pool_id(&pool_id)
+        .username(&user)
+        .password("Correct-Horse-42")
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let login = || {
+        c.admin_initiate_auth()
+            .user_pool_id(&pool_id)
+            .client_id(&client_id)
+            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+            .auth_parameters("USERNAME", &user)
+            .auth_parameters("PASSWORD", "Correct-Horse-42")
+            .send()
+    };
+    assert!(login().await.is_ok(), "the user can sign in before");
+    let before = c
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap()
+        .user_pool()
+        .unwrap()
+        .clone();
+
+    let mut config = w.config();
+    config.cognito.invite_only_pools = vec![pool_id.clone()];
+    let (_, r) = w.respond(config, false, &e).await;
+    assert_all_done(&r);
+
+    let u = c
+        .admin_get_user()
+        .user_pool_id(&pool_id)
+        .username(&user)
+        .send()
+        .await
+        .unwrap();
+    assert!(!u.enabled());
+    assert!(
+        login().await.is_err(),
+        "a disabled, signed-out user cannot sign in"
+    );
+    let after = c
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap()
+        .user_pool()
+        .unwrap()
+        .clone();
+    assert!(
+        after
+            .admin_create_user_config()
+            .unwrap()
+            .allow_admin_create_user_only()
+    );
+    assert_eq!(after.policies(), before.policies(), "password policy kept");
+    assert_eq!(
+        after.auto_verified_attributes(),
+        before.auto_verified_attributes()
+    );
+    assert_eq!(
+        after.email_verification_subject(),
+        before.email_verification_subject()
+    );
+    assert_eq!(after.mfa_configuration(), before.mfa_configuration());
+    assert_eq!(after.name(), before.name());
+}
+
+#[tokio::test]
+async fn member_account_incidents_act_in_the_member_account_through_its_role() {
+    let w = world().await;
+    // Seed the member account through the same role Firebreak will assume there.
+    let home = Clients::new(&w.sdk);
+    let member = firebreak_aws::accounts::member_clients(
+        &home,
+        "aws",
+        MEMBER_ACCOUNT,
+        "FirebreakMember",
+        "seed",
+    )
+    .await
+    .unwrap();
+    let who = member.sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(who.account(), Some(MEMBER_ACCOUNT));
+    let (key, other) = seed::user_with_two_keys(&member.iam, "member-app").await;
+    let (incident, r) = w
+        .respond(
+            w.config(),
+            false,
+            &iam_user_finding("member-app", &key, MEMBER_ACCOUNT),
+        )
+        .await;
+    assert_all_done(&r);
+    assert_eq!(incident.account, MEMBER_ACCOUNT);
+    let keys = member
+        .iam
+        .list_access_keys()
+        .user_name("member-app")
+        .send()
+        .await
+        .unwrap();
+    for k in keys.access_key_metadata() {
+        let want = if k.access_key_id() == Some(key.as_str()) {
+            "Inactive"
+        } else {
+            "Active"
+        };
+        assert_eq!(k.status().unwrap().as_str(), want);
+    }
+    assert!(
+        keys.access_key_metadata()
+            .iter()
+            .any(|k| k.access_key_id() == Some(other.as_str()))
+    );
+    // Nothing of the sort exists in the security account; the evidence does.
+    assert!(
+        w.iam()
+            .get_user()
+            .user_name("member-app")
+            .send()
+            .await
+            .is_err()
+    );
+    let objects = seed::s3_client(&w.sdk)
+        .list_objects_v2()
+        .bucket(&w.stack.bucket)
+        .prefix(format!("incidents/{}/", incident.id))
+        .send()
+        .await
+        .unwrap();
+    assert!(objects.key_count().unwrap_or(0) >= 4);
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn aws_smithy_b64(bytes: &[u8]) -> String {
+    aws_smithy_types::base64::encode(bytes)
+}
+
+trait Truncate {
+    fn with_nanosecond0(self) -> Self;
+}
+
+impl Truncate for DateTime<Utc> {
+    fn with_nanosecond0(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(0).unwrap_or(self)
+    }
+}

@@ -1,0 +1,114 @@
+//! The local AWS emulator: `moto_server` on 127.0.0.1, on a free port, started for a test and
+//! stopped when the handle drops.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+/// The account the emulator treats as "this" account: Firebreak's security account.
+pub const HOME_ACCOUNT: &str = "111122223333";
+/// A member account of the organisation.
+pub const MEMBER_ACCOUNT: &str = "444455556666";
+/// Region of the tests.
+pub const REGION: &str = "us-east-1";
+
+/// A running emulator.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` (from `$MOTO_SERVER`, or the project's `.venv`) on a free port.
+    pub fn start() -> Moto {
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::repo().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "{} is missing: run `make venv` (make test does) to install the emulator",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// SDK configuration acting in the home (security) account. The emulator keeps accounts
+    /// apart by credentials, so the home account is entered like any other: through STS.
+    pub async fn sdk(&self) -> SdkConfig {
+        let base = sdk_for(&self.endpoint).await;
+        let sts = aws_sdk_sts::Client::new(&base);
+        let out = sts
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{HOME_ACCOUNT}:role/FirebreakAdministrator"
+            ))
+            .role_session_name("firebreak-tests")
+            .duration_seconds(3600)
+            .send()
+            .await
+            .expect("assume the home account's role");
+        let c = out.credentials().expect("credentials");
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "firebreak-tests-home",
+        );
+        base.to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build()
+    }
+}
+
+/// SDK configuration pointing at an endpoint with test credentials.
+pub async fn sdk_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIAFIREBREAKTESTS000",
+            "firebreak-test-secret",
+            None,
+            None,
+            "firebreak-tests",
+        )))
+        .load()
+        .await
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
