@@ -731,7 +731,8 @@ async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
 async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keeping_other_settings()
 {
     let w = world().await;
-    let c = aws_sdk_cognitoidentityprovider::Client::new(&w.sdk);
+    // The pool lives in eu-west-1, as the event says; the responder's SDK defaults to us-east-1.
+    let c = Clients::new(&w.sdk).in_region("eu-west-1").cognito;
     use aws_sdk_cognitoidentityprovider::types::{
         AuthFlowType, ExplicitAuthFlowsType, PasswordPolicyType, UserPoolPolicyType,
         VerifiedAttributeType,
@@ -779,6 +780,10 @@ async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keepi
     e = serde_json::from_str(&text).unwrap();
     e["detail"]["recipientAccountId"] = HOME_ACCOUNT.into();
     e["account"] = HOME_ACCOUNT.into();
+    assert_eq!(
+        e["detail"]["awsRegion"], "eu-west-1",
+        "the event is from another region than the SDK's"
+    );
     c.admin_create_user()
         .user_pool_id(&pool_id)
         .username(&user)

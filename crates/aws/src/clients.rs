@@ -26,6 +26,19 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The same clients in another region (same credentials and endpoint).
+    pub fn in_region(&self, region: &str) -> Clients {
+        if self.sdk.region().map(|r| r.as_ref()) == Some(region) {
+            return self.clone();
+        }
+        let sdk = self
+            .sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Clients::new(&sdk)
+    }
+
     /// Builds every client from one configuration.
     pub fn new(sdk: &SdkConfig) -> Clients {
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)

@@ -219,18 +219,22 @@ impl Responder {
         }
     }
 
+    /// Clients acting where the incident happened: its account (through the member role when
+    /// it is not ours) and its region.
     async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
-        if incident.account == self.home_account {
-            return Ok(self.home.clone());
-        }
-        member_clients(
-            &self.home,
-            &incident.partition,
-            &incident.account,
-            &self.config.accounts.member_role,
-            incident.id.as_str(),
-        )
-        .await
+        let clients = if incident.account == self.home_account {
+            self.home.clone()
+        } else {
+            member_clients(
+                &self.home,
+                &incident.partition,
+                &incident.account,
+                &self.config.accounts.member_role,
+                incident.id.as_str(),
+            )
+            .await?
+        };
+        Ok(clients.in_region(&incident.region))
     }
 
     /// Why an action must not run against its target, whatever the plan says.
