@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod guardduty;
 pub mod iam;
+pub mod lockdown;
 pub mod pager;
 pub mod respond;
 pub mod s3;

@@ -1,6 +1,7 @@
 //! The `firebreak` command. [`run`] takes its arguments and streams, so tests call it in-process
 //! exactly as the binary does.
 
+mod aws;
 mod input;
 mod plan;
 mod rules;
@@ -45,6 +46,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Plan, contain, preserve and page: execute each event's plan against AWS (or an emulator).
+    Respond {
+        /// EventBridge event files, directories of them, or `-` for standard input.
+        files: Vec<PathBuf>,
+        /// Respond to a GuardDuty finding fetched by id (GetFindings) instead of files.
+        #[arg(long, conflicts_with = "files")]
+        finding_id: Option<String>,
+        /// The GuardDuty detector (default: the region's only detector).
+        #[arg(long, requires = "finding_id")]
+        detector_id: Option<String>,
+        /// One JSON object per event instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Emergency lockdown by hand: shut down a Cognito pool's logins, or a role's sessions.
+    Lockdown {
+        #[command(subcommand)]
+        what: aws::LockdownTarget,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
     /// Print the rule table, the GuardDuty playbooks and the severity policy.
     Rules {
         /// The IOC table as JSON.
@@ -84,6 +108,28 @@ pub fn run(
         Command::Rules { json, config } => {
             load_triage(config.as_deref()).and_then(|t| rules::run(&t, json, stdout))
         }
+        Command::Respond {
+            files,
+            finding_id,
+            detector_id,
+            json,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            let source = match finding_id {
+                Some(id) => aws::EventSource::Finding {
+                    id,
+                    detector: detector_id,
+                },
+                None if files.is_empty() => {
+                    anyhow::bail!("name event files (or -), or --finding-id")
+                }
+                None => aws::EventSource::Files(files),
+            };
+            aws::respond(t, &aws, source, json, stdin, stdout, stderr)
+        }),
+        Command::Lockdown { what, aws } => {
+            load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))
+        }
     };
     match result {
         Ok(code) => code,
@@ -101,7 +147,7 @@ pub fn run(
     }
 }
 
-fn load_triage(path: Option<&std::path::Path>) -> anyhow::Result<Triage> {
+pub(crate) fn load_triage(path: Option<&std::path::Path>) -> anyhow::Result<Triage> {
     let config = match path {
         None => Config::default(),
         Some(path) => {

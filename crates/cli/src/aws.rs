@@ -1,0 +1,262 @@
+//! The commands that talk to AWS: `respond` and `lockdown`. This is an entry point: it reads the
+//! environment (through the SDK's default chain), builds the clients once, and hands them down.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_core::{ActionOutcome, Decision, Triage};
+use serde::Serialize;
+
+use crate::input::{events, sources};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
+
+/// Where and how to act.
+#[derive(Args, Debug, Clone)]
+pub struct AwsArgs {
+    /// Send every AWS call to this endpoint (a local emulator, say).
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+    /// Region of the security account (default: the SDK's usual lookup).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Make no mutating call at all; report what would be done.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Configuration file (TOML); its [stack] names the evidence bucket and topics.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// What to lock down.
+#[derive(Subcommand, Debug, Clone)]
+pub enum LockdownTarget {
+    /// Stop self sign-up on a user pool and sign every user out.
+    Cognito {
+        /// User pool id.
+        #[arg(long)]
+        pool: String,
+    },
+    /// Revoke every session of a role issued before now.
+    Role {
+        /// Role name.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// Events to respond to.
+pub enum EventSource {
+    /// Files, directories, `-`.
+    Files(Vec<PathBuf>),
+    /// A GuardDuty finding fetched by id.
+    Finding {
+        id: String,
+        detector: Option<String>,
+    },
+}
+
+async fn sdk(args: &AwsArgs) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &args.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Who is running Firebreak: account and ARN.
+async fn caller(clients: &Clients) -> anyhow::Result<(String, String)> {
+    let me = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(firebreak_aws::AwsError::from_sdk)
+        .context("cannot tell who is calling (sts:GetCallerIdentity); check credentials, region and --endpoint")?;
+    Ok((
+        me.account().unwrap_or_default().to_string(),
+        me.arn().unwrap_or_default().to_string(),
+    ))
+}
+
+#[derive(Serialize)]
+struct RespondLine<'a> {
+    file: &'a str,
+    line: usize,
+    incident_id: Option<&'a str>,
+    ignored: bool,
+    reason: Option<&'a str>,
+    severity: Option<firebreak_core::Severity>,
+    outcomes: &'a [ActionOutcome],
+    evidence: Option<&'a str>,
+    page_message_id: Option<&'a str>,
+    error: Option<String>,
+}
+
+pub fn respond(
+    triage: Triage,
+    args: &AwsArgs,
+    source: EventSource,
+    json: bool,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let clients = Clients::new(&sdk(args).await);
+        let (account, arn) = caller(&clients).await?;
+        let collector = Collector {
+            identity: arn.clone(),
+            request_id: None,
+        };
+        let mut responder = Responder::new(
+            clients.clone(),
+            account,
+            triage.config().clone(),
+            collector,
+            args.dry_run,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        responder.self_arn = Some(arn);
+        let inputs: Vec<(String, String)> = match source {
+            EventSource::Finding { id, detector } => {
+                let text = firebreak_aws::guardduty::fetch_finding_event(
+                    &clients.guardduty,
+                    detector.as_deref(),
+                    &id,
+                )
+                .await
+                .with_context(|| format!("fetching GuardDuty finding {id}"))?;
+                vec![(format!("guardduty:{id}"), text)]
+            }
+            EventSource::Files(files) => {
+                let mut out = Vec::new();
+                for s in sources(&files, stdin) {
+                    match s {
+                        Ok(s) => out.push((s.name, s.text)),
+                        Err((name, why)) => anyhow::bail!("{name}: {why}"),
+                    }
+                }
+                out
+            }
+        };
+        let mut code = EXIT_OK;
+        for (name, text) in &inputs {
+            for event in events(text) {
+                let decision = match triage.triage_json(event.text) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        writeln!(stderr, "firebreak: {name}:{}: {e}", event.line)?;
+                        code = code.max(EXIT_BAD_INPUT);
+                        continue;
+                    }
+                };
+                match decision {
+                    Decision::Ignored { reason } => {
+                        if json {
+                            let line = RespondLine {
+                                file: name,
+                                line: event.line,
+                                incident_id: None,
+                                ignored: true,
+                                reason: Some(&reason),
+                                severity: None,
+                                outcomes: &[],
+                                evidence: None,
+                                page_message_id: None,
+                                error: None,
+                            };
+                            serde_json::to_writer(&mut *stdout, &line)?;
+                            writeln!(stdout)?;
+                        } else {
+                            writeln!(stdout, "{name}: ignored: {reason}\n")?;
+                        }
+                    }
+                    Decision::Incident(incident) => {
+                        let r = responder.respond(&incident, event.text).await;
+                        if r.any_failed() {
+                            code = code.max(EXIT_FAILED);
+                        }
+                        if json {
+                            let line = RespondLine {
+                                file: name,
+                                line: event.line,
+                                incident_id: Some(incident.id.as_str()),
+                                ignored: false,
+                                reason: Some(&incident.severity_reason),
+                                severity: Some(incident.severity),
+                                outcomes: &r.outcomes,
+                                evidence: Some(&r.evidence_location),
+                                page_message_id: r.page_message_id.as_deref(),
+                                error: None,
+                            };
+                            serde_json::to_writer(&mut *stdout, &line)?;
+                            writeln!(stdout)?;
+                        } else {
+                            let dry = if args.dry_run { " [DRY RUN]" } else { "" };
+                            writeln!(
+                                stdout,
+                                "{name}: {} {} {}{dry}",
+                                incident.id, incident.severity, incident.title
+                            )?;
+                            for o in &r.outcomes {
+                                writeln!(stdout, "  {o}")?;
+                            }
+                            writeln!(stdout, "  evidence: {}\n", r.evidence_location)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(code)
+    })
+}
+
+pub fn lockdown(
+    triage: Triage,
+    args: &AwsArgs,
+    what: LockdownTarget,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let clients = Clients::new(&sdk(args).await);
+        let outcomes = match &what {
+            LockdownTarget::Cognito { pool } => {
+                firebreak_aws::lockdown::cognito_pool(&clients, pool, args.dry_run).await
+            }
+            LockdownTarget::Role { role } => {
+                let (account, arn) = caller(&clients).await?;
+                let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+                firebreak_aws::lockdown::role(
+                    &clients,
+                    triage.config(),
+                    &account,
+                    &partition,
+                    role,
+                    args.dry_run,
+                )
+                .await
+            }
+        };
+        for o in &outcomes {
+            writeln!(stdout, "{o}")?;
+        }
+        Ok(if outcomes.iter().any(|o| o.status.is_failure()) {
+            EXIT_FAILED
+        } else {
+            EXIT_OK
+        })
+    })
+}

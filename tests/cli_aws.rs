@@ -1,0 +1,246 @@
+//! `firebreak respond` and `firebreak lockdown` as a user runs them: the real binary, its
+//! credentials from the environment, `--endpoint` pointing at the local emulator.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use aws_credential_types::provider::ProvideCredentials;
+use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
+use firebreak_tests::{event, repo, seed};
+
+fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let bin = target.join("debug/firebreak");
+    assert!(
+        bin.exists(),
+        "{} is not built (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+struct Cli {
+    moto: Moto,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl Cli {
+    async fn start(name: &str) -> (Cli, aws_config::SdkConfig, seed::Stack) {
+        let moto = Moto::start();
+        let sdk = moto.sdk().await;
+        let stack = seed::stack(&sdk).await;
+        let creds = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        let env = vec![
+            (
+                "AWS_ACCESS_KEY_ID".into(),
+                creds.access_key_id().to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                creds.secret_access_key().to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".into(),
+                creds.session_token().unwrap_or_default().to_string(),
+            ),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ];
+        let dir = std::env::temp_dir().join(format!("firebreak-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = std::fs::read_to_string(repo().join("infra/firebreak.toml")).unwrap();
+        let config = base
+            .replace("firebreak-evidence-111122223333", &stack.bucket)
+            .replace(
+                "arn:aws:sns:us-east-1:111122223333:firebreak-s1-pager",
+                &stack.pager_topic,
+            )
+            .replace(
+                "arn:aws:sns:us-east-1:111122223333:firebreak-s2-ticket",
+                &stack.ticket_topic,
+            );
+        std::fs::write(dir.join("firebreak.toml"), config).unwrap();
+        (Cli { moto, env, dir }, sdk, stack)
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let config = self.dir.join("firebreak.toml");
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .arg("--endpoint")
+            .arg(&self.moto.endpoint)
+            .arg("--config")
+            .arg(&config)
+            .env_clear();
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn write_event(&self, name: &str, v: &serde_json::Value) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn respond_dry_run_then_for_real() {
+    let (cli, sdk, _) = Cli::start("respond").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = "deploy-bot".into();
+    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.clone().into();
+    let file = cli.write_event("finding.json", &e);
+
+    let (code, out, err) = cli.run(&["respond", "--dry-run", &file]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("[DRY RUN]") && out.contains("would set"),
+        "{out}"
+    );
+    let status = |iam: aws_sdk_iam::Client, key: String| async move {
+        let keys = iam
+            .list_access_keys()
+            .user_name("deploy-bot")
+            .send()
+            .await
+            .unwrap();
+        keys.access_key_metadata()
+            .iter()
+            .find(|k| k.access_key_id() == Some(key.as_str()))
+            .unwrap()
+            .status()
+            .unwrap()
+            .as_str()
+            .to_string()
+    };
+    assert_eq!(
+        status(iam.clone(), key.clone()).await,
+        "Active",
+        "dry run changed nothing"
+    );
+
+    let (code, out, err) = cli.run(&["respond", "--json", &file]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(
+        line["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "done"),
+        "{line}"
+    );
+    assert_eq!(status(iam, key).await, "Inactive");
+}
+
+#[tokio::test]
+async fn respond_exits_1_when_an_action_failed() {
+    let (cli, _, _) = Cli::start("respond-fail").await;
+    // The user does not exist: AWS refuses, and Firebreak says so.
+    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let file = cli.write_event("finding.json", &e);
+    let (code, out, _) = cli.run(&["respond", &file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("failed") && out.contains("NoSuchEntity"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn lockdown_cognito_stops_sign_up_and_signs_everyone_out_and_role_lockdown_spares_break_glass()
+ {
+    let (cli, sdk, _) = Cli::start("lockdown").await;
+    let c = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let pool = c
+        .create_user_pool()
+        .pool_name("marketplace")
+        .send()
+        .await
+        .unwrap();
+    let pool_id = pool.user_pool().unwrap().id().unwrap().to_string();
+    for user in ["seller-1", "seller-2"] {
+        c.admin_create_user()
+            .user_pool_id(&pool_id)
+            .username(user)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (code, out, err) = cli.run(&["lockdown", "cognito", "--pool", &pool_id]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("done") && l.contains("cognito_global_sign_out"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let after = c
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        after
+            .user_pool()
+            .unwrap()
+            .admin_create_user_config()
+            .unwrap()
+            .allow_admin_create_user_only()
+    );
+
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    seed::role(&iam, "BreakGlass").await;
+    let (code, out, _) = cli.run(&["lockdown", "role", "--role", "BreakGlass"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("skipped"), "{out}");
+    assert!(
+        iam.list_role_policies()
+            .role_name("BreakGlass")
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .is_empty()
+    );
+    seed::role(&iam, "web-app-role").await;
+    let (code, out, _) = cli.run(&["lockdown", "role", "--role", "web-app-role"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        iam.get_role_policy()
+            .role_name("web-app-role")
+            .policy_name("AWSRevokeOlderSessions")
+            .send()
+            .await
+            .is_ok()
+    );
+}

@@ -1,0 +1,389 @@
+//! `make demo`: the whole response on a simulated account. Starts the local AWS emulator, seeds
+//! Firebreak's stack and the resources each sample event is about, replays every file in events/
+//! through the responder, prints what was contained, locked and paged, shows that locked
+//! evidence cannot be deleted, and stops the emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_core::{Action, Decision, Incident, Status, TagTarget, Triage};
+use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
+use firebreak_tests::{repo, seed};
+
+/// What one event needs to exist, and the emulator's ids for the sample's ids.
+#[derive(Default)]
+struct Seeded {
+    users: std::collections::HashSet<(String, String)>,
+    roles: std::collections::HashSet<(String, String)>,
+    buckets: std::collections::HashSet<String>,
+    pools: HashMap<(String, String, String), String>,
+    ids: BTreeMap<String, String>,
+    servers: usize,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    println!("Starting the local AWS emulator (moto_server on 127.0.0.1, a free port)...");
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = seed::stack(&sdk).await;
+    println!(
+        "Seeded Firebreak's stack in account {HOME_ACCOUNT}: evidence bucket {} (Object Lock, COMPLIANCE 90 days), topics for S1 pages and S2 tickets, a queue reading both.\n",
+        stack.bucket
+    );
+    let mut config = seed::config(&stack);
+    let home = Clients::new(&sdk);
+    let collector = Collector {
+        identity: format!("arn:aws:sts::{HOME_ACCOUNT}:assumed-role/FirebreakAdministrator/demo"),
+        request_id: None,
+    };
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("events"))
+        .expect("events/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+
+    let mut seeded = Seeded::default();
+    let mut rows = Vec::new();
+    let mut ignored = 0;
+    let mut any_failed = false;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(file).expect("readable event");
+        let first = match Triage::new(config.clone()).unwrap().triage_json(&text) {
+            Ok(Decision::Incident(i)) => *i,
+            Ok(Decision::Ignored { .. }) => {
+                ignored += 1;
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        // Make what the plan touches exist, then speak of it by the emulator's ids.
+        seed_for(&home, &first, &mut seeded).await;
+        for ((_, _, sample), real) in &seeded.pools {
+            if !config.cognito.invite_only_pools.contains(real)
+                && config.is_invite_only_pool(sample)
+            {
+                config.cognito.invite_only_pools.push(real.clone());
+            }
+        }
+        let mut replayed = text.clone();
+        for (sample, real) in &seeded.ids {
+            replayed = replayed.replace(sample, real);
+        }
+        let triage = Triage::new(config.clone()).unwrap();
+        let incident = match triage.triage_json(&replayed) {
+            Ok(Decision::Incident(i)) => *i,
+            other => panic!("{name}: the replayed event no longer opens an incident: {other:?}"),
+        };
+        let responder = Responder::new(
+            home.clone(),
+            HOME_ACCOUNT,
+            config.clone(),
+            collector.clone(),
+            false,
+        )
+        .unwrap();
+        let r = responder.respond(&incident, &replayed).await;
+        let count =
+            |f: &dyn Fn(&Status) -> bool| r.outcomes.iter().filter(|o| f(&o.status)).count();
+        let done = count(&|s| matches!(s, Status::Done { .. }));
+        let failed = count(&|s| s.is_failure());
+        let waiting = count(&|s| *s == Status::AwaitingApproval);
+        let skipped = count(&|s| matches!(s, Status::Skipped { .. }));
+        any_failed |= failed > 0;
+        for o in r.outcomes.iter().filter(|o| o.status.is_failure()) {
+            println!("  FAILED {name}: {o}");
+        }
+        let contained: Vec<&str> = r
+            .outcomes
+            .iter()
+            .filter(|o| {
+                matches!(o.status, Status::Done { .. })
+                    && !matches!(
+                        o.kind.as_str(),
+                        "preserve_evidence" | "page" | "tag_quarantine"
+                    )
+            })
+            .map(|o| o.kind.as_str())
+            .collect();
+        let evidence = r.items.iter().filter(|i| !i.already_stored).count();
+        rows.push((
+            name,
+            incident.id.to_string(),
+            incident.severity.to_string(),
+            done,
+            failed,
+            waiting,
+            skipped,
+            evidence,
+            r.page_message_id.is_some(),
+            contained.join(" "),
+        ));
+    }
+
+    println!(
+        "{:<58} {:<19} {:<3} {:>4} {:>6} {:>8} {:>7} {:>8} {:<5} done by Firebreak",
+        "event", "incident", "sev", "done", "failed", "awaiting", "skipped", "evidence", "paged"
+    );
+    for (name, id, sev, done, failed, waiting, skipped, evidence, paged, contained) in &rows {
+        println!(
+            "{name:<58} {id:<19} {sev:<3} {done:>4} {failed:>6} {waiting:>8} {skipped:>7} {evidence:>8} {:<5} {contained}",
+            if *paged { "yes" } else { "-" }
+        );
+    }
+    let totals = rows.iter().fold((0, 0, 0, 0, 0), |t, r| {
+        (
+            t.0 + r.3,
+            t.1 + r.4,
+            t.2 + r.5,
+            t.3 + r.7,
+            t.4 + usize::from(r.8),
+        )
+    });
+    println!(
+        "\n{} incidents from {} events ({ignored} ignored: near-misses and read-only calls). Actions: {} done, {} failed, {} awaiting approval. Evidence objects locked: {}. Pages sent: {}.",
+        rows.len(),
+        files.len(),
+        totals.0,
+        totals.1,
+        totals.2,
+        totals.3,
+        totals.4
+    );
+
+    // What responders received.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut received = 0;
+    let mut example = None;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&stack.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            received += 1;
+            let v: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            if example.is_none()
+                && v["Subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("Root console sign-in"))
+            {
+                example = Some(v);
+            }
+            sqs.delete_message()
+                .queue_url(&stack.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete message");
+        }
+    }
+    println!("Pages received on the subscribed queue: {received}.");
+    if let Some(page) = example {
+        println!(
+            "\nThe root sign-in page, as a responder reads it:\nSubject: {}\n{}",
+            page["Subject"].as_str().unwrap_or_default(),
+            page["Message"].as_str().unwrap_or_default()
+        );
+    }
+
+    // Locked evidence cannot be deleted.
+    let s3 = seed::s3_client(&sdk);
+    let versions = s3
+        .list_object_versions()
+        .bucket(&stack.bucket)
+        .prefix("incidents/")
+        .max_keys(1)
+        .send()
+        .await
+        .expect("list versions");
+    if let Some(v) = versions.versions().first() {
+        let key = v.key().unwrap_or_default();
+        match s3
+            .delete_object()
+            .bucket(&stack.bucket)
+            .key(key)
+            .version_id(v.version_id().unwrap_or_default())
+            .send()
+            .await
+        {
+            Ok(_) => {
+                println!("\nERROR: deleting locked evidence {key} was allowed");
+                any_failed = true;
+            }
+            Err(e) => println!(
+                "\nDeleting locked evidence version of {key}: refused ({})",
+                firebreak_aws::AwsError::from_sdk(e).code
+            ),
+        }
+    }
+    drop(moto);
+    println!("Emulator stopped.");
+    if any_failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// Creates, in the incident's account and region, what its plan acts on.
+async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
+    let base = if incident.account == HOME_ACCOUNT {
+        home.clone()
+    } else {
+        firebreak_aws::accounts::member_clients(
+            home,
+            &incident.partition,
+            &incident.account,
+            "FirebreakMember",
+            "demo-seed",
+        )
+        .await
+        .expect("member account")
+    };
+    let c = base.in_region(&incident.region);
+    // IAM is global to an account; pools live in a region.
+    let user = |name: &str| (incident.account.clone(), name.to_string());
+    let pool = |id: &str| {
+        (
+            incident.account.clone(),
+            incident.region.clone(),
+            id.to_string(),
+        )
+    };
+    for planned in &incident.plan {
+        match &planned.action {
+            Action::DeactivateAccessKey {
+                user_name,
+                access_key_id,
+            } => {
+                ensure_user(&c, s, user(user_name)).await;
+                if !s.ids.contains_key(access_key_id) {
+                    let k = c
+                        .iam
+                        .create_access_key()
+                        .user_name(user_name)
+                        .send()
+                        .await
+                        .expect("key");
+                    s.ids.insert(
+                        access_key_id.clone(),
+                        k.access_key().unwrap().access_key_id().to_string(),
+                    );
+                }
+            }
+            Action::RevokeUserSessions { user_name }
+            | Action::DenyUser { user_name }
+            | Action::TagQuarantine {
+                resource: TagTarget::IamUser(user_name),
+            } => {
+                ensure_user(&c, s, user(user_name)).await;
+            }
+            Action::RevokeRoleSessions { role_name }
+            | Action::TagQuarantine {
+                resource: TagTarget::IamRole(role_name),
+            } if s.roles.insert(user(role_name)) => {
+                seed::role(&c.iam, role_name).await;
+            }
+            Action::ProtectInstance { instance_id } if !s.ids.contains_key(instance_id) => {
+                s.servers += 1;
+                let server = seed::server(&c.sdk, &format!("demo-{}", s.servers)).await;
+                s.ids
+                    .insert(instance_id.clone(), server.instance_id.clone());
+                if let Some(profile) = incident.plan.iter().find_map(|a| match &a.action {
+                    Action::RevokeInstanceProfileSessions {
+                        instance_profile_arn,
+                        ..
+                    } => Some(instance_profile_arn.clone()),
+                    _ => None,
+                }) {
+                    s.ids.insert(profile, server.profile_arn.clone());
+                }
+            }
+            Action::BlockPublicAccess { bucket }
+            | Action::TagQuarantine {
+                resource: TagTarget::Bucket(bucket),
+            } if s.buckets.insert(bucket.clone()) => {
+                let mut create = c.s3.create_bucket().bucket(bucket);
+                if incident.region != "us-east-1" {
+                    create = create.create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                                incident.region.as_str(),
+                            ))
+                            .build(),
+                    );
+                }
+                create.send().await.expect("bucket");
+            }
+            Action::CognitoStopSignUp { user_pool_id } => {
+                ensure_pool(&c, s, pool(user_pool_id)).await;
+            }
+            Action::CognitoDisableUser {
+                user_pool_id,
+                username,
+            } => {
+                let real = ensure_pool(&c, s, pool(user_pool_id)).await;
+                let _ = c
+                    .cognito
+                    .admin_create_user()
+                    .user_pool_id(&real)
+                    .username(username)
+                    .send()
+                    .await;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn ensure_user(c: &Clients, s: &mut Seeded, key: (String, String)) {
+    if s.users.insert(key.clone()) {
+        // Every seeded user has two keys, so "only the finding's key" means something.
+        c.iam
+            .create_user()
+            .user_name(&key.1)
+            .send()
+            .await
+            .expect("user");
+        c.iam
+            .create_access_key()
+            .user_name(&key.1)
+            .send()
+            .await
+            .expect("key");
+    }
+}
+
+async fn ensure_pool(c: &Clients, s: &mut Seeded, key: (String, String, String)) -> String {
+    if let Some(real) = s.pools.get(&key) {
+        return real.clone();
+    }
+    let out = c
+        .cognito
+        .create_user_pool()
+        .pool_name("marketplace")
+        .send()
+        .await
+        .expect("pool");
+    let real = out
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("pool id")
+        .to_string();
+    s.ids.insert(key.2.clone(), real.clone());
+    s.pools.insert(key, real.clone());
+    real
+}
