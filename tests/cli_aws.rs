@@ -6,7 +6,7 @@ use std::process::Command;
 
 use aws_credential_types::provider::ProvideCredentials;
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{event, repo, seed};
+use firebreak_tests::{iam_user_finding, repo, seed};
 
 fn binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -109,11 +109,7 @@ async fn respond_dry_run_then_for_real() {
     let (cli, sdk, _) = Cli::start("respond").await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
-    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
-    e["detail"]["accountId"] = HOME_ACCOUNT.into();
-    e["detail"]["region"] = "us-east-1".into();
-    e["detail"]["resource"]["accessKeyDetails"]["userName"] = "deploy-bot".into();
-    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.clone().into();
+    let e = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT);
     let file = cli.write_event("finding.json", &e);
 
     let (code, out, err) = cli.run(&["respond", "--dry-run", &file]);
@@ -162,9 +158,7 @@ async fn respond_dry_run_then_for_real() {
 async fn respond_exits_1_when_an_action_failed() {
     let (cli, _, _) = Cli::start("respond-fail").await;
     // The user does not exist: AWS refuses, and Firebreak says so.
-    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
-    e["detail"]["accountId"] = HOME_ACCOUNT.into();
-    e["detail"]["region"] = "us-east-1".into();
+    let e = iam_user_finding("nobody-here", "AKIA0000000000000000", HOME_ACCOUNT);
     let file = cli.write_event("finding.json", &e);
     let (code, out, _) = cli.run(&["respond", &file]);
     assert_eq!(code, 1, "{out}");

@@ -6,9 +6,9 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
 use firebreak_aws::{Clients, Collector, Responder, Response};
 use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
-use firebreak_tests::event;
 use firebreak_tests::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto};
 use firebreak_tests::seed::{self, Stack};
+use firebreak_tests::{assert_only_key_inactive, event, iam_user_finding};
 use serde_json::Value;
 
 struct World {
@@ -133,23 +133,11 @@ fn revoke_time(document: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
 }
 
-fn iam_user_finding(user: &str, key: &str, account: &str) -> Value {
-    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
-    e["account"] = account.into();
-    e["detail"]["accountId"] = account.into();
-    e["detail"]["region"] = "us-east-1".into();
-    e["region"] = "us-east-1".into();
-    e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.into();
-    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.into();
-    e["detail"]["service"]["count"] = 1.into();
-    e
-}
-
 #[tokio::test]
 async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_evidence_and_pages() {
     let w = world().await;
     let iam = w.iam();
-    let (key, other) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
     let before = Utc::now() - Duration::seconds(1);
     let (incident, r) = w
         .respond(
@@ -162,30 +150,7 @@ async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_eviden
     assert_all_done(&r);
 
     // Only the finding's key is Inactive.
-    let keys = iam
-        .list_access_keys()
-        .user_name("deploy-bot")
-        .send()
-        .await
-        .unwrap();
-    for k in keys.access_key_metadata() {
-        let want = if k.access_key_id() == Some(key.as_str()) {
-            "Inactive"
-        } else {
-            "Active"
-        };
-        assert_eq!(
-            k.status().unwrap().as_str(),
-            want,
-            "{:?}",
-            k.access_key_id()
-        );
-    }
-    assert!(
-        keys.access_key_metadata()
-            .iter()
-            .any(|k| k.access_key_id() == Some(other.as_str()))
-    );
+    assert_only_key_inactive(&iam, "deploy-bot", &key).await;
 
     // Sessions issued before *now* (not the finding's time) are denied.
     let policy = iam
@@ -879,7 +844,7 @@ async fn member_account_incidents_act_in_the_member_account_through_its_role() {
     .unwrap();
     let who = member.sts.get_caller_identity().send().await.unwrap();
     assert_eq!(who.account(), Some(MEMBER_ACCOUNT));
-    let (key, other) = seed::user_with_two_keys(&member.iam, "member-app").await;
+    let (key, _) = seed::user_with_two_keys(&member.iam, "member-app").await;
     let (incident, r) = w
         .respond(
             w.config(),
@@ -889,26 +854,7 @@ async fn member_account_incidents_act_in_the_member_account_through_its_role() {
         .await;
     assert_all_done(&r);
     assert_eq!(incident.account, MEMBER_ACCOUNT);
-    let keys = member
-        .iam
-        .list_access_keys()
-        .user_name("member-app")
-        .send()
-        .await
-        .unwrap();
-    for k in keys.access_key_metadata() {
-        let want = if k.access_key_id() == Some(key.as_str()) {
-            "Inactive"
-        } else {
-            "Active"
-        };
-        assert_eq!(k.status().unwrap().as_str(), want);
-    }
-    assert!(
-        keys.access_key_metadata()
-            .iter()
-            .any(|k| k.access_key_id() == Some(other.as_str()))
-    );
+    assert_only_key_inactive(&member.iam, "member-app", &key).await;
     // Nothing of the sort exists in the security account; the evidence does.
     assert!(
         w.iam()

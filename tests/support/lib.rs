@@ -30,3 +30,44 @@ pub fn event(name: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("events/{name}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
+
+/// The IAM-user GuardDuty finding of the corpus, about `user`'s `key` in `account` (us-east-1),
+/// as a first emit.
+pub fn iam_user_finding(user: &str, key: &str, account: &str) -> serde_json::Value {
+    let mut e = event("gd-iam-user-malicious-ip-caller-custom.json");
+    e["account"] = account.into();
+    e["region"] = "us-east-1".into();
+    e["detail"]["accountId"] = account.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.into();
+    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.into();
+    e["detail"]["service"]["count"] = 1.into();
+    e
+}
+
+/// Asserts that of `user`'s keys exactly `inactive` is Inactive and every other one Active.
+pub async fn assert_only_key_inactive(iam: &aws_sdk_iam::Client, user: &str, inactive: &str) {
+    let keys = iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .expect("list keys");
+    assert!(
+        keys.access_key_metadata().len() >= 2,
+        "{user} should have two keys"
+    );
+    for k in keys.access_key_metadata() {
+        let want = if k.access_key_id() == Some(inactive) {
+            "Inactive"
+        } else {
+            "Active"
+        };
+        assert_eq!(
+            k.status().map(|s| s.as_str()),
+            Some(want),
+            "{:?} of {user}",
+            k.access_key_id()
+        );
+    }
+}
