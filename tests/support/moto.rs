@@ -1,7 +1,8 @@
 //! The local AWS emulator: `moto_server` on 127.0.0.1, on a free port, started for a test and
 //! stopped when the handle drops.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,28 +36,44 @@ impl Moto {
             "{} is missing: run `make venv` (make test does) to install the emulator",
             server.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: the OS picks a free port atomically, and the server says which. (Picking a
+        // port ourselves and handing it over races with other tests' servers.)
+        let mut child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The server logs every request to stderr: keep draining it so it never blocks.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port.trim().to_string());
+                    }
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("moto_server did not start within 60 s");
         let moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("a port number")))
+            .is_err()
+        {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
+                "moto_server did not accept connections on {port}"
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         moto
     }
