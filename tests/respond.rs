@@ -612,6 +612,14 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
             .is_ok()
     );
 
+    // The page names the owner from the instance's `notification` tag.
+    let pages = w.pages().await;
+    let body = pages[0]["Message"].as_str().unwrap();
+    assert!(
+        body.contains("owner (notification tag): data-platform@example.com"),
+        "{body}"
+    );
+
     // A second delivery snapshots nothing new.
     let (_, again) = w.respond(config, false, &e).await;
     assert!(
