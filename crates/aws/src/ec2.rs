@@ -49,8 +49,8 @@ pub fn volume_ids(instance: &Instance) -> Vec<String> {
 }
 
 /// Termination protection on, shutdown behaviour `stop`, every volume kept on termination.
-pub async fn protect(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<String, AwsError> {
-    let instance = describe(ec2, instance_id).await?;
+pub async fn protect(ec2: &aws_sdk_ec2::Client, instance: &Instance) -> Result<String, AwsError> {
+    let instance_id = instance.instance_id().unwrap_or_default();
     ec2.modify_instance_attribute()
         .instance_id(instance_id)
         .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
@@ -96,10 +96,10 @@ pub async fn protect(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Str
 /// this incident are not snapshotted again.
 pub async fn snapshot_volumes(
     ec2: &aws_sdk_ec2::Client,
-    instance_id: &str,
+    instance: &Instance,
     incident: &str,
 ) -> Result<(String, Vec<String>), AwsError> {
-    let instance = describe(ec2, instance_id).await?;
+    let instance_id = instance.instance_id().unwrap_or_default();
     let tag_value = format!("quarantine:{incident}");
     let existing = ec2
         .describe_snapshots()
@@ -120,7 +120,7 @@ pub async fn snapshot_volumes(
         .collect();
     let mut created = Vec::new();
     let mut kept = 0;
-    for volume in volume_ids(&instance) {
+    for volume in volume_ids(instance) {
         if done.contains(&volume.as_str()) {
             kept += 1;
             continue;
@@ -291,12 +291,12 @@ async fn find_or_create_group(
 /// Tags the instance and its volumes.
 pub async fn tag_instance(
     ec2: &aws_sdk_ec2::Client,
-    instance_id: &str,
+    instance: &Instance,
     value: &str,
 ) -> Result<String, AwsError> {
-    let instance = describe(ec2, instance_id).await?;
+    let instance_id = instance.instance_id().unwrap_or_default();
     let mut resources = vec![instance_id.to_string()];
-    resources.extend(volume_ids(&instance));
+    resources.extend(volume_ids(instance));
     let n = resources.len();
     ec2.create_tags()
         .set_resources(Some(resources))

@@ -68,6 +68,9 @@ impl Response {
 }
 
 struct Run {
+    /// Instances read once per response: their volumes and devices do not change under us.
+    /// (Isolation reads the interfaces afresh: their groups are what it changes.)
+    instances: std::collections::HashMap<String, aws_sdk_ec2::types::Instance>,
     items: Vec<Item>,
     missing: Vec<Missing>,
     original_groups: Vec<OriginalGroups>,
@@ -117,6 +120,7 @@ impl Responder {
         let now = Utc::now();
         let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
         let mut run = Run {
+            instances: Default::default(),
             items: Vec::new(),
             missing: Vec::new(),
             original_groups: Vec::new(),
@@ -322,9 +326,13 @@ impl Responder {
                 Action::CognitoGlobalSignOut { user_pool_id, username } => {
                     done(cognito::global_sign_out(&c.cognito, user_pool_id, username).await?)
                 }
-                Action::ProtectInstance { instance_id } => done(ec2::protect(&c.ec2, instance_id).await?),
+                Action::ProtectInstance { instance_id } => {
+                    let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+                    done(ec2::protect(&c.ec2, &instance).await?)
+                }
                 Action::SnapshotVolumes { instance_id } => {
-                    let (detail, _) = ec2::snapshot_volumes(&c.ec2, instance_id, incident.id.as_str()).await?;
+                    let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+                    let (detail, _) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
                     done(detail)
                 }
                 Action::IsolateInstance { instance_id } => {
@@ -342,7 +350,10 @@ impl Responder {
                         iam::tag_role(&c.iam, r, &tag).await?;
                         done(format!("{}={tag} on role {r}", iam::QUARANTINE_TAG))
                     }
-                    TagTarget::Instance(i) => done(ec2::tag_instance(&c.ec2, i, &tag).await?),
+                    TagTarget::Instance(i) => {
+                        let instance = cached_instance(&c.ec2, &mut run.instances, i).await?;
+                        done(ec2::tag_instance(&c.ec2, &instance, &tag).await?)
+                    }
                     TagTarget::Bucket(b) => done(s3::tag_bucket(&c.s3, b, &tag).await?),
                 },
                 Action::PreserveEvidence | Action::Page { .. } => skipped("handled by the responder itself".into()),
@@ -444,7 +455,7 @@ impl Responder {
                 | Action::IsolateInstance { instance_id }
                     if first() =>
                 {
-                    ec2::describe(&c.ec2, instance_id)
+                    cached_instance(&c.ec2, &mut run.instances, instance_id)
                         .await
                         .map(|i| ec2::instance_state(&i))
                 }
@@ -530,6 +541,20 @@ impl Responder {
             Err(e) => failed(&e),
         }
     }
+}
+
+/// The instance as first read in this response.
+async fn cached_instance(
+    ec2: &aws_sdk_ec2::Client,
+    cache: &mut std::collections::HashMap<String, aws_sdk_ec2::types::Instance>,
+    id: &str,
+) -> Result<aws_sdk_ec2::types::Instance, AwsError> {
+    if let Some(instance) = cache.get(id) {
+        return Ok(instance.clone());
+    }
+    let instance = ec2::describe(ec2, id).await?;
+    cache.insert(id.to_string(), instance.clone());
+    Ok(instance)
 }
 
 fn outcome(index: usize, planned: &firebreak_core::PlannedAction, status: Status) -> ActionOutcome {
