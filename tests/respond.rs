@@ -901,3 +901,31 @@ impl Truncate for DateTime<Utc> {
         self.with_nanosecond(0).unwrap_or(self)
     }
 }
+
+#[tokio::test]
+async fn the_configured_lock_mode_is_what_s3_records() {
+    let w = world().await;
+    let (key, _) = seed::user_with_two_keys(&w.iam(), "deploy-bot").await;
+    let mut config = w.config();
+    config.evidence.lock_mode = firebreak_core::LockMode::Governance;
+    let (incident, r) = w
+        .respond(
+            config,
+            false,
+            &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
+        )
+        .await;
+    assert_all_done(&r);
+    let s3 = seed::s3_client(&w.sdk);
+    let head = s3
+        .head_object()
+        .bucket(&w.stack.bucket)
+        .key(format!("incidents/{}/manifest.json", incident.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.object_lock_mode().map(|m| m.as_str()),
+        Some("GOVERNANCE")
+    );
+}

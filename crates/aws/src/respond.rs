@@ -96,7 +96,7 @@ impl Responder {
             home.s3.clone(),
             &config.stack.evidence_bucket,
             config.evidence.retention_days,
-            false,
+            config.evidence.lock_mode == firebreak_core::LockMode::Governance,
         );
         let pager = Pager::new(
             home.sns.clone(),

@@ -99,6 +99,19 @@ pub struct Modes {
 pub struct Evidence {
     /// Object Lock retention of evidence, in days (≥ 90).
     pub retention_days: u32,
+    /// Object Lock mode of evidence objects.
+    pub lock_mode: LockMode,
+}
+
+/// S3 Object Lock mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// Nobody, the root user included, can delete or shorten the lock before it expires.
+    #[default]
+    Compliance,
+    /// Principals with `s3:BypassGovernanceRetention` can; for accounts that must be able to.
+    Governance,
 }
 
 /// `[obligations]`.
@@ -166,6 +179,7 @@ impl Default for Evidence {
     fn default() -> Self {
         Evidence {
             retention_days: MIN_RETENTION_DAYS,
+            lock_mode: LockMode::Compliance,
         }
     }
 }
@@ -324,6 +338,19 @@ mod tests {
         let err = Config::from_toml("[protect]\nallow = [\"arn:aws:iam::*:user/a\", \"bob\"]\n")
             .unwrap_err();
         assert!(err.to_string().starts_with("protect.allow[1]"), "{err}");
+    }
+
+    #[test]
+    fn lock_mode_defaults_to_compliance() {
+        assert_eq!(Config::default().evidence.lock_mode, LockMode::Compliance);
+        let c = Config::from_toml("[evidence]\nlock_mode = \"governance\"\n").unwrap();
+        assert_eq!(c.evidence.lock_mode, LockMode::Governance);
+        assert!(
+            Config::from_toml("[evidence]\nlock_mode = \"legal-hold\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("lock_mode")
+        );
     }
 
     #[test]

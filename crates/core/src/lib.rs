@@ -20,7 +20,7 @@ pub mod rules;
 pub mod severity;
 pub mod triage;
 
-pub use config::{Config, Mode, Protection};
+pub use config::{Config, LockMode, Mode, Protection};
 pub use error::{ConfigError, Error, MAX_EVENT_BYTES};
 pub use event::{Detail, Envelope, Event};
 pub use incident::{Deadline, Decision, Incident, IncidentId, Obligation, Source};
