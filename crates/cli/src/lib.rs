@@ -15,7 +15,7 @@ use firebreak_core::{Config, Triage};
 
 /// Exit code when every input was understood.
 pub const EXIT_OK: u8 = 0;
-/// Exit code when a command failed to do what it was asked (used by later commands).
+/// Exit code when a command ran but an action it took failed (`respond`, `lockdown`).
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code when an input or the configuration could not be understood.
 pub const EXIT_BAD_INPUT: u8 = 2;
