@@ -105,6 +105,18 @@ fn every_event_file_is_indexed_and_every_row_has_a_file() {
         unlisted.is_empty(),
         "files without an expected outcome in events/README.md: {unlisted:?}"
     );
+    let orphans: Vec<_> = index
+        .keys()
+        .filter(|row| {
+            !files
+                .iter()
+                .any(|f| f == *row || f.rsplit('/').next() == Some(row.as_str()))
+        })
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "rows of events/README.md with no file: {orphans:?}"
+    );
     assert!(
         files.len() >= 30 + 6,
         "the corpus has {} files",

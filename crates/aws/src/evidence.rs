@@ -8,7 +8,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use firebreak_core::IncidentId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -246,9 +246,4 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
-}
-
-/// RFC 3339 with seconds, for object names and logs.
-pub fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -143,8 +143,8 @@ impl Responder {
                     },
                     Action::PreserveEvidence => {
                         preserve_at = Some(index);
-                        // A failure here is recorded in `run` and reported when evidence closes.
-                        let _ = self.preserve(target.as_ref(), incident, source_event, now, &mut run).await;
+                        // Failures are recorded in `run` and reported when evidence closes.
+                        self.preserve(target.as_ref(), incident, source_event, now, &mut run).await;
                         continue;
                     }
                     action => match self.guard(incident, action) {
@@ -375,7 +375,7 @@ impl Responder {
         source_event: &str,
         now: DateTime<Utc>,
         run: &mut Run,
-    ) -> Result<(), AwsError> {
+    ) {
         let id = &incident.id;
         let put = |kind: &'static str, body: Vec<u8>| {
             self.evidence
@@ -385,8 +385,8 @@ impl Responder {
             Ok(item) => run.items.push(item),
             Err(e) => {
                 // Without the source event there is no evidence worth the name.
-                run.evidence_failed = Some(e.clone());
-                return Err(e);
+                run.evidence_failed = Some(e);
+                return;
             }
         }
         match put(
@@ -404,7 +404,7 @@ impl Responder {
                 // No access to the member account: its state and activity cannot be read.
                 run.missing.push(missing("resource-state", e));
                 run.missing.push(missing("principal-activity", e));
-                return Ok(());
+                return;
             }
         };
         let state = self.resource_state(c, incident, run).await;
@@ -442,7 +442,6 @@ impl Responder {
                 Err(e) => run.missing.push(missing("principal-activity", &e)),
             }
         }
-        Ok(())
     }
 
     async fn resource_state(&self, c: &Clients, incident: &Incident, run: &mut Run) -> Vec<Value> {

@@ -31,16 +31,6 @@ impl IncidentId {
         IncidentId(id)
     }
 
-    /// Accepts an id typed by a human, if well formed.
-    pub fn parse(text: &str) -> Option<IncidentId> {
-        let hex = text.strip_prefix("FB-")?;
-        (hex.len() == 16
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| IncidentId(text.to_string()))
-    }
-
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -239,10 +229,12 @@ mod tests {
         assert_eq!(a, IncidentId::derive("guardduty:1:us-east-1:abc"));
         assert_ne!(a, IncidentId::derive("guardduty:1:us-east-1:abd"));
         assert_eq!(a.as_str().len(), 19);
-        assert_eq!(IncidentId::parse(a.as_str()), Some(a.clone()));
+        assert!(
+            a.as_str()[3..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert!(a.quarantine_tag().starts_with("quarantine:FB-"));
-        assert_eq!(IncidentId::parse("FB-XYZ"), None);
-        assert_eq!(IncidentId::parse("FB-0123456789ABCDEF"), None);
     }
 
     #[test]
