@@ -55,6 +55,23 @@ pub struct Missing {
     pub error: String,
 }
 
+/// Where a step that must happen once per key stands, as its claim object says.
+///
+/// A step claims `<key>` with `If-None-Match: *` and, when it has finished, writes
+/// `<key>.done`. A claim without a `.done` is either in flight (`Busy`: retry later) or was
+/// abandoned by an attempt that died (`Resume`: older than the longest an attempt can run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// This attempt made the claim: do the step.
+    First,
+    /// An earlier attempt claimed it and never finished: do the step again.
+    Resume,
+    /// The step is done: a repeated delivery, nothing to do.
+    Duplicate,
+    /// Another attempt is doing it now: fail so the event is retried later.
+    Busy,
+}
+
 /// The chain-of-custody record of one preservation run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -164,18 +181,110 @@ impl EvidenceStore {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn put_at(
+    /// Claims `incidents/<id>/<name>` with `body` for a step that must happen once; see [`Turn`].
+    pub async fn begin(
+        &self,
+        id: &IncidentId,
+        name: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+        stale_after: Duration,
+    ) -> Result<Turn, AwsError> {
+        let key = format!("{}{name}", Self::prefix(id));
+        if self.create(id, &key, body, now).await? {
+            return Ok(Turn::First);
+        }
+        if self.exists(&format!("{key}.done")).await? {
+            return Ok(Turn::Duplicate);
+        }
+        let head = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .aws()?;
+        let claimed = head
+            .last_modified()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
+            .unwrap_or(now);
+        Ok(if now - claimed > stale_after {
+            Turn::Resume
+        } else {
+            Turn::Busy
+        })
+    }
+
+    /// Marks the step claimed as `incidents/<id>/<name>` done.
+    pub async fn finish(
+        &self,
+        id: &IncidentId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        let key = format!("{}{name}.done", Self::prefix(id));
+        let body = serde_json::to_vec(&serde_json::json!({ "finished_at": now }))
+            .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+        self.create(id, &key, body, now).await.map(|_| ())
+    }
+
+    /// Claims `incidents/<id>/<name>` for whoever writes it first; false when it already exists.
+    pub async fn put_if_absent(
+        &self,
+        id: &IncidentId,
+        name: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let key = format!("{}{name}", Self::prefix(id));
+        self.create(id, &key, body, now).await
+    }
+
+    /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event).
+    pub async fn read(&self, key: &str) -> Result<Vec<u8>, AwsError> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .aws()?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::new("ReadError", format!("{key}: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    /// True when `key` exists.
+    async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .aws()
+        {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.code.as_str(), "NotFound" | "NoSuchKey" | "404") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `body` under `key`, locked, checksummed and tagged, only if nothing is there yet;
+    /// false when something was.
+    async fn create(
         &self,
         id: &IncidentId,
         key: &str,
-        kind: &str,
         body: Vec<u8>,
-        sha: &str,
-        collector: &Collector,
         now: DateTime<Utc>,
-    ) -> Result<Item, AwsError> {
-        let size = body.len() as u64;
+    ) -> Result<bool, AwsError> {
         let retain_until = now + self.retention;
         let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
         let content_type = if key.ends_with(".json") {
@@ -201,9 +310,32 @@ impl EvidenceStore {
             .send()
             .await
             .aws();
-        let already_stored = match put {
-            Ok(_) => false,
+        match put {
+            Ok(_) => Ok(true),
             Err(e) if e.code == "PreconditionFailed" || e.code == "ConditionalRequestConflict" => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_at(
+        &self,
+        id: &IncidentId,
+        key: &str,
+        kind: &str,
+        body: Vec<u8>,
+        sha: &str,
+        collector: &Collector,
+        now: DateTime<Utc>,
+    ) -> Result<Item, AwsError> {
+        let size = body.len() as u64;
+        let retain_until = now + self.retention;
+        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let already_stored = match self.create(id, key, body, now).await? {
+            true => false,
+            false => {
                 // Something is there already: the same bytes (a repeated delivery) or not.
                 let head = self
                     .s3
@@ -222,7 +354,6 @@ impl EvidenceStore {
                 }
                 true
             }
-            Err(e) => return Err(e),
         };
         Ok(Item {
             key: key.to_string(),

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod bus;
 pub mod clients;
 pub mod cognito;
 pub mod ec2;
@@ -16,6 +17,7 @@ pub mod pager;
 pub mod respond;
 pub mod s3;
 
+pub use bus::Bus;
 pub use clients::Clients;
 pub use error::AwsError;
 pub use evidence::{Collector, EvidenceStore};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use firebreak_core::{
-    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, Principal, Status,
+    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, Principal, Stage, Status,
     TagTarget, page,
 };
 use serde_json::{Value, json};
@@ -58,6 +58,10 @@ pub struct Response {
     pub page_message_id: Option<String>,
     /// Security groups the isolated ENIs had, for a later release.
     pub original_groups: Vec<OriginalGroups>,
+    /// Why the contain stage's outcomes could not be locked in the evidence store, if they
+    /// could not (the preserve stage reports this as its own action's outcome instead).
+    #[serde(skip)]
+    pub record_error: Option<AwsError>,
 }
 
 impl Response {
@@ -117,6 +121,17 @@ impl Responder {
 
     /// Executes the plan of `incident`, triggered by `source_event` (kept as evidence).
     pub async fn respond(&self, incident: &Incident, source_event: &str) -> Response {
+        self.respond_stage(incident, source_event, Stage::All).await
+    }
+
+    /// Executes the actions of `incident`'s plan that `stage` owns. The contain stage locks its
+    /// outcomes (and the groups it replaced) in the evidence store under a manifest of its own.
+    pub async fn respond_stage(
+        &self,
+        incident: &Incident,
+        source_event: &str,
+        stage: Stage,
+    ) -> Response {
         let now = Utc::now();
         let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
         let mut run = Run {
@@ -130,6 +145,9 @@ impl Responder {
         let mut preserve_at = None;
         let mut page_at = None;
         for (index, planned) in incident.plan.iter().enumerate() {
+            if !stage.owns(&planned.action) {
+                continue;
+            }
             let status = match planned.mode {
                 Mode::Off => Status::Off,
                 Mode::Approve => Status::AwaitingApproval,
@@ -170,6 +188,15 @@ impl Responder {
             tracing::info!(incident_id = %incident.id, action = "preserve_evidence", outcome = status.word(), "action");
             outcomes.push(outcome(index, &incident.plan[index], status));
             outcomes.sort_by_key(|o| o.index);
+        }
+        let mut record_error = None;
+        if stage == Stage::Contain && !self.dry_run && !outcomes.is_empty() {
+            if let Status::Failed { code, message } = self
+                .close_evidence(incident, &outcomes, now, &mut run)
+                .await
+            {
+                record_error = Some(AwsError::new(&code, message));
+            }
         }
         let mut page_message_id = None;
         if let Some(index) = page_at {
@@ -220,6 +247,7 @@ impl Responder {
             items: run.items,
             page_message_id,
             original_groups: run.original_groups,
+            record_error,
         }
     }
 

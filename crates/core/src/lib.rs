@@ -5,6 +5,7 @@
 //! The path of an event: [`Event::parse`] (lenient serde types) → [`Triage::triage`] (rules,
 //! severity, playbooks) → [`Decision`] (ignored with a reason, or an [`Incident`] with its plan).
 
+pub mod bus;
 pub mod cloudtrail;
 pub mod config;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod rules;
 pub mod severity;
 pub mod triage;
 
+pub use bus::{DetailType, IncidentNotice, Stage, StageFinished};
 pub use config::{Config, LockMode, Mode, Protection};
 pub use error::{ConfigError, Error, MAX_EVENT_BYTES};
 pub use event::{Detail, Envelope, Event};

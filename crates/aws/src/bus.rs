@@ -1,0 +1,54 @@
+//! Firebreak's own EventBridge bus: how its functions hand an incident on to each other.
+
+use firebreak_core::DetailType;
+use serde::Serialize;
+
+use crate::error::{AwsError, SdkResultExt};
+
+/// Puts Firebreak's events on its bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    events: aws_sdk_eventbridge::Client,
+    name: String,
+}
+
+impl Bus {
+    /// The bus named `name` (or its ARN).
+    pub fn new(events: aws_sdk_eventbridge::Client, name: impl Into<String>) -> Self {
+        Bus {
+            events,
+            name: name.into(),
+        }
+    }
+
+    /// Puts one event; its id, or an error when EventBridge did not take it.
+    pub async fn put(
+        &self,
+        detail_type: DetailType,
+        detail: &impl Serialize,
+        resources: &[String],
+    ) -> Result<String, AwsError> {
+        let detail = serde_json::to_string(detail)
+            .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.name)
+            .source(firebreak_core::bus::SOURCE)
+            .detail_type(detail_type.as_str())
+            .detail(detail)
+            .set_resources(Some(resources.to_vec()))
+            .build();
+        let out = self.events.put_events().entries(entry).send().await.aws()?;
+        // PutEvents answers 200 with per-entry errors: a refused entry is not an event put.
+        match out.entries().first() {
+            Some(e) if e.error_code().is_none() => Ok(e.event_id().unwrap_or_default().to_string()),
+            Some(e) => Err(AwsError::new(
+                e.error_code().unwrap_or("PutEventsFailed"),
+                e.error_message().unwrap_or("EventBridge refused the event"),
+            )),
+            None => Err(AwsError::new(
+                "PutEventsFailed",
+                "EventBridge answered without an entry",
+            )),
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The four handlers. Each reads its event, does its step at most once per incident (the
+//! evidence bucket's conditional writes are the lock), and tells the next function through the
+//! bus. A bus event only points at the locked source event; each function triages that again.
+
+use chrono::{Duration, Utc};
+use firebreak_aws::evidence::Turn;
+use firebreak_aws::{Collector, EvidenceStore};
+use firebreak_core::{
+    Decision, DetailType, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind, Route,
+    Stage, StageFinished, page,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Context, FunctionError};
+
+/// How long a claimed step may run before a later delivery takes it over. Longer than any
+/// function's timeout in `infra/template.yaml` (60 s).
+pub const STALE_AFTER_SECONDS: i64 = 90;
+
+fn stale() -> Duration {
+    Duration::seconds(STALE_AFTER_SECONDS)
+}
+
+/// An event from Firebreak's bus, as the contain, preserve and page functions receive it.
+#[derive(Debug, Deserialize)]
+struct BusEvent {
+    #[serde(default)]
+    source: String,
+    #[serde(rename = "detail-type", default)]
+    detail_type: String,
+    detail: Value,
+}
+
+/// `triage`: records the incident once and announces it.
+pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
+    let event = Event::parse(raw).map_err(|e| FunctionError::BadInput(e.to_string()))?;
+    let incident = match ctx
+        .triage
+        .triage(&event)
+        .map_err(|e| FunctionError::BadInput(e.to_string()))?
+    {
+        Decision::Ignored { reason } => {
+            return Ok(json!({ "decision": "ignored", "reason": reason }));
+        }
+        Decision::Incident(incident) => incident,
+    };
+    let now = Utc::now();
+    let id = &incident.id;
+    // One record per delivered event, named by EventBridge's event id (kept across retries).
+    let name = format!(
+        "events/{}.json",
+        event_name(event.envelope.id.as_deref(), raw)
+    );
+    let event_key = format!("{}{name}", EvidenceStore::prefix(id));
+    match ctx
+        .evidence
+        .begin(id, &name, raw.as_bytes().to_vec(), now, stale())
+        .await
+        .map_err(|e| FunctionError::aws("recording the event", e))?
+    {
+        Turn::Duplicate => {
+            return Ok(
+                json!({ "decision": "duplicate", "incident_id": id, "event_key": event_key }),
+            );
+        }
+        Turn::Busy => {
+            return Err(FunctionError::Retry(format!(
+                "another delivery of {event_key} is being processed"
+            )));
+        }
+        Turn::First | Turn::Resume => {}
+    }
+    // The first event of an incident opens it; every later one updates it.
+    let opened = json!({ "incident_id": id, "event_key": event_key, "opened_at": now });
+    let first = ctx
+        .evidence
+        .put_if_absent(
+            id,
+            "opened.json",
+            serde_json::to_vec(&opened).unwrap_or_default(),
+            now,
+        )
+        .await
+        .map_err(|e| FunctionError::aws("recording the incident", e))?;
+    let opens = first || opened_by(ctx, id).await? == event_key;
+    let detail_type = if opens {
+        DetailType::IncidentOpened
+    } else {
+        DetailType::IncidentUpdated
+    };
+    let notice = IncidentNotice {
+        incident_id: id.clone(),
+        severity: incident.severity,
+        route: incident.route,
+        title: incident.title.clone(),
+        event_key: event_key.clone(),
+        drill: incident.drill,
+        auto_containment: incident
+            .plan
+            .iter()
+            .any(|a| a.mode == Mode::Auto && Stage::Contain.owns(&a.action)),
+    };
+    let event_id = ctx
+        .bus
+        .put(detail_type, &notice, &[])
+        .await
+        .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
+    ctx.evidence
+        .finish(id, &name, now)
+        .await
+        .map_err(|e| FunctionError::aws("closing the event record", e))?;
+    Ok(json!({
+        "decision": detail_type.as_str(),
+        "incident_id": id,
+        "severity": incident.severity,
+        "event_key": event_key,
+        "bus_event_id": event_id,
+    }))
+}
+
+/// `contain`: the incident's automatic containment, once.
+pub async fn contain(
+    ctx: &Context,
+    raw: &str,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
+    let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
+    let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
+    stage(
+        ctx,
+        &incident,
+        &source,
+        &notice.event_key,
+        Stage::Contain,
+        collector,
+    )
+    .await
+}
+
+/// `preserve`: protection, snapshots and locked evidence, once.
+pub async fn preserve(
+    ctx: &Context,
+    raw: &str,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
+    let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
+    let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
+    stage(
+        ctx,
+        &incident,
+        &source,
+        &notice.event_key,
+        Stage::Preserve,
+        collector,
+    )
+    .await
+}
+
+async fn stage(
+    ctx: &Context,
+    incident: &Incident,
+    source: &str,
+    event_key: &str,
+    stage: Stage,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
+    let now = Utc::now();
+    let id = &incident.id;
+    let (step, finished) = match stage {
+        Stage::Contain => ("steps/contain.json", DetailType::ContainmentFinished),
+        _ => ("steps/preserve.json", DetailType::EvidencePreserved),
+    };
+    let claim = json!({ "event_key": event_key, "claimed_by": collector, "claimed_at": now });
+    match ctx
+        .evidence
+        .begin(
+            id,
+            step,
+            serde_json::to_vec(&claim).unwrap_or_default(),
+            now,
+            stale(),
+        )
+        .await
+        .map_err(|e| FunctionError::aws("claiming the step", e))?
+    {
+        Turn::Duplicate => {
+            return Ok(json!({ "incident_id": id, "step": step, "duplicate": true }));
+        }
+        Turn::Busy => {
+            return Err(FunctionError::Retry(format!(
+                "{step} of {id} is being done by another delivery"
+            )));
+        }
+        Turn::First | Turn::Resume => {}
+    }
+    // Containment honours the deployment's dry-run; preservation never runs dry.
+    let dry_run = stage == Stage::Contain && ctx.settings.dry_run;
+    let response = ctx
+        .responder(collector, dry_run)?
+        .respond_stage(incident, source, stage)
+        .await;
+    if let Some(e) = &response.record_error {
+        // The outcomes are not locked: fail before announcing, so the stage runs again.
+        return Err(FunctionError::aws(
+            "locking the containment outcomes",
+            e.clone(),
+        ));
+    }
+    let detail = StageFinished {
+        incident_id: id.clone(),
+        severity: incident.severity,
+        event_key: event_key.to_string(),
+        outcomes: response.outcomes.clone(),
+        evidence_location: response.evidence_location.clone(),
+        manifest_key: response.manifest.as_ref().map(|m| m.key.clone()),
+    };
+    ctx.bus
+        .put(finished, &detail, &[])
+        .await
+        .map_err(|e| FunctionError::aws("putting the outcomes on the bus", e))?;
+    ctx.evidence
+        .finish(id, step, now)
+        .await
+        .map_err(|e| FunctionError::aws("closing the step", e))?;
+    let failed = response.any_failed();
+    Ok(json!({
+        "incident_id": id,
+        "step": step,
+        "outcomes": response.outcomes,
+        "any_failed": failed,
+        "manifest_key": detail.manifest_key,
+    }))
+}
+
+/// `page`: the first page at once, follow-ups with the outcomes; each at most once.
+pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
+    let event: BusEvent = parse_bus(raw)?;
+    let detail_type = DetailType::parse(&event.detail_type).ok_or_else(|| {
+        FunctionError::BadInput(format!("not a Firebreak event: {:?}", event.detail_type))
+    })?;
+    let (incident_id, event_key, outcomes, name, kind) = match detail_type {
+        DetailType::IncidentOpened | DetailType::IncidentUpdated => {
+            let n: IncidentNotice = detail(event.detail)?;
+            let (name, kind) = if detail_type == DetailType::IncidentOpened {
+                ("pages/opened.json".to_string(), PageKind::Opened)
+            } else {
+                (
+                    format!("pages/updated-{}.json", short(&n.event_key)),
+                    PageKind::Updated,
+                )
+            };
+            (n.incident_id, n.event_key, Vec::new(), name, kind)
+        }
+        DetailType::ContainmentFinished | DetailType::EvidencePreserved => {
+            let f: StageFinished = detail(event.detail)?;
+            let name = if detail_type == DetailType::ContainmentFinished {
+                "pages/contained.json"
+            } else {
+                "pages/preserved.json"
+            };
+            (
+                f.incident_id,
+                f.event_key,
+                f.outcomes,
+                name.to_string(),
+                PageKind::Updated,
+            )
+        }
+    };
+    let (incident, _) = load(ctx, &incident_id, &event_key).await?;
+    let kind = if incident.drill {
+        PageKind::Drill
+    } else {
+        kind
+    };
+    let route = incident.route;
+    if route == Route::Record || ctx.pager.topic(route).is_none() {
+        return Ok(json!({ "incident_id": incident.id, "paged": false, "route": route }));
+    }
+    let now = Utc::now();
+    let claim =
+        json!({ "detail_type": detail_type.as_str(), "event_key": event_key, "claimed_at": now });
+    match ctx
+        .evidence
+        .begin(
+            &incident.id,
+            &name,
+            serde_json::to_vec(&claim).unwrap_or_default(),
+            now,
+            stale(),
+        )
+        .await
+        .map_err(|e| FunctionError::aws("claiming the page", e))?
+    {
+        Turn::Duplicate => {
+            return Ok(json!({ "incident_id": incident.id, "paged": false, "duplicate": true }));
+        }
+        Turn::Busy => {
+            return Err(FunctionError::Retry(format!(
+                "{name} of {} is being sent",
+                incident.id
+            )));
+        }
+        Turn::First | Turn::Resume => {}
+    }
+    let message = page::compose(
+        &incident,
+        &outcomes,
+        kind,
+        &ctx.evidence.location(&incident.id),
+    );
+    let message_id = ctx
+        .pager
+        .send(route, &message)
+        .await
+        .map_err(|e| FunctionError::aws("publishing the page", e))?;
+    ctx.evidence
+        .finish(&incident.id, &name, now)
+        .await
+        .map_err(|e| FunctionError::aws("closing the page record", e))?;
+    Ok(json!({
+        "incident_id": incident.id,
+        "paged": true,
+        "route": route,
+        "subject": message.subject,
+        "message_id": message_id,
+    }))
+}
+
+/// Reads the locked source event at `event_key` and triages it again: the incident a bus event
+/// names must be the one its evidence describes.
+async fn load(
+    ctx: &Context,
+    id: &IncidentId,
+    event_key: &str,
+) -> Result<(Incident, String), FunctionError> {
+    let prefix = format!("{}events/", EvidenceStore::prefix(id));
+    if !event_key.starts_with(&prefix) || event_key.contains("..") {
+        return Err(FunctionError::BadInput(format!(
+            "event_key {event_key:?} is not an event of incident {id}"
+        )));
+    }
+    let bytes = match ctx.evidence.read(event_key).await {
+        Ok(b) => b,
+        Err(e) if e.code == "NoSuchKey" => {
+            return Err(FunctionError::BadInput(format!(
+                "{event_key} does not exist"
+            )));
+        }
+        Err(e) => return Err(FunctionError::aws("reading the source event", e)),
+    };
+    let source = String::from_utf8(bytes)
+        .map_err(|_| FunctionError::BadInput(format!("{event_key} is not UTF-8")))?;
+    match ctx.triage.triage_json(&source) {
+        Ok(Decision::Incident(incident)) if incident.id == *id => Ok((*incident, source)),
+        Ok(Decision::Incident(incident)) => Err(FunctionError::BadInput(format!(
+            "{event_key} describes incident {}, not {id}",
+            incident.id
+        ))),
+        Ok(Decision::Ignored { reason }) => Err(FunctionError::BadInput(format!(
+            "{event_key} is no longer an incident under this configuration: {reason}"
+        ))),
+        Err(e) => Err(FunctionError::BadInput(format!("{event_key}: {e}"))),
+    }
+}
+
+/// The event key recorded in `opened.json`.
+async fn opened_by(ctx: &Context, id: &IncidentId) -> Result<String, FunctionError> {
+    let key = format!("{}opened.json", EvidenceStore::prefix(id));
+    let bytes = ctx
+        .evidence
+        .read(&key)
+        .await
+        .map_err(|e| FunctionError::aws("reading the incident record", e))?;
+    let record: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| FunctionError::Retry(format!("{key} is not JSON: {e}")))?;
+    Ok(record["event_key"].as_str().unwrap_or_default().to_string())
+}
+
+fn parse_bus(raw: &str) -> Result<BusEvent, FunctionError> {
+    let event: BusEvent = serde_json::from_str(raw)
+        .map_err(|e| FunctionError::BadInput(format!("not an EventBridge event: {e}")))?;
+    if event.source != firebreak_core::bus::SOURCE {
+        return Err(FunctionError::BadInput(format!(
+            "source {:?} is not {:?}",
+            event.source,
+            firebreak_core::bus::SOURCE
+        )));
+    }
+    Ok(event)
+}
+
+fn bus_detail<T: serde::de::DeserializeOwned>(
+    raw: &str,
+    accepted: &[DetailType],
+) -> Result<T, FunctionError> {
+    let event = parse_bus(raw)?;
+    match DetailType::parse(&event.detail_type) {
+        Some(d) if accepted.contains(&d) => detail(event.detail),
+        _ => Err(FunctionError::BadInput(format!(
+            "detail-type {:?} is not one this function handles",
+            event.detail_type
+        ))),
+    }
+}
+
+fn detail<T: serde::de::DeserializeOwned>(detail: Value) -> Result<T, FunctionError> {
+    serde_json::from_value(detail).map_err(|e| FunctionError::BadInput(format!("detail: {e}")))
+}
+
+/// A key-safe name for an event: EventBridge's id when it is one, else the bytes' hash.
+pub fn event_name(id: Option<&str>, raw: &str) -> String {
+    match id {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            id.to_string()
+        }
+        _ => short(raw),
+    }
+}
+
+fn short(text: &str) -> String {
+    firebreak_aws::evidence::hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_safe_keys() {
+        assert_eq!(
+            event_name(Some("7bf73129-1428-4cd3-a780-95db273d1602"), "{}"),
+            "7bf73129-1428-4cd3-a780-95db273d1602"
+        );
+        for bad in [None, Some(""), Some("../../x"), Some("a/b")] {
+            let name = event_name(bad, "{\"x\":1}");
+            assert_eq!(name.len(), 16);
+            assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
+
+    #[test]
+    fn bus_events_from_elsewhere_are_refused() {
+        let forged = r#"{"source":"aws.guardduty","detail-type":"Incident Opened","detail":{}}"#;
+        assert!(matches!(parse_bus(forged), Err(FunctionError::BadInput(_))));
+        let wrong = r#"{"source":"firebreak","detail-type":"Evidence Preserved","detail":{}}"#;
+        let r: Result<IncidentNotice, _> = bus_detail(wrong, &[DetailType::IncidentOpened]);
+        assert!(matches!(r, Err(FunctionError::BadInput(_))));
+        assert!(matches!(
+            parse_bus("not json"),
+            Err(FunctionError::BadInput(_))
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! Firebreak's Lambda functions. Each binary under `crates/functions/` is one line that calls
+//! [`run`] with its [`Function`]; everything else is here so it is tested as a library and run
+//! as a Lambda the same way.
+//!
+//! - `triage`: an AWS event from the default bus → the incident recorded once → `Incident
+//!   Opened` / `Incident Updated` on Firebreak's bus.
+//! - `contain`: `Incident Opened` with automatic containment → actions → `Containment Finished`.
+//! - `preserve`: `Incident Opened` → protection, snapshots, locked evidence → `Evidence Preserved`.
+//! - `page`: all of Firebreak's events → SNS, once per incident and stage.
+
+pub mod error;
+pub mod handlers;
+pub mod settings;
+
+use std::sync::Arc;
+
+use firebreak_aws::{Bus, Clients, Collector, EvidenceStore, Pager, Responder};
+use firebreak_core::Triage;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+
+pub use error::FunctionError;
+pub use settings::{Settings, SettingsError};
+
+/// Which function a binary is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Classifies AWS events and records incidents.
+    Triage,
+    /// Executes automatic containment.
+    Contain,
+    /// Locks evidence.
+    Preserve,
+    /// Pages responders.
+    Page,
+}
+
+impl Function {
+    /// Every function.
+    pub const ALL: [Function; 4] = [
+        Function::Triage,
+        Function::Contain,
+        Function::Preserve,
+        Function::Page,
+    ];
+
+    /// Its name (the binary's, and the template's `Binary` build property).
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Triage => "triage",
+            Function::Contain => "contain",
+            Function::Preserve => "preserve",
+            Function::Page => "page",
+        }
+    }
+}
+
+/// Everything a function builds once, at init, and reuses for every event.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Which function this is.
+    pub function: Function,
+    /// Its settings.
+    pub settings: Settings,
+    /// The rules, built from the settings' configuration.
+    pub triage: Triage,
+    /// Clients of the security account.
+    pub clients: Clients,
+    /// Firebreak's bus.
+    pub bus: Bus,
+    /// The evidence bucket.
+    pub evidence: EvidenceStore,
+    /// The SNS topics.
+    pub pager: Pager,
+}
+
+impl Context {
+    /// A context from an SDK configuration and settings.
+    pub fn new(
+        function: Function,
+        sdk: &aws_config::SdkConfig,
+        settings: Settings,
+    ) -> Result<Context, FunctionError> {
+        let clients = Clients::new(sdk);
+        let triage = Triage::new(settings.config.clone())
+            .map_err(|e| FunctionError::BadInput(format!("configuration: {e}")))?;
+        let config = &settings.config;
+        let evidence = EvidenceStore::new(
+            clients.s3.clone(),
+            &config.stack.evidence_bucket,
+            config.evidence.retention_days,
+            config.evidence.lock_mode == firebreak_core::LockMode::Governance,
+        );
+        let pager = Pager::new(
+            clients.sns.clone(),
+            &config.stack.pager_topic_arn,
+            &config.stack.ticket_topic_arn,
+        );
+        let bus = Bus::new(aws_sdk_eventbridge::Client::new(sdk), &settings.bus);
+        Ok(Context {
+            function,
+            settings,
+            triage,
+            clients,
+            bus,
+            evidence,
+            pager,
+        })
+    }
+
+    /// A responder collecting as `collector`; `dry_run` for the contain stage when configured.
+    pub fn responder(
+        &self,
+        collector: Collector,
+        dry_run: bool,
+    ) -> Result<Responder, FunctionError> {
+        Responder::new(
+            self.clients.clone(),
+            &self.settings.home_account,
+            self.settings.config.clone(),
+            collector,
+            dry_run,
+        )
+        .map_err(|e| FunctionError::BadInput(e.to_string()))
+    }
+
+    /// Handles one event (its raw JSON), collected by `collector`.
+    pub async fn handle(
+        &self,
+        raw: &str,
+        collector: Collector,
+    ) -> Result<serde_json::Value, FunctionError> {
+        let result = match self.function {
+            Function::Triage => handlers::triage(self, raw).await,
+            Function::Contain => handlers::contain(self, raw, collector).await,
+            Function::Preserve => handlers::preserve(self, raw, collector).await,
+            Function::Page => handlers::page(self, raw).await,
+        };
+        match &result {
+            Ok(answer) => tracing::info!(function = self.function.name(), %answer, "handled"),
+            Err(e) => {
+                tracing::error!(function = self.function.name(), error_type = e.error_type(), error = %e, "failed")
+            }
+        }
+        result
+    }
+}
+
+/// The Lambda entry point of `function`: logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`),
+/// settings from the environment, clients once, then the runtime loop.
+pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = Settings::from_lookup(|name| std::env::var(name).ok()).map_err(|e| {
+        tracing::error!(function = function.name(), error = %e, "settings");
+        e
+    })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let context = Arc::new(Context::new(function, &sdk, settings)?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let context = Arc::clone(&context);
+        async move {
+            let collector = Collector {
+                identity: event.context.invoked_function_arn.clone(),
+                request_id: Some(event.context.request_id.clone()),
+            };
+            context.handle(event.payload.get(), collector).await
+        }
+    }))
+    .await
+}

@@ -1,0 +1,273 @@
+//! Settings of a deployed function: the stack's parameters, passed as `FIREBREAK_*` environment
+//! variables by `infra/template.yaml`, turned into one validated [`Config`]. Reading the
+//! environment is the binary's job; this module only interprets what it is given.
+
+use firebreak_core::{Config, LockMode, Mode};
+
+/// What a function needs besides its clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The configuration every function shares (same parameters, same decisions).
+    pub config: Config,
+    /// Firebreak's own event bus.
+    pub bus: String,
+    /// The security account Firebreak runs in.
+    pub home_account: String,
+    /// Containment reports what it would do and changes nothing.
+    pub dry_run: bool,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The environment variables a function reads, with what each holds.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("FIREBREAK_BUS", "name of Firebreak's event bus (required)"),
+    (
+        "FIREBREAK_HOME_ACCOUNT",
+        "the security account's id (required)",
+    ),
+    (
+        "FIREBREAK_EVIDENCE_BUCKET",
+        "the Object Lock evidence bucket (required)",
+    ),
+    ("FIREBREAK_PAGER_TOPIC_ARN", "SNS topic for S1 pages"),
+    ("FIREBREAK_TICKET_TOPIC_ARN", "SNS topic for S2 tickets"),
+    (
+        "FIREBREAK_CONTAINMENT_MODE",
+        "auto | approve | dry-run (default auto)",
+    ),
+    (
+        "FIREBREAK_PROTECTED_ARNS",
+        "comma-separated ARN patterns never contained",
+    ),
+    (
+        "FIREBREAK_OWN_ROLE_ARNS",
+        "comma-separated ARNs of Firebreak's own roles",
+    ),
+    (
+        "FIREBREAK_ALLOWED_AMIS",
+        "comma-separated AMI ids RunInstances may use",
+    ),
+    (
+        "FIREBREAK_RETENTION_DAYS",
+        "evidence retention in days, at least 90",
+    ),
+    ("FIREBREAK_LOCK_MODE", "COMPLIANCE | GOVERNANCE"),
+    ("FIREBREAK_HANDLES_AMAZON_DATA", "true | false"),
+    ("FIREBREAK_GDPR_APPLIES", "true | false"),
+    (
+        "FIREBREAK_DRILLS",
+        "true | false: treat GuardDuty sample findings as drills",
+    ),
+    (
+        "FIREBREAK_MEMBER_ROLE",
+        "role name assumed in member accounts",
+    ),
+    (
+        "FIREBREAK_INVITE_ONLY_POOLS",
+        "comma-separated Cognito pool ids with no self sign-up",
+    ),
+    (
+        "FIREBREAK_COGNITO_ADMINS",
+        "comma-separated ARN patterns allowed to create users there",
+    ),
+];
+
+impl Settings {
+    /// Settings from `lookup` (the environment, in a deployed function).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str| {
+            get(name).ok_or_else(|| SettingsError {
+                name,
+                message: "is not set".into(),
+            })
+        };
+        let list = |name: &'static str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let flag = |name: &'static str| -> Result<bool, SettingsError> {
+            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("false") | Some("no") => Ok(false),
+                Some("true") | Some("yes") => Ok(true),
+                Some(other) => Err(SettingsError {
+                    name,
+                    message: format!("{other:?} is not true or false"),
+                }),
+            }
+        };
+
+        let mut config = Config::default();
+        config.stack.evidence_bucket = required("FIREBREAK_EVIDENCE_BUCKET")?;
+        config.stack.pager_topic_arn = get("FIREBREAK_PAGER_TOPIC_ARN").unwrap_or_default();
+        config.stack.ticket_topic_arn = get("FIREBREAK_TICKET_TOPIC_ARN").unwrap_or_default();
+        config.protect.allow = list("FIREBREAK_PROTECTED_ARNS");
+        config
+            .protect
+            .firebreak_roles
+            .extend(list("FIREBREAK_OWN_ROLE_ARNS"));
+        config.amis.allowed = list("FIREBREAK_ALLOWED_AMIS");
+        if let Some(days) = get("FIREBREAK_RETENTION_DAYS") {
+            config.evidence.retention_days = days.parse().map_err(|_| SettingsError {
+                name: "FIREBREAK_RETENTION_DAYS",
+                message: format!("{days:?} is not a number of days"),
+            })?;
+        }
+        config.evidence.lock_mode = match get("FIREBREAK_LOCK_MODE")
+            .map(|m| m.to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("COMPLIANCE") => LockMode::Compliance,
+            Some("GOVERNANCE") => LockMode::Governance,
+            Some(other) => {
+                return Err(SettingsError {
+                    name: "FIREBREAK_LOCK_MODE",
+                    message: format!("{other:?} is not COMPLIANCE or GOVERNANCE"),
+                });
+            }
+        };
+        config.obligations.handles_amazon_data = flag("FIREBREAK_HANDLES_AMAZON_DATA")?;
+        config.obligations.gdpr_applies = flag("FIREBREAK_GDPR_APPLIES")?;
+        config.drills.enabled = flag("FIREBREAK_DRILLS")?;
+        if let Some(role) = get("FIREBREAK_MEMBER_ROLE") {
+            config.accounts.member_role = role;
+        }
+        config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
+        config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");
+
+        let mut dry_run = false;
+        match get("FIREBREAK_CONTAINMENT_MODE")
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("auto") => {}
+            Some("approve") => {
+                let m = &mut config.modes;
+                (
+                    m.credentials,
+                    m.cognito,
+                    m.instance_isolation,
+                    m.public_access,
+                ) = (Mode::Approve, Mode::Approve, Mode::Approve, Mode::Approve);
+            }
+            Some("dry-run") => dry_run = true,
+            Some(other) => {
+                return Err(SettingsError {
+                    name: "FIREBREAK_CONTAINMENT_MODE",
+                    message: format!("{other:?} is not auto, approve or dry-run"),
+                });
+            }
+        }
+        config.validate().map_err(|e| SettingsError {
+            name: "FIREBREAK_*",
+            message: e.to_string(),
+        })?;
+        Ok(Settings {
+            config,
+            bus: required("FIREBREAK_BUS")?,
+            home_account: required("FIREBREAK_HOME_ACCOUNT")?,
+            dry_run,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let mut env: HashMap<String, String> = [
+            ("FIREBREAK_BUS", "firebreak"),
+            ("FIREBREAK_HOME_ACCOUNT", "111122223333"),
+            ("FIREBREAK_EVIDENCE_BUCKET", "evidence"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_runbooks() {
+        let s = settings(&[]).expect("minimal settings");
+        assert_eq!(s.config.modes, Config::default().modes);
+        assert_eq!(s.config.evidence.retention_days, 90);
+        assert!(!s.dry_run && !s.config.drills.enabled);
+    }
+
+    #[test]
+    fn lists_flags_and_modes_are_read() {
+        let s = settings(&[
+            (
+                "FIREBREAK_PROTECTED_ARNS",
+                "arn:aws:iam::*:role/BreakGlass, arn:aws:iam::*:user/ops",
+            ),
+            (
+                "FIREBREAK_OWN_ROLE_ARNS",
+                "arn:aws:iam::111122223333:role/stack-ContainRole-X",
+            ),
+            ("FIREBREAK_ALLOWED_AMIS", ""),
+            ("FIREBREAK_GDPR_APPLIES", "true"),
+            ("FIREBREAK_CONTAINMENT_MODE", "approve"),
+            ("FIREBREAK_RETENTION_DAYS", "365"),
+        ])
+        .expect("settings");
+        assert_eq!(s.config.protect.allow.len(), 2);
+        assert!(
+            s.config
+                .protection("arn:aws:iam::111122223333:role/stack-ContainRole-X")
+                .is_some()
+        );
+        assert!(s.config.amis.allowed.is_empty());
+        assert!(s.config.obligations.gdpr_applies);
+        assert_eq!(s.config.modes.credentials, Mode::Approve);
+        assert_eq!(s.config.evidence.retention_days, 365);
+        assert!(
+            settings(&[("FIREBREAK_CONTAINMENT_MODE", "dry-run")])
+                .expect("dry")
+                .dry_run
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("FIREBREAK_RETENTION_DAYS", "30"),
+            ("FIREBREAK_RETENTION_DAYS", "ninety"),
+            ("FIREBREAK_CONTAINMENT_MODE", "yolo"),
+            ("FIREBREAK_GDPR_APPLIES", "maybe"),
+            ("FIREBREAK_LOCK_MODE", "none"),
+            ("FIREBREAK_BUS", " "),
+        ] {
+            let e = settings(&[(name, value)]).expect_err(value);
+            assert!(
+                e.name == name || (e.name == "FIREBREAK_*" && e.message.contains("retention")),
+                "{e}"
+            );
+        }
+    }
+}
