@@ -7,17 +7,27 @@ FIREBREAK := target/debug/firebreak
 CONFIG := infra/firebreak.toml
 VENV := .venv
 PYTHON ?= python3
-# The local AWS emulator (and, for the template checks, its linters) live in a project venv.
-PY_PACKAGES := 'moto[server]>=5.1,<5.3'
+# The local AWS emulator, the template linters, SAM CLI, cargo-lambda and zig live in a project
+# venv, installed from PyPI (infra/requirements.txt).
+BIN := $(abspath $(VENV)/bin)
+# The template checks run offline: a region and dummy credentials are all they need.
+AWS_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline \
+	AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0
+FN ?= triage
+EVENT ?= events/gd-iam-user-malicious-ip-caller-custom.json
 
-.PHONY: help build test lint fmt demo bench clean venv check-core-pure check-invariants
+.PHONY: help build test lint fmt demo bench bench-coldstart clean venv check-core-pure \
+	check-invariants check-infra invoke package
 
 help:
 	@echo "make demo   - replay every sample event against a local AWS emulator and show the response"
 	@echo "make test   - fmt check, clippy, unit, property and corpus tests"
 	@echo "make build  - build the workspace (debug)"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
-	@echo "make bench  - criterion benchmark and the triage-vs-python comparison"
+	@echo "make bench  - criterion benchmark, triage-vs-python, respond and function cold start"
+	@echo "make invoke FN=triage|contain|preserve|page EVENT=events/<file>.json"
+	@echo "             - run one function binary under the Lambda runtime API against the emulator"
+	@echo "make package - build one arm64 Lambda zip per function (cargo lambda + zig) and print sizes"
 
 build:
 	$(CARGO) build --workspace
@@ -28,14 +38,35 @@ lint:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed:
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+$(VENV)/.installed: infra/requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r infra/requirements.txt
 	touch $@
 
-test: lint venv
+# cargo test builds the function binaries the runtime-API tests start.
+test: lint venv check-infra
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory check-core-pure check-invariants
+
+# The SAM template and the member-account role: linted, and every IAM policy audited.
+check-infra: venv
+	$(AWS_OFFLINE) $(BIN)/cfn-lint infra/template.yaml infra/member-role.yaml
+	$(AWS_OFFLINE) $(BIN)/sam validate --lint -t infra/template.yaml
+	$(BIN)/python infra/check_policies.py infra/template.yaml infra/member-role.yaml
+
+invoke: venv
+	@$(CARGO) build -q -p firebreak-tests --bin firebreak-invoke -p firebreak-triage -p firebreak-contain \
+		-p firebreak-preserve -p firebreak-page
+	PATH="$(BIN):$$PATH" ./target/debug/firebreak-invoke $(FN) $(EVENT)
+
+# One zip per function for arm64 (provided.al2023), cross-built with zig; `sam build` does the
+# same from infra/template.yaml.
+package: venv
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(BIN):$$PATH" $(BIN)/cargo-lambda lambda build --release --arm64 --output-format zip \
+		-p firebreak-triage -p firebreak-contain -p firebreak-preserve -p firebreak-page
+	@for f in triage contain preserve page; do \
+		ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-9s %6.1f MiB  %s\n", f, $$5/1048576, $$9}'; done
 
 # ARCHITECTURE.md's invariants that a grep can check.
 check-invariants:
@@ -64,6 +95,7 @@ bench: venv
 	$(CARGO) bench -p firebreak-core --bench triage
 	bench/triage-vs-python.sh
 	bench/respond.sh
+	bench/coldstart.sh
 
 clean:
 	$(CARGO) clean

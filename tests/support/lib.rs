@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
+pub mod eventbridge;
+pub mod lambda;
 pub mod moto;
 pub mod seed;
+pub mod template;
 
 /// The repository root (tests run with the crate directory as working directory).
 pub fn repo() -> PathBuf {

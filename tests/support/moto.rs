@@ -81,6 +81,16 @@ impl Moto {
     /// SDK configuration acting in the home (security) account. The emulator keeps accounts
     /// apart by credentials, so the home account is entered like any other: through STS.
     pub async fn sdk(&self) -> SdkConfig {
+        let creds = self.home_credentials().await;
+        sdk_for(&self.endpoint)
+            .await
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build()
+    }
+
+    /// Temporary credentials of the home account (what a function's role would have).
+    pub async fn home_credentials(&self) -> Credentials {
         let base = sdk_for(&self.endpoint).await;
         let sts = aws_sdk_sts::Client::new(&base);
         let out = sts
@@ -94,16 +104,13 @@ impl Moto {
             .await
             .expect("assume the home account's role");
         let c = out.credentials().expect("credentials");
-        let creds = Credentials::new(
+        Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
             Some(c.session_token().to_string()),
             None,
             "firebreak-tests-home",
-        );
-        base.to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(creds))
-            .build()
+        )
     }
 }
 

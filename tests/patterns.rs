@@ -1,0 +1,250 @@
+//! The event patterns of `infra/template.yaml`, read from the template, installed as rules on the
+//! emulator's EventBridge with an SQS queue behind each, and every file in `events/` routed
+//! through them: each event reaches exactly the functions it should.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use firebreak_core::{
+    Config, Decision, DetailType, IncidentNotice, Mode, Stage, StageFinished, Triage,
+};
+use firebreak_tests::eventbridge::Taps;
+use firebreak_tests::moto::Moto;
+use firebreak_tests::{repo, template};
+use serde_json::{Value, json};
+
+/// Ignored events that the default-bus patterns cannot tell from incidents, because telling them
+/// apart needs the configuration (protected principals, AMI allow-list, Cognito pools) or a
+/// judgement of the request (trust policies, event selectors, service-linked callers). They reach
+/// triage, which ignores them; every other ignored event must reach no function at all.
+const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
+    (
+        "ct-cloudtrail-put-event-selectors-nearmiss.json",
+        "selectors judged by the core",
+    ),
+    (
+        "ct-cognito-admin-create-user-marketplace-admin-nearmiss.json",
+        "cognito.admin_principals",
+    ),
+    (
+        "ct-cognito-sign-up-other-pool-nearmiss.json",
+        "cognito.invite_only_pools",
+    ),
+    (
+        "ct-ec2-run-instances-allowed-ami-nearmiss.json",
+        "amis.allowed",
+    ),
+    (
+        "ct-ec2-run-instances-autoscaling-service-linked-role.json",
+        "service-linked caller",
+    ),
+    (
+        "ct-guardduty-update-detector-enabled-nearmiss.json",
+        "enable = true judged by the core",
+    ),
+    (
+        "ct-iam-create-role-service-trust-nearmiss.json",
+        "trust policy judged by the core",
+    ),
+    (
+        "ct-iam-update-assume-role-policy-same-account-nearmiss.json",
+        "trust policy judged by the core",
+    ),
+];
+
+fn corpus() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for dir in ["events", "events/samples/guardduty"] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect(dir) {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path
+                    .strip_prefix(repo().join("events"))
+                    .expect("under events/");
+                let text = std::fs::read_to_string(&path).expect("event");
+                files.push((name.display().to_string(), text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn triage() -> Triage {
+    let text = std::fs::read_to_string(repo().join("infra/firebreak.toml")).expect("config");
+    Triage::new(Config::from_toml(&text).expect("config")).expect("rules")
+}
+
+fn reached(got: &[(String, String, Value)]) -> BTreeSet<String> {
+    got.iter().map(|(f, _, _)| f.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_event_reaches_exactly_the_functions_it_should() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let taps = Taps::install(&sdk, "firebreak-bus").await;
+    let triage = triage();
+    let decided_by_triage: BTreeMap<&str, &str> = DECIDED_BY_TRIAGE.iter().copied().collect();
+    let mut wrong = Vec::new();
+    let mut incidents = Vec::new();
+    let (mut to_triage, mut to_none) = (0, 0);
+    for (name, text) in corpus() {
+        let event: Value = serde_json::from_str(&text).expect("JSON");
+        taps.put(false, &event).await;
+        let got = taps.drain().await;
+        let functions = reached(&got);
+        let rules: Vec<&str> = got.iter().map(|(_, r, _)| r.as_str()).collect();
+        let decision = triage.triage_json(&text).expect("corpus events parse");
+        let expected: BTreeSet<String> = match &decision {
+            Decision::Incident(_) => ["TriageFunction".to_string()].into(),
+            // Sample findings are drills when the stack's EnableDrills is on: triage decides.
+            Decision::Ignored { .. }
+                if decided_by_triage.contains_key(name.as_str())
+                    || name.starts_with("samples/") =>
+            {
+                ["TriageFunction".to_string()].into()
+            }
+            Decision::Ignored { .. } => BTreeSet::new(),
+        };
+        if functions != expected || rules.len() > 1 {
+            wrong.push(format!("{name}: reached {rules:?}, expected {expected:?}"));
+        }
+        if functions.is_empty() {
+            to_none += 1;
+        } else {
+            to_triage += 1;
+        }
+        if let Decision::Incident(incident) = decision {
+            incidents.push(*incident);
+        }
+    }
+    assert!(wrong.is_empty(), "misrouted:\n{}", wrong.join("\n"));
+    println!("{to_triage} events reach triage, {to_none} reach no function");
+
+    // Firebreak's own bus: what triage, contain and preserve put reaches the next functions.
+    for incident in &incidents {
+        let notice = IncidentNotice {
+            incident_id: incident.id.clone(),
+            severity: incident.severity,
+            route: incident.route,
+            title: incident.title.clone(),
+            event_key: format!("incidents/{}/events/x.json", incident.id),
+            drill: incident.drill,
+            auto_containment: incident
+                .plan
+                .iter()
+                .any(|a| a.mode == Mode::Auto && Stage::Contain.owns(&a.action)),
+        };
+        let finished = StageFinished {
+            incident_id: incident.id.clone(),
+            severity: incident.severity,
+            event_key: notice.event_key.clone(),
+            outcomes: Vec::new(),
+            evidence_location: String::new(),
+            manifest_key: None,
+        };
+        let event = |d: DetailType, detail: Value| json!({"source": "firebreak", "detail-type": d.as_str(), "detail": detail});
+        let notice_json = serde_json::to_value(&notice).expect("notice");
+        let finished_json = serde_json::to_value(&finished).expect("finished");
+        let mut opened: BTreeSet<String> = ["PreserveFunction", "PageFunction"]
+            .map(String::from)
+            .into();
+        if notice.auto_containment {
+            opened.insert("ContainFunction".into());
+        }
+        let page_only: BTreeSet<String> = ["PageFunction".to_string()].into();
+        for (d, detail, expected) in [
+            (DetailType::IncidentOpened, &notice_json, &opened),
+            (DetailType::IncidentUpdated, &notice_json, &page_only),
+            (DetailType::ContainmentFinished, &finished_json, &page_only),
+            (DetailType::EvidencePreserved, &finished_json, &page_only),
+        ] {
+            taps.put(true, &event(d, detail.clone())).await;
+            let got = reached(&taps.drain().await);
+            assert_eq!(&got, expected, "{} {}", d.as_str(), incident.id);
+        }
+    }
+    // Near misses on Firebreak's bus: another source, an unknown detail-type.
+    for forged in [
+        json!({"source": "not-firebreak", "detail-type": "Incident Opened", "detail": {"auto_containment": true}}),
+        json!({"source": "firebreak", "detail-type": "Incident Closed", "detail": {}}),
+    ] {
+        taps.put(true, &forged).await;
+        assert!(taps.drain().await.is_empty(), "{forged} reached a function");
+    }
+    // And an incident event put on the default bus reaches none of Firebreak's bus rules.
+    taps.put(false, &json!({"source": "firebreak", "detail-type": "Incident Opened", "detail": {"auto_containment": true}})).await;
+    assert!(taps.drain().await.is_empty());
+}
+
+/// The indicator rule's event names and sources are exactly the runbook table's.
+#[test]
+fn the_indicator_pattern_lists_every_runbook_call() {
+    let rules = firebreak_core::RuleSet::builtin().expect("rules");
+    let names: BTreeSet<String> = rules
+        .rules()
+        .iter()
+        .flat_map(|r| r.events.clone())
+        .collect();
+    let sources: BTreeSet<String> = rules.rules().iter().map(|r| r.source.clone()).collect();
+    let rule = template::rules()
+        .into_iter()
+        .find(|r| r.name == "IndicatorCalls")
+        .expect("IndicatorCalls rule");
+    let list = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_string())
+            .collect()
+    };
+    assert_eq!(list(&rule.pattern["detail"]["eventName"]), names);
+    assert_eq!(list(&rule.pattern["detail"]["eventSource"]), sources);
+}
+
+/// The template gives every function exactly the settings the functions read, and builds each
+/// function from the binary of the same name.
+#[test]
+fn the_template_and_the_functions_agree() {
+    let t = template::load();
+    let given: BTreeSet<String> = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("Globals environment")
+        .keys()
+        .filter_map(|k| k.as_str().map(String::from))
+        .collect();
+    let read: BTreeSet<String> = firebreak_lambda::settings::VARIABLES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(given, read);
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let mut binaries = BTreeSet::new();
+    for (id, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        assert_eq!(
+            r["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id:?}"
+        );
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        assert!(
+            repo()
+                .join("crates/functions")
+                .join(binary)
+                .join("src/main.rs")
+                .exists(),
+            "{binary}"
+        );
+        binaries.insert(binary.to_string());
+    }
+    let functions: BTreeSet<String> = firebreak_lambda::Function::ALL
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    assert_eq!(binaries, functions);
+}

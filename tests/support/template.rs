@@ -1,0 +1,58 @@
+//! `infra/template.yaml`, read as data: the event patterns of every function's rules, so tests
+//! check the template itself rather than a copy of it.
+
+use serde_json::Value;
+
+/// One EventBridge rule of a function.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Logical id of the function (`TriageFunction`).
+    pub function: String,
+    /// Name of the event source in the function's `Events`.
+    pub name: String,
+    /// True for Firebreak's own bus; false for the default bus.
+    pub firebreak_bus: bool,
+    /// The event pattern.
+    pub pattern: Value,
+}
+
+/// The template as YAML (CloudFormation tags kept as tagged values).
+pub fn load() -> serde_yaml::Value {
+    let text = std::fs::read_to_string(crate::repo().join("infra/template.yaml"))
+        .expect("infra/template.yaml");
+    serde_yaml::from_str(&text).expect("infra/template.yaml is YAML")
+}
+
+/// Every EventBridge rule of every function, in template order.
+pub fn rules() -> Vec<Rule> {
+    let template = load();
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("Resources is a mapping");
+    let mut rules = Vec::new();
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let function = id.as_str().expect("logical id").to_string();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            assert_eq!(
+                event["Type"].as_str(),
+                Some("EventBridgeRule"),
+                "{function}"
+            );
+            let props = &event["Properties"];
+            let pattern: Value = serde_json::to_value(&props["Pattern"]).expect("pattern as JSON");
+            rules.push(Rule {
+                function: function.clone(),
+                name: name.as_str().expect("event name").to_string(),
+                firebreak_bus: !props["EventBusName"].is_null(),
+                pattern,
+            });
+        }
+    }
+    rules
+}
