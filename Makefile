@@ -43,8 +43,10 @@ $(VENV)/.installed: infra/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r infra/requirements.txt
 	touch $@
 
-# cargo test builds the function binaries the runtime-API tests start.
+# The runtime-API tests start the function binaries: cargo test alone does not build bins of
+# other packages.
 test: lint venv check-infra
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory check-core-pure check-invariants
 

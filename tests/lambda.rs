@@ -2,7 +2,7 @@
 //! watch`) against the emulator, and hand one incident on to each other through the emulator's
 //! EventBridge, with the template's own rules: triage → contain, preserve, page → page.
 
-use firebreak_tests::eventbridge::Taps;
+use firebreak_tests::eventbridge::{Taps, drain_queue};
 use firebreak_tests::lambda::{Invoked, LambdaHost, function_env};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
 use firebreak_tests::{assert_only_key_inactive, iam_user_finding, seed};
@@ -19,28 +19,11 @@ fn for_function(got: &[(String, String, Value)], function: &str) -> Vec<Value> {
 }
 
 async fn pages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("receive");
-        if out.messages().is_empty() {
-            return all;
-        }
-        for m in out.messages() {
-            all.push(serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope"));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-        }
-    }
+    drain_queue(sqs, url)
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("SNS envelope"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -112,33 +112,37 @@ impl Taps {
     pub async fn drain(&self) -> Vec<(String, String, Value)> {
         let mut got = Vec::new();
         for (rule, url) in &self.rules {
-            loop {
-                let out = self
-                    .sqs
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .send()
-                    .await
-                    .expect("receive");
-                let messages = out.messages();
-                if messages.is_empty() {
-                    break;
-                }
-                for m in messages {
-                    let body: Value =
-                        serde_json::from_str(m.body().unwrap_or_default()).expect("event JSON");
-                    got.push((rule.function.clone(), rule.name.clone(), body));
-                    self.sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(m.receipt_handle().unwrap_or_default())
-                        .send()
-                        .await
-                        .expect("delete");
-                }
+            for body in drain_queue(&self.sqs, url).await {
+                let event: Value = serde_json::from_str(&body).expect("event JSON");
+                got.push((rule.function.clone(), rule.name.clone(), event));
             }
         }
         got
+    }
+}
+
+/// Every message body queue `url` holds now, deleted as read.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for m in out.messages() {
+            bodies.push(m.body().unwrap_or_default().to_string());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
     }
 }

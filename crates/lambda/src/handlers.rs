@@ -126,23 +126,23 @@ pub async fn contain(
     raw: &str,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
-    let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
-    let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
-    stage(
-        ctx,
-        &incident,
-        &source,
-        &notice.event_key,
-        Stage::Contain,
-        collector,
-    )
-    .await
+    opened_stage(ctx, raw, Stage::Contain, collector).await
 }
 
 /// `preserve`: protection, snapshots and locked evidence, once.
 pub async fn preserve(
     ctx: &Context,
     raw: &str,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
+    opened_stage(ctx, raw, Stage::Preserve, collector).await
+}
+
+/// Runs `stage` for the incident an `Incident Opened` event names.
+async fn opened_stage(
+    ctx: &Context,
+    raw: &str,
+    stage_: Stage,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
     let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
@@ -152,7 +152,7 @@ pub async fn preserve(
         &incident,
         &source,
         &notice.event_key,
-        Stage::Preserve,
+        stage_,
         collector,
     )
     .await
@@ -198,7 +198,7 @@ async fn stage(
     // Containment honours the deployment's dry-run; preservation never runs dry.
     let dry_run = stage == Stage::Contain && ctx.settings.dry_run;
     let response = ctx
-        .responder(collector, dry_run)?
+        .responder(collector, dry_run)
         .respond_stage(incident, source, stage)
         .await;
     if let Some(e) = &response.record_error {

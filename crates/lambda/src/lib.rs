@@ -72,6 +72,8 @@ pub struct Context {
     pub evidence: EvidenceStore,
     /// The SNS topics.
     pub pager: Pager,
+    /// The executor, built once; each invocation gets a copy with its own collector.
+    pub responder: Responder,
 }
 
 impl Context {
@@ -84,18 +86,17 @@ impl Context {
         let clients = Clients::new(sdk);
         let triage = Triage::new(settings.config.clone())
             .map_err(|e| FunctionError::BadInput(format!("configuration: {e}")))?;
-        let config = &settings.config;
-        let evidence = EvidenceStore::new(
-            clients.s3.clone(),
-            &config.stack.evidence_bucket,
-            config.evidence.retention_days,
-            config.evidence.lock_mode == firebreak_core::LockMode::Governance,
-        );
-        let pager = Pager::new(
-            clients.sns.clone(),
-            &config.stack.pager_topic_arn,
-            &config.stack.ticket_topic_arn,
-        );
+        let responder = Responder::new(
+            clients.clone(),
+            &settings.home_account,
+            settings.config.clone(),
+            Collector {
+                identity: function.name().to_string(),
+                request_id: None,
+            },
+            settings.dry_run,
+        )
+        .map_err(|e| FunctionError::BadInput(e.to_string()))?;
         let bus = Bus::new(aws_sdk_eventbridge::Client::new(sdk), &settings.bus);
         Ok(Context {
             function,
@@ -103,25 +104,19 @@ impl Context {
             triage,
             clients,
             bus,
-            evidence,
-            pager,
+            evidence: responder.evidence.clone(),
+            pager: responder.pager.clone(),
+            responder,
         })
     }
 
     /// A responder collecting as `collector`; `dry_run` for the contain stage when configured.
-    pub fn responder(
-        &self,
-        collector: Collector,
-        dry_run: bool,
-    ) -> Result<Responder, FunctionError> {
-        Responder::new(
-            self.clients.clone(),
-            &self.settings.home_account,
-            self.settings.config.clone(),
+    pub fn responder(&self, collector: Collector, dry_run: bool) -> Responder {
+        Responder {
             collector,
             dry_run,
-        )
-        .map_err(|e| FunctionError::BadInput(e.to_string()))
+            ..self.responder.clone()
+        }
     }
 
     /// Handles one event (its raw JSON), collected by `collector`.
