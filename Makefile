@@ -44,9 +44,9 @@ $(VENV)/.installed: infra/requirements.txt
 	touch $@
 
 # The runtime-API tests start the function binaries: cargo test alone does not build bins of
-# other packages.
+# other packages. `--tests` keeps the dev-dependencies' features, so cargo test reuses the build.
 test: lint venv check-infra
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --tests
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory check-core-pure check-invariants
 
