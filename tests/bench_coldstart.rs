@@ -14,7 +14,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use firebreak_tests::eventbridge::Taps;
 use firebreak_tests::lambda::{LambdaHost, function_env};
@@ -156,6 +156,5 @@ async fn main() {
             py / ready,
             peak
         );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }

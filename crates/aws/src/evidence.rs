@@ -143,9 +143,9 @@ impl EvidenceStore {
         collector: &Collector,
         now: DateTime<Utc>,
     ) -> Result<Item, AwsError> {
-        let sha = hex(&Sha256::digest(&body));
-        let key = format!("{}{kind}/{}.{ext}", Self::prefix(id), &sha[..16]);
-        self.put_at(id, &key, kind, body, &sha, collector, now)
+        let digest = Sha256::digest(&body);
+        let key = format!("{}{kind}/{}.{ext}", Self::prefix(id), &hex(&digest)[..16]);
+        self.put_at(id, &key, kind, body, &digest, collector, now)
             .await
     }
 
@@ -158,7 +158,7 @@ impl EvidenceStore {
     ) -> Result<Item, AwsError> {
         let body = serde_json::to_vec_pretty(manifest)
             .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
-        let sha = hex(&Sha256::digest(&body));
+        let digest = Sha256::digest(&body);
         let id = &manifest.incident_id;
         for n in 1..=1000u32 {
             let name = if n == 1 {
@@ -168,7 +168,7 @@ impl EvidenceStore {
             };
             let key = format!("{}{name}", Self::prefix(id));
             match self
-                .put_at(id, &key, "manifest", body.clone(), &sha, collector, now)
+                .put_at(id, &key, "manifest", body.clone(), &digest, collector, now)
                 .await
             {
                 Err(e) if e.code == "EvidenceConflict" => continue,
@@ -191,7 +191,8 @@ impl EvidenceStore {
         stale_after: Duration,
     ) -> Result<Turn, AwsError> {
         let key = format!("{}{name}", Self::prefix(id));
-        if self.create(id, &key, body, now).await? {
+        let checksum = checksum_of(&body);
+        if self.create(id, &key, body, &checksum, now).await? {
             return Ok(Turn::First);
         }
         if self.exists(&format!("{key}.done")).await? {
@@ -226,7 +227,10 @@ impl EvidenceStore {
         let key = format!("{}{name}.done", Self::prefix(id));
         let body = serde_json::to_vec(&serde_json::json!({ "finished_at": now }))
             .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
-        self.create(id, &key, body, now).await.map(|_| ())
+        let checksum = checksum_of(&body);
+        self.create(id, &key, body, &checksum, now)
+            .await
+            .map(|_| ())
     }
 
     /// Claims `incidents/<id>/<name>` for whoever writes it first; false when it already exists.
@@ -238,7 +242,8 @@ impl EvidenceStore {
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let key = format!("{}{name}", Self::prefix(id));
-        self.create(id, &key, body, now).await
+        let checksum = checksum_of(&body);
+        self.create(id, &key, body, &checksum, now).await
     }
 
     /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event).
@@ -283,10 +288,10 @@ impl EvidenceStore {
         id: &IncidentId,
         key: &str,
         body: Vec<u8>,
+        checksum: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let retain_until = now + self.retention;
-        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
         let content_type = if key.ends_with(".json") {
             "application/json"
         } else {
@@ -300,7 +305,7 @@ impl EvidenceStore {
             .body(ByteStream::from(body))
             .content_type(content_type)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&checksum)
+            .checksum_sha256(checksum)
             .object_lock_mode(self.mode.clone())
             .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
                 retain_until.timestamp(),
@@ -326,14 +331,14 @@ impl EvidenceStore {
         key: &str,
         kind: &str,
         body: Vec<u8>,
-        sha: &str,
+        digest: &[u8],
         collector: &Collector,
         now: DateTime<Utc>,
     ) -> Result<Item, AwsError> {
         let size = body.len() as u64;
         let retain_until = now + self.retention;
-        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
-        let already_stored = match self.create(id, key, body, now).await? {
+        let checksum = aws_smithy_types::base64::encode(digest);
+        let already_stored = match self.create(id, key, body, &checksum, now).await? {
             true => false,
             false => {
                 // Something is there already: the same bytes (a repeated delivery) or not.
@@ -358,7 +363,7 @@ impl EvidenceStore {
         Ok(Item {
             key: key.to_string(),
             kind: kind.to_string(),
-            sha256: sha.to_string(),
+            sha256: hex(digest),
             size,
             collected_by: collector.clone(),
             collected_at: now,
@@ -366,6 +371,11 @@ impl EvidenceStore {
             already_stored,
         })
     }
+}
+
+/// S3's `x-amz-checksum-sha256` of `body` (base64 of its SHA-256).
+fn checksum_of(body: &[u8]) -> String {
+    aws_smithy_types::base64::encode(Sha256::digest(body))
 }
 
 /// Lower-case hex.

@@ -55,7 +55,7 @@ pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
     );
     let event_key = format!("{}{name}", EvidenceStore::prefix(id));
     match ctx
-        .evidence
+        .evidence()
         .begin(id, &name, raw.as_bytes().to_vec(), now, stale())
         .await
         .map_err(|e| FunctionError::aws("recording the event", e))?
@@ -75,7 +75,7 @@ pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
     // The first event of an incident opens it; every later one updates it.
     let opened = json!({ "incident_id": id, "event_key": event_key, "opened_at": now });
     let first = ctx
-        .evidence
+        .evidence()
         .put_if_absent(
             id,
             "opened.json",
@@ -107,7 +107,7 @@ pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
         .put(detail_type, &notice, &[])
         .await
         .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
-    ctx.evidence
+    ctx.evidence()
         .finish(id, &name, now)
         .await
         .map_err(|e| FunctionError::aws("closing the event record", e))?;
@@ -142,23 +142,15 @@ pub async fn preserve(
 async fn opened_stage(
     ctx: &Context,
     raw: &str,
-    stage_: Stage,
+    stage: Stage,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
     let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
     let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
-    stage(
-        ctx,
-        &incident,
-        &source,
-        &notice.event_key,
-        stage_,
-        collector,
-    )
-    .await
+    run_stage(ctx, &incident, &source, &notice.event_key, stage, collector).await
 }
 
-async fn stage(
+async fn run_stage(
     ctx: &Context,
     incident: &Incident,
     source: &str,
@@ -174,7 +166,7 @@ async fn stage(
     };
     let claim = json!({ "event_key": event_key, "claimed_by": collector, "claimed_at": now });
     match ctx
-        .evidence
+        .evidence()
         .begin(
             id,
             step,
@@ -220,7 +212,7 @@ async fn stage(
         .put(finished, &detail, &[])
         .await
         .map_err(|e| FunctionError::aws("putting the outcomes on the bus", e))?;
-    ctx.evidence
+    ctx.evidence()
         .finish(id, step, now)
         .await
         .map_err(|e| FunctionError::aws("closing the step", e))?;
@@ -276,14 +268,14 @@ pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
         kind
     };
     let route = incident.route;
-    if route == Route::Record || ctx.pager.topic(route).is_none() {
+    if route == Route::Record || ctx.pager().topic(route).is_none() {
         return Ok(json!({ "incident_id": incident.id, "paged": false, "route": route }));
     }
     let now = Utc::now();
     let claim =
         json!({ "detail_type": detail_type.as_str(), "event_key": event_key, "claimed_at": now });
     match ctx
-        .evidence
+        .evidence()
         .begin(
             &incident.id,
             &name,
@@ -309,14 +301,14 @@ pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
         &incident,
         &outcomes,
         kind,
-        &ctx.evidence.location(&incident.id),
+        &ctx.evidence().location(&incident.id),
     );
     let message_id = ctx
-        .pager
+        .pager()
         .send(route, &message)
         .await
         .map_err(|e| FunctionError::aws("publishing the page", e))?;
-    ctx.evidence
+    ctx.evidence()
         .finish(&incident.id, &name, now)
         .await
         .map_err(|e| FunctionError::aws("closing the page record", e))?;
@@ -342,7 +334,7 @@ async fn load(
             "event_key {event_key:?} is not an event of incident {id}"
         )));
     }
-    let bytes = match ctx.evidence.read(event_key).await {
+    let bytes = match ctx.evidence().read(event_key).await {
         Ok(b) => b,
         Err(e) if e.code == "NoSuchKey" => {
             return Err(FunctionError::BadInput(format!(
@@ -370,7 +362,7 @@ async fn load(
 async fn opened_by(ctx: &Context, id: &IncidentId) -> Result<String, FunctionError> {
     let key = format!("{}opened.json", EvidenceStore::prefix(id));
     let bytes = ctx
-        .evidence
+        .evidence()
         .read(&key)
         .await
         .map_err(|e| FunctionError::aws("reading the incident record", e))?;

@@ -64,15 +64,10 @@ pub struct Context {
     pub settings: Settings,
     /// The rules, built from the settings' configuration.
     pub triage: Triage,
-    /// Clients of the security account.
-    pub clients: Clients,
     /// Firebreak's bus.
     pub bus: Bus,
-    /// The evidence bucket.
-    pub evidence: EvidenceStore,
-    /// The SNS topics.
-    pub pager: Pager,
-    /// The executor, built once; each invocation gets a copy with its own collector.
+    /// The executor (clients, evidence store, pager), built once; each invocation gets a copy
+    /// with its own collector.
     pub responder: Responder,
 }
 
@@ -83,11 +78,10 @@ impl Context {
         sdk: &aws_config::SdkConfig,
         settings: Settings,
     ) -> Result<Context, FunctionError> {
-        let clients = Clients::new(sdk);
         let triage = Triage::new(settings.config.clone())
             .map_err(|e| FunctionError::BadInput(format!("configuration: {e}")))?;
         let responder = Responder::new(
-            clients.clone(),
+            Clients::new(sdk),
             &settings.home_account,
             settings.config.clone(),
             Collector {
@@ -102,12 +96,19 @@ impl Context {
             function,
             settings,
             triage,
-            clients,
             bus,
-            evidence: responder.evidence.clone(),
-            pager: responder.pager.clone(),
             responder,
         })
+    }
+
+    /// The evidence bucket.
+    pub fn evidence(&self) -> &EvidenceStore {
+        &self.responder.evidence
+    }
+
+    /// The SNS topics.
+    pub fn pager(&self) -> &Pager {
+        &self.responder.pager
     }
 
     /// A responder collecting as `collector`; `dry_run` for the contain stage when configured.
