@@ -238,3 +238,116 @@ async fn lockdown_cognito_stops_sign_up_and_signs_everyone_out_and_role_lockdown
             .is_ok()
     );
 }
+
+/// Never lock out the responders: the break-glass role, Firebreak's own roles, the allow-list
+/// and whoever runs the CLI are not contained, even by events crafted to name them as the actor
+/// or the affected resource.
+#[tokio::test]
+async fn responders_are_never_contained_whatever_the_event_says() {
+    let (mut cli, sdk, _) = Cli::start("lockout").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let roles = ["BreakGlass", "FirebreakContainRole", "IncidentResponder"];
+    for role in roles {
+        seed::role(&iam, role).await;
+    }
+    let (key, _) = seed::user_with_two_keys(&iam, "ops-automation").await;
+    // The CLI runs as IncidentResponder, a role no configuration names.
+    let sts = aws_sdk_sts::Client::new(&firebreak_tests::moto::sdk_for(&cli.moto.endpoint).await);
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{HOME_ACCOUNT}:role/IncidentResponder"
+        ))
+        .role_session_name("on-call")
+        .send()
+        .await
+        .expect("assume IncidentResponder");
+    let c = assumed.credentials().expect("credentials");
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", c.access_key_id()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
+        ("AWS_SESSION_TOKEN", c.session_token()),
+    ] {
+        cli.env.retain(|(k, _)| k != name);
+        cli.env.push((name.into(), value.into()));
+    }
+
+    let mut events = Vec::new();
+    // GuardDuty findings about each role's credentials.
+    for role in roles {
+        let mut e = firebreak_tests::event("gd-iam-breakglass-role-anomalous-behavior.json");
+        e["detail"]["accountId"] = HOME_ACCOUNT.into();
+        e["detail"]["region"] = "us-east-1".into();
+        e["detail"]["resource"]["accessKeyDetails"]["userName"] = role.into();
+        events.push((format!("finding-{role}"), e));
+    }
+    // CloudTrail indicators whose actor is each role, and one by the allow-listed user.
+    for role in roles {
+        let mut e = firebreak_tests::event("ct-cloudtrail-stop-logging.json");
+        e["detail"]["userIdentity"] = serde_json::json!({
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:on-call",
+            "arn": format!("arn:aws:sts::{HOME_ACCOUNT}:assumed-role/{role}/on-call"),
+            "accountId": HOME_ACCOUNT,
+            "accessKeyId": "ASIAEXAMPLEEXAMPLE00",
+            "sessionContext": { "sessionIssuer": {
+                "type": "Role",
+                "arn": format!("arn:aws:iam::{HOME_ACCOUNT}:role/{role}"),
+                "userName": role,
+            }},
+        });
+        events.push((format!("stop-logging-{role}"), e));
+    }
+    events.push((
+        "finding-ops-automation".into(),
+        iam_user_finding("ops-automation", &key, HOME_ACCOUNT),
+    ));
+
+    for (name, e) in &events {
+        let file = cli.write_event(&format!("{name}.json"), e);
+        let (code, out, err) = cli.run(&["respond", "--json", &file]);
+        assert_eq!(code, 0, "{name}: {out}\n{err}");
+        let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        let contained: Vec<&serde_json::Value> = line["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                let kind = o["kind"].as_str().unwrap_or("");
+                o["status"] == "done" && !matches!(kind, "preserve_evidence" | "page")
+            })
+            .collect();
+        assert!(contained.is_empty(), "{name}: {contained:?}\n{line}");
+    }
+
+    for role in roles {
+        let policies = iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap();
+        assert!(policies.policy_names().is_empty(), "{role}: {policies:?}");
+        let tags = iam.list_role_tags().role_name(role).send().await.unwrap();
+        assert!(tags.tags().is_empty(), "{role}: {tags:?}");
+    }
+    let keys = iam
+        .list_access_keys()
+        .user_name("ops-automation")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        keys.access_key_metadata()
+            .iter()
+            .all(|k| k.status().map(|s| s.as_str()) == Some("Active")),
+        "{keys:?}"
+    );
+    let policies = iam
+        .list_user_policies()
+        .user_name("ops-automation")
+        .send()
+        .await
+        .unwrap();
+    assert!(policies.policy_names().is_empty(), "{policies:?}");
+}
