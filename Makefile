@@ -17,7 +17,7 @@ FN ?= triage
 EVENT ?= events/gd-iam-user-malicious-ip-caller-custom.json
 
 .PHONY: help build test lint fmt demo bench bench-coldstart clean venv check-core-pure \
-	check-invariants check-infra invoke package
+	check-invariants check-infra invoke package fuzz
 
 help:
 	@echo "make demo   - replay every sample event against a local AWS emulator and show the response"
@@ -28,6 +28,7 @@ help:
 	@echo "make invoke FN=triage|contain|preserve|page EVENT=events/<file>.json"
 	@echo "             - run one function binary under the Lambda runtime API against the emulator"
 	@echo "make package - build one arm64 Lambda zip per function (cargo lambda + zig) and print sizes"
+	@echo "make fuzz   - fuzz parse and triage with cargo-fuzz (nightly) for FUZZ_SECONDS (default 600)"
 
 build:
 	$(CARGO) build --workspace
@@ -98,6 +99,11 @@ bench: venv
 	bench/triage-vs-python.sh
 	bench/respond.sh
 	bench/coldstart.sh
+
+# cargo-fuzz over the core's parse → triage path, seeded from events/ and tests/malformed/; not
+# part of `make test` (it needs nightly and runs for minutes).
+fuzz:
+	bench/fuzz.sh
 
 clean:
 	$(CARGO) clean

@@ -60,12 +60,30 @@ impl Error {
             message.truncate(at);
         }
         Error::Json {
-            path,
-            message,
+            path: clip(path),
+            message: clip(message),
             line: inner.line(),
             column: inner.column(),
         }
     }
+}
+
+/// Longest path or message an error repeats from the input, in characters: serde quotes the
+/// offending value ("invalid type: string \"…\"") and a hostile event can make it 256 KiB.
+const MAX_ECHO_CHARS: usize = 240;
+
+/// Shortens `text` to at most [`MAX_ECHO_CHARS`] characters, keeping its start and its end
+/// (serde's "expected …" is at the end).
+pub(crate) fn clip(text: String) -> String {
+    let count = text.chars().count();
+    if count <= MAX_ECHO_CHARS {
+        return text;
+    }
+    let head = MAX_ECHO_CHARS * 2 / 3;
+    let tail = MAX_ECHO_CHARS - head - " … ".chars().count();
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start} … {end}")
 }
 
 /// A configuration that cannot be used; the message names the key.
@@ -82,4 +100,23 @@ pub enum ConfigError {
         /// Why the value is refused.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_both_ends_of_long_text() {
+        assert_eq!(clip("short".into()), "short");
+        let long = format!(
+            "invalid type: string \"{}\", expected f64",
+            "x".repeat(5000)
+        );
+        let clipped = clip(long);
+        assert_eq!(clipped.chars().count(), MAX_ECHO_CHARS);
+        assert!(clipped.starts_with("invalid type: string \"xxx"));
+        assert!(clipped.ends_with("\", expected f64"));
+        assert!(clipped.contains(" … "));
+    }
 }

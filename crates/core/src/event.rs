@@ -2,7 +2,9 @@
 //!
 //! The envelope is read first with `detail` kept as raw JSON, then the detail is read into the
 //! type its `detail-type` names. Unknown fields are ignored; fields a rule needs are required and
-//! named when absent.
+//! named when absent. Input EventBridge could not have delivered is refused: over 256 KiB, a
+//! repeated envelope key, or JSON that a tree reader would refuse (too deep, a lone surrogate, a
+//! number beyond `f64`).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -58,6 +60,10 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// Parses one EventBridge event from JSON text.
+    ///
+    /// Refused before any parsing: input over [`MAX_EVENT_BYTES`] ([`Error::TooLarge`]). Refused
+    /// after: a repeated envelope key, and anything a JSON tree reader would refuse anywhere in
+    /// the event, read or not (see `check_readable`).
     pub fn parse(input: &'a str) -> Result<Self, Error> {
         if input.len() > MAX_EVENT_BYTES {
             return Err(Error::TooLarge(input.len()));
@@ -76,19 +82,101 @@ impl<'a> Event<'a> {
         let Parsed { envelope, detail } = parsed;
         let detail = match detail {
             ParsedDetail::Typed(detail) => detail,
-            ParsedDetail::Unsupported => {
-                return Err(Error::UnsupportedDetailType(envelope.detail_type));
-            }
+            ParsedDetail::Unsupported => return Err(unsupported(&envelope.detail_type)),
             // `detail` came before `detail-type`: read it now that the type is known.
             ParsedDetail::Deferred(raw) => match envelope.detail_type.as_str() {
                 GUARDDUTY_FINDING => Detail::GuardDuty(Box::new(parse_detail(input, raw)?)),
                 CLOUDTRAIL_API_CALL | CLOUDTRAIL_SIGN_IN | CLOUDTRAIL_SERVICE_EVENT => {
                     Detail::CloudTrail(Box::new(parse_detail(input, raw)?))
                 }
-                other => return Err(Error::UnsupportedDetailType(other.to_string())),
+                other => return Err(unsupported(other)),
             },
         };
+        check_readable(input)?;
         Ok(Event { envelope, detail })
+    }
+}
+
+/// EventBridge's own limit on `detail-type` (PutEvents: 128 characters); a longer one is not
+/// echoed whole into the error.
+const MAX_DETAIL_TYPE_CHARS: usize = 128;
+
+fn unsupported(detail_type: &str) -> Error {
+    let mut shown: String = detail_type.chars().take(MAX_DETAIL_TYPE_CHARS).collect();
+    if shown.len() < detail_type.len() {
+        shown.push('…');
+    }
+    Error::UnsupportedDetailType(shown)
+}
+
+/// Refuses an event that a JSON reader building a full tree would refuse, although the typed
+/// parse skipped over the offending part: nesting deeper than serde_json's recursion limit (128),
+/// a lone UTF-16 surrogate escape (`"\ud800"`), a number beyond `f64`. The typed parse skips
+/// fields Firebreak does not read and keeps CloudTrail request and response bodies raw; without
+/// this check a rule would later read such a body as `null` and judge the event harmless.
+fn check_readable(input: &str) -> Result<(), Error> {
+    if Readable::deserialize(&mut serde_json::Deserializer::from_str(input)).is_ok() {
+        return Ok(());
+    }
+    // Again with path tracking, to name the field.
+    let mut de = serde_json::Deserializer::from_str(input);
+    serde_path_to_error::deserialize::<_, Readable>(&mut de)
+        .map(drop)
+        .map_err(|e| Error::from_json(e, ""))
+}
+
+/// Any JSON value, visited to the bottom and kept nowhere.
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Readable, A::Error> {
+        while seq.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Readable, A::Error> {
+        while map.next_key::<Readable>()?.is_some() {
+            map.next_value::<Readable>()?;
+        }
+        Ok(Readable)
     }
 }
 
@@ -133,6 +221,17 @@ impl<'de> Deserialize<'de> for Parsed<'de> {
     }
 }
 
+/// The envelope keys Firebreak reads; each may appear once.
+const ENVELOPE_FIELDS: [&str; 7] = [
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "detail",
+];
+
 struct EnvelopeVisitor;
 
 impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
@@ -147,7 +246,14 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
         let (mut id, mut detail_type, mut source, mut account, mut time, mut region) =
             (None, None::<String>, None, None, None, None);
         let mut detail = None;
+        // A repeated envelope key is refused: readers disagree on which copy wins.
+        let mut seen = [false; ENVELOPE_FIELDS.len()];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if let Some(i) = ENVELOPE_FIELDS.iter().position(|f| *f == key) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(A::Error::duplicate_field(ENVELOPE_FIELDS[i]));
+                }
+            }
             match key.as_ref() {
                 "id" => id = map.next_value()?,
                 "detail-type" => detail_type = Some(map.next_value()?),
@@ -219,4 +325,79 @@ fn parse_detail<'a, T: Deserialize<'a>>(input: &str, raw: &'a RawValue) -> Resul
             other => other,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal CloudTrail event with `extra` spliced into the envelope.
+    fn event(extra: &str) -> String {
+        format!(
+            r#"{{"detail-type": "AWS API Call via CloudTrail", {extra} "detail": {{"eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "eventID": "e-1"}}}}"#
+        )
+    }
+
+    #[test]
+    fn over_the_limit_is_refused_before_any_parsing() {
+        // Not JSON at all: only the size check can answer TooLarge.
+        let over = "x".repeat(MAX_EVENT_BYTES + 1);
+        assert_eq!(
+            Event::parse(&over).unwrap_err(),
+            Error::TooLarge(MAX_EVENT_BYTES + 1)
+        );
+        assert_eq!(
+            Error::TooLarge(300_000).to_string(),
+            "event is 300000 bytes, over EventBridge's limit of 262144 bytes: refused"
+        );
+        let at_limit = "x".repeat(MAX_EVENT_BYTES);
+        assert!(matches!(
+            Event::parse(&at_limit).unwrap_err(),
+            Error::Json { .. }
+        ));
+        let mut padded = event("");
+        padded.push_str(&" ".repeat(MAX_EVENT_BYTES - padded.len()));
+        assert!(Event::parse(&padded).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_envelope_key_is_refused() {
+        assert!(Event::parse(&event(r#""region": "us-east-1","#)).is_ok());
+        let twice = event(r#""region": "us-east-1", "region": "eu-west-1","#);
+        let err = Event::parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("duplicate field `region`"), "{err}");
+        // Keys Firebreak does not read may repeat.
+        assert!(Event::parse(&event(r#""version": "0", "version": "0","#)).is_ok());
+    }
+
+    #[test]
+    fn what_a_tree_reader_refuses_is_refused_even_where_firebreak_does_not_read() {
+        let nested = |depth: usize| format!(r#""x": {}{},"#, "[".repeat(depth), "]".repeat(depth));
+        assert!(Event::parse(&event(&nested(100))).is_ok());
+        let err = Event::parse(&event(&nested(200))).unwrap_err().to_string();
+        assert!(
+            err.starts_with("x[0][0]") && err.contains("recursion limit exceeded"),
+            "{err}"
+        );
+        for (extra, expected) in [
+            (r#""x": "\ud800","#, "x: "),
+            (r#""x": 1e400,"#, "x: number out of range"),
+        ] {
+            let err = Event::parse(&event(extra)).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_long_detail_type_is_not_echoed_whole() {
+        let long = format!("GuardDuty Finding{}", "A".repeat(10_000));
+        let text = format!(r#"{{"detail-type": "{long}", "detail": {{}}}}"#);
+        match Event::parse(&text).unwrap_err() {
+            Error::UnsupportedDetailType(shown) => {
+                assert_eq!(shown.chars().count(), MAX_DETAIL_TYPE_CHARS + 1);
+                assert!(shown.ends_with('…'));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Small deserializers that accept the spellings AWS actually sends.
 
+use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer};
 
 /// Accepts `true`, `false`, `"true"`, `"false"` (any case) and `null` (as absent).
@@ -24,7 +25,9 @@ pub(crate) fn opt_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Str
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
-/// Accepts a number or a numeric string (GuardDuty's `count` has been seen as both).
+/// Accepts a number or a numeric string (GuardDuty's `count` has been seen as both). A
+/// negative count, in either spelling, is refused: no finding was seen fewer than zero times.
+/// Anything else that is not a number is treated as absent.
 pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -33,11 +36,23 @@ pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
         Float(f64),
         Str(String),
     }
-    Ok(match Option::<N>::deserialize(d)? {
-        None => None,
-        Some(N::Int(n)) => Some(n),
-        Some(N::Float(f)) if f >= 0.0 && f.is_finite() => Some(f as u64),
-        Some(N::Float(_)) => None,
-        Some(N::Str(s)) => s.trim().parse().ok(),
-    })
+    let float = |f: f64| {
+        if f < 0.0 {
+            Err(D::Error::invalid_value(
+                Unexpected::Float(f),
+                &"a count of zero or more",
+            ))
+        } else {
+            Ok(Some(f as u64).filter(|_| f.is_finite()))
+        }
+    };
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::Int(n)) => Ok(Some(n)),
+        Some(N::Float(f)) => float(f),
+        Some(N::Str(s)) => match s.trim().parse::<u64>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => s.trim().parse::<f64>().map_or(Ok(None), float),
+        },
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cloudtrail::Record;
 use crate::config::{Config, Mode};
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, clip};
 use crate::event::{Detail, Envelope, Event};
 use crate::guardduty::Finding;
 use crate::incident::{Decision, Incident, IncidentId, Source, deadlines};
@@ -151,10 +151,21 @@ impl Triage {
         let region = nonempty(f.region.as_deref())
             .or(nonempty(env.region.as_deref()))
             .ok_or(Error::MissingField("detail.region"))?;
-        let partition = f
-            .partition
-            .as_deref()
-            .unwrap_or_else(|| partition_of(region));
+        // The finding's own partition and ARNs must agree with its region: protection patterns
+        // and containment both work on ARNs built in that partition.
+        let partition = partition_of(region);
+        if let Some(stated) = nonempty(f.partition.as_deref())
+            && stated != partition
+        {
+            return Err(Error::InvalidField {
+                field: "detail.partition",
+                message: clip(format!(
+                    "{stated} is not the partition of region {region} ({partition}): refused, \
+                     Firebreak does not act on a finding that contradicts itself"
+                )),
+            });
+        }
+        check_arn("detail.arn", f.arn.as_deref(), partition, region)?;
         let detected_at = parse_time(f.created_at.as_deref())
             .or(env.time)
             .or_else(|| parse_time(f.updated_at.as_deref()))
@@ -239,6 +250,17 @@ impl Triage {
                 }
             }
             "Instance" => {
+                let profile = resource
+                    .instance_details
+                    .as_ref()
+                    .and_then(|i| i.iam_instance_profile.as_ref())
+                    .and_then(|p| nonempty(p.arn.as_deref()));
+                check_arn(
+                    "detail.resource.instanceDetails.iamInstanceProfile.arn",
+                    profile,
+                    partition,
+                    region,
+                )?;
                 let instance_id = resource
                     .instance_details
                     .as_ref()
@@ -266,11 +288,6 @@ impl Triage {
                         },
                         "capture every attached volume",
                     );
-                    let profile = resource
-                        .instance_details
-                        .as_ref()
-                        .and_then(|i| i.iam_instance_profile.as_ref())
-                        .and_then(|p| nonempty(p.arn.as_deref()));
                     if let Some(profile) = profile {
                         plan.push(
                             Action::RevokeInstanceProfileSessions {
@@ -365,6 +382,7 @@ impl Triage {
             .ok_or(Error::MissingField("detail.awsRegion"))?;
         let partition = partition_of(region);
         let actor = Principal::from_cloudtrail(id, partition, account);
+        check_actor(&actor, partition, region)?;
         let ctx = MatchContext {
             config: &self.config,
             account,
@@ -739,15 +757,91 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The partition a region belongs to.
+/// The partition a region belongs to, by the region prefixes of the AWS SDKs' partition table;
+/// any other region is in `aws`.
 pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
+    const PREFIXES: [(&str, &str); 7] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-iso-", "aws-iso"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("eusc-", "aws-eusc"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
+/// `arn:aws:iam::1:user/path/name` → `("aws", "iam", "user/path/name")`.
+fn split_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
     }
+    let (partition, service) = (parts.next()?, parts.next()?);
+    let resource = parts.nth(2)?;
+    Some((partition, service, resource))
+}
+
+/// Refuses an ARN (when present) that is not an ARN, or not in `partition`, the partition of
+/// the event's region: an identity from another partition cannot be what the event says.
+fn check_arn(
+    field: &'static str,
+    arn: Option<&str>,
+    partition: &str,
+    region: &str,
+) -> Result<(), Error> {
+    let Some(arn) = nonempty(arn) else {
+        return Ok(());
+    };
+    let message = match split_arn(arn) {
+        Some((p, ..)) if p == partition => return Ok(()),
+        Some((p, ..)) => format!(
+            "{arn} is in partition {p}, but region {region} is in {partition}: refused, \
+             Firebreak does not act across partitions"
+        ),
+        None => format!("{arn:?} is not an ARN"),
+    };
+    Err(Error::InvalidField {
+        field,
+        message: clip(message),
+    })
+}
+
+/// Refuses a CloudTrail identity that contradicts itself. Protection patterns are matched
+/// against the principal's ARN and containment acts on its name, so the ARN must be in the
+/// region's partition and be the ARN of that very user or role; otherwise an event could name
+/// a protected principal and still have it contained.
+fn check_actor(actor: &Principal, partition: &str, region: &str) -> Result<(), Error> {
+    const USER_ARN: &str = "detail.userIdentity.arn";
+    const ISSUER_ARN: &str = "detail.userIdentity.sessionContext.sessionIssuer.arn";
+    let (field, kind, name, arn) = match actor {
+        Principal::IamUser { name, arn } => (USER_ARN, "user", name, arn),
+        Principal::Role { name, arn } => (ISSUER_ARN, "role", name, arn),
+        Principal::FederatedUser { arn, .. } => {
+            return check_arn(USER_ARN, Some(arn), partition, region);
+        }
+        Principal::Root { .. } | Principal::Other { .. } => return Ok(()),
+    };
+    check_arn(field, Some(arn), partition, region)?;
+    let names_it = split_arn(arn).is_some_and(|(_, service, resource)| {
+        service == "iam"
+            && resource.starts_with(&format!("{kind}/"))
+            && resource.rsplit('/').next() == Some(name.as_str())
+    });
+    if names_it {
+        return Ok(());
+    }
+    Err(Error::InvalidField {
+        field,
+        message: clip(format!(
+            "{arn} is not the ARN of {kind} {name}, whom the event names: refused, protection \
+             cannot be checked"
+        )),
+    })
 }
 
 fn is_read_only_name(name: &str) -> bool {
@@ -774,5 +868,71 @@ impl Mode {
             Mode::Approve => "approve",
             Mode::Off => "off",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_of_regions() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-west-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("eusc-de-east-1", "aws-eusc"),
+            ("mars-north-1", "aws"),
+        ] {
+            assert_eq!(partition_of(region), partition, "{region}");
+        }
+    }
+
+    #[test]
+    fn arns_are_split_and_checked() {
+        assert_eq!(
+            split_arn("arn:aws:iam::1:role/a/b/Name"),
+            Some(("aws", "iam", "role/a/b/Name"))
+        );
+        assert_eq!(split_arn("arn:aws:iam::1"), None);
+        assert_eq!(split_arn("urn:aws:iam::1:user/x"), None);
+        assert!(check_arn("f", None, "aws", "us-east-1").is_ok());
+        assert!(check_arn("f", Some(""), "aws", "us-east-1").is_ok());
+        assert!(check_arn("f", Some("arn:aws:s3:::b"), "aws", "us-east-1").is_ok());
+        assert!(check_arn("f", Some("arn:aws-cn:s3:::b"), "aws", "us-east-1").is_err());
+        assert!(check_arn("f", Some("not-an-arn"), "aws", "us-east-1").is_err());
+    }
+
+    #[test]
+    fn an_identity_must_be_consistent() {
+        let user = |arn: &str| Principal::IamUser {
+            name: "ops-automation".into(),
+            arn: arn.into(),
+        };
+        let ok = user("arn:aws:iam::1:user/team/ops-automation");
+        assert!(check_actor(&ok, "aws", "us-east-1").is_ok());
+        for bad in [
+            "arn:aws:iam::1:user/someone-else",
+            "arn:aws:iam::1:role/ops-automation",
+            "arn:aws:sts::1:user/ops-automation",
+            "arn:aws-cn:iam::1:user/ops-automation",
+            "ops-automation",
+        ] {
+            assert!(
+                check_actor(&user(bad), "aws", "us-east-1").is_err(),
+                "{bad}"
+            );
+        }
+        let role = Principal::Role {
+            name: "Deploy".into(),
+            arn: "arn:aws:iam::1:role/service/Deploy".into(),
+        };
+        assert!(check_actor(&role, "aws", "us-east-1").is_ok());
+        assert!(check_actor(&role, "aws-us-gov", "us-gov-west-1").is_err());
     }
 }
