@@ -196,3 +196,125 @@ async fn the_functions_run_as_lambdas_and_hand_an_incident_on_through_eventbridg
         }
     }
 }
+
+/// Every identifier of a person in `event`: e-mail and IP addresses, access key and principal
+/// ids, user names (fields named so, and the names in IAM/STS ARNs).
+fn personal_values(event: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match event {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if let Some(s) = value.as_str() {
+                    let named = matches!(
+                        key.as_str(),
+                        "userName" | "username" | "principalId" | "accessKeyId" | "email"
+                    );
+                    // The root user's name is no one's.
+                    if named && s.len() >= 4 && !s.eq_ignore_ascii_case("root") {
+                        out.insert(s.to_string());
+                    }
+                }
+                personal_values(value, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| personal_values(v, out)),
+        Value::String(s) => {
+            for word in s.split(|c: char| c.is_whitespace() || c == ',' || c == '"') {
+                let looks_personal = word.parse::<std::net::IpAddr>().is_ok()
+                    || (word.contains('@') && word.contains('.'))
+                    || ((word.starts_with("AKIA") || word.starts_with("ASIA")) && word.len() >= 16);
+                if looks_personal {
+                    out.insert(word.to_string());
+                }
+                if word.starts_with("arn:") && (word.contains(":iam::") || word.contains(":sts::"))
+                {
+                    if let Some((_, name)) = word.split_once('/') {
+                        let name = name.split('/').next().unwrap_or(name);
+                        if name.len() >= 4 {
+                            out.insert(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// No personal data in the functions' logs: the whole corpus goes through the four binaries
+/// (and on through Firebreak's bus), then their logs are searched for every e-mail address, IP
+/// address, user name and access key id the events hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_log_no_personal_data_from_the_corpus() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = seed::stack(&sdk).await;
+    let taps = Taps::install(&sdk, BUS).await;
+    let env = function_env(&moto, &moto.home_credentials().await, &stack, BUS);
+    let hosts: Vec<(&str, LambdaHost)> = ["triage", "contain", "preserve", "page"]
+        .into_iter()
+        .map(|f| (f, LambdaHost::start(f, &env)))
+        .collect();
+    let host = |name: &str| &hosts.iter().find(|(n, _)| *n == name).expect("a host").1;
+
+    let mut secrets = std::collections::BTreeSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(firebreak_tests::repo().join("events"))
+        .expect("events/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut invocations = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        let event: Value = serde_json::from_str(&text).expect("JSON");
+        personal_values(&event, &mut secrets);
+        let _ = host("triage").invoke(&text);
+        invocations += 1;
+        // Follow the incident through Firebreak's bus.
+        loop {
+            let routed = taps.drain().await;
+            if routed.is_empty() {
+                break;
+            }
+            for (function, _, event) in routed {
+                let name = function.trim_end_matches("Function").to_lowercase();
+                let _ = host(&name).invoke(&event.to_string());
+                invocations += 1;
+            }
+        }
+    }
+    // Refused input that itself carries personal data.
+    for bad in [
+        r#"{"detail-type": "GuardDuty Finding", "detail": "mallory@example.org"}"#,
+        r#"{"source": "aws.guardduty", "detail-type": 7, "detail": {"userName": "mallory-admin"}}"#,
+    ] {
+        assert!(matches!(host("triage").invoke(bad), Invoked::Failed(_)));
+        secrets.insert("mallory@example.org".into());
+    }
+    assert!(
+        secrets.len() > 50,
+        "the corpus holds identifiers: {secrets:?}"
+    );
+
+    let mut lines = 0;
+    for (name, h) in &hosts {
+        let logs = h.logs();
+        lines += logs.lines().count();
+        for secret in &secrets {
+            let leaked: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains(secret.as_str()))
+                .collect();
+            assert!(leaked.is_empty(), "{name} logged {secret:?}: {leaked:?}");
+        }
+    }
+    assert!(
+        lines >= invocations,
+        "every invocation logged: {lines} lines, {invocations} invocations"
+    );
+    println!(
+        "{invocations} invocations, {lines} log lines, {} identifiers searched for",
+        secrets.len()
+    );
+}

@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod page;
 pub mod plan;
 pub mod principal;
+pub mod redact;
 pub mod rules;
 pub mod severity;
 pub mod triage;

@@ -5,8 +5,9 @@
 use firebreak_aws::AwsError;
 use lambda_runtime::Diagnostic;
 
-/// Why a function could not process an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a function could not process an event. Its `Debug` is redacted like its report: the Lambda
+/// runtime logs a handler's error with `{:?}`, and logs carry no personal data.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FunctionError {
     /// The event is malformed or names what does not exist: a retry gives the same answer.
     #[error("bad input: {0}")]
@@ -31,11 +32,23 @@ impl FunctionError {
     }
 }
 
+impl std::fmt::Debug for FunctionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, message) = match self {
+            FunctionError::BadInput(m) => ("BadInput", m),
+            FunctionError::Retry(m) => ("Retry", m),
+        };
+        write!(f, "{name}({})", firebreak_core::redact::redact(message))
+    }
+}
+
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
+        // The report lands in the on-failure queue beside the event itself: redacted like the
+        // logs, since the event holds the full values.
         Diagnostic {
             error_type: e.error_type().to_string(),
-            error_message: e.to_string(),
+            error_message: firebreak_core::redact::redact(&e.to_string()),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! evidence bucket's conditional writes are the lock), and tells the next function through the
 //! bus. A bus event only points at the locked source event; each function triages that again.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use firebreak_aws::evidence::Turn;
 use firebreak_aws::{Collector, EvidenceStore};
 use firebreak_core::{
@@ -18,10 +18,6 @@ use crate::{Context, FunctionError};
 /// How long a claimed step may run before a later delivery takes it over. Longer than any
 /// function's timeout in `infra/template.yaml` (60 s).
 pub const STALE_AFTER_SECONDS: i64 = 90;
-
-fn stale() -> Duration {
-    Duration::seconds(STALE_AFTER_SECONDS)
-}
 
 /// An event from Firebreak's bus, as the contain, preserve and page functions receive it.
 #[derive(Debug, Deserialize)]
@@ -56,7 +52,7 @@ pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
     let event_key = format!("{}{name}", EvidenceStore::prefix(id));
     match ctx
         .evidence()
-        .begin(id, &name, raw.as_bytes().to_vec(), now, stale())
+        .begin(id, &name, raw.as_bytes().to_vec(), now, ctx.stale_after)
         .await
         .map_err(|e| FunctionError::aws("recording the event", e))?
     {
@@ -172,7 +168,7 @@ async fn run_stage(
             step,
             serde_json::to_vec(&claim).unwrap_or_default(),
             now,
-            stale(),
+            ctx.stale_after,
         )
         .await
         .map_err(|e| FunctionError::aws("claiming the step", e))?
@@ -281,7 +277,7 @@ pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
             &name,
             serde_json::to_vec(&claim).unwrap_or_default(),
             now,
-            stale(),
+            ctx.stale_after,
         )
         .await
         .map_err(|e| FunctionError::aws("claiming the page", e))?

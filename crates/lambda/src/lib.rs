@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use firebreak_aws::{Bus, Clients, Collector, EvidenceStore, Pager, Responder};
 use firebreak_core::Triage;
+use firebreak_core::redact::redact;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
@@ -69,6 +70,9 @@ pub struct Context {
     /// The executor (clients, evidence store, pager), built once; each invocation gets a copy
     /// with its own collector.
     pub responder: Responder,
+    /// How long a claimed step may run before a later delivery takes it over
+    /// ([`handlers::STALE_AFTER_SECONDS`]; tests that cannot wait that long shorten it).
+    pub stale_after: chrono::Duration,
 }
 
 impl Context {
@@ -98,6 +102,7 @@ impl Context {
             triage,
             bus,
             responder,
+            stale_after: chrono::Duration::seconds(handlers::STALE_AFTER_SECONDS),
         })
     }
 
@@ -132,14 +137,65 @@ impl Context {
             Function::Preserve => handlers::preserve(self, raw, collector).await,
             Function::Page => handlers::page(self, raw).await,
         };
+        // Logs carry no personal data: the answer's summary, and the error redacted. The full
+        // values are in the locked evidence.
         match &result {
-            Ok(answer) => tracing::info!(function = self.function.name(), %answer, "handled"),
+            Ok(answer) => {
+                let summary = log_summary(answer);
+                tracing::info!(function = self.function.name(), answer = %summary, "handled")
+            }
             Err(e) => {
-                tracing::error!(function = self.function.name(), error_type = e.error_type(), error = %e, "failed")
+                let error = redact(&e.to_string());
+                tracing::error!(function = self.function.name(), error_type = e.error_type(), %error, "failed")
             }
         }
         result
     }
+}
+
+/// What a log line says of a handler's answer: the fields that name no person (decision,
+/// incident, severity, route, step, counts), every outcome as `kind: status` without its target,
+/// and strings redacted. The page's subject and the outcomes' targets and details are left out.
+pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
+    const KEPT: [&str; 14] = [
+        "decision",
+        "reason",
+        "incident_id",
+        "severity",
+        "route",
+        "event_key",
+        "bus_event_id",
+        "step",
+        "duplicate",
+        "paged",
+        "message_id",
+        "any_failed",
+        "manifest_key",
+        "error_type",
+    ];
+    let mut summary = serde_json::Map::new();
+    for key in KEPT {
+        match answer.get(key) {
+            Some(serde_json::Value::String(s)) => {
+                summary.insert(key.into(), redact(s).into());
+            }
+            Some(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => {
+                summary.insert(key.into(), v.clone());
+            }
+            _ => {}
+        }
+    }
+    if let Some(outcomes) = answer.get("outcomes").and_then(|o| o.as_array()) {
+        let brief: Vec<String> = outcomes
+            .iter()
+            .map(|o| {
+                let field = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+                format!("{}: {}", field("kind"), field("status"))
+            })
+            .collect();
+        summary.insert("outcomes".into(), brief.into());
+    }
+    serde_json::Value::Object(summary)
 }
 
 /// The Lambda entry point of `function`: logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`),
