@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod eventbridge;
+pub mod faults;
 pub mod lambda;
 pub mod moto;
 pub mod seed;

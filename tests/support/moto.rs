@@ -18,6 +18,12 @@ pub const MEMBER_ACCOUNT: &str = "444455556666";
 /// Region of the tests.
 pub const REGION: &str = "us-east-1";
 
+/// `moto_server`'s own entry point with its werkzeug server made single-threaded.
+const SERIAL_SERVER: &str = "import sys, moto.server as m
+serve = m.run_simple
+m.run_simple = lambda *a, **k: serve(*a, **{**k, 'threaded': False})
+m.main(sys.argv[1:])";
+
 /// A running emulator.
 pub struct Moto {
     child: Child,
@@ -36,9 +42,29 @@ impl Moto {
             "{} is missing: run `make venv` (make test does) to install the emulator",
             server.display()
         );
+        Moto::spawn(Command::new(&server))
+    }
+
+    /// Starts the emulator serving one request at a time. Its threaded server checks S3's
+    /// `If-None-Match: *` and then writes, so two concurrent conditional puts of one key can both
+    /// succeed; S3 makes that check atomic. Tests that race conditional writes on purpose use
+    /// this server, so each request is atomic as in S3 while their callers stay concurrent.
+    pub fn start_serial() -> Moto {
+        let python = crate::repo().join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run `make venv` (make test does) to install the emulator",
+            python.display()
+        );
+        let mut command = Command::new(&python);
+        command.args(["-c", SERIAL_SERVER]);
+        Moto::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Moto {
         // Port 0: the OS picks a free port atomically, and the server says which. (Picking a
         // port ourselves and handing it over races with other tests' servers.)
-        let mut child = Command::new(&server)
+        let mut child = command
             .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,536 @@
+//! Faults between Firebreak and AWS. The functions' handlers talk to the emulator through
+//! `support/faults.rs`, a loopback proxy that throttles, fails with 500, answers slowly, hangs
+//! and resets connections at a set rate. Four incidents (a leaked key, a role, an instance, a
+//! public bucket) go through triage → contain, preserve → page, each event delivered up to three
+//! times as Lambda's asynchronous retries would (then it is left to the dead-letter queue).
+//!
+//! Then, with faults off, the emulator is read directly: every action reported done must be
+//! visible there; every failure must carry its error; every evidence item a manifest lists must
+//! be in the bucket, locked, with the manifest's SHA-256. Printed: fault rate → actions done /
+//! failed / wrongly reported (must be 0).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use firebreak_lambda::{Context, Function, FunctionError, Settings};
+use firebreak_tests::eventbridge::Taps;
+use firebreak_tests::faults::{FaultProxy, Faults};
+use firebreak_tests::lambda::function_env;
+use firebreak_tests::moto::{HOME_ACCOUNT, Moto, sdk_for};
+use firebreak_tests::seed::{self, Server, Stack};
+use firebreak_tests::{event, iam_user_finding};
+use serde_json::Value;
+
+const BUS: &str = "firebreak-bus";
+/// Deliveries of one event: the first and Lambda's two asynchronous retries.
+const DELIVERIES: usize = 3;
+/// The fault rates measured (each fault kind gets a fifth).
+const RATES: [f64; 4] = [0.0, 0.1, 0.2, 0.4];
+
+/// What the scenario seeded: the resources the four incidents are about.
+struct Scenario {
+    user: String,
+    key: String,
+    role: String,
+    server: Server,
+    bucket: String,
+    bucket_role: String,
+}
+
+/// One rate's results.
+#[derive(Debug, Default)]
+struct Tally {
+    requests: u64,
+    injected: u64,
+    deliveries: usize,
+    retryable_errors: usize,
+    to_dead_letter: usize,
+    done: usize,
+    failed: usize,
+    other: usize,
+    wrongly_done: Vec<String>,
+    failed_without_error: Vec<String>,
+    evidence_items: usize,
+    evidence_lost: Vec<String>,
+    pages_sent: usize,
+    pages_received: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_is_done_or_reported_failed_and_no_evidence_is_lost_under_faults() {
+    let mut rows = Vec::new();
+    for (i, rate) in RATES.into_iter().enumerate() {
+        let tally = run(rate, 17 + i as u64).await;
+        assert!(
+            tally.wrongly_done.is_empty(),
+            "rate {rate}: reported done but not so on the emulator: {:?}",
+            tally.wrongly_done
+        );
+        assert!(
+            tally.failed_without_error.is_empty(),
+            "rate {rate}: failures without their error: {:?}",
+            tally.failed_without_error
+        );
+        assert!(
+            tally.evidence_lost.is_empty(),
+            "rate {rate}: evidence the manifest lists but the bucket lacks: {:?}",
+            tally.evidence_lost
+        );
+        assert!(
+            tally.pages_received >= tally.pages_sent,
+            "rate {rate}: a page reported sent never arrived: {tally:?}"
+        );
+        if rate == 0.0 {
+            assert_eq!(
+                (tally.failed, tally.retryable_errors, tally.to_dead_letter),
+                (0, 0, 0),
+                "no faults, no failures: {tally:?}"
+            );
+        }
+        rows.push((rate, tally));
+    }
+    println!(
+        "| fault rate | requests | faults injected | deliveries | retryable errors | to DLQ | actions done | failed (with error) | wrongly reported done | evidence items verified | lost | pages sent / received |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (rate, t) in &rows {
+        println!(
+            "| {:.0}% | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            rate * 100.0,
+            t.requests,
+            t.injected,
+            t.deliveries,
+            t.retryable_errors,
+            t.to_dead_letter,
+            t.done,
+            t.failed,
+            t.wrongly_done.len(),
+            t.evidence_items,
+            t.evidence_lost.len(),
+            t.pages_sent,
+            t.pages_received
+        );
+    }
+}
+
+/// The four incidents at one fault rate, on a fresh emulator.
+async fn run(rate: f64, seed: u64) -> Tally {
+    let moto = Moto::start();
+    let direct = moto.sdk().await;
+    let stack = seed::stack(&direct).await;
+    let taps = Taps::install(&direct, BUS).await;
+    let scenario = seed_scenario(&direct).await;
+
+    let mut faults = Faults::uniform(rate, seed);
+    faults.slow_by = Duration::from_millis(150);
+    faults.hang_for = Duration::from_secs(3);
+    let proxy = FaultProxy::start(&moto.endpoint, faults)
+        .await
+        .expect("start the proxy");
+    let creds = moto.home_credentials().await;
+    // The SDK's standard retries (3 attempts, backoff honouring throttling), with a short base
+    // delay and a one-second attempt timeout so a hung connection is given up.
+    let faulty = sdk_for(&proxy.endpoint())
+        .await
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(1))
+                .build(),
+        )
+        .build();
+    let env: BTreeMap<String, String> = function_env(&moto, &creds, &stack, BUS)
+        .into_iter()
+        .collect();
+    let settings = Settings::from_lookup(|n| env.get(n).cloned()).expect("settings");
+    let functions: BTreeMap<&str, Context> = Function::ALL
+        .into_iter()
+        .map(|f| {
+            let mut ctx = Context::new(f, &faulty, settings.clone()).expect("context");
+            // A retry may take over a step its failed delivery claimed without waiting 90 s.
+            ctx.stale_after = chrono::Duration::milliseconds(500);
+            (f.name(), ctx)
+        })
+        .collect();
+
+    let mut tally = Tally::default();
+    let mut answers: Vec<(&str, Value)> = Vec::new();
+    for e in incidents(&scenario) {
+        deliver(
+            &functions["triage"],
+            &e.to_string(),
+            &mut tally,
+            &mut answers,
+        )
+        .await;
+        // Follow what the functions put on Firebreak's bus until nothing more is routed.
+        loop {
+            let routed = taps.drain().await;
+            if routed.is_empty() {
+                break;
+            }
+            for (function, _, event) in routed {
+                let name = match function.as_str() {
+                    "ContainFunction" => "contain",
+                    "PreserveFunction" => "preserve",
+                    "PageFunction" => "page",
+                    other => panic!("{other} receives nothing from Firebreak's bus"),
+                };
+                deliver(
+                    &functions[name],
+                    &event.to_string(),
+                    &mut tally,
+                    &mut answers,
+                )
+                .await;
+            }
+        }
+    }
+    let counts = proxy.counts();
+    tally.requests = counts.requests;
+    tally.injected =
+        counts.throttled + counts.server_errors + counts.slowed + counts.timed_out + counts.reset;
+
+    // Faults off: the emulator, read directly, is the judge.
+    proxy.set_faults(Faults::none());
+    for (function, answer) in &answers {
+        match *function {
+            "contain" | "preserve" => {
+                for o in answer["outcomes"].as_array().into_iter().flatten() {
+                    let (kind, target) = (
+                        o["kind"].as_str().unwrap_or(""),
+                        o["target"].as_str().unwrap_or(""),
+                    );
+                    let label = format!("{kind} {target}");
+                    match o["status"].as_str() {
+                        Some("done") => {
+                            tally.done += 1;
+                            if !confirmed(&direct, &stack, &scenario, answer, kind, target).await {
+                                tally.wrongly_done.push(label);
+                            }
+                        }
+                        Some("failed") => {
+                            tally.failed += 1;
+                            if o["code"].as_str().unwrap_or("").is_empty() {
+                                tally.failed_without_error.push(format!("{label}: {o}"));
+                            }
+                        }
+                        _ => tally.other += 1,
+                    }
+                }
+                if let Some(key) = answer["manifest_key"].as_str() {
+                    verify_manifest(&direct, &stack, key, &mut tally).await;
+                }
+            }
+            "page" if answer["paged"] == true => tally.pages_sent += 1,
+            _ => {}
+        }
+    }
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    tally.pages_received = firebreak_tests::eventbridge::drain_queue(&sqs, &stack.queue_url)
+        .await
+        .len();
+    tally
+}
+
+/// Delivers `raw` to a function up to [`DELIVERIES`] times, as Lambda's asynchronous retries:
+/// a failure is retried after a pause; after the last, the event would go to the DLQ.
+async fn deliver(
+    ctx: &Context,
+    raw: &str,
+    tally: &mut Tally,
+    answers: &mut Vec<(&'static str, Value)>,
+) {
+    for attempt in 1..=DELIVERIES {
+        tally.deliveries += 1;
+        let collector = firebreak_aws::Collector {
+            identity: format!(
+                "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
+                ctx.function.name()
+            ),
+            request_id: None,
+        };
+        match ctx.handle(raw, collector).await {
+            Ok(answer) => {
+                answers.push((ctx.function.name(), answer));
+                return;
+            }
+            Err(FunctionError::Retry(_)) => {
+                tally.retryable_errors += 1;
+                if attempt == DELIVERIES {
+                    tally.to_dead_letter += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                }
+            }
+            Err(e) => panic!(
+                "{} refused its event as bad input: {e}",
+                ctx.function.name()
+            ),
+        }
+    }
+}
+
+async fn seed_scenario(sdk: &SdkConfig) -> Scenario {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let (key, _) = seed::user_with_two_keys(&iam, "dev-ci").await;
+    seed::role(&iam, "web-app-role").await;
+    let server = seed::server(sdk, "web").await;
+    let bucket_event = event("gd-s3-malicious-ip-caller-public-bucket.json");
+    let bucket = bucket_event["detail"]["resource"]["s3BucketDetails"][0]["name"]
+        .as_str()
+        .expect("bucket name")
+        .to_string();
+    let bucket_role = bucket_event["detail"]["resource"]["accessKeyDetails"]["userName"]
+        .as_str()
+        .expect("role name")
+        .to_string();
+    seed::role(&iam, &bucket_role).await;
+    seed::s3_client(sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    Scenario {
+        user: "dev-ci".into(),
+        key,
+        role: "web-app-role".into(),
+        server,
+        bucket,
+        bucket_role,
+    }
+}
+
+/// The four incidents' events, in the home account and region.
+fn incidents(s: &Scenario) -> Vec<Value> {
+    let home = |mut e: Value| {
+        e["account"] = HOME_ACCOUNT.into();
+        e["region"] = "us-east-1".into();
+        e["detail"]["accountId"] = HOME_ACCOUNT.into();
+        e["detail"]["region"] = "us-east-1".into();
+        e
+    };
+    let key = iam_user_finding(&s.user, &s.key, HOME_ACCOUNT);
+    let mut role = home(event("gd-iam-breakglass-role-anomalous-behavior.json"));
+    role["detail"]["resource"]["accessKeyDetails"]["userName"] = s.role.clone().into();
+    let mut instance = home(event("gd-ec2-bitcoin-tool-dns.json"));
+    let details = &mut instance["detail"]["resource"]["instanceDetails"];
+    details["instanceId"] = s.server.instance_id.clone().into();
+    details["iamInstanceProfile"]["arn"] = s.server.profile_arn.clone().into();
+    let bucket = home(event("gd-s3-malicious-ip-caller-public-bucket.json"));
+    vec![key, role, instance, bucket]
+}
+
+/// Whether the emulator shows what an outcome reported done.
+async fn confirmed(
+    sdk: &SdkConfig,
+    stack: &Stack,
+    s: &Scenario,
+    answer: &Value,
+    kind: &str,
+    target: &str,
+) -> bool {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let s3 = seed::s3_client(sdk);
+    let incident = answer["incident_id"].as_str().unwrap_or("");
+    let quarantine = format!("quarantine:{incident}");
+    let revoke = "AWSRevokeOlderSessions";
+    match kind {
+        "deactivate_access_key" => {
+            let keys = iam
+                .list_access_keys()
+                .user_name(&s.user)
+                .send()
+                .await
+                .expect("keys");
+            keys.access_key_metadata().iter().any(|k| {
+                k.access_key_id() == Some(target)
+                    && k.status().map(|s| s.as_str()) == Some("Inactive")
+            })
+        }
+        "revoke_user_sessions" => iam
+            .get_user_policy()
+            .user_name(target)
+            .policy_name(revoke)
+            .send()
+            .await
+            .is_ok(),
+        "revoke_role_sessions" => iam
+            .get_role_policy()
+            .role_name(target)
+            .policy_name(revoke)
+            .send()
+            .await
+            .is_ok(),
+        "revoke_instance_profile_sessions" => iam
+            .get_role_policy()
+            .role_name(&s.server.role)
+            .policy_name(revoke)
+            .send()
+            .await
+            .is_ok(),
+        "protect_instance" => {
+            let attr = ec2
+                .describe_instance_attribute()
+                .instance_id(target)
+                .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+                .send()
+                .await
+                .expect("attribute");
+            attr.disable_api_termination().and_then(|v| v.value()) == Some(true)
+        }
+        "snapshot_volumes" => {
+            let instance = firebreak_aws::ec2::describe(&ec2, target)
+                .await
+                .expect("instance");
+            let volumes = firebreak_aws::ec2::volume_ids(&instance);
+            let snapshots = ec2
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:incident-response")
+                        .values(&quarantine)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("snapshots");
+            volumes.iter().all(|v| {
+                snapshots
+                    .snapshots()
+                    .iter()
+                    .any(|s| s.volume_id() == Some(v.as_str()))
+            })
+        }
+        "isolate_instance" => {
+            let instance = firebreak_aws::ec2::describe(&ec2, target)
+                .await
+                .expect("instance");
+            instance.network_interfaces().iter().all(|eni| {
+                eni.groups()
+                    .iter()
+                    .all(|g| g.group_name() == Some("firebreak-isolation"))
+                    && !eni.groups().is_empty()
+            })
+        }
+        "block_public_access" => {
+            let block = s3.get_public_access_block().bucket(target).send().await;
+            block.ok().and_then(|b| {
+                b.public_access_block_configuration().map(|c| {
+                    c.block_public_acls() == Some(true)
+                        && c.ignore_public_acls() == Some(true)
+                        && c.block_public_policy() == Some(true)
+                        && c.restrict_public_buckets() == Some(true)
+                })
+            }) == Some(true)
+        }
+        "tag_quarantine" => {
+            let tagged = |key: Option<&str>, value: Option<&str>| {
+                key == Some("incident-response") && value == Some(quarantine.as_str())
+            };
+            if target == s.server.instance_id {
+                let instance = firebreak_aws::ec2::describe(&ec2, target)
+                    .await
+                    .expect("instance");
+                instance.tags().iter().any(|t| tagged(t.key(), t.value()))
+            } else if target == s.user {
+                let tags = iam
+                    .list_user_tags()
+                    .user_name(target)
+                    .send()
+                    .await
+                    .expect("tags");
+                tags.tags()
+                    .iter()
+                    .any(|t| tagged(Some(t.key()), Some(t.value())))
+            } else if target == s.role || target == s.bucket_role || target == s.server.role {
+                let tags = iam
+                    .list_role_tags()
+                    .role_name(target)
+                    .send()
+                    .await
+                    .expect("tags");
+                tags.tags()
+                    .iter()
+                    .any(|t| tagged(Some(t.key()), Some(t.value())))
+            } else if target == s.bucket {
+                let tags = s3.get_bucket_tagging().bucket(target).send().await;
+                tags.ok().is_some_and(|t| {
+                    t.tag_set()
+                        .iter()
+                        .any(|t| tagged(Some(t.key()), Some(t.value())))
+                })
+            } else {
+                panic!("a quarantine tag on {target}, which the scenario did not seed")
+            }
+        }
+        // The manifest and every item it lists are checked on their own.
+        "preserve_evidence" => {
+            answer["manifest_key"]
+                .as_str()
+                .is_some_and(|k| k.contains(incident))
+                && !stack.bucket.is_empty()
+        }
+        other => panic!("no check for {other} yet: add one before trusting its reports"),
+    }
+}
+
+/// Every item of the manifest at `key` is in the bucket with the manifest's SHA-256 (the one S3
+/// computed too) and a retention date; the manifest itself is locked.
+async fn verify_manifest(sdk: &SdkConfig, stack: &Stack, key: &str, tally: &mut Tally) {
+    let s3 = seed::s3_client(sdk);
+    let body = s3
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the manifest {key} was reported but is missing: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("manifest body")
+        .into_bytes();
+    let manifest: Value = serde_json::from_slice(&body).expect("manifest JSON");
+    for item in manifest["items"].as_array().into_iter().flatten() {
+        tally.evidence_items += 1;
+        let item_key = item["key"].as_str().unwrap_or("");
+        let head = s3
+            .head_object()
+            .bucket(&stack.bucket)
+            .key(item_key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await;
+        let Ok(head) = head else {
+            tally.evidence_lost.push(format!("{item_key}: missing"));
+            continue;
+        };
+        let stored = head
+            .checksum_sha256()
+            .and_then(|b| aws_smithy_types::base64::decode(b).ok())
+            .map(|d| firebreak_aws::evidence::hex(&d));
+        if stored.as_deref() != item["sha256"].as_str() {
+            tally.evidence_lost.push(format!(
+                "{item_key}: S3 has {stored:?}, the manifest {}",
+                item["sha256"]
+            ));
+        }
+        if head.object_lock_retain_until_date().is_none() {
+            tally.evidence_lost.push(format!("{item_key}: not locked"));
+        }
+    }
+}
