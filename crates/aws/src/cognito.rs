@@ -4,6 +4,7 @@ use aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType;
 use serde_json::json;
 
 use crate::error::{AwsError, SdkResultExt};
+use crate::release::Undone;
 
 /// AdminUserGlobalSignOut: every refresh token of the user stops working.
 pub async fn global_sign_out(
@@ -20,27 +21,80 @@ pub async fn global_sign_out(
     Ok("signed out of every device".into())
 }
 
-/// AdminDisableUser.
+/// AdminDisableUser. True when the user was enabled (or could not be read) and is disabled
+/// now, false when it already was disabled: only the first is Firebreak's change to undo.
 pub async fn disable_user(
     c: &aws_sdk_cognitoidentityprovider::Client,
     pool: &str,
     user: &str,
-) -> Result<String, AwsError> {
+) -> Result<bool, AwsError> {
+    // A failed read must not stop the containment: disable, and count it as our change.
+    if let Ok(false) = user_enabled(c, pool, user).await {
+        return Ok(false);
+    }
     c.admin_disable_user()
         .user_pool_id(pool)
         .username(user)
         .send()
         .await
         .aws()?;
-    Ok("user disabled".into())
+    Ok(true)
 }
 
-/// Sets AllowAdminCreateUserOnly. UpdateUserPool resets every setting it is not given, so the
-/// pool is read first and everything it had is sent back with only that one flag changed.
+/// Whether the user is enabled (AdminGetUser).
+pub async fn user_enabled(
+    c: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    user: &str,
+) -> Result<bool, AwsError> {
+    let u = c
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(user)
+        .send()
+        .await
+        .aws()?;
+    Ok(u.enabled())
+}
+
+/// AdminEnableUser, unless the user is enabled already (a release with `--enable-users`).
+pub async fn enable_user(
+    c: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    user: &str,
+) -> Result<Undone, AwsError> {
+    if user_enabled(c, pool, user).await? {
+        return Ok(Undone::Unchanged("user was already enabled".into()));
+    }
+    c.admin_enable_user()
+        .user_pool_id(pool)
+        .username(user)
+        .send()
+        .await
+        .aws()?;
+    Ok(Undone::Changed("user enabled again".into()))
+}
+
+/// Sets AllowAdminCreateUserOnly (as `lockdown` reports it).
 pub async fn stop_sign_up(
     c: &aws_sdk_cognitoidentityprovider::Client,
     pool: &str,
 ) -> Result<String, AwsError> {
+    Ok(if set_admin_create_user_only(c, pool, true).await? {
+        "AllowAdminCreateUserOnly on; every other pool setting carried over".into()
+    } else {
+        "self sign-up was already off".into()
+    })
+}
+
+/// Sets AllowAdminCreateUserOnly to `admin_only`; true when that changed the pool. UpdateUserPool
+/// resets every setting it is not given, so the pool is read first and everything it had is
+/// sent back with only that one flag changed.
+pub async fn set_admin_create_user_only(
+    c: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    admin_only: bool,
+) -> Result<bool, AwsError> {
     let described = c
         .describe_user_pool()
         .user_pool_id(pool)
@@ -54,11 +108,11 @@ pub async fn stop_sign_up(
         )
     })?;
     let current = p.admin_create_user_config();
-    if current.is_some_and(|a| a.allow_admin_create_user_only()) {
-        return Ok("self sign-up was already off".into());
+    if current.is_some_and(|a| a.allow_admin_create_user_only()) == admin_only {
+        return Ok(false);
     }
     let admin = AdminCreateUserConfigType::builder()
-        .allow_admin_create_user_only(true)
+        .allow_admin_create_user_only(admin_only)
         .set_unused_account_validity_days(current.map(|a| a.unused_account_validity_days()))
         .set_invite_message_template(current.and_then(|a| a.invite_message_template().cloned()))
         .build();
@@ -89,7 +143,7 @@ pub async fn stop_sign_up(
         .send()
         .await
         .aws()?;
-    Ok("AllowAdminCreateUserOnly on; every other pool setting carried over".into())
+    Ok(true)
 }
 
 /// The user's state, as evidence.

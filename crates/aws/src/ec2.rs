@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::error::{AwsError, SdkResultExt};
 use crate::iam::QUARANTINE_TAG;
+use crate::release::Undone;
 
 /// Name of the per-VPC group with no rules at all: the isolation itself.
 pub const ISOLATION_GROUP: &str = "firebreak-isolation";
@@ -157,23 +158,19 @@ pub async fn snapshot_volumes(
 }
 
 /// The groups each ENI had before isolation: recorded so a release can restore them.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct OriginalGroups {
-    /// `eni-…`.
-    pub network_interface_id: String,
-    /// Group ids before isolation.
-    pub groups: Vec<String>,
-}
+pub use firebreak_core::release::OriginalGroups;
 
 /// Moves every ENI of the instance into the VPC's isolation group, through the pass-through
-/// group first. The instance keeps running.
+/// group first. The instance keeps running. Each ENI's groups are pushed to `originals` before
+/// it is moved, so a failure part-way still records what a release must put back.
 pub async fn isolate(
     ec2: &aws_sdk_ec2::Client,
     instance_id: &str,
     incident: &str,
-) -> Result<(String, Vec<OriginalGroups>), AwsError> {
+    originals: &mut Vec<OriginalGroups>,
+) -> Result<String, AwsError> {
     let instance = describe(ec2, instance_id).await?;
-    let mut originals = Vec::new();
+    let first = originals.len();
     let mut moved = 0;
     for eni in instance.network_interfaces() {
         let (Some(eni_id), Some(vpc)) = (eni.network_interface_id(), eni.vpc_id()) else {
@@ -209,10 +206,113 @@ pub async fn isolate(
     } else {
         format!(
             "{moved} interface(s) moved to {ISOLATION_GROUP}; original groups {}",
-            serde_json::to_string(&originals).unwrap_or_default()
+            serde_json::to_string(&originals[first..]).unwrap_or_default()
         )
     };
-    Ok((detail, originals))
+    Ok(detail)
+}
+
+/// Puts each recorded ENI of the instance back into its original groups, but only an ENI that
+/// is still in Firebreak's isolation (or pass-through) group: a group a human chose since is
+/// left as it is. Nothing else about the instance changes.
+pub async fn restore_groups(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    interfaces: &[OriginalGroups],
+) -> Result<Undone, AwsError> {
+    let instance = describe(ec2, instance_id).await?;
+    let mut restored = Vec::new();
+    let mut left = Vec::new();
+    for original in interfaces {
+        let eni = &original.network_interface_id;
+        let current = instance
+            .network_interfaces()
+            .iter()
+            .find(|n| n.network_interface_id() == Some(eni.as_str()));
+        let Some(current) = current else {
+            left.push(format!("{eni} (no longer attached)"));
+            continue;
+        };
+        let ours = !current.groups().is_empty()
+            && current
+                .groups()
+                .iter()
+                .all(|g| matches!(g.group_name(), Some(ISOLATION_GROUP | PASS_THROUGH_GROUP)));
+        if !ours {
+            left.push(format!("{eni} (not in {ISOLATION_GROUP} any more)"));
+            continue;
+        }
+        if original.groups.is_empty() {
+            left.push(format!("{eni} (no original group recorded)"));
+            continue;
+        }
+        ec2.modify_network_interface_attribute()
+            .network_interface_id(eni)
+            .set_groups(Some(original.groups.clone()))
+            .send()
+            .await
+            .aws()?;
+        restored.push(format!("{eni} → {}", original.groups.join(",")));
+    }
+    let left = if left.is_empty() {
+        String::new()
+    } else {
+        format!("; left as they are: {}", left.join(", "))
+    };
+    Ok(if restored.is_empty() {
+        Undone::Unchanged(format!("no interface moved{left}"))
+    } else {
+        Undone::Changed(format!(
+            "back in their groups: {}{left}",
+            restored.join("; ")
+        ))
+    })
+}
+
+/// Removes the quarantine tag from those of `resources` (an instance and its volumes) where its
+/// value is `value`; a tag of another incident, or none, is left alone.
+pub async fn untag(
+    ec2: &aws_sdk_ec2::Client,
+    resources: &[String],
+    value: &str,
+) -> Result<Undone, AwsError> {
+    let tags = ec2
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("resource-id")
+                .set_values(Some(resources.to_vec()))
+                .build(),
+        )
+        .filters(Filter::builder().name("key").values(QUARANTINE_TAG).build())
+        .send()
+        .await
+        .aws()?;
+    let ours: Vec<String> = tags
+        .tags()
+        .iter()
+        .filter(|t| t.value() == Some(value))
+        .filter_map(|t| t.resource_id())
+        .map(str::to_string)
+        .collect();
+    if ours.is_empty() {
+        return Ok(Undone::Unchanged(format!(
+            "none of {resources:?} is tagged {QUARANTINE_TAG}={value} any more"
+        )));
+    }
+    {
+        ec2.delete_tags()
+            .set_resources(Some(ours.clone()))
+            .tags(Tag::builder().key(QUARANTINE_TAG).value(value).build())
+            .send()
+            .await
+            .aws()?;
+    }
+    Ok(Undone::Changed(format!(
+        "{QUARANTINE_TAG}={value} removed from {} of {} resource(s) {ours:?}",
+        ours.len(),
+        resources.len()
+    )))
 }
 
 async fn find_or_create_group(

@@ -72,6 +72,17 @@ pub enum Turn {
     Busy,
 }
 
+/// What a claim object says of a step, read without taking it (see [`Turn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody claimed the step.
+    Free,
+    /// Claimed, with this body, and not finished.
+    Open(Vec<u8>),
+    /// Claimed, with this body, and finished.
+    Done(Vec<u8>),
+}
+
 /// The chain-of-custody record of one preservation run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -244,6 +255,50 @@ impl EvidenceStore {
         let key = format!("{}{name}", Self::prefix(id));
         let checksum = checksum_of(&body);
         self.create(id, &key, body, &checksum, now).await
+    }
+
+    /// Where the step claimed as `incidents/<id>/<name>` stands, without claiming it.
+    pub async fn claim(&self, id: &IncidentId, name: &str) -> Result<Claim, AwsError> {
+        let key = format!("{}{name}", Self::prefix(id));
+        let body = match self.read(&key).await {
+            Ok(body) => body,
+            Err(e) if e.is_not_found() => return Ok(Claim::Free),
+            Err(e) => return Err(e),
+        };
+        Ok(if self.exists(&format!("{key}.done")).await? {
+            Claim::Done(body)
+        } else {
+            Claim::Open(body)
+        })
+    }
+
+    /// Every key under `incidents/<id>/`, in key order.
+    pub async fn list(&self, id: &IncidentId) -> Result<Vec<String>, AwsError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(Self::prefix(id))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .aws()?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_string),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event).

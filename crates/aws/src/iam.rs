@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::error::{AwsError, SdkResultExt};
+use crate::release::Undone;
 
 /// The inline policy the console's "Revoke active sessions" writes; the same name, so a
 /// responder who knows the console recognises it.
@@ -243,4 +244,158 @@ pub async fn describe_role(
         "inline_policies": inline.policy_names(),
         "attached_policies": attached.attached_policies().iter().map(|p| p.policy_arn()).collect::<Vec<_>>(),
     }))
+}
+
+/// Sets this key of the user Active again (a release with `--reactivate-keys`).
+pub async fn reactivate_access_key(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    key_id: &str,
+) -> Result<Undone, AwsError> {
+    let keys = iam.list_access_keys().user_name(user).send().await.aws()?;
+    let key = keys
+        .access_key_metadata()
+        .iter()
+        .find(|k| k.access_key_id() == Some(key_id))
+        .ok_or_else(|| {
+            AwsError::new(
+                "NoSuchEntity",
+                format!("access key {key_id} does not belong to user {user} (deleted since?)"),
+            )
+        })?;
+    if key.status() == Some(&aws_sdk_iam::types::StatusType::Active) {
+        return Ok(Undone::Unchanged(format!("{key_id} was already Active")));
+    }
+    iam.update_access_key()
+        .user_name(user)
+        .access_key_id(key_id)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await
+        .aws()?;
+    Ok(Undone::Changed(format!("{key_id} set Active again")))
+}
+
+/// True for the inline policy names Firebreak writes; a release deletes no other.
+pub fn is_firebreak_policy(name: &str) -> bool {
+    name == REVOKE_POLICY || name == DENY_ALL_POLICY
+}
+
+/// Deletes Firebreak's inline policy `name` from the user, if it is there.
+pub async fn delete_user_policy(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    name: &str,
+) -> Result<Undone, AwsError> {
+    refuse_foreign_policy(name)?;
+    match iam
+        .delete_user_policy()
+        .user_name(user)
+        .policy_name(name)
+        .send()
+        .await
+        .aws()
+    {
+        Ok(_) => Ok(Undone::Changed(format!("{name} deleted from user {user}"))),
+        Err(e) if e.code == "NoSuchEntity" => {
+            Ok(Undone::Unchanged(format!("{name} was not on user {user}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes Firebreak's inline policy `name` from the role, if it is there.
+pub async fn delete_role_policy(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    name: &str,
+) -> Result<Undone, AwsError> {
+    refuse_foreign_policy(name)?;
+    match iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send()
+        .await
+        .aws()
+    {
+        Ok(_) => Ok(Undone::Changed(format!("{name} deleted from role {role}"))),
+        Err(e) if e.code == "NoSuchEntity" => {
+            Ok(Undone::Unchanged(format!("{name} was not on role {role}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn refuse_foreign_policy(name: &str) -> Result<(), AwsError> {
+    if is_firebreak_policy(name) {
+        Ok(())
+    } else {
+        Err(AwsError::new(
+            "NotFirebreaks",
+            format!("{name} is not a policy Firebreak writes: left alone"),
+        ))
+    }
+}
+
+/// Removes the quarantine tag from the user where its value is `value`.
+pub async fn untag_user(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    value: &str,
+) -> Result<Undone, AwsError> {
+    let tags = iam.list_user_tags().user_name(user).send().await.aws()?;
+    let current = tags
+        .tags()
+        .iter()
+        .find(|t| t.key() == QUARANTINE_TAG)
+        .map(|t| t.value().to_string());
+    if current.as_deref() != Some(value) {
+        return Ok(not_ours(current.as_deref(), &format!("user {user}")));
+    }
+    iam.untag_user()
+        .user_name(user)
+        .tag_keys(QUARANTINE_TAG)
+        .send()
+        .await
+        .aws()?;
+    Ok(Undone::Changed(format!(
+        "{QUARANTINE_TAG}={value} removed from user {user}"
+    )))
+}
+
+/// Removes the quarantine tag from the role where its value is `value`.
+pub async fn untag_role(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    value: &str,
+) -> Result<Undone, AwsError> {
+    let tags = iam.list_role_tags().role_name(role).send().await.aws()?;
+    let current = tags
+        .tags()
+        .iter()
+        .find(|t| t.key() == QUARANTINE_TAG)
+        .map(|t| t.value().to_string());
+    if current.as_deref() != Some(value) {
+        return Ok(not_ours(current.as_deref(), &format!("role {role}")));
+    }
+    iam.untag_role()
+        .role_name(role)
+        .tag_keys(QUARANTINE_TAG)
+        .send()
+        .await
+        .aws()?;
+    Ok(Undone::Changed(format!(
+        "{QUARANTINE_TAG}={value} removed from role {role}"
+    )))
+}
+
+/// What a release says when the quarantine tag is not this incident's.
+pub fn not_ours(current: Option<&str>, what: &str) -> Undone {
+    Undone::Unchanged(match current {
+        Some(other) => {
+            format!("{what} is tagged {QUARANTINE_TAG}={other}, not this incident: left")
+        }
+        None => format!("{what} has no {QUARANTINE_TAG} tag any more"),
+    })
 }

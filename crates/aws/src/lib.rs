@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod approve;
 pub mod bus;
 pub mod clients;
 pub mod cognito;
@@ -14,6 +15,8 @@ pub mod guardduty;
 pub mod iam;
 pub mod lockdown;
 pub mod pager;
+pub mod records;
+pub mod release;
 pub mod respond;
 pub mod s3;
 

@@ -16,6 +16,7 @@ fn outcome(index: usize, kind: &str, target: &str, status: Status) -> ActionOutc
         target: target.to_string(),
         status,
         at: Utc::now(),
+        changes: Vec::new(),
     }
 }
 

@@ -2,9 +2,10 @@
 //! custody, then pages with what was done. Every action ends `done` only when AWS said so.
 
 use chrono::{DateTime, Duration, Utc};
+use firebreak_core::release::{Change, OriginalBlock};
 use firebreak_core::{
-    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, Principal, Stage, Status,
-    TagTarget, page,
+    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, PlannedAction, Principal,
+    Stage, Status, TagTarget, page,
 };
 use serde_json::{Value, json};
 
@@ -79,6 +80,21 @@ struct Run {
     missing: Vec<Missing>,
     original_groups: Vec<OriginalGroups>,
     evidence_failed: Option<AwsError>,
+    /// What the action being executed changed so far (moved onto its outcome).
+    changes: Vec<Change>,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            instances: Default::default(),
+            items: Vec::new(),
+            missing: Vec::new(),
+            original_groups: Vec::new(),
+            evidence_failed: None,
+            changes: Vec::new(),
+        }
+    }
 }
 
 impl Responder {
@@ -134,13 +150,7 @@ impl Responder {
     ) -> Response {
         let now = Utc::now();
         let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
-        let mut run = Run {
-            instances: Default::default(),
-            items: Vec::new(),
-            missing: Vec::new(),
-            original_groups: Vec::new(),
-            evidence_failed: None,
-        };
+        let mut run = Run::new();
         let target = self.target_clients(incident).await;
         let mut preserve_at = None;
         let mut page_at = None;
@@ -165,20 +175,12 @@ impl Responder {
                         self.preserve(target.as_ref(), incident, source_event, now, &mut run).await;
                         continue;
                     }
-                    action => match self.guard(incident, action) {
-                        Some(why) => Status::Skipped { why },
-                        None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
-                            would: would(action),
-                        },
-                        None => match &target {
-                            Ok(c) => self.execute(c, incident, action, now, &mut run).await,
-                            Err(e) => failed(e),
-                        },
-                    },
+                    action => self.run_action(target.as_ref(), incident, action, now, &mut run).await,
                 },
             };
             tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "action");
-            outcomes.push(outcome(index, planned, status));
+            let changes = std::mem::take(&mut run.changes);
+            outcomes.push(outcome(index, planned, status, changes));
         }
         // Evidence is closed after containment so the manifest lists every outcome.
         if let Some(index) = preserve_at {
@@ -186,7 +188,7 @@ impl Responder {
                 .close_evidence(incident, &outcomes, now, &mut run)
                 .await;
             tracing::info!(incident_id = %incident.id, action = "preserve_evidence", outcome = status.word(), "action");
-            outcomes.push(outcome(index, &incident.plan[index], status));
+            outcomes.push(outcome(index, &incident.plan[index], status, Vec::new()));
             outcomes.sort_by_key(|o| o.index);
         }
         let mut record_error = None;
@@ -231,7 +233,7 @@ impl Responder {
                 }
             };
             tracing::info!(incident_id = %incident.id, action = "page", outcome = status.word(), "action");
-            outcomes.push(outcome(index, planned, status));
+            outcomes.push(outcome(index, planned, status, Vec::new()));
         }
         let manifest = run
             .items
@@ -251,9 +253,48 @@ impl Responder {
         }
     }
 
+    /// Executes action `index` of the incident's plan now, because a human approved it: the
+    /// same guard, dry-run and drill rules as a response. `None` when the plan has no such action.
+    pub async fn execute_approved(
+        &self,
+        incident: &Incident,
+        index: usize,
+    ) -> Option<ActionOutcome> {
+        let planned = incident.plan.get(index)?;
+        let now = Utc::now();
+        let mut run = Run::new();
+        let target = self.target_clients(incident).await;
+        let status = self
+            .run_action(target.as_ref(), incident, &planned.action, now, &mut run)
+            .await;
+        tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "approved action");
+        Some(outcome(index, planned, status, run.changes))
+    }
+
+    /// One action: refused for a protected target, dry in a dry run or a drill, else executed.
+    async fn run_action(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        action: &Action,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Status {
+        match self.guard(incident, action) {
+            Some(why) => Status::Skipped { why },
+            None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
+                would: would(action),
+            },
+            None => match target {
+                Ok(c) => self.execute(c, incident, action, now, run).await,
+                Err(e) => failed(e),
+            },
+        }
+    }
+
     /// Clients acting where the incident happened: its account (through the member role when
     /// it is not ours) and its region.
-    async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
+    pub(crate) async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
         let clients = if incident.account == self.home_account {
             self.home.clone()
         } else {
@@ -325,13 +366,28 @@ impl Responder {
             Ok(match action {
                 Action::DeactivateAccessKey { user_name, access_key_id } => {
                     match iam::deactivate_access_key(&c.iam, user_name, access_key_id).await? {
-                        iam::KeyChange::Deactivated => done(format!("{access_key_id} set Inactive; the user's other keys untouched")),
+                        iam::KeyChange::Deactivated => {
+                            run.changes.push(Change::AccessKeyDeactivated { user_name: user_name.clone(), access_key_id: access_key_id.clone() });
+                            done(format!("{access_key_id} set Inactive; the user's other keys untouched"))
+                        }
                         iam::KeyChange::AlreadyInactive => skipped(format!("{access_key_id} was already Inactive")),
                     }
                 }
-                Action::RevokeUserSessions { user_name } => done(iam::revoke_user_sessions(&c.iam, user_name, now).await?),
-                Action::RevokeRoleSessions { role_name } => done(iam::revoke_role_sessions(&c.iam, role_name, now).await?),
-                Action::DenyUser { user_name } => done(iam::deny_user(&c.iam, user_name).await?),
+                Action::RevokeUserSessions { user_name } => {
+                    let detail = iam::revoke_user_sessions(&c.iam, user_name, now).await?;
+                    run.changes.push(user_policy(user_name, iam::REVOKE_POLICY));
+                    done(detail)
+                }
+                Action::RevokeRoleSessions { role_name } => {
+                    let detail = iam::revoke_role_sessions(&c.iam, role_name, now).await?;
+                    run.changes.push(role_policy(role_name));
+                    done(detail)
+                }
+                Action::DenyUser { user_name } => {
+                    let detail = iam::deny_user(&c.iam, user_name).await?;
+                    run.changes.push(user_policy(user_name, iam::DENY_ALL_POLICY));
+                    done(detail)
+                }
                 Action::RevokeInstanceProfileSessions { instance_profile_arn, .. } => {
                     let mut revoked = Vec::new();
                     let mut kept = Vec::new();
@@ -341,6 +397,7 @@ impl Responder {
                             continue;
                         }
                         iam::revoke_role_sessions(&c.iam, &role, now).await?;
+                        run.changes.push(role_policy(&role));
                         revoked.push(role);
                     }
                     if revoked.is_empty() && kept.is_empty() {
@@ -349,8 +406,22 @@ impl Responder {
                         done(format!("sessions revoked for role(s) {revoked:?}; protected role(s) kept: {kept:?}"))
                     }
                 }
-                Action::CognitoStopSignUp { user_pool_id } => done(cognito::stop_sign_up(&c.cognito, user_pool_id).await?),
-                Action::CognitoDisableUser { user_pool_id, username } => done(cognito::disable_user(&c.cognito, user_pool_id, username).await?),
+                Action::CognitoStopSignUp { user_pool_id } => {
+                    if cognito::set_admin_create_user_only(&c.cognito, user_pool_id, true).await? {
+                        run.changes.push(Change::CognitoSignUpStopped { user_pool_id: user_pool_id.clone() });
+                        done("AllowAdminCreateUserOnly on; every other pool setting carried over".into())
+                    } else {
+                        done("self sign-up was already off".into())
+                    }
+                }
+                Action::CognitoDisableUser { user_pool_id, username } => {
+                    if cognito::disable_user(&c.cognito, user_pool_id, username).await? {
+                        run.changes.push(Change::CognitoUserDisabled { user_pool_id: user_pool_id.clone(), username: username.clone() });
+                        done("user disabled".into())
+                    } else {
+                        done("user was already disabled".into())
+                    }
+                }
                 Action::CognitoGlobalSignOut { user_pool_id, username } => {
                     done(cognito::global_sign_out(&c.cognito, user_pool_id, username).await?)
                 }
@@ -364,26 +435,43 @@ impl Responder {
                     done(detail)
                 }
                 Action::IsolateInstance { instance_id } => {
-                    let (detail, originals) = ec2::isolate(&c.ec2, instance_id, incident.id.as_str()).await?;
-                    run.original_groups.extend(originals);
+                    let mut originals = Vec::new();
+                    let result = ec2::isolate(&c.ec2, instance_id, incident.id.as_str(), &mut originals).await;
+                    if !originals.is_empty() {
+                        run.changes.push(Change::InstanceIsolated { instance_id: instance_id.clone(), interfaces: originals.clone() });
+                        run.original_groups.extend(originals);
+                    }
+                    done(result?)
+                }
+                Action::BlockPublicAccess { bucket } => {
+                    let original = s3::original_block(&c.s3, bucket).await;
+                    if matches!(&original, OriginalBlock::Set { config } if config.blocks_all()) {
+                        done("all four Block Public Access flags were already on".into())
+                    } else {
+                        let detail = s3::block_public_access(&c.s3, bucket).await?;
+                        run.changes.push(Change::PublicAccessBlocked { bucket: bucket.clone(), original });
+                        done(detail)
+                    }
+                }
+                Action::TagQuarantine { resource } => {
+                    let (detail, volumes) = match resource {
+                        TagTarget::IamUser(u) => {
+                            iam::tag_user(&c.iam, u, &tag).await?;
+                            (format!("{}={tag} on user {u}", iam::QUARANTINE_TAG), Vec::new())
+                        }
+                        TagTarget::IamRole(r) => {
+                            iam::tag_role(&c.iam, r, &tag).await?;
+                            (format!("{}={tag} on role {r}", iam::QUARANTINE_TAG), Vec::new())
+                        }
+                        TagTarget::Instance(i) => {
+                            let instance = cached_instance(&c.ec2, &mut run.instances, i).await?;
+                            (ec2::tag_instance(&c.ec2, &instance, &tag).await?, ec2::volume_ids(&instance))
+                        }
+                        TagTarget::Bucket(b) => (s3::tag_bucket(&c.s3, b, &tag).await?, Vec::new()),
+                    };
+                    run.changes.push(Change::Tagged { resource: resource.clone(), volumes });
                     done(detail)
                 }
-                Action::BlockPublicAccess { bucket } => done(s3::block_public_access(&c.s3, bucket).await?),
-                Action::TagQuarantine { resource } => match resource {
-                    TagTarget::IamUser(u) => {
-                        iam::tag_user(&c.iam, u, &tag).await?;
-                        done(format!("{}={tag} on user {u}", iam::QUARANTINE_TAG))
-                    }
-                    TagTarget::IamRole(r) => {
-                        iam::tag_role(&c.iam, r, &tag).await?;
-                        done(format!("{}={tag} on role {r}", iam::QUARANTINE_TAG))
-                    }
-                    TagTarget::Instance(i) => {
-                        let instance = cached_instance(&c.ec2, &mut run.instances, i).await?;
-                        done(ec2::tag_instance(&c.ec2, &instance, &tag).await?)
-                    }
-                    TagTarget::Bucket(b) => done(s3::tag_bucket(&c.s3, b, &tag).await?),
-                },
                 Action::PreserveEvidence | Action::Page { .. } => skipped("handled by the responder itself".into()),
             })
         }
@@ -584,13 +672,33 @@ async fn cached_instance(
     Ok(instance)
 }
 
-fn outcome(index: usize, planned: &firebreak_core::PlannedAction, status: Status) -> ActionOutcome {
+fn outcome(
+    index: usize,
+    planned: &PlannedAction,
+    status: Status,
+    changes: Vec<Change>,
+) -> ActionOutcome {
     ActionOutcome {
         index,
         kind: planned.action.kind().to_string(),
         target: planned.target.clone(),
         status,
         at: Utc::now(),
+        changes,
+    }
+}
+
+fn user_policy(user_name: &str, policy_name: &str) -> Change {
+    Change::UserPolicyPut {
+        user_name: user_name.to_string(),
+        policy_name: policy_name.to_string(),
+    }
+}
+
+fn role_policy(role_name: &str) -> Change {
+    Change::RolePolicyPut {
+        role_name: role_name.to_string(),
+        policy_name: iam::REVOKE_POLICY.to_string(),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The commands that talk to AWS: `respond` and `lockdown`. This is an entry point: it reads the
-//! environment (through the SDK's default chain), builds the clients once, and hands them down.
+//! The commands that talk to AWS: `respond`, `approve`, `release` and `lockdown`. This is an
+//! entry point: it reads the environment (through the SDK's default chain), builds the clients
+//! once, and hands them down.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use firebreak_aws::{Clients, Collector, Responder};
-use firebreak_core::{ActionOutcome, Decision, Triage};
+use firebreak_core::{ActionOutcome, Decision, IncidentId, Triage};
 use serde::Serialize;
 
 use crate::input::{events, sources};
@@ -105,6 +106,126 @@ struct RespondLine<'a> {
     error: Option<String>,
 }
 
+/// A responder acting as whoever runs the CLI (caller identity from STS).
+async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder> {
+    let clients = Clients::new(&sdk(args).await);
+    let (account, arn) = caller(&clients).await?;
+    let collector = Collector {
+        identity: arn.clone(),
+        request_id: None,
+    };
+    let mut responder = Responder::new(
+        clients,
+        account,
+        triage.config().clone(),
+        collector,
+        args.dry_run,
+    )
+    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    responder.self_arn = Some(arn);
+    Ok(responder)
+}
+
+fn incident_id(text: &str) -> anyhow::Result<IncidentId> {
+    IncidentId::parse(text).ok_or_else(|| {
+        anyhow::anyhow!("{text:?} is not an incident id (FB- and 16 lower-case hex digits)")
+    })
+}
+
+/// Prints a run's outcomes, a closing note and where its records are; the exit code.
+fn report(
+    stdout: &mut dyn Write,
+    outcomes: &[ActionOutcome],
+    note: Option<&str>,
+    location: &str,
+    manifest: Option<&firebreak_aws::evidence::Item>,
+) -> anyhow::Result<u8> {
+    for o in outcomes {
+        writeln!(stdout, "  {o}")?;
+    }
+    if let Some(note) = note {
+        writeln!(stdout, "  {note}")?;
+    }
+    match manifest {
+        Some(m) => writeln!(stdout, "  records: {location} (manifest {})", m.key)?,
+        None => writeln!(stdout, "  records: none written")?,
+    }
+    Ok(if outcomes.iter().any(|o| o.status.is_failure()) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn approve(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    action: Option<usize>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let approval = firebreak_aws::approve::approve(&responder, &triage, &id, action)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let dry = if args.dry_run { " [DRY RUN]" } else { "" };
+        let incident = &approval.incident;
+        writeln!(
+            stdout,
+            "{} {} {}: approved by {}{dry}",
+            incident.id, incident.severity, incident.title, responder.collector.identity
+        )?;
+        report(
+            stdout,
+            &approval.outcomes,
+            None,
+            &approval.evidence_location,
+            approval.manifest.as_ref(),
+        )
+    })
+}
+
+pub fn release(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    options: firebreak_core::release::Options,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let release = firebreak_aws::release::release(&responder, &triage, &id, options)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let dry = if args.dry_run { " [DRY RUN]" } else { "" };
+        let incident = &release.incident;
+        writeln!(
+            stdout,
+            "{} {} {}: released by {}{dry}",
+            incident.id, incident.severity, incident.title, responder.collector.identity
+        )?;
+        if release.outcomes.is_empty() {
+            writeln!(
+                stdout,
+                "  nothing Firebreak changed is recorded for this incident"
+            )?;
+        }
+        report(
+            stdout,
+            &release.outcomes,
+            Some(
+                "nothing was stopped or terminated; the locked evidence, termination protection \
+                 and snapshots stay",
+            ),
+            &release.evidence_location,
+            release.manifest.as_ref(),
+        )
+    })
+}
+
 pub fn respond(
     triage: Triage,
     args: &AwsArgs,
@@ -115,25 +236,11 @@ pub fn respond(
     stderr: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
-        let clients = Clients::new(&sdk(args).await);
-        let (account, arn) = caller(&clients).await?;
-        let collector = Collector {
-            identity: arn.clone(),
-            request_id: None,
-        };
-        let mut responder = Responder::new(
-            clients.clone(),
-            account,
-            triage.config().clone(),
-            collector,
-            args.dry_run,
-        )
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        responder.self_arn = Some(arn);
+        let responder = responder(&triage, args).await?;
         let inputs: Vec<(String, String)> = match source {
             EventSource::Finding { id, detector } => {
                 let text = firebreak_aws::guardduty::fetch_finding_event(
-                    &clients.guardduty,
+                    &responder.home.guardduty,
                     detector.as_deref(),
                     &id,
                 )

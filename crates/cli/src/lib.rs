@@ -15,7 +15,8 @@ use firebreak_core::{Config, Triage};
 
 /// Exit code when every input was understood.
 pub const EXIT_OK: u8 = 0;
-/// Exit code when a command ran but an action it took failed (`respond`, `lockdown`).
+/// Exit code when a command ran but an action it took failed (`respond`, `approve`, `release`,
+/// `lockdown`).
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code when an input or the configuration could not be understood.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -59,6 +60,29 @@ enum Command {
         /// One JSON object per event instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Execute actions of an incident that await approval (all of them, or `--action N`), once.
+    Approve {
+        /// The incident (`FB-` and 16 hex digits), as the page names it.
+        incident_id: String,
+        /// Only this action: its plan index, as the page and the outcomes show it.
+        #[arg(long)]
+        action: Option<usize>,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Undo what Firebreak changed for an incident; evidence (protection, snapshots) stays.
+    Release {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// Also set the access keys Firebreak deactivated Active again.
+        #[arg(long)]
+        reactivate_keys: bool,
+        /// Also enable the Cognito users Firebreak disabled.
+        #[arg(long)]
+        enable_users: bool,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -126,6 +150,24 @@ pub fn run(
                 None => aws::EventSource::Files(files),
             };
             aws::respond(t, &aws, source, json, stdin, stdout, stderr)
+        }),
+        Command::Approve {
+            incident_id,
+            action,
+            aws,
+        } => load_triage(aws.config.as_deref())
+            .and_then(|t| aws::approve(t, &aws, &incident_id, action, stdout)),
+        Command::Release {
+            incident_id,
+            reactivate_keys,
+            enable_users,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            let options = firebreak_core::release::Options {
+                reactivate_keys,
+                enable_users,
+            };
+            aws::release(t, &aws, &incident_id, options, stdout)
         }),
         Command::Lockdown { what, aws } => {
             load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))

@@ -216,8 +216,9 @@ fn write_text(
                 i.account, i.region, i.route, i.severity_reason
             )?;
             writeln!(out, "  iocs: {}", i.iocs.join(", "))?;
+            // Numbered as outcomes, pages and `approve --action` number them: the plan index.
             for (n, action) in i.plan.iter().enumerate() {
-                writeln!(out, "  {:>2}. {action}", n + 1)?;
+                writeln!(out, "  {n:>2}. {action}")?;
             }
             for note in &i.notes {
                 writeln!(out, "  note: {note}")?;

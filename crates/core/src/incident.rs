@@ -31,6 +31,14 @@ impl IncidentId {
         IncidentId(id)
     }
 
+    /// An id a human typed, when it has the shape of one (`FB-` and 16 lower-case hex digits);
+    /// only such ids become evidence keys, so a typed id cannot point outside its prefix.
+    pub fn parse(text: &str) -> Option<IncidentId> {
+        let hex = text.strip_prefix("FB-")?;
+        let ok = hex.len() == 16 && hex.bytes().all(|b| HEX.contains(&b));
+        ok.then(|| IncidentId(text.to_string()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -235,6 +243,23 @@ mod tests {
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
         assert!(a.quarantine_tag().starts_with("quarantine:FB-"));
+        assert_eq!(IncidentId::parse(a.as_str()), Some(a));
+    }
+
+    #[test]
+    fn only_well_formed_ids_parse() {
+        for bad in [
+            "",
+            "FB-",
+            "fb-0123456789abcdef",
+            "FB-0123456789ABCDEF",
+            "FB-0123456789abcde",
+            "FB-0123456789abcdef0",
+            "FB-../../0123456789",
+            "FB-0123456789abcdeg",
+        ] {
+            assert_eq!(IncidentId::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! The path of an event: [`Event::parse`] (lenient serde types) → [`Triage::triage`] (rules,
 //! severity, playbooks) → [`Decision`] (ignored with a reason, or an [`Incident`] with its plan).
 
+pub mod approval;
 pub mod bus;
 pub mod cloudtrail;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod page;
 pub mod plan;
 pub mod principal;
 pub mod redact;
+pub mod release;
 pub mod rules;
 pub mod severity;
 pub mod triage;

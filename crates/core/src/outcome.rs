@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::release::Change;
+
 /// The state an action ended in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -71,6 +73,9 @@ pub struct ActionOutcome {
     pub status: Status,
     /// When it ended.
     pub at: DateTime<Utc>,
+    /// What it changed, as a release must undo it (also when it failed part-way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
 }
 
 impl fmt::Display for ActionOutcome {
@@ -87,7 +92,8 @@ impl fmt::Display for ActionOutcome {
             Status::Skipped { why } => write!(f, " — {why}"),
             Status::Failed { code, message } => write!(f, " — {code}: {message}"),
             Status::DryRun { would } => write!(f, " — would {would}"),
-            Status::AwaitingApproval | Status::Off => Ok(()),
+            Status::AwaitingApproval => write!(f, " — approve with --action {}", self.index),
+            Status::Off => Ok(()),
         }
     }
 }

@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval;
+use crate::config::Mode;
 use crate::incident::Incident;
-use crate::outcome::{ActionOutcome, Status};
+use crate::outcome::ActionOutcome;
 
 /// SNS refuses subjects of 100 characters or more.
 pub const MAX_SUBJECT: usize = 99;
@@ -91,10 +93,15 @@ pub fn compose(
     }
     let _ = writeln!(body, "\nWHAT FIREBREAK DID");
     if outcomes.is_empty() {
-        for a in &incident.plan {
+        for (i, a) in incident.plan.iter().enumerate() {
+            let approve = if a.mode == Mode::Approve && a.action.is_containment() {
+                format!(" — approve with --action {i}")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 body,
-                "  planned ({}) {} {}",
+                "  planned ({}) {} {}{approve}",
                 a.mode.as_str(),
                 a.action.kind(),
                 a.target
@@ -107,10 +114,7 @@ pub fn compose(
     for note in &incident.notes {
         let _ = writeln!(body, "  note: {note}");
     }
-    let waiting = outcomes
-        .iter()
-        .filter(|o| o.status == Status::AwaitingApproval)
-        .count();
+    let waiting = approval::awaiting(&incident.plan, outcomes);
     let failed = outcomes.iter().filter(|o| o.status.is_failure()).count();
     let _ = writeln!(body, "\nWHAT A HUMAN MUST DO NEXT");
     let mut n = 0;
@@ -126,11 +130,17 @@ pub fn compose(
             ),
         );
     }
-    if waiting > 0 {
+    if !waiting.is_empty() {
+        let numbers: Vec<String> = waiting.iter().map(usize::to_string).collect();
         step(
             &mut body,
             &format!(
-                "{waiting} action(s) await approval: review the plan and approve or reject them."
+                "{} action(s) await approval (action {}): review them, then approve all with \
+                 `firebreak approve {id}` or one with `firebreak approve {id} --action N`. \
+                 Not approving leaves them undone.",
+                waiting.len(),
+                numbers.join(", "),
+                id = incident.id
             ),
         );
     }
@@ -201,6 +211,110 @@ fn subject_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::{IncidentId, Source};
+    use crate::outcome::Status;
+    use crate::plan::{Action, PlannedAction};
+    use crate::severity::{Route, Severity};
+
+    fn incident() -> Incident {
+        let planned = |action: Action, mode| PlannedAction {
+            target: action.target(),
+            action,
+            mode,
+            reason: "r".into(),
+        };
+        Incident {
+            id: IncidentId::derive("test"),
+            source: Source::CloudTrail {
+                event_id: "e".into(),
+                event_source: "s".into(),
+                event_name: "n".into(),
+                error_code: None,
+            },
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            detected_at: chrono::DateTime::default(),
+            title: "t".into(),
+            severity: Severity::S2,
+            severity_reason: "r".into(),
+            route: Route::Ticket,
+            iocs: vec![],
+            principal: None,
+            access_key_id: None,
+            owner: None,
+            plan: vec![
+                planned(Action::PreserveEvidence, Mode::Auto),
+                planned(
+                    Action::IsolateInstance {
+                        instance_id: "i-1".into(),
+                    },
+                    Mode::Approve,
+                ),
+                planned(
+                    Action::Page {
+                        route: Route::Ticket,
+                    },
+                    Mode::Auto,
+                ),
+            ],
+            notes: vec![],
+            human_steps: vec![],
+            deadlines: vec![],
+            occurrence: 1,
+            drill: false,
+        }
+    }
+
+    #[test]
+    fn the_page_says_how_to_approve_each_waiting_action() {
+        let i = incident();
+        let id = i.id.clone();
+        let first = compose(&i, &[], PageKind::Opened, "s3://b/");
+        assert!(
+            first
+                .body
+                .contains("isolate_instance i-1 — approve with --action 1"),
+            "{}",
+            first.body
+        );
+        let waiting = ActionOutcome {
+            index: 1,
+            kind: "isolate_instance".into(),
+            target: "i-1".into(),
+            status: Status::AwaitingApproval,
+            at: chrono::DateTime::default(),
+            changes: vec![],
+        };
+        let later = compose(
+            &i,
+            std::slice::from_ref(&waiting),
+            PageKind::Updated,
+            "s3://b/",
+        );
+        for body in [&first.body, &later.body] {
+            assert!(
+                body.contains("1 action(s) await approval (action 1)")
+                    && body.contains(&format!("`firebreak approve {id}`"))
+                    && body.contains(&format!("`firebreak approve {id} --action N`")),
+                "{body}"
+            );
+        }
+        assert!(
+            later.body.contains("— approve with --action 1"),
+            "{}",
+            later.body
+        );
+        let done = ActionOutcome {
+            status: Status::Done { detail: "d".into() },
+            ..waiting
+        };
+        assert!(
+            !compose(&i, &[done], PageKind::Updated, "s3://b/")
+                .body
+                .contains("await approval")
+        );
+    }
 
     #[test]
     fn subject_is_short_ascii_one_line() {

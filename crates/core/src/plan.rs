@@ -24,7 +24,8 @@ pub enum TagTarget {
 }
 
 impl TagTarget {
-    fn id(&self) -> &str {
+    /// The resource's id or name.
+    pub fn id(&self) -> &str {
         match self {
             TagTarget::IamUser(s)
             | TagTarget::IamRole(s)

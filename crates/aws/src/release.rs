@@ -1,0 +1,308 @@
+//! Release: undoes exactly what Firebreak changed for an incident, as its locked outcomes and
+//! approval records say, and nothing else. Each undo step happens once
+//! (`releases/<step-id>.json` is claimed first); every step, kept ones included, is locked as a
+//! `release-record` with who, when and what became of it. Nothing is stopped or terminated, and
+//! termination protection and snapshots stay: they are evidence.
+
+use chrono::{Duration, Utc};
+use firebreak_core::release::{self, Change, Options, ReleaseRecord, Step};
+use firebreak_core::{ActionOutcome, Incident, IncidentId, Status, TagTarget, Triage};
+
+use crate::clients::Clients;
+use crate::error::AwsError;
+use crate::evidence::{Item, Manifest, Missing, Turn};
+use crate::records::{self, ClaimBody};
+use crate::respond::Responder;
+use crate::{cognito, ec2, iam, s3};
+
+/// How long an unfinished release step blocks another attempt at it.
+pub const RELEASE_STALE_SECONDS: i64 = 60;
+
+/// What an undo did to AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undone {
+    /// It changed something back; what.
+    Changed(String),
+    /// Nothing needed changing (already so, or no longer Firebreak's to change); why.
+    Unchanged(String),
+}
+
+/// What a release run did.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The incident, triaged again from its locked source event.
+    pub incident: Incident,
+    /// One outcome per step, in order.
+    pub outcomes: Vec<ActionOutcome>,
+    /// Release records locked in this run.
+    pub records: Vec<Item>,
+    /// The manifest listing them.
+    pub manifest: Option<Item>,
+    /// `s3://bucket/incidents/<id>/`.
+    pub evidence_location: String,
+}
+
+impl Release {
+    /// True when a step (or its record) failed.
+    pub fn any_failed(&self) -> bool {
+        self.outcomes.iter().any(|o| o.status.is_failure())
+    }
+}
+
+/// Releases incident `id` as the responder's collector: every recorded change undone once,
+/// access keys and Cognito users only when `options` say so.
+pub async fn release(
+    responder: &Responder,
+    triage: &Triage,
+    id: &IncidentId,
+    options: Options,
+) -> Result<Release, AwsError> {
+    let store = &responder.evidence;
+    let locked = records::load(store, id).await?;
+    let incident = records::incident(triage, id, &locked)?;
+    let steps = release::steps(&locked.all_outcomes(), options);
+    let target = responder.target_clients(&incident).await;
+    let mut run = Release {
+        evidence_location: store.location(id),
+        incident,
+        outcomes: Vec::with_capacity(steps.len()),
+        records: Vec::new(),
+        manifest: None,
+    };
+    for (n, step) in steps.iter().enumerate() {
+        let status = match step {
+            Step::Keep { why, .. } => Status::Skipped {
+                why: format!("kept: {why}"),
+            },
+            Step::Undo(change) => undo_step(responder, target.as_ref(), id, change).await?,
+        };
+        let outcome = ActionOutcome {
+            index: n,
+            kind: step.kind().to_string(),
+            target: step.target(),
+            status,
+            at: Utc::now(),
+            changes: Vec::new(),
+        };
+        tracing::info!(incident_id = %id, step = step.kind(), outcome = outcome.status.word(), "release");
+        if !responder.dry_run && !is_repeat(&outcome) {
+            lock_record(responder, id, step, &outcome, &mut run).await;
+        }
+        run.outcomes.push(outcome);
+    }
+    if !run.records.is_empty() {
+        lock_manifest(responder, &mut run).await;
+    }
+    Ok(run)
+}
+
+/// The status of one undo step: claimed, done and finished once; `Skipped` with who released
+/// it when it was released before.
+async fn undo_step(
+    responder: &Responder,
+    target: Result<&Clients, &AwsError>,
+    id: &IncidentId,
+    change: &Change,
+) -> Result<Status, AwsError> {
+    let store = &responder.evidence;
+    let name = claim_name(change);
+    if let Some(by) = records::finished_by(store, id, &name).await? {
+        return Ok(already(&by));
+    }
+    if responder.dry_run {
+        return Ok(Status::DryRun {
+            would: change.would(id),
+        });
+    }
+    let now = Utc::now();
+    let claim = ClaimBody {
+        by: responder.collector.identity.clone(),
+        at: now,
+        step: change.id(),
+    };
+    let body = serde_json::to_vec(&claim).unwrap_or_default();
+    let stale = Duration::seconds(RELEASE_STALE_SECONDS);
+    match store.begin(id, &name, body, now, stale).await? {
+        Turn::First | Turn::Resume => {}
+        Turn::Duplicate => {
+            let by = records::finished_by(store, id, &name)
+                .await?
+                .unwrap_or_default();
+            return Ok(already(&by));
+        }
+        Turn::Busy => {
+            return Ok(Status::Failed {
+                code: "ReleaseInProgress".into(),
+                message: format!(
+                    "another release of this step started less than {RELEASE_STALE_SECONDS} s ago \
+                     and has not finished; if it failed, run release again after that"
+                ),
+            });
+        }
+    }
+    let status = match target {
+        Ok(c) => match undo(c, id, change).await {
+            Ok(Undone::Changed(detail)) => Status::Done { detail },
+            Ok(Undone::Unchanged(why)) => Status::Skipped { why },
+            Err(e) => Status::Failed {
+                code: e.code,
+                message: e.message,
+            },
+        },
+        Err(e) => Status::Failed {
+            code: e.code.clone(),
+            message: e.message.clone(),
+        },
+    };
+    // A failed step stays claimed but unfinished, so a later release tries it again.
+    if status.is_failure() {
+        return Ok(status);
+    }
+    Ok(match store.finish(id, &name, now).await {
+        Ok(()) => status,
+        Err(e) => Status::Failed {
+            code: e.code,
+            message: format!(
+                "the step ran ({}) but could not be marked finished: {}",
+                status.word(),
+                e.message
+            ),
+        },
+    })
+}
+
+/// Undoes one change in the incident's account and region.
+pub async fn undo(c: &Clients, id: &IncidentId, change: &Change) -> Result<Undone, AwsError> {
+    let tag = id.quarantine_tag();
+    match change {
+        Change::AccessKeyDeactivated {
+            user_name,
+            access_key_id,
+        } => iam::reactivate_access_key(&c.iam, user_name, access_key_id).await,
+        Change::UserPolicyPut {
+            user_name,
+            policy_name,
+        } => iam::delete_user_policy(&c.iam, user_name, policy_name).await,
+        Change::RolePolicyPut {
+            role_name,
+            policy_name,
+        } => iam::delete_role_policy(&c.iam, role_name, policy_name).await,
+        Change::CognitoUserDisabled {
+            user_pool_id,
+            username,
+        } => cognito::enable_user(&c.cognito, user_pool_id, username).await,
+        Change::CognitoSignUpStopped { user_pool_id } => {
+            if cognito::set_admin_create_user_only(&c.cognito, user_pool_id, false).await? {
+                Ok(Undone::Changed(
+                    "self sign-up allowed again; every other pool setting carried over".into(),
+                ))
+            } else {
+                Ok(Undone::Unchanged("self sign-up was already allowed".into()))
+            }
+        }
+        Change::PublicAccessBlocked { bucket, original } => {
+            s3::restore_public_access_block(&c.s3, bucket, original).await
+        }
+        Change::InstanceIsolated {
+            instance_id,
+            interfaces,
+        } => ec2::restore_groups(&c.ec2, instance_id, interfaces).await,
+        Change::Tagged { resource, volumes } => match resource {
+            TagTarget::IamUser(u) => iam::untag_user(&c.iam, u, &tag).await,
+            TagTarget::IamRole(r) => iam::untag_role(&c.iam, r, &tag).await,
+            TagTarget::Bucket(b) => s3::untag_bucket(&c.s3, b, &tag).await,
+            TagTarget::Instance(i) => {
+                let mut resources = vec![i.clone()];
+                resources.extend(volumes.iter().cloned());
+                ec2::untag(&c.ec2, &resources, &tag).await
+            }
+        },
+    }
+}
+
+/// `releases/<step-id>.json`: the claim that makes a release step happen once.
+pub fn claim_name(change: &Change) -> String {
+    format!("releases/{}.json", change.id())
+}
+
+fn already(by: &str) -> Status {
+    Status::Skipped {
+        why: format!("already released {by}"),
+    }
+}
+
+/// A step released before writes no record of its own: the first release's record stands.
+fn is_repeat(outcome: &ActionOutcome) -> bool {
+    matches!(&outcome.status, Status::Skipped { why } if why.starts_with("already released"))
+}
+
+async fn lock_record(
+    responder: &Responder,
+    id: &IncidentId,
+    step: &Step,
+    outcome: &ActionOutcome,
+    run: &mut Release,
+) {
+    let record = ReleaseRecord {
+        incident_id: id.clone(),
+        step: step.kind().to_string(),
+        target: step.target(),
+        change: match step {
+            Step::Undo(change) => Some(change.clone()),
+            Step::Keep { .. } => None,
+        },
+        released_by: responder.collector.identity.clone(),
+        released_at: outcome.at,
+        outcome: outcome.clone(),
+    };
+    let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    match responder
+        .evidence
+        .put(
+            id,
+            "release-record",
+            "json",
+            body,
+            &responder.collector,
+            outcome.at,
+        )
+        .await
+    {
+        Ok(item) => run.records.push(item),
+        Err(e) => run.outcomes.push(record_failed(&e)),
+    }
+}
+
+async fn lock_manifest(responder: &Responder, run: &mut Release) {
+    let now = Utc::now();
+    let manifest = Manifest {
+        incident_id: run.incident.id.clone(),
+        written_at: now,
+        written_by: responder.collector.clone(),
+        items: run.records.clone(),
+        missing: Vec::<Missing>::new(),
+        bucket: responder.evidence.bucket().to_string(),
+    };
+    match responder
+        .evidence
+        .put_manifest(&manifest, &responder.collector, now)
+        .await
+    {
+        Ok(item) => run.manifest = Some(item),
+        Err(e) => run.outcomes.push(record_failed(&e)),
+    }
+}
+
+fn record_failed(e: &AwsError) -> ActionOutcome {
+    ActionOutcome {
+        index: 0,
+        kind: "release_record".into(),
+        target: "evidence store".into(),
+        status: Status::Failed {
+            code: e.code.clone(),
+            message: format!("not locked: {}", e.message),
+        },
+        at: Utc::now(),
+        changes: Vec::new(),
+    }
+}
