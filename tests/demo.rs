@@ -229,6 +229,41 @@ async fn main() -> std::process::ExitCode {
             ),
         }
     }
+    // The chain of custody of one incident: every object read back and judged.
+    if let Some((_, id, ..)) = rows.iter().find(|r| r.0.starts_with("gd-iam-user")) {
+        let store = firebreak_aws::EvidenceStore::new(
+            home.s3.clone(),
+            &stack.bucket,
+            config.evidence.retention_days,
+            false,
+        );
+        let id = firebreak_core::IncidentId::parse(id).expect("an incident id");
+        match firebreak_aws::verify::verify(&store, &id, chrono::Utc::now()).await {
+            Ok(v) => {
+                let entries = firebreak_aws::log::read(&store, &id)
+                    .await
+                    .map(|l| l.len())
+                    .unwrap_or_default();
+                println!(
+                    "\nfirebreak verify {id}: {} object(s), {} manifest(s), {entries} log entries",
+                    v.checked.len(),
+                    v.manifests.len()
+                );
+                let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+                for c in &v.checked {
+                    *tally.entry(c.verdict.to_string()).or_default() += 1;
+                }
+                for (verdict, n) in &tally {
+                    println!("  {verdict}: {n}");
+                }
+                any_failed |= !v.all_ok();
+            }
+            Err(e) => {
+                println!("\nERROR: verify {id}: {e}");
+                any_failed = true;
+            }
+        }
+    }
     drop(moto);
     println!("Emulator stopped.");
     if any_failed {

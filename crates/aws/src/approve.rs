@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use firebreak_core::approval::{self, ApprovalRecord};
-use firebreak_core::{ActionOutcome, Incident, IncidentId, Status, Triage};
+use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, Triage};
 
 use crate::error::AwsError;
 use crate::evidence::{Item, Manifest, Missing, Turn};
@@ -28,6 +28,8 @@ pub struct Approval {
     pub manifest: Option<Item>,
     /// `s3://bucket/incidents/<id>/`.
     pub evidence_location: String,
+    /// Incident log entries appended.
+    pub logged: Vec<String>,
 }
 
 impl Approval {
@@ -66,7 +68,9 @@ pub async fn approve(
         outcomes: Vec::new(),
         records: Vec::new(),
         manifest: None,
+        logged: Vec::new(),
     };
+    let mut log = Vec::new();
     for index in indices {
         let claim = claim_name(index);
         if let Some(by) = records::finished_by(store, id, &claim).await? {
@@ -80,11 +84,12 @@ pub async fn approve(
         approval::check(&run.incident.plan, &locked.outcomes, index).map_err(|e| {
             AwsError::new("NotApprovable", format!("{e}; {}", waiting_hint(&waiting)))
         })?;
-        approve_one(responder, &locked.event_key, index, &mut run).await?;
+        approve_one(responder, &locked.event_key, index, &mut run, &mut log).await?;
     }
     if !run.records.is_empty() {
         lock_manifest(responder, &mut run).await;
     }
+    append_log(responder, &mut run, log).await;
     Ok(run)
 }
 
@@ -94,6 +99,7 @@ async fn approve_one(
     event_key: &str,
     index: usize,
     run: &mut Approval,
+    log: &mut Vec<Entry>,
 ) -> Result<(), AwsError> {
     let store = &responder.evidence;
     let id = run.incident.id.clone();
@@ -157,6 +163,9 @@ async fn approve_one(
     };
     let failed = outcome.status.is_failure();
     run.outcomes.push(outcome);
+    log.push(Entry::Approval {
+        record: record.clone(),
+    });
     let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
     let locked = store
         .put(
@@ -185,6 +194,28 @@ async fn approve_one(
             .push(record_failed(index, "approval_record", &e));
     }
     Ok(())
+}
+
+/// Appends the approvals, their records and the manifest to the incident log; a failure is
+/// reported as an outcome.
+async fn append_log(responder: &Responder, run: &mut Approval, mut log: Vec<Entry>) {
+    if responder.dry_run || log.is_empty() {
+        return;
+    }
+    log.extend(run.records.iter().map(crate::log::evidence));
+    log.extend(run.manifest.iter().map(crate::log::evidence));
+    match crate::log::append(
+        &responder.evidence,
+        &run.incident.id,
+        &responder.collector.identity,
+        log,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(keys) => run.logged = keys,
+        Err(e) => run.outcomes.push(record_failed(0, "incident_log", &e)),
+    }
 }
 
 /// Locks a manifest of this run's approval records: the chain of custody of the approval.

@@ -257,6 +257,29 @@ impl EvidenceStore {
         self.create(id, &key, body, &checksum, now).await
     }
 
+    /// Writes `body` under `key` (of incident `id`), locked and checksummed, only if nothing is
+    /// there yet; false when something was.
+    pub(crate) async fn create_key(
+        &self,
+        id: &IncidentId,
+        key: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let checksum = checksum_of(&body);
+        self.create(id, key, body, &checksum, now).await
+    }
+
+    /// The retain-until date of an object written at `now`.
+    pub fn retain_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + self.retention
+    }
+
+    /// The S3 client (the security account's).
+    pub(crate) fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
     /// Where the step claimed as `incidents/<id>/<name>` stands, without claiming it.
     pub async fn claim(&self, id: &IncidentId, name: &str) -> Result<Claim, AwsError> {
         let key = format!("{}{name}", Self::prefix(id));
@@ -274,6 +297,11 @@ impl EvidenceStore {
 
     /// Every key under `incidents/<id>/`, in key order.
     pub async fn list(&self, id: &IncidentId) -> Result<Vec<String>, AwsError> {
+        self.list_under(id, "").await
+    }
+
+    /// Every key under `incidents/<id>/<folder>`, in key order.
+    pub async fn list_under(&self, id: &IncidentId, folder: &str) -> Result<Vec<String>, AwsError> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -281,7 +309,7 @@ impl EvidenceStore {
                 .s3
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(Self::prefix(id))
+                .prefix(format!("{}{folder}", Self::prefix(id)))
                 .set_continuation_token(token.take())
                 .send()
                 .await

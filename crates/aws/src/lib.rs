@@ -14,11 +14,13 @@ pub mod evidence;
 pub mod guardduty;
 pub mod iam;
 pub mod lockdown;
+pub mod log;
 pub mod pager;
 pub mod records;
 pub mod release;
 pub mod respond;
 pub mod s3;
+pub mod verify;
 
 pub use bus::Bus;
 pub use clients::Clients;

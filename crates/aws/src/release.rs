@@ -6,7 +6,7 @@
 
 use chrono::{Duration, Utc};
 use firebreak_core::release::{self, Change, Options, ReleaseRecord, Step};
-use firebreak_core::{ActionOutcome, Incident, IncidentId, Status, TagTarget, Triage};
+use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, TagTarget, Triage};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
@@ -40,6 +40,8 @@ pub struct Release {
     pub manifest: Option<Item>,
     /// `s3://bucket/incidents/<id>/`.
     pub evidence_location: String,
+    /// Incident log entries appended.
+    pub logged: Vec<String>,
 }
 
 impl Release {
@@ -68,7 +70,9 @@ pub async fn release(
         outcomes: Vec::with_capacity(steps.len()),
         records: Vec::new(),
         manifest: None,
+        logged: Vec::new(),
     };
+    let mut log = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let status = match step {
             Step::Keep { why, .. } => Status::Skipped {
@@ -86,12 +90,21 @@ pub async fn release(
         };
         tracing::info!(incident_id = %id, step = step.kind(), outcome = outcome.status.word(), "release");
         if !responder.dry_run && !is_repeat(&outcome) {
-            lock_record(responder, id, step, &outcome, &mut run).await;
+            lock_record(responder, id, step, &outcome, &mut run, &mut log).await;
         }
         run.outcomes.push(outcome);
     }
     if !run.records.is_empty() {
         lock_manifest(responder, &mut run).await;
+    }
+    if !log.is_empty() {
+        log.extend(run.records.iter().map(crate::log::evidence));
+        log.extend(run.manifest.iter().map(crate::log::evidence));
+        let by = &responder.collector.identity;
+        match crate::log::append(store, id, by, log, Utc::now()).await {
+            Ok(keys) => run.logged = keys,
+            Err(e) => run.outcomes.push(record_failed(&e)),
+        }
     }
     Ok(run)
 }
@@ -242,6 +255,7 @@ async fn lock_record(
     step: &Step,
     outcome: &ActionOutcome,
     run: &mut Release,
+    log: &mut Vec<Entry>,
 ) {
     let record = ReleaseRecord {
         incident_id: id.clone(),
@@ -256,6 +270,9 @@ async fn lock_record(
         outcome: outcome.clone(),
     };
     let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    log.push(Entry::Release {
+        record: record.clone(),
+    });
     match responder
         .evidence
         .put(

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use firebreak_core::release::{Change, OriginalBlock};
 use firebreak_core::{
-    Action, ActionOutcome, Config, Incident, IncidentId, Mode, PageKind, PlannedAction, Principal,
-    Stage, Status, TagTarget, page,
+    Action, ActionOutcome, Config, Entry, Incident, IncidentId, Mode, PageKind, PlannedAction,
+    Principal, Stage, Status, TagTarget, page,
 };
 use serde_json::{Value, json};
 
@@ -63,6 +63,12 @@ pub struct Response {
     /// could not (the preserve stage reports this as its own action's outcome instead).
     #[serde(skip)]
     pub record_error: Option<AwsError>,
+    /// Incident log entries appended by this response.
+    pub logged: Vec<String>,
+    /// Why the incident log could not be appended to, if it could not (a function fails as
+    /// retryable; the CLI reports it).
+    #[serde(skip)]
+    pub log_error: Option<AwsError>,
 }
 
 impl Response {
@@ -201,6 +207,7 @@ impl Responder {
             }
         }
         let mut page_message_id = None;
+        let mut page_entry = None;
         if let Some(index) = page_at {
             let planned = &incident.plan[index];
             let status = if self.dry_run {
@@ -226,6 +233,7 @@ impl Responder {
                 match self.pager.send(route, &message).await {
                     Ok(id) => {
                         let detail = format!("message {id} to the {route} topic");
+                        page_entry = Some((kind, route, id.clone()));
                         page_message_id = Some(id);
                         Status::Done { detail }
                     }
@@ -241,6 +249,26 @@ impl Responder {
             .rev()
             .find(|i| i.kind == "manifest")
             .cloned();
+        let (logged, log_error) = if self.dry_run {
+            (Vec::new(), None)
+        } else {
+            let entries = self.log_entries(incident, stage, &outcomes, &run.items, page_entry);
+            match crate::log::append(
+                &self.evidence,
+                &incident.id,
+                &self.collector.identity,
+                entries,
+                Utc::now(),
+            )
+            .await
+            {
+                Ok(keys) => (keys, None),
+                Err(e) => {
+                    tracing::error!(incident_id = %incident.id, error = %e.code, "incident log");
+                    (Vec::new(), Some(e))
+                }
+            }
+        };
         Response {
             incident_id: incident.id.clone(),
             outcomes,
@@ -250,7 +278,54 @@ impl Responder {
             page_message_id,
             original_groups: run.original_groups,
             record_error,
+            logged,
+            log_error,
         }
+    }
+
+    /// What a response adds to the incident log, in order: the opening (a whole response
+    /// only: the deployed triage function logs it otherwise), every evidence item, every
+    /// outcome in plan order, the page.
+    fn log_entries(
+        &self,
+        incident: &Incident,
+        stage: Stage,
+        outcomes: &[ActionOutcome],
+        items: &[Item],
+        page: Option<(PageKind, firebreak_core::Route, String)>,
+    ) -> Vec<Entry> {
+        let event_key = items
+            .iter()
+            .find(|i| i.kind == "source-event")
+            .map(|i| i.key.clone())
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        if stage == Stage::All {
+            entries.push(if incident.is_update() {
+                Entry::Updated {
+                    event_key: event_key.clone(),
+                }
+            } else {
+                Entry::opened(incident, &event_key)
+            });
+        }
+        entries.extend(items.iter().map(crate::log::evidence));
+        let mut sorted: Vec<&ActionOutcome> = outcomes.iter().collect();
+        sorted.sort_by_key(|o| o.index);
+        entries.extend(
+            sorted
+                .into_iter()
+                .map(|o| Entry::Action { outcome: o.clone() }),
+        );
+        if let Some((page_kind, route, message_id)) = page {
+            entries.push(Entry::Page {
+                page_kind,
+                route,
+                message_id,
+                about: format!("respond {event_key}"),
+            });
+        }
+        entries
     }
 
     /// Executes action `index` of the incident's plan now, because a human approved it: the

@@ -1,4 +1,4 @@
-//! The commands that talk to AWS: `respond`, `approve`, `release` and `lockdown`. This is an
+//! The commands that talk to AWS: `respond`, `approve`, `release`, `verify` and `lockdown`. This is an
 //! entry point: it reads the environment (through the SDK's default chain), builds the clients
 //! once, and hands them down.
 
@@ -296,6 +296,14 @@ pub fn respond(
                         if r.any_failed() {
                             code = code.max(EXIT_FAILED);
                         }
+                        if let Some(e) = &r.log_error {
+                            writeln!(
+                                stderr,
+                                "firebreak: {name}: {}: the incident log was not appended to: {e}",
+                                incident.id
+                            )?;
+                            code = code.max(EXIT_FAILED);
+                        }
                         if json {
                             let line = RespondLine {
                                 file: name,
@@ -329,6 +337,62 @@ pub fn respond(
         }
         Ok(code)
     })
+}
+
+/// `firebreak verify`: one verdict per evidence object, then a custody entry naming the caller.
+pub fn verify(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let store = &responder.evidence;
+        let v = firebreak_aws::verify::verify(store, &id, firebreak_aws::verify::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let mut code = print_verification(&v, stdout)?;
+        if args.dry_run {
+            writeln!(stdout, "  custody: not recorded (dry run)")?;
+            return Ok(code);
+        }
+        let by = &responder.collector.identity;
+        match firebreak_aws::verify::record_custody(store, &v, by, "verify").await {
+            Ok(keys) => {
+                for k in keys {
+                    writeln!(stdout, "  custody: {k} (read by {by})")?;
+                }
+            }
+            Err(e) => {
+                writeln!(stdout, "  custody: NOT RECORDED: {e}")?;
+                code = EXIT_FAILED;
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// Prints one verdict per object and a summary; `EXIT_OK` when every verdict is ok.
+pub fn print_verification(
+    v: &firebreak_aws::verify::Verification,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    writeln!(
+        stdout,
+        "{}: {} object(s) under {}, {} manifest(s)",
+        v.incident_id,
+        v.checked.len(),
+        v.location,
+        v.manifests.len()
+    )?;
+    for c in &v.checked {
+        writeln!(stdout, "  {}: {}", c.key, c.verdict)?;
+    }
+    let bad = v.checked.iter().filter(|c| !c.verdict.is_ok()).count();
+    writeln!(stdout, "  {} ok, {bad} not ok", v.checked.len() - bad)?;
+    Ok(if bad == 0 { EXIT_OK } else { EXIT_FAILED })
 }
 
 pub fn lockdown(

@@ -16,9 +16,10 @@ use firebreak_core::{Config, Triage};
 /// Exit code when every input was understood.
 pub const EXIT_OK: u8 = 0;
 /// Exit code when a command ran but an action it took failed (`respond`, `approve`, `release`,
-/// `lockdown`).
+/// `lockdown`), or `verify` found a problem.
 pub const EXIT_FAILED: u8 = 1;
-/// Exit code when an input or the configuration could not be understood.
+/// Exit code when an input or the configuration could not be understood (or `verify` found no
+/// such incident).
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 #[derive(Parser)]
@@ -83,6 +84,14 @@ enum Command {
         /// Also enable the Cognito users Firebreak disabled.
         #[arg(long)]
         enable_users: bool,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Check an incident's evidence: hashes, manifests, S3 checksums, retention; one verdict
+    /// per object (exit 1 on any problem, 2 when the incident has no evidence).
+    Verify {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -169,6 +178,8 @@ pub fn run(
             };
             aws::release(t, &aws, &incident_id, options, stdout)
         }),
+        Command::Verify { incident_id, aws } => load_triage(aws.config.as_deref())
+            .and_then(|t| aws::verify(t, &aws, &incident_id, stdout)),
         Command::Lockdown { what, aws } => {
             load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))
         }

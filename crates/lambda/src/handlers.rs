@@ -4,10 +4,10 @@
 
 use chrono::Utc;
 use firebreak_aws::evidence::Turn;
-use firebreak_aws::{Collector, EvidenceStore};
+use firebreak_aws::{Collector, EvidenceStore, log};
 use firebreak_core::{
-    Decision, DetailType, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind, Route,
-    Stage, StageFinished, page,
+    Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind,
+    Route, Stage, StageFinished, page,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +30,11 @@ struct BusEvent {
 }
 
 /// `triage`: records the incident once and announces it.
-pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
+pub async fn triage(
+    ctx: &Context,
+    raw: &str,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
     let event = Event::parse(raw).map_err(|e| FunctionError::BadInput(e.to_string()))?;
     let incident = match ctx
         .triage
@@ -86,6 +90,18 @@ pub async fn triage(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
     } else {
         DetailType::IncidentUpdated
     };
+    // Logged before the notice: a failure here is retried, and the entry's hash makes the
+    // retry's append a no-op if this one got through.
+    let entry = if opens {
+        Entry::opened(&incident, &event_key)
+    } else {
+        Entry::Updated {
+            event_key: event_key.clone(),
+        }
+    };
+    log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
+        .await
+        .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
     let notice = IncidentNotice {
         incident_id: id.clone(),
         severity: incident.severity,
@@ -196,6 +212,13 @@ async fn run_stage(
             e.clone(),
         ));
     }
+    if let Some(e) = &response.log_error {
+        // Never drop a log entry: the stage runs again and the append is idempotent.
+        return Err(FunctionError::aws(
+            "appending to the incident log",
+            e.clone(),
+        ));
+    }
     let detail = StageFinished {
         incident_id: id.clone(),
         severity: incident.severity,
@@ -223,7 +246,7 @@ async fn run_stage(
 }
 
 /// `page`: the first page at once, follow-ups with the outcomes; each at most once.
-pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
+pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     let event: BusEvent = parse_bus(raw)?;
     let detail_type = DetailType::parse(&event.detail_type).ok_or_else(|| {
         FunctionError::BadInput(format!("not a Firebreak event: {:?}", event.detail_type))
@@ -304,6 +327,23 @@ pub async fn page(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
         .send(route, &message)
         .await
         .map_err(|e| FunctionError::aws("publishing the page", e))?;
+    // Before `.done`: a failed append leaves the page claimed, so a retry resumes it (and may
+    // page again: pages are at-least-once) rather than drop the entry.
+    let entry = Entry::Page {
+        page_kind: kind,
+        route,
+        message_id: message_id.clone(),
+        about: name.clone(),
+    };
+    log::append(
+        ctx.evidence(),
+        &incident.id,
+        &collector.identity,
+        vec![entry],
+        now,
+    )
+    .await
+    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
     ctx.evidence()
         .finish(&incident.id, &name, now)
         .await

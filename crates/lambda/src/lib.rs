@@ -132,10 +132,10 @@ impl Context {
         collector: Collector,
     ) -> Result<serde_json::Value, FunctionError> {
         let result = match self.function {
-            Function::Triage => handlers::triage(self, raw).await,
+            Function::Triage => handlers::triage(self, raw, collector).await,
             Function::Contain => handlers::contain(self, raw, collector).await,
             Function::Preserve => handlers::preserve(self, raw, collector).await,
-            Function::Page => handlers::page(self, raw).await,
+            Function::Page => handlers::page(self, raw, collector).await,
         };
         // Logs carry no personal data: the answer's summary, and the error redacted. The full
         // values are in the locked evidence.
