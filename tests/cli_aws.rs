@@ -1,112 +1,14 @@
 //! `firebreak respond` and `firebreak lockdown` as a user runs them: the real binary, its
 //! credentials from the environment, `--endpoint` pointing at the local emulator.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use aws_credential_types::provider::ProvideCredentials;
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{iam_user_finding, repo, seed};
-
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let bin = target.join("debug/firebreak");
-    assert!(
-        bin.exists(),
-        "{} is not built (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
-
-struct Cli {
-    moto: Moto,
-    env: Vec<(String, String)>,
-    dir: PathBuf,
-}
-
-impl Cli {
-    async fn start(name: &str) -> (Cli, aws_config::SdkConfig, seed::Stack) {
-        let moto = Moto::start();
-        let sdk = moto.sdk().await;
-        let stack = seed::stack(&sdk).await;
-        let creds = sdk
-            .credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap();
-        let env = vec![
-            (
-                "AWS_ACCESS_KEY_ID".into(),
-                creds.access_key_id().to_string(),
-            ),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                creds.secret_access_key().to_string(),
-            ),
-            (
-                "AWS_SESSION_TOKEN".into(),
-                creds.session_token().unwrap_or_default().to_string(),
-            ),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ];
-        let dir = std::env::temp_dir().join(format!("firebreak-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let base = std::fs::read_to_string(repo().join("infra/firebreak.toml")).unwrap();
-        let config = base
-            .replace("firebreak-evidence-111122223333", &stack.bucket)
-            .replace(
-                "arn:aws:sns:us-east-1:111122223333:firebreak-s1-pager",
-                &stack.pager_topic,
-            )
-            .replace(
-                "arn:aws:sns:us-east-1:111122223333:firebreak-s2-ticket",
-                &stack.ticket_topic,
-            );
-        std::fs::write(dir.join("firebreak.toml"), config).unwrap();
-        (Cli { moto, env, dir }, sdk, stack)
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let config = self.dir.join("firebreak.toml");
-        let mut cmd = Command::new(binary());
-        cmd.args(args)
-            .arg("--endpoint")
-            .arg(&self.moto.endpoint)
-            .arg("--config")
-            .arg(&config)
-            .env_clear();
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn write_event(&self, name: &str, v: &serde_json::Value) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, v.to_string()).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Cli {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use firebreak_tests::cli::Cli;
+use firebreak_tests::moto::HOME_ACCOUNT;
+use firebreak_tests::{iam_user_finding, seed};
 
 #[tokio::test]
 async fn respond_dry_run_then_for_real() {
-    let (cli, sdk, _) = Cli::start("respond").await;
+    let cli = Cli::start("respond").await;
+    let sdk = cli.sdk.clone();
     let iam = aws_sdk_iam::Client::new(&sdk);
     let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
     let e = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT);
@@ -156,7 +58,7 @@ async fn respond_dry_run_then_for_real() {
 
 #[tokio::test]
 async fn respond_exits_1_when_an_action_failed() {
-    let (cli, _, _) = Cli::start("respond-fail").await;
+    let cli = Cli::start("respond-fail").await;
     // The user does not exist: AWS refuses, and Firebreak says so.
     let e = iam_user_finding("nobody-here", "AKIA0000000000000000", HOME_ACCOUNT);
     let file = cli.write_event("finding.json", &e);
@@ -171,7 +73,8 @@ async fn respond_exits_1_when_an_action_failed() {
 #[tokio::test]
 async fn lockdown_cognito_stops_sign_up_and_signs_everyone_out_and_role_lockdown_spares_break_glass()
  {
-    let (cli, sdk, _) = Cli::start("lockdown").await;
+    let cli = Cli::start("lockdown").await;
+    let sdk = cli.sdk.clone();
     let c = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let pool = c
         .create_user_pool()
@@ -244,7 +147,8 @@ async fn lockdown_cognito_stops_sign_up_and_signs_everyone_out_and_role_lockdown
 /// or the affected resource.
 #[tokio::test]
 async fn responders_are_never_contained_whatever_the_event_says() {
-    let (mut cli, sdk, _) = Cli::start("lockout").await;
+    let mut cli = Cli::start("lockout").await;
+    let sdk = cli.sdk.clone();
     let iam = aws_sdk_iam::Client::new(&sdk);
     let roles = ["BreakGlass", "FirebreakContainRole", "IncidentResponder"];
     for role in roles {

@@ -4,12 +4,11 @@
 //! evidence cannot be deleted, and stops the emulator.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use firebreak_aws::{Clients, Collector, Responder};
 use firebreak_core::{Action, Decision, Incident, Status, TagTarget, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{repo, seed};
+use firebreak_tests::seed;
 
 /// What one event needs to exist, and the emulator's ids for the sample's ids.
 #[derive(Default)]
@@ -39,13 +38,7 @@ async fn main() -> std::process::ExitCode {
         request_id: None,
     };
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("events"))
-        .expect("events/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = firebreak_tests::corpus_files();
 
     let mut seeded = Seeded::default();
     let mut rows = Vec::new();

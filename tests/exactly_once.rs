@@ -17,7 +17,7 @@ use firebreak_lambda::{Context, Function, FunctionError, Settings};
 use firebreak_tests::eventbridge::{Taps, drain_queue};
 use firebreak_tests::lambda::function_env;
 use firebreak_tests::moto::Moto;
-use firebreak_tests::{repo, seed};
+use firebreak_tests::seed;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -161,13 +161,7 @@ async fn every_event_delivered_fifty_times_has_its_effects_once() {
     });
 
     // Every sample event, and two re-emits of every GuardDuty finding.
-    let mut files: Vec<_> = std::fs::read_dir(repo().join("events"))
-        .expect("events/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = firebreak_tests::corpus_files();
     let mut sources: Vec<(String, Value)> = Vec::new();
     for file in &files {
         let event: Value = serde_json::from_str(&std::fs::read_to_string(file).expect("read"))

@@ -257,13 +257,7 @@ async fn the_functions_log_no_personal_data_from_the_corpus() {
     let host = |name: &str| &hosts.iter().find(|(n, _)| *n == name).expect("a host").1;
 
     let mut secrets = std::collections::BTreeSet::new();
-    let mut files: Vec<_> = std::fs::read_dir(firebreak_tests::repo().join("events"))
-        .expect("events/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = firebreak_tests::corpus_files();
     let mut invocations = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");

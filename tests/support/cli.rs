@@ -38,7 +38,8 @@ pub struct Cli {
     pub sdk: SdkConfig,
     /// Firebreak's stack.
     pub stack: Stack,
-    env: Vec<(String, String)>,
+    /// The whole environment the binary runs with: the caller's credentials and region.
+    pub env: Vec<(String, String)>,
     /// Where the configuration and event files go.
     pub dir: PathBuf,
 }
@@ -114,6 +115,13 @@ impl Cli {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Writes `v` as `name` in the test directory; returns its path.
+    pub fn write_event(&self, name: &str, v: &Value) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path.to_string_lossy().into_owned()
     }
 
     /// `firebreak respond --json` on one event: its JSON line.

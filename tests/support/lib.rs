@@ -29,6 +29,18 @@ pub fn firebreak(args: &[&str], stdin: &str) -> (u8, String, String) {
     )
 }
 
+/// Every sample event file (`events/*.json`), in name order.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("events"))
+        .expect("events/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Reads a corpus event as JSON.
 pub fn event(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(repo().join("events").join(name))
