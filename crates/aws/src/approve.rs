@@ -7,7 +7,7 @@ use firebreak_core::approval::{self, ApprovalRecord};
 use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, Triage};
 
 use crate::error::AwsError;
-use crate::evidence::{Item, Manifest, Missing, Turn};
+use crate::evidence::Turn;
 use crate::records::{self, ClaimBody};
 use crate::respond::Responder;
 
@@ -15,29 +15,8 @@ use crate::respond::Responder;
 /// takes with the SDK's retries. An approval that failed can be run again after this.
 pub const APPROVAL_STALE_SECONDS: i64 = 60;
 
-/// What an approval run did.
-#[derive(Debug, Clone)]
-pub struct Approval {
-    /// The incident, triaged again from its locked source event.
-    pub incident: Incident,
-    /// One outcome per action approved (or found approved already), plus any record failure.
-    pub outcomes: Vec<ActionOutcome>,
-    /// Approval records locked in this run.
-    pub records: Vec<Item>,
-    /// The manifest listing them.
-    pub manifest: Option<Item>,
-    /// `s3://bucket/incidents/<id>/`.
-    pub evidence_location: String,
-    /// Incident log entries appended.
-    pub logged: Vec<String>,
-}
-
-impl Approval {
-    /// True when an approved action (or its record) failed.
-    pub fn any_failed(&self) -> bool {
-        self.outcomes.iter().any(|o| o.status.is_failure())
-    }
-}
+/// What an approval run did: one outcome per action approved (or found approved already).
+pub type Approval = records::Run;
 
 /// Approves action `only`, or every action that waits, of incident `id`, as the responder's
 /// collector. Fails without acting when the incident or the action does not exist, or the action
@@ -62,14 +41,7 @@ pub async fn approve(
         }
         None => waiting.clone(),
     };
-    let mut run = Approval {
-        evidence_location: store.location(id),
-        incident,
-        outcomes: Vec::new(),
-        records: Vec::new(),
-        manifest: None,
-        logged: Vec::new(),
-    };
+    let mut run = Approval::new(incident, store.location(id));
     let mut log = Vec::new();
     for index in indices {
         let claim = claim_name(index);
@@ -87,9 +59,11 @@ pub async fn approve(
         approve_one(responder, &locked.event_key, index, &mut run, &mut log).await?;
     }
     if !run.records.is_empty() {
-        lock_manifest(responder, &mut run).await;
+        run.lock_manifest(responder, |e| record_failed(0, "manifest", e))
+            .await;
     }
-    append_log(responder, &mut run, log).await;
+    run.append_log(responder, log, |e| record_failed(0, "incident_log", e))
+        .await;
     Ok(run)
 }
 
@@ -194,49 +168,6 @@ async fn approve_one(
             .push(record_failed(index, "approval_record", &e));
     }
     Ok(())
-}
-
-/// Appends the approvals, their records and the manifest to the incident log; a failure is
-/// reported as an outcome.
-async fn append_log(responder: &Responder, run: &mut Approval, mut log: Vec<Entry>) {
-    if responder.dry_run || log.is_empty() {
-        return;
-    }
-    log.extend(run.records.iter().map(crate::log::evidence));
-    log.extend(run.manifest.iter().map(crate::log::evidence));
-    match crate::log::append(
-        &responder.evidence,
-        &run.incident.id,
-        &responder.collector.identity,
-        log,
-        Utc::now(),
-    )
-    .await
-    {
-        Ok(keys) => run.logged = keys,
-        Err(e) => run.outcomes.push(record_failed(0, "incident_log", &e)),
-    }
-}
-
-/// Locks a manifest of this run's approval records: the chain of custody of the approval.
-async fn lock_manifest(responder: &Responder, run: &mut Approval) {
-    let now = Utc::now();
-    let manifest = Manifest {
-        incident_id: run.incident.id.clone(),
-        written_at: now,
-        written_by: responder.collector.clone(),
-        items: run.records.clone(),
-        missing: Vec::<Missing>::new(),
-        bucket: responder.evidence.bucket().to_string(),
-    };
-    match responder
-        .evidence
-        .put_manifest(&manifest, &responder.collector, now)
-        .await
-    {
-        Ok(item) => run.manifest = Some(item),
-        Err(e) => run.outcomes.push(record_failed(0, "manifest", &e)),
-    }
 }
 
 /// `approvals/<index>.json`: the claim that makes an approval happen once.

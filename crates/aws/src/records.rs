@@ -8,7 +8,97 @@ use firebreak_core::{ActionOutcome, Decision, Incident, IncidentId, Triage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AwsError;
-use crate::evidence::{Claim, EvidenceStore, Manifest};
+use crate::evidence::{Claim, EvidenceStore, Item, Manifest, Missing};
+use crate::respond::Responder;
+
+/// What a run a human starts (`approve`, `release`) did, and what it locked about itself.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The incident, triaged again from its locked source event.
+    pub incident: Incident,
+    /// One outcome per action or step, plus any record that could not be locked.
+    pub outcomes: Vec<ActionOutcome>,
+    /// Records locked in this run.
+    pub records: Vec<Item>,
+    /// The manifest listing them.
+    pub manifest: Option<Item>,
+    /// `s3://bucket/incidents/<id>/`.
+    pub evidence_location: String,
+    /// Incident log entries appended.
+    pub logged: Vec<String>,
+}
+
+impl Run {
+    /// A run on `incident` that has done nothing yet.
+    pub fn new(incident: Incident, evidence_location: String) -> Run {
+        Run {
+            incident,
+            outcomes: Vec::new(),
+            records: Vec::new(),
+            manifest: None,
+            evidence_location,
+            logged: Vec::new(),
+        }
+    }
+
+    /// True when an action or step (or its record) failed.
+    pub fn any_failed(&self) -> bool {
+        self.outcomes.iter().any(|o| o.status.is_failure())
+    }
+
+    /// Locks a manifest of this run's records: their chain of custody. A failure becomes the
+    /// outcome `failed` makes of it.
+    pub async fn lock_manifest(
+        &mut self,
+        responder: &Responder,
+        failed: impl Fn(&AwsError) -> ActionOutcome,
+    ) {
+        let now = Utc::now();
+        let manifest = Manifest {
+            incident_id: self.incident.id.clone(),
+            written_at: now,
+            written_by: responder.collector.clone(),
+            items: self.records.clone(),
+            missing: Vec::<Missing>::new(),
+            bucket: responder.evidence.bucket().to_string(),
+        };
+        match responder
+            .evidence
+            .put_manifest(&manifest, &responder.collector, now)
+            .await
+        {
+            Ok(item) => self.manifest = Some(item),
+            Err(e) => self.outcomes.push(failed(&e)),
+        }
+    }
+
+    /// Appends `log`, then this run's records and manifest as evidence entries, to the incident
+    /// log (nothing on a dry run or an empty log). A failure becomes the outcome `failed` makes.
+    pub async fn append_log(
+        &mut self,
+        responder: &Responder,
+        mut log: Vec<firebreak_core::Entry>,
+        failed: impl Fn(&AwsError) -> ActionOutcome,
+    ) {
+        if responder.dry_run || log.is_empty() {
+            return;
+        }
+        log.extend(self.records.iter().map(crate::log::evidence));
+        log.extend(self.manifest.iter().map(crate::log::evidence));
+        match crate::log::append(
+            &responder.evidence,
+            &self.incident.id,
+            &responder.collector.identity,
+            log,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(keys) => self.logged = keys,
+            Err(e) => self.outcomes.push(failed(&e)),
+        }
+    }
+}
 
 /// What the evidence store holds about one incident.
 #[derive(Debug, Clone)]

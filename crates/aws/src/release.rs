@@ -6,11 +6,11 @@
 
 use chrono::{Duration, Utc};
 use firebreak_core::release::{self, Change, Options, ReleaseRecord, Step};
-use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, TagTarget, Triage};
+use firebreak_core::{ActionOutcome, Entry, IncidentId, Status, TagTarget, Triage};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
-use crate::evidence::{Item, Manifest, Missing, Turn};
+use crate::evidence::Turn;
 use crate::records::{self, ClaimBody};
 use crate::respond::Responder;
 use crate::{cognito, ec2, iam, s3};
@@ -27,29 +27,8 @@ pub enum Undone {
     Unchanged(String),
 }
 
-/// What a release run did.
-#[derive(Debug, Clone)]
-pub struct Release {
-    /// The incident, triaged again from its locked source event.
-    pub incident: Incident,
-    /// One outcome per step, in order.
-    pub outcomes: Vec<ActionOutcome>,
-    /// Release records locked in this run.
-    pub records: Vec<Item>,
-    /// The manifest listing them.
-    pub manifest: Option<Item>,
-    /// `s3://bucket/incidents/<id>/`.
-    pub evidence_location: String,
-    /// Incident log entries appended.
-    pub logged: Vec<String>,
-}
-
-impl Release {
-    /// True when a step (or its record) failed.
-    pub fn any_failed(&self) -> bool {
-        self.outcomes.iter().any(|o| o.status.is_failure())
-    }
-}
+/// What a release run did: one outcome per step, in order.
+pub type Release = records::Run;
 
 /// Releases incident `id` as the responder's collector: every recorded change undone once,
 /// access keys and Cognito users only when `options` say so.
@@ -64,14 +43,7 @@ pub async fn release(
     let incident = records::incident(triage, id, &locked)?;
     let steps = release::steps(&locked.all_outcomes(), options);
     let target = responder.target_clients(&incident).await;
-    let mut run = Release {
-        evidence_location: store.location(id),
-        incident,
-        outcomes: Vec::with_capacity(steps.len()),
-        records: Vec::new(),
-        manifest: None,
-        logged: Vec::new(),
-    };
+    let mut run = Release::new(incident, store.location(id));
     let mut log = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let status = match step {
@@ -95,17 +67,9 @@ pub async fn release(
         run.outcomes.push(outcome);
     }
     if !run.records.is_empty() {
-        lock_manifest(responder, &mut run).await;
+        run.lock_manifest(responder, record_failed).await;
     }
-    if !log.is_empty() {
-        log.extend(run.records.iter().map(crate::log::evidence));
-        log.extend(run.manifest.iter().map(crate::log::evidence));
-        let by = &responder.collector.identity;
-        match crate::log::append(store, id, by, log, Utc::now()).await {
-            Ok(keys) => run.logged = keys,
-            Err(e) => run.outcomes.push(record_failed(&e)),
-        }
-    }
+    run.append_log(responder, log, record_failed).await;
     Ok(run)
 }
 
@@ -286,26 +250,6 @@ async fn lock_record(
         .await
     {
         Ok(item) => run.records.push(item),
-        Err(e) => run.outcomes.push(record_failed(&e)),
-    }
-}
-
-async fn lock_manifest(responder: &Responder, run: &mut Release) {
-    let now = Utc::now();
-    let manifest = Manifest {
-        incident_id: run.incident.id.clone(),
-        written_at: now,
-        written_by: responder.collector.clone(),
-        items: run.records.clone(),
-        missing: Vec::<Missing>::new(),
-        bucket: responder.evidence.bucket().to_string(),
-    };
-    match responder
-        .evidence
-        .put_manifest(&manifest, &responder.collector, now)
-        .await
-    {
-        Ok(item) => run.manifest = Some(item),
         Err(e) => run.outcomes.push(record_failed(&e)),
     }
 }

@@ -108,6 +108,15 @@ pub async fn restore_public_access_block(
     }
 }
 
+/// The bucket's tags (none when it has no tag set).
+async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Tag>, AwsError> {
+    match s3.get_bucket_tagging().bucket(bucket).send().await.aws() {
+        Ok(out) => Ok(out.tag_set().to_vec()),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes the quarantine tag from the bucket where its value is `value`, keeping every other
 /// tag.
 pub async fn untag_bucket(
@@ -115,11 +124,7 @@ pub async fn untag_bucket(
     bucket: &str,
     value: &str,
 ) -> Result<Undone, AwsError> {
-    let mut tags: Vec<Tag> = match s3.get_bucket_tagging().bucket(bucket).send().await.aws() {
-        Ok(out) => out.tag_set().to_vec(),
-        Err(e) if e.is_not_found() => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let mut tags = bucket_tags(s3, bucket).await?;
     let current = tags
         .iter()
         .find(|t| t.key() == QUARANTINE_TAG)
@@ -161,11 +166,7 @@ pub async fn tag_bucket(
     bucket: &str,
     value: &str,
 ) -> Result<String, AwsError> {
-    let mut tags: Vec<Tag> = match s3.get_bucket_tagging().bucket(bucket).send().await.aws() {
-        Ok(out) => out.tag_set().to_vec(),
-        Err(e) if e.is_not_found() => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let mut tags = bucket_tags(s3, bucket).await?;
     let kept = tags.iter().filter(|t| t.key() != QUARANTINE_TAG).count();
     tags.retain(|t| t.key() != QUARANTINE_TAG);
     tags.push(
