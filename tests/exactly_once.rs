@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use firebreak_lambda::{Context, Function, FunctionError, Settings};
+use firebreak_lambda::{Context, FunctionError};
 use firebreak_tests::eventbridge::{Taps, drain_queue};
-use firebreak_tests::lambda::function_env;
+use firebreak_tests::lambda::{contexts, function_env};
 use firebreak_tests::moto::Moto;
 use firebreak_tests::seed;
 use serde_json::Value;
@@ -142,18 +142,10 @@ async fn every_event_delivered_fifty_times_has_its_effects_once() {
     let sdk = moto.sdk().await;
     let stack = seed::stack(&sdk).await;
     let taps = Taps::install(&sdk, BUS).await;
-    let env: HashMap<String, String> =
-        function_env(&moto, &moto.home_credentials().await, &stack, BUS)
-            .into_iter()
-            .collect();
-    let settings =
-        Settings::from_lookup(|name| env.get(name).cloned()).expect("the template's settings");
-    let functions = Function::ALL
+    let env = function_env(&moto, &moto.home_credentials().await, &stack, BUS);
+    let functions = contexts(&env, &sdk)
         .into_iter()
-        .map(|f| {
-            let ctx = Context::new(f, &sdk, settings.clone()).expect("context");
-            (f.name(), Arc::new(ctx))
-        })
+        .map(|(name, ctx)| (name, Arc::new(ctx)))
         .collect();
     let harness = Arc::new(Harness {
         functions,

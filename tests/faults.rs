@@ -9,17 +9,16 @@
 //! be in the bucket, locked, with the manifest's SHA-256. Printed: fault rate → actions done /
 //! failed / wrongly reported (must be 0).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use firebreak_lambda::{Context, Function, FunctionError, Settings};
+use firebreak_lambda::{Context, FunctionError};
 use firebreak_tests::eventbridge::Taps;
 use firebreak_tests::faults::{FaultProxy, Faults};
-use firebreak_tests::lambda::function_env;
+use firebreak_tests::lambda::{contexts, function_env};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto, sdk_for};
 use firebreak_tests::seed::{self, Server, Stack};
 use firebreak_tests::{event, iam_user_finding};
@@ -149,19 +148,12 @@ async fn run(rate: f64, seed: u64) -> Tally {
                 .build(),
         )
         .build();
-    let env: BTreeMap<String, String> = function_env(&moto, &creds, &stack, BUS)
-        .into_iter()
-        .collect();
-    let settings = Settings::from_lookup(|n| env.get(n).cloned()).expect("settings");
-    let functions: BTreeMap<&str, Context> = Function::ALL
-        .into_iter()
-        .map(|f| {
-            let mut ctx = Context::new(f, &faulty, settings.clone()).expect("context");
-            // A retry may take over a step its failed delivery claimed without waiting 90 s.
-            ctx.stale_after = chrono::Duration::milliseconds(500);
-            (f.name(), ctx)
-        })
-        .collect();
+    let env = function_env(&moto, &creds, &stack, BUS);
+    let mut functions = contexts(&env, &faulty);
+    for ctx in functions.values_mut() {
+        // A retry may take over a step its failed delivery claimed without waiting 90 s.
+        ctx.stale_after = chrono::Duration::milliseconds(500);
+    }
 
     let mut tally = Tally::default();
     let mut answers: Vec<(&str, Value)> = Vec::new();
@@ -477,13 +469,18 @@ async fn confirmed(
                 panic!("a quarantine tag on {target}, which the scenario did not seed")
             }
         }
-        // The manifest and every item it lists are checked on their own.
-        "preserve_evidence" => {
-            answer["manifest_key"]
-                .as_str()
-                .is_some_and(|k| k.contains(incident))
-                && !stack.bucket.is_empty()
-        }
+        // Done means a locked manifest of this incident is in the bucket (every item it lists
+        // is checked by `verify_manifest`).
+        "preserve_evidence" => match answer["manifest_key"].as_str() {
+            Some(key) if key.starts_with(&format!("incidents/{incident}/")) => s3
+                .head_object()
+                .bucket(&stack.bucket)
+                .key(key)
+                .send()
+                .await
+                .is_ok_and(|h| h.object_lock_retain_until_date().is_some()),
+            _ => false,
+        },
         other => panic!("no check for {other} yet: add one before trusting its reports"),
     }
 }

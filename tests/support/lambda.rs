@@ -83,6 +83,25 @@ pub fn function_env(
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
+/// The four functions in-process, each one's `Context` built from `env` (as `function_env`
+/// gives it) with its clients on `sdk`, keyed by function name.
+pub fn contexts(
+    env: &[(String, String)],
+    sdk: &aws_config::SdkConfig,
+) -> std::collections::BTreeMap<&'static str, firebreak_lambda::Context> {
+    let settings = firebreak_lambda::Settings::from_lookup(|name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("the template's settings");
+    firebreak_lambda::Function::ALL
+        .into_iter()
+        .map(|f| {
+            let ctx = firebreak_lambda::Context::new(f, sdk, settings.clone()).expect("context");
+            (f.name(), ctx)
+        })
+        .collect()
+}
+
 /// One function binary served through the Lambda runtime API.
 pub struct LambdaHost {
     name: String,
