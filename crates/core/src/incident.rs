@@ -91,7 +91,7 @@ pub enum Source {
 }
 
 /// A deadline an incident starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Obligation {
     /// Tell Amazon within 24 hours of detection (accounts holding Amazon data).
@@ -114,6 +114,36 @@ pub struct Deadline {
 }
 
 impl Obligation {
+    /// Every obligation, in the order reports list them.
+    pub const ALL: [Obligation; 4] = [
+        Obligation::NotifyAmazon,
+        Obligation::GdprAuthority,
+        Obligation::RootCauseAnalysis,
+        Obligation::Retrospective,
+    ];
+
+    /// Its name on the command line and in pages (`notify-amazon`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Obligation::NotifyAmazon => "notify-amazon",
+            Obligation::GdprAuthority => "gdpr-authority",
+            Obligation::Retrospective => "retrospective",
+            Obligation::RootCauseAnalysis => "rca",
+        }
+    }
+
+    /// The obligation a human typed: its name, with `_` or `-`, in any case.
+    pub fn parse(text: &str) -> Option<Obligation> {
+        let norm = text.trim().to_ascii_lowercase().replace('_', "-");
+        let alias = match norm.as_str() {
+            "amazon" => "notify-amazon",
+            "gdpr" => "gdpr-authority",
+            "root-cause-analysis" => "rca",
+            other => other,
+        };
+        Obligation::ALL.into_iter().find(|o| o.as_str() == alias)
+    }
+
     /// What starts or satisfies the clock, for humans.
     pub fn describe(&self) -> &'static str {
         match self {

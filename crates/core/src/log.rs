@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::approval::ApprovalRecord;
-use crate::incident::{Incident, IncidentId, Obligation, Source};
+use crate::incident::{Deadline, Incident, IncidentId, Obligation, Source};
 use crate::outcome::ActionOutcome;
 use crate::page::PageKind;
 use crate::release::ReleaseRecord;
@@ -52,6 +52,27 @@ pub enum Entry {
         detected_at: DateTime<Utc>,
         /// The locked source event.
         event_key: String,
+        /// Account it happened in.
+        #[serde(default)]
+        account: String,
+        /// Region it happened in.
+        #[serde(default)]
+        region: String,
+        /// Why that severity.
+        #[serde(default)]
+        severity_reason: String,
+        /// Who acted, when known (an ARN or a name).
+        #[serde(default)]
+        principal: Option<String>,
+        /// The clocks detection started.
+        #[serde(default)]
+        deadlines: Vec<Deadline>,
+        /// Steps only a human can take.
+        #[serde(default)]
+        human_steps: Vec<String>,
+        /// A drill: containment ran dry.
+        #[serde(default)]
+        drill: bool,
     },
     /// A later event (a re-emit) of an open incident.
     Updated {
@@ -106,22 +127,54 @@ pub enum Entry {
         /// When the reading started (each reading is its own entry).
         read_at: DateTime<Utc>,
     },
-    /// Later (`firebreak ack`, not built yet): a human acknowledged an obligation.
+    /// A human acknowledged an obligation (`firebreak ack`): it is met, and the clock stops
+    /// paging about it.
     Acknowledged {
         /// The obligation.
         obligation: Obligation,
+        /// What the human said (a ticket, "sent to Amazon security").
+        #[serde(default)]
+        note: Option<String>,
     },
-    /// Later (`firebreak confirm-breach`, not built yet): a personal-data breach was confirmed.
-    BreachConfirmed,
-    /// Later (not built yet): a human sent a notice Firebreak drafted.
-    NoticeSent {
-        /// Which notice.
+    /// A human confirmed a personal-data breach (`firebreak confirm-breach`): the GDPR 72-hour
+    /// clock starts at the entry's `at`.
+    BreachConfirmed {
+        /// What the human said about it.
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// A notice draft was rendered for a human to send (`firebreak notice`); Firebreak sends none.
+    NoticeDrafted {
+        /// Which notice (`amazon`, `gdpr-authority`, `gdpr-subjects`).
         notice: String,
+        /// Hex SHA-256 of the draft's text.
+        sha256: String,
     },
-    /// Later (`firebreak close`, not built yet): the incident was closed.
+    /// The incident was closed (`firebreak close`): the retrospective clock starts.
     Closed {
-        /// Corrective controls.
+        /// Corrective controls put in place.
         controls: String,
+        /// The GuardDuty finding archived, when the incident came from one.
+        #[serde(default)]
+        archived_finding: Option<String>,
+    },
+    /// A drill's verdict: what each stage left in this (drill) incident's log.
+    Drill {
+        /// Every check passed.
+        passed: bool,
+        /// Stage by stage.
+        checks: Vec<crate::drill::Check>,
+        /// SNS message id of the `[DRILL]` summary page, when one was sent.
+        message_id: Option<String>,
+    },
+    /// A reminder page the clock sent about obligations due soon or overdue.
+    Reminder {
+        /// The obligations it named.
+        obligations: Vec<Obligation>,
+        /// The hour it was sent for (`2026-11-24T07`): one reminder per hour.
+        hour: String,
+        /// SNS message id.
+        message_id: String,
     },
 }
 
@@ -134,6 +187,16 @@ impl Entry {
             severity: incident.severity,
             detected_at: incident.detected_at,
             event_key: event_key.to_string(),
+            account: incident.account.clone(),
+            region: incident.region.clone(),
+            severity_reason: incident.severity_reason.clone(),
+            principal: incident
+                .principal
+                .as_ref()
+                .map(|p| p.arn().map_or_else(|| format!("{p:?}"), str::to_string)),
+            deadlines: incident.deadlines.clone(),
+            human_steps: incident.human_steps.clone(),
+            drill: incident.drill,
         }
     }
 
@@ -149,9 +212,11 @@ impl Entry {
             Entry::Release { .. } => "release",
             Entry::Custody { .. } => "custody",
             Entry::Acknowledged { .. } => "acknowledged",
-            Entry::BreachConfirmed => "breach_confirmed",
-            Entry::NoticeSent { .. } => "notice_sent",
+            Entry::BreachConfirmed { .. } => "breach_confirmed",
+            Entry::NoticeDrafted { .. } => "notice_drafted",
             Entry::Closed { .. } => "closed",
+            Entry::Reminder { .. } => "reminder",
+            Entry::Drill { .. } => "drill",
         }
     }
 
@@ -177,6 +242,13 @@ impl Entry {
                 about,
                 ..
             } => json!({ "page_kind": page_kind, "route": route, "about": about }),
+            // One acknowledgement per obligation, one confirmation, one closing, one reminder
+            // an hour: a repeated command adds nothing.
+            Entry::Acknowledged { obligation, .. } => json!({ "obligation": obligation }),
+            Entry::BreachConfirmed { .. } | Entry::Closed { .. } | Entry::Drill { .. } => {
+                json!({})
+            }
+            Entry::Reminder { hour, .. } => json!({ "hour": hour }),
             other => serde_json::to_value(other).unwrap_or(Value::Null),
         }
     }
@@ -295,7 +367,7 @@ mod tests {
         let key = LogKey::parse(&name).unwrap();
         assert_eq!((key.seq, key.kind.as_str()), (7, "updated"));
         assert_eq!(key.hash, e.hash8(&id()));
-        let b = Entry::BreachConfirmed.name(&id(), 1_000_000);
+        let b = Entry::BreachConfirmed { note: None }.name(&id(), 1_000_000);
         assert_eq!(LogKey::parse(&b).unwrap().kind, "breach_confirmed");
         let sorted = keys([name.as_str(), "000002-opened-0123abcd.json", b.as_str()]);
         assert_eq!(

@@ -23,6 +23,8 @@ pub enum PageKind {
     Updated,
     /// A drill.
     Drill,
+    /// The clock: an obligation is due soon or overdue.
+    Reminder,
 }
 
 impl PageKind {
@@ -32,6 +34,7 @@ impl PageKind {
             PageKind::Opened => "opened",
             PageKind::Updated => "updated",
             PageKind::Drill => "drill",
+            PageKind::Reminder => "reminder",
         }
     }
 }
@@ -190,6 +193,138 @@ pub fn compose(
 }
 
 /// One printable-ASCII line of at most [`MAX_SUBJECT`] characters.
+/// The clock's page about an incident's obligations due within six hours or overdue.
+pub fn reminder(
+    record: &crate::record::Record,
+    due: &[crate::record::DeadlineStatus],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Page {
+    let (title, severity) = record
+        .opening
+        .as_ref()
+        .map(|o| (o.title.as_str(), o.severity.to_string()))
+        .unwrap_or(("(no opening entry)", String::from("S?")));
+    let overdue = due
+        .iter()
+        .any(|d| d.state == crate::record::DeadlineState::Overdue);
+    let word = if overdue { "OVERDUE" } else { "due soon" };
+    let names: Vec<&str> = due.iter().map(|d| d.obligation.as_str()).collect();
+    let subject = subject_line(&format!(
+        "[{severity}] {} {word}: {}",
+        record.id,
+        names.join(", ")
+    ));
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "Firebreak deadline clock - incident {} ({severity})",
+        record.id
+    );
+    let _ = writeln!(body, "  {title}\n");
+    for d in due {
+        let _ = writeln!(
+            body,
+            "  {}: {}\n    {}",
+            d.obligation.as_str(),
+            d.describe(now),
+            d.obligation.describe()
+        );
+    }
+    let _ = writeln!(body, "\nWHEN IT IS DONE");
+    for d in due {
+        let _ = writeln!(
+            body,
+            "  firebreak ack {} {} --note \"…\"",
+            record.id,
+            d.obligation.as_str()
+        );
+    }
+    let _ = writeln!(
+        body,
+        "  Drafts: firebreak notice {} amazon|gdpr-authority|gdpr-subjects",
+        record.id
+    );
+    let _ = writeln!(
+        body,
+        "  Report: firebreak report {} --format html",
+        record.id
+    );
+    let _ = writeln!(
+        body,
+        "\nThis page repeats every hour until each obligation is acknowledged."
+    );
+    Page {
+        subject,
+        body,
+        attributes: vec![
+            ("severity".into(), severity),
+            ("incident_id".into(), record.id.to_string()),
+            ("kind".into(), PageKind::Reminder.as_str().into()),
+        ],
+    }
+}
+
+/// The `[DRILL]` summary: what each stage of the drill left in its log.
+pub fn drill_summary(record: &crate::record::Record, checks: &[crate::drill::Check]) -> Page {
+    let passed = crate::drill::passed(checks);
+    let verdict = if passed { "passed" } else { "FAILED" };
+    let subject = subject_line(&format!("[DRILL] Firebreak drill {verdict}: {}", record.id));
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "[DRILL] Firebreak drill {verdict} - incident {}. Containment ran dry; nothing was changed.\n",
+        record.id
+    );
+    for c in checks {
+        let mark = if c.passed { "ok  " } else { "FAIL" };
+        let _ = writeln!(body, "  {mark} {:<9} {}", c.stage, c.expects);
+    }
+    let _ = writeln!(
+        body,
+        "\n{}",
+        if passed {
+            "This drill counts as the six-monthly review of the response plan."
+        } else {
+            "A stage left no record: the pipeline would not respond in full. Look at the functions' logs and the on-failure queue."
+        }
+    );
+    let _ = writeln!(body, "Report: firebreak report {} --format html", record.id);
+    Page {
+        subject,
+        body,
+        attributes: vec![
+            ("severity".into(), "S4".into()),
+            ("incident_id".into(), record.id.to_string()),
+            ("kind".into(), PageKind::Drill.as_str().into()),
+        ],
+    }
+}
+
+/// The clock's page when the response plan has gone six months without a passing drill.
+pub fn plan_review(
+    last_pass: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Page {
+    let since = match last_pass {
+        Some(at) => format!(
+            "the last passing drill was on {} ({} days ago)",
+            at.format("%Y-%m-%d"),
+            (now - at).num_days()
+        ),
+        None => "no passing drill is on record".into(),
+    };
+    Page {
+        subject: subject_line("Firebreak: the response plan is due for review (run a drill)"),
+        body: format!(
+            "Firebreak deadline clock - plan review\n\n  The response plan must be tested every six months; {since}.\n\n  Run: firebreak drill\n  A passing drill satisfies the review; this page repeats daily until one passes.\n"
+        ),
+        attributes: vec![
+            ("severity".into(), "S3".into()),
+            ("kind".into(), PageKind::Reminder.as_str().into()),
+        ],
+    }
+}
+
 fn subject_line(text: &str) -> String {
     let mut out: String = text
         .chars()

@@ -132,8 +132,11 @@ impl Triage {
     }
 
     fn guardduty(&self, env: &Envelope, f: &Finding) -> Result<Decision, Error> {
-        let drill = f.is_sample();
-        if drill && !self.config.drills.enabled {
+        // A drill is GuardDuty's own sample finding (when drills are on) or a `firebreak drill`
+        // event, which is always one: its containment runs dry.
+        let drilled = env.source.as_deref() == Some(crate::drill::SOURCE);
+        let drill = drilled || f.is_sample();
+        if drill && !drilled && !self.config.drills.enabled {
             return Ok(ignored("GuardDuty sample finding, and drills are off"));
         }
         if f.service.archived == Some(true) {
