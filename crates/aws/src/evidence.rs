@@ -295,6 +295,37 @@ impl EvidenceStore {
         })
     }
 
+    /// Every incident with evidence in the bucket (the folders under `incidents/`).
+    pub async fn incident_ids(&self) -> Result<Vec<IncidentId>, AwsError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix("incidents/")
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .aws()?;
+            ids.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .filter_map(|p| p.strip_prefix("incidents/")?.strip_suffix('/'))
+                    .filter_map(IncidentId::parse),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Every key under `incidents/<id>/`, in key order.
     pub async fn list(&self, id: &IncidentId) -> Result<Vec<String>, AwsError> {
         self.list_under(id, "").await

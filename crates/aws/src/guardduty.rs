@@ -56,6 +56,28 @@ pub async fn fetch_finding_event(
     serde_json::to_string(&event).map_err(|e| AwsError::new("SerializationFailed", e.to_string()))
 }
 
+/// Archives finding `finding_id` of `detector_id` (ArchiveFindings): closing an incident takes
+/// its finding out of GuardDuty's active list. Archiving an archived finding succeeds.
+pub async fn archive_finding(
+    gd: &aws_sdk_guardduty::Client,
+    detector_id: &str,
+    finding_id: &str,
+) -> Result<(), AwsError> {
+    if detector_id.trim().is_empty() || finding_id.trim().is_empty() {
+        return Err(AwsError::new(
+            "InvalidInput",
+            "archiving needs a detector id and a finding id",
+        ));
+    }
+    gd.archive_findings()
+        .detector_id(detector_id)
+        .finding_ids(finding_id)
+        .send()
+        .await
+        .aws()?;
+    Ok(())
+}
+
 /// The region's only detector.
 async fn only_detector(gd: &aws_sdk_guardduty::Client) -> Result<String, AwsError> {
     let mut ids: Vec<String> = Vec::new();

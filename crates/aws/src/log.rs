@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use firebreak_core::IncidentId;
 use firebreak_core::log::{self, Entry, LOG_DIR, LogEntry, LogKey};
+use firebreak_core::record::Record;
 
 use crate::error::AwsError;
 use crate::evidence::{EvidenceStore, Item};
@@ -95,6 +96,18 @@ pub async fn read(store: &EvidenceStore, id: &IncidentId) -> Result<Vec<LogEntry
         entries.push(entry);
     }
     Ok(log::in_order(entries))
+}
+
+/// Incident `id` as its log tells it; `NoSuchIncident` when it has no log.
+pub async fn record(store: &EvidenceStore, id: &IncidentId) -> Result<Record, AwsError> {
+    let entries = read(store, id).await?;
+    if entries.is_empty() {
+        return Err(AwsError::new(
+            "NoSuchIncident",
+            format!("incident {id} has no log under {}", store.location(id)),
+        ));
+    }
+    Ok(Record::from_log(id.clone(), entries))
 }
 
 async fn listed(

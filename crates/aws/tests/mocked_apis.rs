@@ -382,3 +382,52 @@ async fn principal_activity_access_denied_is_err_with_its_code() {
     assert!(err.message.contains("not authorized"), "{err}");
     assert_eq!(lookup.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn archive_finding_names_the_detector_and_the_finding() {
+    let archive = mock!(aws_sdk_guardduty::Client::archive_findings)
+        .match_requests(|r| {
+            r.detector_id() == Some(DETECTOR) && r.finding_ids() == [FINDING.to_string()]
+        })
+        .then_output(|| {
+            aws_sdk_guardduty::operation::archive_findings::ArchiveFindingsOutput::builder().build()
+        });
+    let gd = mocked_client!(aws_sdk_guardduty, [&archive]);
+
+    firebreak_aws::guardduty::archive_finding(&gd, DETECTOR, FINDING)
+        .await
+        .expect("archived");
+    assert_eq!(archive.num_calls(), 1);
+
+    let err = firebreak_aws::guardduty::archive_finding(&gd, "", FINDING)
+        .await
+        .expect_err("no detector");
+    assert_eq!(err.code, "InvalidInput");
+    assert_eq!(archive.num_calls(), 1, "nothing sent without a detector");
+}
+
+#[tokio::test]
+async fn archive_finding_refused_is_err_with_its_code() {
+    use aws_sdk_guardduty::operation::archive_findings::ArchiveFindingsError;
+    use aws_sdk_guardduty::types::error::BadRequestException;
+    let archive = mock!(aws_sdk_guardduty::Client::archive_findings).then_error(|| {
+        ArchiveFindingsError::BadRequestException(
+            BadRequestException::builder()
+                .message("The request is rejected because the input detectorId is not owned by the current account.")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("BadRequestException")
+                        .message("not owned by the current account")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let gd = mocked_client!(aws_sdk_guardduty, [&archive]);
+
+    let err = firebreak_aws::guardduty::archive_finding(&gd, DETECTOR, FINDING)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, "BadRequestException");
+    assert_eq!(archive.num_calls(), 1);
+}
