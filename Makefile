@@ -17,7 +17,7 @@ FN ?= triage
 EVENT ?= events/gd-iam-user-malicious-ip-caller-custom.json
 
 .PHONY: help build test lint fmt demo bench bench-coldstart clean venv check-core-pure \
-	check-invariants check-infra invoke package fuzz
+	check-invariants check-infra invoke package fuzz browser
 
 help:
 	@echo "make demo   - replay every sample event against a local AWS emulator and show the response"
@@ -29,6 +29,7 @@ help:
 	@echo "             - run one function binary under the Lambda runtime API against the emulator"
 	@echo "make package - build one arm64 Lambda zip per function (cargo lambda + zig) and print sizes"
 	@echo "make fuzz   - fuzz parse and triage with cargo-fuzz (nightly) for FUZZ_SECONDS (default 600)"
+	@echo "make browser - install Chromium when missing (the HTML report test renders in it)"
 
 build:
 	$(CARGO) build --workspace
@@ -46,10 +47,17 @@ $(VENV)/.installed: infra/requirements.txt
 
 # The runtime-API tests start the function binaries: cargo test alone does not build bins of
 # other packages. `--tests` keeps the dev-dependencies' features, so cargo test reuses the build.
-test: lint venv check-infra
+test: lint venv check-infra browser
 	$(CARGO) build --workspace --bins --tests
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory check-core-pure check-invariants
+
+# Headless Chromium for tests/report_browser.rs; FIREBREAK_CHROMIUM points at another one.
+browser:
+	@[ -n "$$FIREBREAK_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # The SAM template and the member-account role: linted, and every IAM policy audited.
 check-infra: venv

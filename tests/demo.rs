@@ -231,6 +231,42 @@ async fn main() -> std::process::ExitCode {
             false,
         );
         let id = firebreak_core::IncidentId::parse(id).expect("an incident id");
+        // The deadline clock, as the hourly function runs it. The sample events are dated in the
+        // past, so the Amazon 24-hour notices they started are already overdue.
+        let pager =
+            firebreak_aws::Pager::new(home.sns.clone(), &stack.pager_topic, &stack.ticket_topic);
+        match firebreak_aws::clock::tick(&store, &pager, "firebreak-demo", chrono::Utc::now()).await
+        {
+            Ok(t) => println!(
+                "\nDeadline clock: {} incident(s) read, {} reminder(s) paged (due within 6 h or overdue, not acknowledged).",
+                t.incidents,
+                t.reminded.len()
+            ),
+            Err(e) => {
+                println!("\nERROR: the deadline clock: {e}");
+                any_failed = true;
+            }
+        }
+        // One incident's report, as `firebreak report` renders it (HTML beside it).
+        match firebreak_aws::log::record(&store, &id).await {
+            Ok(record) => {
+                let now = chrono::Utc::now();
+                println!("\nfirebreak report {id}\n");
+                println!("{}", firebreak_core::report::markdown(&record, now));
+                let dir = firebreak_tests::repo().join("target/artefacts");
+                let html = dir.join(format!("demo-report-{id}.html"));
+                match std::fs::create_dir_all(&dir).and_then(|()| {
+                    std::fs::write(&html, firebreak_core::report::html(&record, now))
+                }) {
+                    Ok(()) => println!("(HTML report: {})", html.display()),
+                    Err(e) => println!("(HTML report not written: {e})"),
+                }
+            }
+            Err(e) => {
+                println!("\nERROR: report {id}: {e}");
+                any_failed = true;
+            }
+        }
         match firebreak_aws::verify::verify(&store, &id, chrono::Utc::now()).await {
             Ok(v) => {
                 let entries = firebreak_aws::log::read(&store, &id)

@@ -172,6 +172,28 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
         taps.put(true, &forged).await;
         assert!(taps.drain().await.is_empty(), "{forged} reached a function");
     }
+    // A drill's finding reaches triage through the Drills rule alone, and triage takes it as a
+    // drill; the same finding from another source reaches nothing.
+    let now = chrono::Utc::now();
+    let drill: Value = serde_json::from_str(&firebreak_core::drill::event(
+        "patterns",
+        "111122223333",
+        "us-east-1",
+        now,
+    ))
+    .expect("drill event");
+    taps.put(false, &drill).await;
+    let got = taps.drain().await;
+    let rules: Vec<&str> = got.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(reached(&got), ["TriageFunction".to_string()].into());
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let mut forged = drill.clone();
+    forged["source"] = "firebreak.drills".into();
+    taps.put(false, &forged).await;
+    assert!(
+        taps.drain().await.is_empty(),
+        "a near-miss drill source reached a function"
+    );
     // And an incident event put on the default bus reaches none of Firebreak's bus rules.
     taps.put(false, &json!({"source": "firebreak", "detail-type": "Incident Opened", "detail": {"auto_containment": true}})).await;
     assert!(taps.drain().await.is_empty());
@@ -204,6 +226,21 @@ fn the_indicator_pattern_lists_every_runbook_call() {
 
 /// The template gives every function exactly the settings the functions read, and builds each
 /// function from the binary of the same name.
+#[test]
+fn the_clock_runs_hourly_and_the_drill_monthly() {
+    let schedules = template::schedules();
+    assert_eq!(
+        schedules,
+        [
+            ("ClockFunction".to_string(), "rate(1 hour)".to_string()),
+            (
+                "DrillFunction".to_string(),
+                "cron(0 10 1 * ? *)".to_string()
+            ),
+        ]
+    );
+}
+
 #[test]
 fn the_template_and_the_functions_agree() {
     let t = template::load();

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod browser;
 pub mod cli;
 pub mod eventbridge;
 pub mod faults;

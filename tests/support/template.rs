@@ -23,6 +23,27 @@ pub fn load() -> serde_yaml::Value {
     serde_yaml::from_str(&text).expect("infra/template.yaml is YAML")
 }
 
+/// Every schedule of every function: (function logical id, schedule expression).
+pub fn schedules() -> Vec<(String, String)> {
+    let template = load();
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("Resources is a mapping");
+    let mut out = Vec::new();
+    for (id, resource) in resources {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"].as_str() == Some("Schedule") {
+                let expr = event["Properties"]["Schedule"].as_str().expect("Schedule");
+                out.push((id.as_str().expect("id").to_string(), expr.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// Every EventBridge rule of every function, in template order.
 pub fn rules() -> Vec<Rule> {
     let template = load();
@@ -39,6 +60,10 @@ pub fn rules() -> Vec<Rule> {
             continue;
         };
         for (name, event) in events {
+            // Schedules (the clock's, the drill's) carry no pattern: `schedules()` reads them.
+            if event["Type"].as_str() == Some("Schedule") {
+                continue;
+            }
             assert_eq!(
                 event["Type"].as_str(),
                 Some("EventBridgeRule"),

@@ -59,7 +59,7 @@ pub enum EventSource {
     },
 }
 
-async fn sdk(args: &AwsArgs) -> aws_config::SdkConfig {
+pub(crate) async fn sdk(args: &AwsArgs) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &args.endpoint {
         loader = loader.endpoint_url(endpoint);
@@ -70,7 +70,7 @@ async fn sdk(args: &AwsArgs) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,7 +107,7 @@ struct RespondLine<'a> {
 }
 
 /// A responder acting as whoever runs the CLI (caller identity from STS).
-async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder> {
+pub(crate) async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder> {
     let clients = Clients::new(&sdk(args).await);
     let (account, arn) = caller(&clients).await?;
     let collector = Collector {
@@ -126,7 +126,7 @@ async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder>
     Ok(responder)
 }
 
-fn incident_id(text: &str) -> anyhow::Result<IncidentId> {
+pub(crate) fn incident_id(text: &str) -> anyhow::Result<IncidentId> {
     IncidentId::parse(text).ok_or_else(|| {
         anyhow::anyhow!("{text:?} is not an incident id (FB- and 16 lower-case hex digits)")
     })

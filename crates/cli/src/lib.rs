@@ -2,6 +2,7 @@
 //! exactly as the binary does.
 
 mod aws;
+mod human;
 mod input;
 mod plan;
 mod rules;
@@ -95,6 +96,80 @@ enum Command {
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
+    /// Acknowledge an obligation (notify-amazon, gdpr-authority, rca, retrospective): it is met,
+    /// and the clock stops paging about it.
+    Ack {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// The obligation, as the reminder names it.
+        obligation: String,
+        /// What was done (a ticket, "sent to Amazon security at 14:02").
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Confirm a personal-data breach: the GDPR 72-hour clock starts now.
+    ConfirmBreach {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// What was found (which data, how many people).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Close an incident: record the corrective controls, archive its GuardDuty finding, and
+    /// start the 14-day retrospective clock.
+    Close {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// The corrective controls put in place.
+        #[arg(long, required = true)]
+        controls: String,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Draft a notice for a human to review and send (Firebreak sends none): amazon,
+    /// gdpr-authority or gdpr-subjects.
+    Notice {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// Which notice.
+        notice: String,
+        /// Write the draft to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Render an incident's log: summary, timeline, actions, evidence, deadlines, controls.
+    Report {
+        /// The incident (`FB-` and 16 hex digits).
+        incident_id: String,
+        /// `md` (default) or `html` (one self-contained file).
+        #[arg(long, default_value = "md", value_parser = ["md", "html"])]
+        format: String,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Run the deadline clock once: page obligations due within 6 hours or overdue.
+    Clock {
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
+    /// Send a drill through the deployed pipeline (containment dry), check every stage's
+    /// records, page a [DRILL] summary and record it (exit 1 when a stage left no record).
+    Drill {
+        /// Seconds to wait for the pipeline.
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
     /// Emergency lockdown by hand: shut down a Cognito pool's logins, or a role's sessions.
     Lockdown {
         #[command(subcommand)]
@@ -180,6 +255,73 @@ pub fn run(
         }),
         Command::Verify { incident_id, aws } => load_triage(aws.config.as_deref())
             .and_then(|t| aws::verify(t, &aws, &incident_id, stdout)),
+        Command::Ack {
+            incident_id,
+            obligation,
+            note,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            human::step(
+                t,
+                &aws,
+                &incident_id,
+                human::Step::Ack { obligation, note },
+                stdout,
+            )
+        }),
+        Command::ConfirmBreach {
+            incident_id,
+            note,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            human::step(
+                t,
+                &aws,
+                &incident_id,
+                human::Step::ConfirmBreach { note },
+                stdout,
+            )
+        }),
+        Command::Close {
+            incident_id,
+            controls,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            human::step(
+                t,
+                &aws,
+                &incident_id,
+                human::Step::Close { controls },
+                stdout,
+            )
+        }),
+        Command::Notice {
+            incident_id,
+            notice,
+            output,
+            aws,
+        } => load_triage(aws.config.as_deref())
+            .and_then(|t| human::notice(t, &aws, &incident_id, &notice, output.as_deref(), stdout)),
+        Command::Report {
+            incident_id,
+            format,
+            output,
+            aws,
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            human::report(
+                t,
+                &aws,
+                &incident_id,
+                format == "html",
+                output.as_deref(),
+                stdout,
+            )
+        }),
+        Command::Clock { aws } => {
+            load_triage(aws.config.as_deref()).and_then(|t| human::clock(t, &aws, stdout))
+        }
+        Command::Drill { wait, aws } => load_triage(aws.config.as_deref())
+            .and_then(|t| human::drill(t, &aws, std::time::Duration::from_secs(wait), stdout)),
         Command::Lockdown { what, aws } => {
             load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))
         }

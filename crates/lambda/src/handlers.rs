@@ -1,4 +1,4 @@
-//! The four handlers. Each reads its event, does its step at most once per incident (the
+//! The handlers. Each reads its event, does its step at most once per incident (the
 //! evidence bucket's conditional writes are the lock), and tells the next function through the
 //! bus. A bus event only points at the locked source event; each function triages that again.
 
@@ -18,6 +18,10 @@ use crate::{Context, FunctionError};
 /// How long a claimed step may run before a later delivery takes it over. Longer than any
 /// function's timeout in `infra/template.yaml` (60 s).
 pub const STALE_AFTER_SECONDS: i64 = 90;
+
+/// How long the drill function waits for the pipeline to leave every stage's records (the
+/// function's timeout in `infra/template.yaml` is 300 s).
+pub const DRILL_WAIT_SECONDS: u64 = 240;
 
 /// An event from Firebreak's bus, as the contain, preserve and page functions receive it.
 #[derive(Debug, Deserialize)]
@@ -454,6 +458,74 @@ pub fn event_name(id: Option<&str>, raw: &str) -> String {
 
 fn short(text: &str) -> String {
     firebreak_aws::evidence::hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
+}
+
+/// A scheduled event (the clock's and the drill's): only that it is one is checked.
+fn scheduled(raw: &str) -> Result<(), FunctionError> {
+    let event: Value = serde_json::from_str(raw)
+        .map_err(|e| FunctionError::BadInput(format!("not an EventBridge event: {e}")))?;
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some("Scheduled Event") | None => Ok(()),
+        Some(other) => Err(FunctionError::BadInput(format!(
+            "detail-type {other:?} is not a scheduled event"
+        ))),
+    }
+}
+
+/// `clock`: pages again every obligation due within six hours or overdue and not acknowledged
+/// (once per incident and hour), and the plan review when no drill has passed for six months.
+/// An incident it could not read fails the run, so Lambda retries; reminders already sent this
+/// hour are not sent twice.
+pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
+    scheduled(raw)?;
+    let tick =
+        firebreak_aws::clock::tick(ctx.evidence(), ctx.pager(), &collector.identity, Utc::now())
+            .await
+            .map_err(|e| FunctionError::aws("running the clock", e))?;
+    if let Some((id, why)) = tick.errors.first() {
+        return Err(FunctionError::Retry(format!(
+            "the clock could not check {} incident(s), first {id}: {why}",
+            tick.errors.len()
+        )));
+    }
+    Ok(json!({
+        "incidents": tick.incidents,
+        "reminders": tick.reminded.len(),
+        "reminded": tick.reminded,
+        "plan_review": tick.plan_review,
+    }))
+}
+
+/// `drill`: puts a drill finding on the default bus, waits for the pipeline, checks each
+/// stage's records, pages the `[DRILL]` summary and logs the verdict. A failed drill is an
+/// answer, not an error: retrying would start another drill.
+pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
+    scheduled(raw)?;
+    let started = firebreak_aws::drill::start(
+        &ctx.bus.on("default"),
+        &ctx.triage,
+        &ctx.settings.home_account,
+        &ctx.region,
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| FunctionError::aws("starting the drill", e))?;
+    let verdict = firebreak_aws::drill::finish(
+        ctx.evidence(),
+        ctx.pager(),
+        &collector.identity,
+        &started.incident_id,
+        ctx.drill_wait,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .map_err(|e| FunctionError::aws("checking the drill", e))?;
+    Ok(json!({
+        "incident_id": verdict.incident_id,
+        "passed": verdict.passed,
+        "checks": verdict.checks,
+        "message_id": verdict.message_id,
+    }))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! - `contain`: `Incident Opened` with automatic containment → actions → `Containment Finished`.
 //! - `preserve`: `Incident Opened` → protection, snapshots, locked evidence → `Evidence Preserved`.
 //! - `page`: all of Firebreak's events → SNS, once per incident and stage.
+//! - `clock`: hourly → obligations due within 6 hours or overdue, paged again until acknowledged.
+//! - `drill`: monthly → a synthetic finding through the pipeline, checked, `[DRILL]` summary.
 
 pub mod error;
 pub mod handlers;
@@ -34,15 +36,21 @@ pub enum Function {
     Preserve,
     /// Pages responders.
     Page,
+    /// Keeps the deadlines (scheduled hourly).
+    Clock,
+    /// Runs a drill (scheduled monthly).
+    Drill,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 6] = [
         Function::Triage,
         Function::Contain,
         Function::Preserve,
         Function::Page,
+        Function::Clock,
+        Function::Drill,
     ];
 
     /// Its name (the binary's, and the template's `Binary` build property).
@@ -52,6 +60,8 @@ impl Function {
             Function::Contain => "contain",
             Function::Preserve => "preserve",
             Function::Page => "page",
+            Function::Clock => "clock",
+            Function::Drill => "drill",
         }
     }
 }
@@ -73,6 +83,10 @@ pub struct Context {
     /// How long a claimed step may run before a later delivery takes it over
     /// ([`handlers::STALE_AFTER_SECONDS`]; tests that cannot wait that long shorten it).
     pub stale_after: chrono::Duration,
+    /// The region the function runs in (where a drill's finding is placed).
+    pub region: String,
+    /// How long the drill function waits for the pipeline ([`handlers::DRILL_WAIT_SECONDS`]).
+    pub drill_wait: std::time::Duration,
 }
 
 impl Context {
@@ -103,6 +117,11 @@ impl Context {
             bus,
             responder,
             stale_after: chrono::Duration::seconds(handlers::STALE_AFTER_SECONDS),
+            region: sdk
+                .region()
+                .map(|r| r.as_ref().to_string())
+                .unwrap_or_default(),
+            drill_wait: std::time::Duration::from_secs(handlers::DRILL_WAIT_SECONDS),
         })
     }
 
@@ -136,6 +155,8 @@ impl Context {
             Function::Contain => handlers::contain(self, raw, collector).await,
             Function::Preserve => handlers::preserve(self, raw, collector).await,
             Function::Page => handlers::page(self, raw, collector).await,
+            Function::Clock => handlers::clock(self, raw, collector).await,
+            Function::Drill => handlers::drill(self, raw, collector).await,
         };
         // Logs carry no personal data: the answer's summary, and the error redacted. The full
         // values are in the locked evidence.
@@ -157,7 +178,7 @@ impl Context {
 /// incident, severity, route, step, counts), every outcome as `kind: status` without its target,
 /// and strings redacted. The page's subject and the outcomes' targets and details are left out.
 pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
-    const KEPT: [&str; 14] = [
+    const KEPT: [&str; 17] = [
         "decision",
         "reason",
         "incident_id",
@@ -172,6 +193,9 @@ pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
         "any_failed",
         "manifest_key",
         "error_type",
+        "incidents",
+        "reminders",
+        "passed",
     ];
     let mut summary = serde_json::Map::new();
     for key in KEPT {

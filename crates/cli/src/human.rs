@@ -1,0 +1,328 @@
+//! The commands of an incident's paperwork: `ack`, `confirm-breach`, `close`, `notice`, `report`,
+//! `clock` and `drill`. Each reads the incident's log from the evidence bucket and appends to it
+//! as the caller; the core renders, this module only reads, writes and prints.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use firebreak_aws::human::StepResult;
+use firebreak_core::notice::{self, Notice};
+use firebreak_core::record::Record;
+use firebreak_core::{Entry, Obligation, Triage, report};
+use sha2::{Digest, Sha256};
+
+use crate::aws::{AwsArgs, incident_id, responder, runtime, sdk};
+use crate::{EXIT_FAILED, EXIT_OK};
+
+/// A human step the log records.
+pub enum Step {
+    /// `firebreak ack`.
+    Ack {
+        obligation: String,
+        note: Option<String>,
+    },
+    /// `firebreak confirm-breach`.
+    ConfirmBreach { note: Option<String> },
+    /// `firebreak close`.
+    Close { controls: String },
+}
+
+/// Runs a human step on incident `id` and prints the incident's deadlines after it.
+pub fn step(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    step: Step,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    let obligation = match &step {
+        Step::Ack { obligation, .. } => Some(Obligation::parse(obligation).ok_or_else(|| {
+            let names: Vec<&str> = Obligation::ALL.iter().map(|o| o.as_str()).collect();
+            anyhow::anyhow!(
+                "{obligation:?} is not an obligation (one of: {})",
+                names.join(", ")
+            )
+        })?),
+        _ => None,
+    };
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let result: StepResult = match step {
+            Step::Ack { note, .. } => {
+                let obligation = obligation.unwrap_or(Obligation::Retrospective);
+                firebreak_aws::human::acknowledge(&responder, &id, obligation, note).await
+            }
+            Step::ConfirmBreach { note } => {
+                firebreak_aws::human::confirm_breach(&responder, &id, note).await
+            }
+            Step::Close { controls } => {
+                firebreak_aws::human::close(&responder, &id, &controls).await
+            }
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dry = if args.dry_run {
+            " [DRY RUN: nothing appended]"
+        } else {
+            ""
+        };
+        match &result.appended {
+            Some(key) => writeln!(
+                stdout,
+                "{id}: logged {key} (by {}){dry}",
+                responder.collector.identity
+            )?,
+            None if args.dry_run => writeln!(stdout, "{id}:{dry}")?,
+            None => writeln!(stdout, "{id}: already in the log; nothing appended")?,
+        }
+        for note in &result.notes {
+            writeln!(stdout, "  {note}")?;
+        }
+        print_deadlines(&result.record, stdout)?;
+        Ok(if result.failed { EXIT_FAILED } else { EXIT_OK })
+    })
+}
+
+fn print_deadlines(record: &Record, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    let now = Utc::now();
+    writeln!(stdout, "  deadlines:")?;
+    for d in record.deadlines(now) {
+        writeln!(
+            stdout,
+            "    {:<15} {}",
+            d.obligation.as_str(),
+            d.describe(now)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_out(text: &str, output: Option<&Path>, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())),
+        None => Ok(stdout.write_all(text.as_bytes())?),
+    }
+}
+
+/// `firebreak notice`: a draft for a human to review and send; Firebreak sends nothing. The
+/// draft's hash is logged, so the record shows which text was prepared and when.
+pub fn notice(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    which: &str,
+    output: Option<&Path>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    let which = Notice::parse(which).ok_or_else(|| {
+        anyhow::anyhow!("{which:?} is not a notice (amazon, gdpr-authority, gdpr-subjects)")
+    })?;
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let store = &responder.evidence;
+        let record = firebreak_aws::log::record(store, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = notice::draft(which, &record, Utc::now());
+        write_out(&text, output, stdout)?;
+        if !args.dry_run {
+            let digest = Sha256::digest(text.as_bytes());
+            let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let entry = Entry::NoticeDrafted {
+                notice: which.as_str().to_string(),
+                sha256,
+            };
+            firebreak_aws::log::append(
+                store,
+                &id,
+                &responder.collector.identity,
+                vec![entry],
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("the draft was not logged: {e}"))?;
+        }
+        Ok(EXIT_OK)
+    })
+}
+
+/// `firebreak report`: the incident log rendered as Markdown or one self-contained HTML file.
+/// Reading the log is a custody entry of its own (after the report, so the report does not list
+/// its own reading).
+pub fn report(
+    triage: Triage,
+    args: &AwsArgs,
+    id: &str,
+    html: bool,
+    output: Option<&Path>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let id = incident_id(id)?;
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let store = &responder.evidence;
+        let read_at = Utc::now();
+        let record = firebreak_aws::log::record(store, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = if html {
+            report::html(&record, read_at)
+        } else {
+            report::markdown(&record, read_at)
+        };
+        write_out(&text, output, stdout)?;
+        if !args.dry_run {
+            let entry = Entry::Custody {
+                keys: vec![firebreak_aws::log::prefix(&id)],
+                purpose: "report".into(),
+                read_at,
+            };
+            firebreak_aws::log::append(
+                store,
+                &id,
+                &responder.collector.identity,
+                vec![entry],
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("custody of the reading was not logged: {e}"))?;
+        }
+        Ok(EXIT_OK)
+    })
+}
+
+/// `firebreak clock`: one run of the deadline clock now (the function does this hourly). With
+/// `--dry-run`, only what it would page.
+pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let store = &responder.evidence;
+        let now = Utc::now();
+        if args.dry_run {
+            for id in store
+                .incident_ids()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                let Ok(record) = firebreak_aws::log::record(store, &id).await else {
+                    continue;
+                };
+                for d in record.reminders(now) {
+                    writeln!(
+                        stdout,
+                        "{id}: would page {}: {}",
+                        d.obligation.as_str(),
+                        d.describe(now)
+                    )?;
+                }
+            }
+            return Ok(EXIT_OK);
+        }
+        let tick =
+            firebreak_aws::clock::tick(store, &responder.pager, &responder.collector.identity, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        writeln!(stdout, "clock: {} incident(s) read", tick.incidents)?;
+        for (id, obligations, message_id) in &tick.reminded {
+            let names: Vec<&str> = obligations.iter().map(|o| o.as_str()).collect();
+            writeln!(
+                stdout,
+                "  {id}: paged {} (message {message_id})",
+                names.join(", ")
+            )?;
+        }
+        for id in &tick.already_reminded {
+            writeln!(stdout, "  {id}: already reminded this hour")?;
+        }
+        if let Some(m) = &tick.plan_review {
+            writeln!(stdout, "  plan review due: paged (message {m})")?;
+        }
+        for (id, e) in &tick.errors {
+            writeln!(stdout, "  {id}: NOT CHECKED: {e}")?;
+        }
+        Ok(if tick.errors.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        })
+    })
+}
+
+/// `firebreak drill`: a synthetic finding through the deployed pipeline, containment dry; waits
+/// up to `wait` for every stage's records, pages the `[DRILL]` summary and logs the verdict.
+pub fn drill(
+    triage: Triage,
+    args: &AwsArgs,
+    wait: Duration,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let sdk = sdk(args).await;
+        let responder = responder(&triage, args).await?;
+        let region = sdk
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let now = Utc::now();
+        if args.dry_run {
+            let run = now.format("%Y%m%dT%H%M%S").to_string();
+            writeln!(stdout, "would put on the default bus:")?;
+            writeln!(
+                stdout,
+                "{}",
+                firebreak_core::drill::event(&run, &responder.home_account, &region, now)
+            )?;
+            return Ok(EXIT_OK);
+        }
+        let bus = firebreak_aws::Bus::new(aws_sdk_eventbridge::Client::new(&sdk), "default");
+        let started =
+            firebreak_aws::drill::start(&bus, &triage, &responder.home_account, &region, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        writeln!(
+            stdout,
+            "[DRILL] {}: event {} on the default bus; waiting up to {} s for the pipeline",
+            started.incident_id,
+            started.event_id,
+            wait.as_secs()
+        )?;
+        let verdict = firebreak_aws::drill::finish(
+            &responder.evidence,
+            &responder.pager,
+            &responder.collector.identity,
+            &started.incident_id,
+            wait,
+            Duration::from_secs(2),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        print_verdict(&verdict, stdout)
+    })
+}
+
+/// Prints a drill's checks; `EXIT_OK` when it passed.
+pub fn print_verdict(
+    verdict: &firebreak_aws::drill::Verdict,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    for c in &verdict.checks {
+        let mark = if c.passed { "ok  " } else { "FAIL" };
+        writeln!(stdout, "  {mark} {:<9} {}", c.stage, c.expects)?;
+    }
+    let word = if verdict.passed { "passed" } else { "FAILED" };
+    writeln!(
+        stdout,
+        "[DRILL] {} {word}; summary paged{}",
+        verdict.incident_id,
+        verdict
+            .message_id
+            .as_deref()
+            .map(|m| format!(" (message {m})"))
+            .unwrap_or_default()
+    )?;
+    Ok(if verdict.passed { EXIT_OK } else { EXIT_FAILED })
+}
