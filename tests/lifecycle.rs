@@ -11,9 +11,9 @@ use firebreak_core::{Entry, IncidentId, LogEntry, Obligation, report};
 use firebreak_lambda::Context;
 use firebreak_tests::cli::{CALLER, Cli};
 use firebreak_tests::eventbridge::{Taps, drain_queue};
-use firebreak_tests::lambda::{contexts, function_env};
+use firebreak_tests::lambda::{contexts, deliver, function_env, pump};
 use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::{browser, iam_user_finding, repo, seed};
+use firebreak_tests::{browser, iam_user_finding, seed};
 use serde_json::Value;
 
 const BUS: &str = "firebreak-bus";
@@ -30,45 +30,6 @@ async fn pipeline(name: &str) -> (Cli, Taps, BTreeMap<&'static str, Context>) {
         ctx.drill_wait = Duration::from_secs(60);
     }
     (cli, taps, functions)
-}
-
-/// Delivers `raw` to `ctx`, retrying a retryable failure as Lambda would.
-async fn deliver(ctx: &Context, raw: &str) -> Value {
-    let collector = firebreak_aws::Collector {
-        identity: format!(
-            "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
-            ctx.function.name()
-        ),
-        request_id: None,
-    };
-    let mut last = None;
-    for _ in 0..5 {
-        match ctx.handle(raw, collector.clone()).await {
-            Ok(answer) => return answer,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(600)).await;
-    }
-    panic!("{}: {last:?}", ctx.function.name())
-}
-
-/// Delivers whatever the rules routed until nothing is left; rounds with nothing routed are
-/// waited out up to `idle` times (a drill's event arrives while this runs).
-async fn pump(taps: &Taps, functions: &BTreeMap<&'static str, Context>, idle: usize) {
-    let mut quiet = 0;
-    while quiet <= idle {
-        let routed = taps.drain().await;
-        if routed.is_empty() {
-            quiet += 1;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
-        }
-        quiet = 0;
-        for (function, _, event) in routed {
-            let name = function.trim_end_matches("Function").to_lowercase();
-            deliver(&functions[name.as_str()], &event.to_string()).await;
-        }
-    }
 }
 
 /// The pages the stack's queue holds now: (kind attribute, subject, body).
@@ -224,7 +185,7 @@ async fn an_incident_from_event_to_closed_whose_report_lists_every_entry() {
     ));
 
     // The HTML report of this incident, rendered by Chromium: every section visible.
-    let artefacts = repo().join("target/artefacts");
+    let artefacts = browser::artefacts_dir();
     std::fs::create_dir_all(&artefacts).expect("artefacts dir");
     let html_path = artefacts.join("report-lifecycle.html");
     let (code, _, err) = cli.run(&[
@@ -430,7 +391,7 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
     // The drill function: its finding goes through the template's rules and every function
     // while it waits, then it checks, pages and logs the verdict.
     let scheduled = r#"{"version":"0","id":"2","detail-type":"Scheduled Event","source":"aws.events","account":"111122223333","time":"2026-11-24T07:00:00Z","region":"us-east-1","resources":[],"detail":{}}"#;
-    let (answer, ()) = tokio::join!(
+    let (answer, _) = tokio::join!(
         deliver(&functions["drill"], scheduled),
         pump(&taps, &functions, 12)
     );

@@ -13,13 +13,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
 use firebreak_aws::EvidenceStore;
 use firebreak_core::{Entry, IncidentId, LogEntry};
-use firebreak_lambda::Context;
 use firebreak_tests::cli::{CALLER, Cli};
 use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::lambda::{contexts, function_env};
+use firebreak_tests::lambda::{contexts, deliver, function_env, pump};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
 use firebreak_tests::{iam_user_finding, seed};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const BUS: &str = "firebreak-bus";
@@ -232,26 +230,6 @@ async fn verify_catches_an_unlisted_object_and_an_edited_manifest_copy() {
     assert!(err.contains("no evidence"), "{err}");
 }
 
-/// Delivers `raw` to `ctx` as its function, retrying a retryable failure a few times.
-async fn deliver(ctx: &Context, raw: &str) -> Value {
-    let collector = firebreak_aws::Collector {
-        identity: format!(
-            "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
-            ctx.function.name()
-        ),
-        request_id: None,
-    };
-    let mut last = None;
-    for _ in 0..5 {
-        match ctx.handle(raw, collector.clone()).await {
-            Ok(answer) => return answer,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    }
-    panic!("{}: {last:?}", ctx.function.name())
-}
-
 #[tokio::test]
 async fn the_functions_log_each_step_as_the_pipeline_runs() {
     let moto = Moto::start();
@@ -270,18 +248,7 @@ async fn the_functions_log_each_step_as_the_pipeline_runs() {
     let finding = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT).to_string();
     let opened = deliver(&functions["triage"], &finding).await;
     let id = IncidentId::parse(opened["incident_id"].as_str().unwrap()).unwrap();
-    let mut answers = Vec::new();
-    loop {
-        let routed = taps.drain().await;
-        if routed.is_empty() {
-            break;
-        }
-        for (function, _, event) in routed {
-            let name = function.trim_end_matches("Function").to_lowercase();
-            let answer = deliver(&functions[name.as_str()], &event.to_string()).await;
-            answers.push((name, answer));
-        }
-    }
+    let answers = pump(&taps, &functions, 0).await;
 
     let store: &EvidenceStore = functions["page"].evidence();
     let log = firebreak_aws::log::read(store, &id).await.unwrap();

@@ -102,6 +102,55 @@ pub fn contexts(
         .collect()
 }
 
+/// Delivers `raw` to `ctx` as its function, retrying a failure a few times as Lambda would.
+pub async fn deliver(ctx: &firebreak_lambda::Context, raw: &str) -> Value {
+    let collector = firebreak_aws::Collector {
+        identity: format!(
+            "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
+            ctx.function.name()
+        ),
+        request_id: None,
+    };
+    let mut last = None;
+    for _ in 0..5 {
+        match ctx.handle(raw, collector.clone()).await {
+            Ok(answer) => return answer,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    panic!("{}: {last:?}", ctx.function.name())
+}
+
+/// Delivers whatever the template's rules routed to `functions` (keyed by name, as `contexts`
+/// gives them) until nothing is left, waiting out up to `idle` empty rounds of 500 ms (for an
+/// event put while this runs); each function's answer, in delivery order.
+pub async fn pump(
+    taps: &crate::eventbridge::Taps,
+    functions: &std::collections::BTreeMap<&'static str, firebreak_lambda::Context>,
+    idle: usize,
+) -> Vec<(String, Value)> {
+    let mut answers = Vec::new();
+    let mut quiet = 0;
+    while quiet <= idle {
+        let routed = taps.drain().await;
+        if routed.is_empty() {
+            quiet += 1;
+            if quiet <= idle {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            continue;
+        }
+        quiet = 0;
+        for (function, _, event) in routed {
+            let name = function.trim_end_matches("Function").to_lowercase();
+            let answer = deliver(&functions[name.as_str()], &event.to_string()).await;
+            answers.push((name, answer));
+        }
+    }
+    answers
+}
+
 /// One function binary served through the Lambda runtime API.
 pub struct LambdaHost {
     name: String,

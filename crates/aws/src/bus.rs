@@ -37,19 +37,7 @@ impl Bus {
             .detail(detail)
             .set_resources(Some(resources.to_vec()))
             .build();
-        let out = self.events.put_events().entries(entry).send().await.aws()?;
-        // PutEvents answers 200 with per-entry errors: a refused entry is not an event put.
-        match out.entries().first() {
-            Some(e) if e.error_code().is_none() => Ok(e.event_id().unwrap_or_default().to_string()),
-            Some(e) => Err(AwsError::new(
-                e.error_code().unwrap_or("PutEventsFailed"),
-                e.error_message().unwrap_or("EventBridge refused the event"),
-            )),
-            None => Err(AwsError::new(
-                "PutEventsFailed",
-                "EventBridge answered without an entry",
-            )),
-        }
+        self.send(entry).await
     }
 
     /// The same client, putting on bus `name` instead (`default` for AWS's own events).
@@ -72,6 +60,15 @@ impl Bus {
             .detail_type(text("detail-type"))
             .detail(event["detail"].to_string())
             .build();
+        self.send(entry).await
+    }
+
+    /// Puts one entry; its event id. PutEvents answers 200 with per-entry errors: a refused
+    /// entry is not an event put.
+    async fn send(
+        &self,
+        entry: aws_sdk_eventbridge::types::PutEventsRequestEntry,
+    ) -> Result<String, AwsError> {
         let out = self.events.put_events().entries(entry).send().await.aws()?;
         match out.entries().first() {
             Some(e) if e.error_code().is_none() => Ok(e.event_id().unwrap_or_default().to_string()),

@@ -297,31 +297,12 @@ impl EvidenceStore {
 
     /// Every incident with evidence in the bucket (the folders under `incidents/`).
     pub async fn incident_ids(&self) -> Result<Vec<IncidentId>, AwsError> {
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix("incidents/")
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .aws()?;
-            ids.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix())
-                    .filter_map(|p| p.strip_prefix("incidents/")?.strip_suffix('/'))
-                    .filter_map(IncidentId::parse),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let (_, folders) = self.list_prefix("incidents/", Some("/")).await?;
+        let mut ids: Vec<IncidentId> = folders
+            .iter()
+            .filter_map(|p| p.strip_prefix("incidents/")?.strip_suffix('/'))
+            .filter_map(IncidentId::parse)
+            .collect();
         ids.sort();
         Ok(ids)
     }
@@ -333,14 +314,29 @@ impl EvidenceStore {
 
     /// Every key under `incidents/<id>/<folder>`, in key order.
     pub async fn list_under(&self, id: &IncidentId, folder: &str) -> Result<Vec<String>, AwsError> {
-        let mut keys = Vec::new();
+        let (mut keys, _) = self
+            .list_prefix(&format!("{}{folder}", Self::prefix(id)), None)
+            .await?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Every page of ListObjectsV2 under `prefix`: the keys, and with a `delimiter` the common
+    /// prefixes ("folders").
+    async fn list_prefix(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), AwsError> {
+        let (mut keys, mut folders) = (Vec::new(), Vec::new());
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .s3
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(format!("{}{folder}", Self::prefix(id)))
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
                 .set_continuation_token(token.take())
                 .send()
                 .await
@@ -351,13 +347,18 @@ impl EvidenceStore {
                     .filter_map(|o| o.key())
                     .map(str::to_string),
             );
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .map(str::to_string),
+            );
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => break,
             }
         }
-        keys.sort();
-        Ok(keys)
+        Ok((keys, folders))
     }
 
     /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event).

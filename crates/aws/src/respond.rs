@@ -301,13 +301,14 @@ impl Responder {
             .unwrap_or_default();
         let mut entries = Vec::new();
         if stage == Stage::All {
-            entries.push(if incident.is_update() {
-                Entry::Updated {
+            // The first event Firebreak sees of an incident opens it, even a re-emit (GuardDuty
+            // count above 1); the log skips the opening when it already holds one.
+            entries.push(Entry::opened(incident, &event_key));
+            if incident.is_update() {
+                entries.push(Entry::Updated {
                     event_key: event_key.clone(),
-                }
-            } else {
-                Entry::opened(incident, &event_key)
-            });
+                });
+            }
         }
         entries.extend(items.iter().map(crate::log::evidence));
         let mut sorted: Vec<&ActionOutcome> = outcomes.iter().collect();

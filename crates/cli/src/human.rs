@@ -107,6 +107,25 @@ fn write_out(text: &str, output: Option<&Path>, stdout: &mut dyn Write) -> anyho
     }
 }
 
+/// Appends `entry` to incident `id`'s log as the caller; an error names `what` was not logged.
+async fn log_one(
+    responder: &firebreak_aws::Responder,
+    id: &firebreak_core::IncidentId,
+    entry: Entry,
+    what: &str,
+) -> anyhow::Result<()> {
+    firebreak_aws::log::append(
+        &responder.evidence,
+        id,
+        &responder.collector.identity,
+        vec![entry],
+        Utc::now(),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| anyhow::anyhow!("{what} was not logged: {e}"))
+}
+
 /// `firebreak notice`: a draft for a human to review and send; Firebreak sends nothing. The
 /// draft's hash is logged, so the record shows which text was prepared and when.
 pub fn notice(
@@ -136,15 +155,7 @@ pub fn notice(
                 notice: which.as_str().to_string(),
                 sha256,
             };
-            firebreak_aws::log::append(
-                store,
-                &id,
-                &responder.collector.identity,
-                vec![entry],
-                Utc::now(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("the draft was not logged: {e}"))?;
+            log_one(&responder, &id, entry, "the draft").await?;
         }
         Ok(EXIT_OK)
     })
@@ -181,15 +192,7 @@ pub fn report(
                 purpose: "report".into(),
                 read_at,
             };
-            firebreak_aws::log::append(
-                store,
-                &id,
-                &responder.collector.identity,
-                vec![entry],
-                Utc::now(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("custody of the reading was not logged: {e}"))?;
+            log_one(&responder, &id, entry, "custody of the reading").await?;
         }
         Ok(EXIT_OK)
     })
