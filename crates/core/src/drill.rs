@@ -172,12 +172,11 @@ pub fn passed_at(record: &Record) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::time;
     use crate::{Config, Decision, Triage};
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-24T07:00:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
+        time("2026-11-24T07:00:00Z")
     }
 
     #[test]

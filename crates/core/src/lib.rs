@@ -13,6 +13,8 @@ pub mod custody;
 pub mod drill;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod fixtures;
 pub mod guardduty;
 pub mod incident;
 mod lenient;

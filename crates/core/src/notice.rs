@@ -661,71 +661,19 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::approval::ApprovalRecord;
-    use crate::incident::{Deadline, IncidentId};
+    use crate::fixtures::{
+        ACCOUNT, CONTAIN, KEY, REGION, USER, approval, deny_failed, done, id, manifest, numbered,
+        opened, outcome, release, t,
+    };
     use crate::log::LogEntry;
-    use crate::release::ReleaseRecord;
     use crate::severity::Severity;
-
-    const ACCOUNT: &str = "111122223333";
-    const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-
-    fn t(minutes: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T03:14:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-            + Duration::minutes(minutes)
-    }
-
-    fn id() -> IncidentId {
-        IncidentId::derive("guardduty:111122223333:us-east-1:4ec8b6a7")
-    }
-
-    fn outcome(index: usize, kind: &str, target: &str, status: Status, at: i64) -> ActionOutcome {
-        ActionOutcome {
-            index,
-            kind: kind.into(),
-            target: target.into(),
-            status,
-            at: t(at),
-            changes: Vec::new(),
-        }
-    }
-
-    fn done(detail: &str) -> Status {
-        Status::Done {
-            detail: detail.into(),
-        }
-    }
 
     fn entries(breach: bool) -> Vec<Entry> {
         let mut out = vec![
-            Entry::Opened {
-                source: Source::GuardDuty {
-                    finding_id: "4ec8b6a7d2f1".into(),
-                    finding_type: "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".into(),
-                    guardduty_severity: 8.0,
-                    detector_id: None,
-                    count: 1,
-                    updated_at: None,
-                },
-                title: format!(
-                    "Access key {KEY} of arn:aws:iam::{ACCOUNT}:user/deploy-bot used from a malicious IP"
-                ),
-                severity: Severity::S1,
-                detected_at: t(0),
-                event_key: "incidents/FB-x/events/7f1c.json".into(),
-                account: ACCOUNT.into(),
-                region: "eu-west-1".into(),
-                severity_reason: "known-malicious IP".into(),
-                principal: Some(format!("arn:aws:iam::{ACCOUNT}:user/deploy-bot")),
-                deadlines: vec![Deadline {
-                    obligation: Obligation::NotifyAmazon,
-                    due: Some(t(24 * 60)),
-                }],
-                human_steps: Vec::new(),
-                drill: false,
-            },
+            opened(
+                Severity::S1,
+                &format!("Access key {KEY} of {USER} used from a malicious IP"),
+            ),
             Entry::Action {
                 outcome: outcome(
                     0,
@@ -739,18 +687,7 @@ mod tests {
                 outcome: outcome(1, "deactivate_access_key", KEY, done("key set Inactive"), 2),
             },
             // Failed, and never done later.
-            Entry::Action {
-                outcome: outcome(
-                    2,
-                    "deny_user",
-                    "deploy-bot",
-                    Status::Failed {
-                        code: "AccessDenied".into(),
-                        message: "not authorized to perform iam:PutUserPolicy".into(),
-                    },
-                    3,
-                ),
-            },
+            deny_failed("not authorized to perform iam:PutUserPolicy"),
             // Failed first, done on retry.
             Entry::Action {
                 outcome: outcome(
@@ -787,31 +724,8 @@ mod tests {
                     4,
                 ),
             },
-            Entry::Approval {
-                record: ApprovalRecord {
-                    incident_id: id(),
-                    event_key: "incidents/FB-x/events/7f1c.json".into(),
-                    index: 5,
-                    kind: "revoke_user_sessions".into(),
-                    target: "deploy-bot".into(),
-                    approved_by: "arn:aws:sts::111122223333:assumed-role/IR/alice".into(),
-                    approved_at: t(20),
-                    outcome: outcome(
-                        5,
-                        "revoke_user_sessions",
-                        "deploy-bot",
-                        done("sessions denied"),
-                        20,
-                    ),
-                },
-            },
-            Entry::Evidence {
-                key: "incidents/FB-x/manifest.json".into(),
-                item_kind: "manifest".into(),
-                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                size: 2048,
-                retain_until: t(365 * 24 * 60),
-            },
+            approval(5, 20, "sessions denied"),
+            manifest(),
             Entry::Evidence {
                 key: "incidents/FB-x/source-event/9f86d081.json".into(),
                 item_kind: "source-event".into(),
@@ -819,18 +733,11 @@ mod tests {
                 size: 4100,
                 retain_until: t(365 * 24 * 60),
             },
+            release(
+                None,
+                outcome(0, "reactivate_access_key", KEY, done("key set Active"), 600),
+            ),
         ];
-        out.push(Entry::Release {
-            record: ReleaseRecord {
-                incident_id: id(),
-                step: "reactivate_access_key".into(),
-                target: KEY.into(),
-                change: None,
-                released_by: "arn:aws:sts::111122223333:assumed-role/IR/alice".into(),
-                released_at: t(600),
-                outcome: outcome(0, "reactivate_access_key", KEY, done("key set Active"), 600),
-            },
-        });
         if breach {
             out.push(Entry::BreachConfirmed {
                 note: Some("customer e-mail addresses exported".into()),
@@ -840,18 +747,7 @@ mod tests {
     }
 
     fn record(breach: bool) -> Record {
-        let log = entries(breach)
-            .into_iter()
-            .zip(1u32..)
-            .map(|(entry, seq)| LogEntry {
-                incident_id: id(),
-                seq,
-                at: t(i64::from(seq) * 10),
-                by: format!("arn:aws:lambda:eu-west-1:{ACCOUNT}:function:firebreak-contain"),
-                entry,
-            })
-            .collect();
-        Record::from_log(id(), log)
+        Record::from_log(id(), numbered(entries(breach), 10, |_| CONTAIN))
     }
 
     /// The lines of `text` between the heading `from` and the next heading.
@@ -1025,7 +921,7 @@ mod tests {
             ACCOUNT,
             KEY,
             "AKIA",
-            "eu-west-1",
+            REGION,
             "GuardDuty",
             "incidents/",
             "deny_user",

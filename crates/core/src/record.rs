@@ -309,23 +309,15 @@ pub fn reminder_hour(now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{self, ACCOUNT, REGION, RESPONDER, id, log_entry, s1_deadlines};
     use crate::incident::Deadline;
 
     fn t(hours: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T03:00:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-            + Duration::hours(hours)
+        fixtures::time("2026-11-23T03:00:00Z") + Duration::hours(hours)
     }
 
     fn entry(seq: u32, at: DateTime<Utc>, entry: Entry) -> LogEntry {
-        LogEntry {
-            incident_id: IncidentId::derive("x"),
-            seq,
-            at,
-            by: "arn:aws:sts::1:assumed-role/IncidentResponder/alice".into(),
-            entry,
-        }
+        log_entry(seq, at, RESPONDER, entry)
     }
 
     fn opened(severity: Severity, deadlines: Vec<Deadline>, drill: bool) -> Entry {
@@ -340,8 +332,8 @@ mod tests {
             severity,
             detected_at: t(0),
             event_key: "k".into(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
+            account: ACCOUNT.into(),
+            region: REGION.into(),
             severity_reason: "r".into(),
             principal: None,
             deadlines,
@@ -351,21 +343,11 @@ mod tests {
     }
 
     fn s1() -> Vec<LogEntry> {
-        let deadlines = vec![
-            Deadline {
-                obligation: Obligation::NotifyAmazon,
-                due: Some(t(24)),
-            },
-            Deadline {
-                obligation: Obligation::RootCauseAnalysis,
-                due: None,
-            },
-            Deadline {
-                obligation: Obligation::Retrospective,
-                due: None,
-            },
-        ];
-        vec![entry(1, t(0), opened(Severity::S1, deadlines, false))]
+        vec![entry(
+            1,
+            t(0),
+            opened(Severity::S1, s1_deadlines(t(24)), false),
+        )]
     }
 
     fn states(r: &Record, now: DateTime<Utc>) -> Vec<(Obligation, DeadlineState)> {
@@ -377,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_amazon_clock_runs_from_detection_and_pages_from_six_hours_before() {
-        let r = Record::from_log(IncidentId::derive("x"), s1());
+        let r = Record::from_log(id(), s1());
         assert_eq!(
             states(&r, t(1)),
             [
@@ -406,7 +388,7 @@ mod tests {
         };
         log.push(entry(2, t(20), ack("sent")));
         log.push(entry(3, t(21), ack("again")));
-        let r = Record::from_log(IncidentId::derive("x"), log);
+        let r = Record::from_log(id(), log);
         assert!(r.reminders(t(30)).is_empty());
         let DeadlineState::Acknowledged(step) = &r.deadlines(t(30))[0].state else {
             panic!("not acknowledged");
@@ -432,7 +414,7 @@ mod tests {
                 archived_finding: None,
             },
         ));
-        let r = Record::from_log(IncidentId::derive("x"), log);
+        let r = Record::from_log(id(), log);
         assert_eq!(
             r.obligations(),
             [
@@ -465,7 +447,7 @@ mod tests {
             due: Some(t(24)),
         }];
         let r = Record::from_log(
-            IncidentId::derive("x"),
+            id(),
             vec![entry(1, t(0), opened(Severity::S2, deadlines, true))],
         );
         assert!(r.is_drill() && r.reminders(t(30)).is_empty());

@@ -696,7 +696,11 @@ fn deadlines(record: &Record, now: DateTime<Utc>) -> Section {
                 vec![Span::plain(
                     &d.due.map_or_else(|| "not started".to_string(), minute),
                 )],
-                vec![Span::badge(word, class), Span::plain(&d.describe(now))],
+                match d.state {
+                    // The obligation's own note already says what starts its clock.
+                    DeadlineState::NotStarted => vec![Span::badge(word, class)],
+                    _ => vec![Span::badge(word, class), Span::plain(&d.describe(now))],
+                },
             ]);
             row.class = match d.state {
                 DeadlineState::Overdue => Some("overdue"),
@@ -1288,89 +1292,19 @@ footer {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
-    use crate::approval::ApprovalRecord;
     use crate::drill::Check;
-    use crate::incident::{Deadline, IncidentId};
+    use crate::fixtures::{
+        CONTAIN, KEY, RESPONDER, approval, deny_failed, done, id, log_entry, manifest, numbered,
+        opened, outcome, release, t,
+    };
     use crate::page::PageKind;
-    use crate::release::{Change, ReleaseRecord};
+    use crate::release::Change;
     use crate::severity::Route;
-
-    const BY: &str = "arn:aws:sts::111122223333:assumed-role/IncidentResponder/alice";
-    const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:firebreak-contain";
-
-    fn t(minutes: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T03:14:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-            + Duration::minutes(minutes)
-    }
-
-    fn id() -> IncidentId {
-        IncidentId::derive("guardduty:111122223333:us-east-1:4ec8b6a7")
-    }
-
-    fn outcome(index: usize, kind: &str, target: &str, status: Status, at: i64) -> ActionOutcome {
-        ActionOutcome {
-            index,
-            kind: kind.into(),
-            target: target.into(),
-            status,
-            at: t(at),
-            changes: Vec::new(),
-        }
-    }
-
-    fn opened(severity: Severity, title: &str) -> Entry {
-        Entry::Opened {
-            source: Source::GuardDuty {
-                finding_id: "4ec8b6a7d2f1".into(),
-                finding_type: "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".into(),
-                guardduty_severity: 8.0,
-                detector_id: Some("12abc34d567e8fa901bc2d34eexample".into()),
-                count: 1,
-                updated_at: None,
-            },
-            title: title.into(),
-            severity,
-            detected_at: t(0),
-            event_key: "incidents/FB-x/events/7f1c.json".into(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            severity_reason: "known-malicious IP used a long-term key".into(),
-            principal: Some("arn:aws:iam::111122223333:user/deploy-bot".into()),
-            deadlines: vec![
-                Deadline {
-                    obligation: Obligation::NotifyAmazon,
-                    due: Some(t(24 * 60)),
-                },
-                Deadline {
-                    obligation: Obligation::RootCauseAnalysis,
-                    due: None,
-                },
-                Deadline {
-                    obligation: Obligation::Retrospective,
-                    due: None,
-                },
-            ],
-            human_steps: vec!["Rotate the user's credentials.".into()],
-            drill: false,
-        }
-    }
 
     /// A log with one entry of every kind.
     fn log(severity: Severity, title: &str) -> Vec<LogEntry> {
-        let key_outcome = outcome(
-            1,
-            "deactivate_access_key",
-            "AKIAIOSFODNN7EXAMPLE",
-            Status::Done {
-                detail: "key set Inactive".into(),
-            },
-            2,
-        );
+        let key_outcome = outcome(1, "deactivate_access_key", KEY, done("key set Inactive"), 2);
         let entries = vec![
             opened(severity, title),
             Entry::Updated {
@@ -1379,65 +1313,22 @@ mod tests {
             Entry::Action {
                 outcome: key_outcome.clone(),
             },
-            Entry::Action {
-                outcome: outcome(
-                    2,
-                    "deny_user",
-                    "deploy-bot",
-                    Status::Failed {
-                        code: "AccessDenied".into(),
-                        message: "not authorized | to PutUserPolicy".into(),
-                    },
-                    3,
-                ),
-            },
-            Entry::Evidence {
-                key: "incidents/FB-x/manifest.json".into(),
-                item_kind: "manifest".into(),
-                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                size: 2048,
-                retain_until: t(365 * 24 * 60),
-            },
+            deny_failed("not authorized | to PutUserPolicy"),
+            manifest(),
             Entry::Page {
                 page_kind: PageKind::Opened,
                 route: Route::Pager,
                 message_id: "5b1f0f5e-msg".into(),
                 about: "pages/opened.json".into(),
             },
-            Entry::Approval {
-                record: ApprovalRecord {
-                    incident_id: id(),
-                    event_key: "incidents/FB-x/events/7f1c.json".into(),
-                    index: 3,
-                    kind: "revoke_user_sessions".into(),
-                    target: "deploy-bot".into(),
-                    approved_by: BY.into(),
-                    approved_at: t(30),
-                    outcome: outcome(
-                        3,
-                        "revoke_user_sessions",
-                        "deploy-bot",
-                        Status::Done {
-                            detail: "sessions before 03:44 denied".into(),
-                        },
-                        30,
-                    ),
-                },
-            },
-            Entry::Release {
-                record: ReleaseRecord {
-                    incident_id: id(),
-                    step: "reactivate_access_key".into(),
-                    target: "AKIAIOSFODNN7EXAMPLE".into(),
-                    change: Some(Change::AccessKeyDeactivated {
-                        user_name: "deploy-bot".into(),
-                        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-                    }),
-                    released_by: BY.into(),
-                    released_at: t(600),
-                    outcome: key_outcome,
-                },
-            },
+            approval(3, 30, "sessions before 03:44 denied"),
+            release(
+                Some(Change::AccessKeyDeactivated {
+                    user_name: "deploy-bot".into(),
+                    access_key_id: KEY.into(),
+                }),
+                key_outcome,
+            ),
             Entry::Custody {
                 keys: vec!["incidents/FB-x/manifest.json".into()],
                 purpose: "verify".into(),
@@ -1480,17 +1371,7 @@ mod tests {
                 message_id: Some("90be-msg".into()),
             },
         ];
-        entries
-            .into_iter()
-            .zip(1u32..)
-            .map(|(entry, seq)| LogEntry {
-                incident_id: id(),
-                seq,
-                at: t(i64::from(seq) * 5),
-                by: if seq < 7 { FN.into() } else { BY.into() },
-                entry,
-            })
-            .collect()
+        numbered(entries, 5, |seq| if seq < 7 { CONTAIN } else { RESPONDER })
     }
 
     fn record(severity: Severity, title: &str) -> Record {
@@ -1632,15 +1513,14 @@ mod tests {
     #[test]
     fn markdown_cells_stay_in_their_row() {
         let mut entries = log(Severity::S2, "title\n## injected heading | cell");
-        entries.push(LogEntry {
-            incident_id: id(),
-            seq: 16,
-            at: t(700),
-            by: "line\nbreak".into(),
-            entry: Entry::Updated {
+        entries.push(log_entry(
+            16,
+            t(700),
+            "line\nbreak",
+            Entry::Updated {
                 event_key: "a|b\r\nc".into(),
             },
-        });
+        ));
         let md = markdown(&Record::from_log(id(), entries), t(60));
         assert!(!md.lines().any(|l| l.starts_with("## injected")));
         let row = md
