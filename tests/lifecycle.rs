@@ -449,6 +449,35 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
         .is_empty()
     );
 
+    // `firebreak drill`, the real binary, the same way: it puts its finding on the default bus
+    // and waits while the rules carry it through the functions.
+    let config = cli.dir.join("firebreak.toml");
+    let mut drill_cli = tokio::process::Command::new(firebreak_tests::cli::binary());
+    drill_cli
+        .args([
+            "drill",
+            "--wait",
+            "60",
+            "--endpoint",
+            &cli.moto.endpoint,
+            "--config",
+        ])
+        .arg(&config)
+        .env_clear()
+        .envs(cli.env.iter().cloned());
+    let (out, _) = tokio::join!(drill_cli.output(), pump(&taps, &functions, 20));
+    let out = out.expect("firebreak drill ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("passed; summary paged"), "{stdout}");
+    assert_eq!(stdout.matches("ok  ").count(), 4, "{stdout}");
+    assert!(pages(&cli).await.iter().any(|(kind, _, _)| kind == "drill"));
+
     // The passing drill is the plan review for six months.
     assert!(
         tick(clock, today + chrono::Duration::days(1))
