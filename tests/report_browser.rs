@@ -444,7 +444,7 @@ fn chromium_shows_every_section_and_every_entry_of_the_report() {
     let want: Vec<u32> = record.entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, want, "the timeline Chromium shows");
     assert!(
-        dom.contains("OVERDUE by 6h 00m"),
+        dom.contains(">OVERDUE<") && dom.contains("by 6h 00m"),
         "the Amazon notice shows overdue"
     );
 

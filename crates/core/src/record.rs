@@ -95,14 +95,7 @@ impl DeadlineStatus {
 
     /// `due in 5h 12m`, `overdue by 2h 3m`, `acknowledged by … at …`, `not started`.
     pub fn describe(&self, now: DateTime<Utc>) -> String {
-        let when = |d: Duration| {
-            let m = d.num_minutes().abs();
-            if m >= 48 * 60 {
-                format!("{}d {}h", m / (24 * 60), m % (24 * 60) / 60)
-            } else {
-                format!("{}h {:02}m", m / 60, m % 60)
-            }
-        };
+        let when = span;
         let due = self
             .due
             .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -298,6 +291,16 @@ impl Record {
                 .obligations()
                 .iter()
                 .all(|o| self.acknowledged.iter().any(|(a, _)| a == o))
+    }
+}
+
+/// A duration for humans, either sign: `5h 07m` under two days, `3d 4h` from there.
+pub fn span(d: Duration) -> String {
+    let m = d.num_minutes().abs();
+    if m >= 48 * 60 {
+        format!("{}d {}h", m / (24 * 60), m % (24 * 60) / 60)
+    } else {
+        format!("{}h {:02}m", m / 60, m % 60)
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::incident::{Obligation, Source};
 use crate::log::{Entry, LogEntry};
 use crate::outcome::{ActionOutcome, Status};
-use crate::record::{DeadlineState, Record};
+use crate::record::{self, DeadlineState, Record};
 use crate::severity::Severity;
 
 /// One human line describing a log entry: what it records, kind by kind.
@@ -696,10 +696,22 @@ fn deadlines(record: &Record, now: DateTime<Utc>) -> Section {
                 vec![Span::plain(
                     &d.due.map_or_else(|| "not started".to_string(), minute),
                 )],
-                match d.state {
-                    // The obligation's own note already says what starts its clock.
-                    DeadlineState::NotStarted => vec![Span::badge(word, class)],
-                    _ => vec![Span::badge(word, class), Span::plain(&d.describe(now))],
+                // The badge says where it stands; the text only adds how far, or who. The
+                // obligation's own note already says what starts a clock not started.
+                match (&d.state, d.due) {
+                    (DeadlineState::Overdue, Some(due)) => vec![
+                        Span::badge(word, class),
+                        Span::plain(&format!("by {}", record::span(now - due))),
+                    ],
+                    (DeadlineState::DueSoon | DeadlineState::Running, Some(due)) => vec![
+                        Span::badge(word, class),
+                        Span::plain(&format!("in {}", record::span(due - now))),
+                    ],
+                    (DeadlineState::Acknowledged(step), _) => vec![
+                        Span::badge(word, class),
+                        Span::plain(&format!("by {} at {}", step.by, minute(step.at))),
+                    ],
+                    _ => vec![Span::badge(word, class)],
                 },
             ]);
             row.class = match d.state {
@@ -1548,11 +1560,14 @@ mod tests {
         let page = html(&r, now);
         let deadlines = section(&page, "deadlines");
         assert!(deadlines.contains("<tr class=\"overdue\">"));
-        assert!(deadlines.contains("OVERDUE by 12h 00m"));
+        assert!(deadlines.contains(">OVERDUE<") && deadlines.contains("by 12h 00m"));
         assert!(deadlines.contains("notify-amazon"));
-        assert!(deadlines.contains("acknowledged by"));
+        assert!(deadlines.contains(">acknowledged<"));
         let md = markdown(&r, now);
-        assert!(md.contains("| **OVERDUE** OVERDUE by 12h 00m (due 2026-11-24 03:14 UTC) |"));
+        assert!(
+            md.contains("| 2026-11-24 03:14 UTC | **OVERDUE** by 12h 00m |"),
+            "{md}"
+        );
         assert!(md.contains("**gdpr-authority**"));
     }
 
