@@ -246,6 +246,15 @@ async fn the_clock_pages_again_until_a_human_acknowledges() {
     let id = open_incident(&cli, &taps, &functions, "ci-runner").await;
     pages(&cli).await;
     let clock = &functions["clock"];
+    // The sample finding is dated 2025, so its Amazon notice is overdue today: a dry run of the
+    // clock says what it would page and pages nothing.
+    let (code, out, err) = cli.run(&["clock", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("{id}: would page notify-amazon: OVERDUE by")),
+        "{out}"
+    );
+    assert!(pages(&cli).await.is_empty());
     let amazon_due = record(clock, &id)
         .await
         .due(Obligation::NotifyAmazon)
