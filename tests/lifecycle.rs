@@ -503,3 +503,80 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
     let due = tick(clock, today + chrono::Duration::days(184)).await;
     assert!(due.plan_review.is_some() && due.last_drill_passed.is_some());
 }
+
+#[tokio::test]
+async fn closing_archives_the_finding_the_incident_came_from() {
+    use aws_sdk_guardduty::operation::archive_findings::ArchiveFindingsOutput;
+    use aws_smithy_mocks::{MockResponseInterceptor, create_mock_http_client, mock};
+
+    let (cli, taps, functions) = pipeline("archive").await;
+    let id = open_incident(&cli, &taps, &functions, "release-bot").await;
+    let opened = record(&functions["page"], &id).await;
+    let Some(firebreak_core::Source::GuardDuty {
+        finding_id,
+        detector_id: Some(detector),
+        ..
+    }) = opened.opening.map(|o| o.source)
+    else {
+        panic!("the incident did not open from a GuardDuty finding with a detector");
+    };
+    // The emulator has no GuardDuty: ArchiveFindings is answered by a mock that only accepts
+    // this finding of this detector; everything else is the emulator.
+    let (want_detector, want_finding) = (detector.clone(), finding_id.clone());
+    let archive = mock!(aws_sdk_guardduty::Client::archive_findings)
+        .match_requests(move |r| {
+            r.detector_id() == Some(want_detector.as_str())
+                && r.finding_ids() == [want_finding.clone()]
+        })
+        .then_output(|| ArchiveFindingsOutput::builder().build());
+    let guardduty = aws_sdk_guardduty::Client::from_conf(
+        aws_sdk_guardduty::Config::builder()
+            .with_test_defaults()
+            .region(aws_sdk_guardduty::config::Region::new("us-east-1"))
+            .http_client(create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&archive))
+            .build(),
+    );
+    let collector = firebreak_aws::Collector {
+        identity: CALLER.into(),
+        request_id: None,
+    };
+    let mut responder = functions["contain"].responder(collector, false);
+    responder.home.guardduty = guardduty;
+
+    let closed = firebreak_aws::human::close(&responder, &id, "build-agent keys moved to OIDC")
+        .await
+        .expect("closed");
+    assert!(!closed.failed, "{:?}", closed.notes);
+    assert_eq!(archive.num_calls(), 1);
+    assert_eq!(
+        closed.notes,
+        [format!("archived GuardDuty finding {finding_id}")]
+    );
+    let entry = closed
+        .record
+        .entries
+        .iter()
+        .find_map(|e| match &e.entry {
+            Entry::Closed {
+                controls,
+                archived_finding,
+            } => Some((controls.clone(), archived_finding.clone(), e.by.clone())),
+            _ => None,
+        })
+        .expect("a closed entry");
+    assert_eq!(
+        entry,
+        (
+            "build-agent keys moved to OIDC".to_string(),
+            Some(finding_id),
+            CALLER.to_string()
+        )
+    );
+    // Closing again archives nothing more and appends nothing.
+    let again = firebreak_aws::human::close(&responder, &id, "again")
+        .await
+        .expect("answered");
+    assert!(again.appended.is_none() && again.notes[0].starts_with("already closed by"));
+    assert_eq!(archive.num_calls(), 1);
+}
