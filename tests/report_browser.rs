@@ -26,18 +26,6 @@ const BOB: &str = "arn:aws:sts::493827105164:assumed-role/SecurityAuditor/bob.ok
 const KEY: &str = "AKIAXDQ4NWPL7HZ2R5KM";
 const USER: &str = "ci-deploy";
 
-/// Every section the report has for an S1, in order.
-const SECTIONS: [&str; 8] = [
-    "summary",
-    "timeline",
-    "actions",
-    "evidence",
-    "deadlines",
-    "controls",
-    "human-steps",
-    "rca",
-];
-
 fn detected() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T02:47:13Z")
         .map(|d| d.with_timezone(&Utc))
@@ -435,8 +423,12 @@ fn chromium_shows_every_section_and_every_entry_of_the_report() {
     let html = report::html(&record, now);
     assert!(!html.contains("<script"), "the report itself runs nothing");
 
-    let visible = browser::visible_sections(&html, &SECTIONS).unwrap_or_else(|e| panic!("{e}"));
-    let want: Vec<(String, bool)> = SECTIONS.iter().map(|s| (s.to_string(), true)).collect();
+    let visible =
+        browser::visible_sections(&html, &report::SECTIONS).unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<(String, bool)> = report::SECTIONS
+        .iter()
+        .map(|s| (s.to_string(), true))
+        .collect();
     assert_eq!(visible, want, "sections Chromium does not show");
 
     let dom = browser::dump_dom(&html).unwrap_or_else(|e| panic!("{e}"));

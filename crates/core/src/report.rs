@@ -16,6 +16,18 @@ use crate::outcome::{ActionOutcome, Status};
 use crate::record::{self, DeadlineState, Record};
 use crate::severity::Severity;
 
+/// The HTML ids of the report's sections, in order; `rca` is there only for an S1.
+pub const SECTIONS: [&str; 8] = [
+    "summary",
+    "timeline",
+    "actions",
+    "evidence",
+    "deadlines",
+    "controls",
+    "human-steps",
+    "rca",
+];
+
 /// One human line describing a log entry: what it records, kind by kind.
 pub fn entry_line(e: &LogEntry) -> String {
     let line = match &e.entry {
@@ -1433,16 +1445,7 @@ mod tests {
             ]
         );
         let mut at = 0;
-        for id in [
-            "summary",
-            "timeline",
-            "actions",
-            "evidence",
-            "deadlines",
-            "controls",
-            "human-steps",
-            "rca",
-        ] {
+        for id in SECTIONS {
             let pos = html[at..]
                 .find(&format!("<section id=\"{id}\">"))
                 .unwrap_or_else(|| panic!("section {id} missing or out of order"));
