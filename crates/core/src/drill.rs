@@ -203,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn a_drill_event_cannot_take_a_real_findings_incident() {
+        let triage = Triage::new(Config::default()).unwrap();
+        let real = FINDING.to_string();
+        let mut forged: Value = serde_json::from_str(FINDING).unwrap();
+        forged["source"] = SOURCE.into();
+        let id = |raw: &str| match triage.triage_json(raw).unwrap() {
+            Decision::Incident(i) => (i.id, i.drill),
+            Decision::Ignored { reason } => panic!("{reason}"),
+        };
+        let (real_id, real_drill) = id(&real);
+        let (forged_id, forged_drill) = id(&forged.to_string());
+        assert!(!real_drill && forged_drill);
+        assert_ne!(real_id, forged_id);
+    }
+
+    #[test]
     fn the_plan_review_falls_due_six_months_after_the_last_passing_drill() {
         assert!(plan_review_due(None, now()));
         assert!(!plan_review_due(Some(now() - Duration::days(182)), now()));

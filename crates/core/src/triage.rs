@@ -322,7 +322,10 @@ impl Triage {
             plan.push(Action::Page { route }, format!("{severity} routing"));
         }
         let finding_id = f.id.clone();
-        let id = IncidentId::derive(&format!("guardduty:{account}:{region}:{finding_id}"));
+        // A drill event is its own incident even if it reuses a real finding's id: whoever can
+        // put a `firebreak.drill` event cannot take over (and so stand down) a real finding.
+        let scheme = if drilled { "drill" } else { "guardduty" };
+        let id = IncidentId::derive(&format!("{scheme}:{account}:{region}:{finding_id}"));
         let occurrence = f.service.count.unwrap_or(1).max(1);
         Ok(Decision::Incident(Box::new(Incident {
             id,
