@@ -97,10 +97,10 @@ check-core-pure:
 # replayed through the responder, a summary, a refused evidence deletion, emulator down.
 demo: venv
 	@$(CARGO) build -q -p firebreak-tests --bin firebreak-demo -p firebreak-cli
-	@./target/debug/firebreak-demo
-	@echo
 	@echo "== GuardDuty sample findings (drills off: all ignored) =="
 	@$(FIREBREAK) plan --config $(CONFIG) events/samples/guardduty | grep -c "ignored: GuardDuty sample finding" | xargs -I{} echo "{} sample findings ignored"
+	@echo
+	@./target/debug/firebreak-demo
 
 bench: venv
 	$(CARGO) bench -p firebreak-core --bench triage

@@ -258,7 +258,10 @@ async fn main() -> std::process::ExitCode {
                 match std::fs::create_dir_all(&dir).and_then(|()| {
                     std::fs::write(&html, firebreak_core::report::html(&record, now))
                 }) {
-                    Ok(()) => println!("(HTML report: {})", html.display()),
+                    Ok(()) => println!(
+                        "(HTML report: target/artefacts/{})",
+                        html.file_name().unwrap_or_default().to_string_lossy()
+                    ),
                     Err(e) => println!("(HTML report not written: {e})"),
                 }
             }
