@@ -83,7 +83,7 @@ pub fn function_env(
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// The four functions in-process, each one's `Context` built from `env` (as `function_env`
+/// Every function in-process, each one's `Context` built from `env` (as `function_env`
 /// gives it) with its clients on `sdk`, keyed by function name.
 pub fn contexts(
     env: &[(String, String)],
