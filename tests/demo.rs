@@ -235,7 +235,14 @@ async fn main() -> std::process::ExitCode {
         // past, so the Amazon 24-hour notices they started are already overdue.
         let pager =
             firebreak_aws::Pager::new(home.sns.clone(), &stack.pager_topic, &stack.ticket_topic);
-        match firebreak_aws::clock::tick(&store, &pager, "firebreak-demo", chrono::Utc::now()).await
+        match firebreak_aws::clock::tick(
+            &store,
+            &pager,
+            "firebreak-demo",
+            chrono::Utc::now(),
+            false,
+        )
+        .await
         {
             Ok(t) => println!(
                 "\nDeadline clock: {} incident(s) read, {} reminder(s) paged (due within 6 h or overdue, not acknowledged).",

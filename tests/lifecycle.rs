@@ -219,7 +219,7 @@ async fn an_incident_from_event_to_closed_whose_report_lists_every_entry() {
 
 /// Where the clock stands: one tick at `now`, as the clock function would run it.
 async fn tick(ctx: &Context, now: DateTime<Utc>) -> firebreak_aws::clock::Tick {
-    let tick = firebreak_aws::clock::tick(ctx.evidence(), ctx.pager(), "clock", now)
+    let tick = firebreak_aws::clock::tick(ctx.evidence(), ctx.pager(), "clock", now, false)
         .await
         .expect("tick");
     assert!(tick.errors.is_empty(), "{:?}", tick.errors);
@@ -245,7 +245,9 @@ async fn the_clock_pages_again_until_a_human_acknowledges() {
     let (code, out, err) = cli.run(&["clock", "--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains(&format!("{id}: would page notify-amazon: OVERDUE by")),
+        out.contains(&format!(
+            "{id}: would page notify-amazon (message (dry run: not sent))"
+        )),
         "{out}"
     );
     assert!(pages(&cli).await.is_empty());

@@ -32,12 +32,17 @@ pub struct Tick {
     pub errors: Vec<(IncidentId, String)>,
 }
 
-/// One run of the clock at `now`, appending as `by`.
+/// What a dry run reports instead of an SNS message id.
+pub const NOT_SENT: &str = "(dry run: not sent)";
+
+/// One run of the clock at `now`, appending as `by`. A `dry_run` decides the same and reports
+/// it, but pages nobody and appends nothing (the message ids are [`NOT_SENT`]).
 pub async fn tick(
     store: &EvidenceStore,
     pager: &Pager,
     by: &str,
     now: DateTime<Utc>,
+    dry_run: bool,
 ) -> Result<Tick, AwsError> {
     let mut tick = Tick::default();
     for id in store.incident_ids().await? {
@@ -54,13 +59,17 @@ pub async fn tick(
         if let Some(at) = drill::passed_at(&record) {
             tick.last_drill_passed = tick.last_drill_passed.max(Some(at));
         }
-        if let Err(e) = remind(store, pager, by, &record, now, &mut tick).await {
+        if let Err(e) = remind(store, pager, by, &record, now, dry_run, &mut tick).await {
             tick.errors.push((id, e.to_string()));
         }
     }
     if now.hour() == PLAN_REVIEW_HOUR && drill::plan_review_due(tick.last_drill_passed, now) {
-        let message = page::plan_review(tick.last_drill_passed, now);
-        tick.plan_review = Some(pager.send(Route::Ticket, &message).await?);
+        tick.plan_review = Some(if dry_run {
+            NOT_SENT.to_string()
+        } else {
+            let message = page::plan_review(tick.last_drill_passed, now);
+            pager.send(Route::Ticket, &message).await?
+        });
     }
     Ok(tick)
 }
@@ -71,6 +80,7 @@ async fn remind(
     by: &str,
     record: &Record,
     now: DateTime<Utc>,
+    dry_run: bool,
     tick: &mut Tick,
 ) -> Result<(), AwsError> {
     let due = record.reminders(now);
@@ -92,9 +102,14 @@ async fn remind(
         Some(Route::Pager) => Route::Pager,
         _ => Route::Ticket,
     };
+    let obligations: Vec<Obligation> = due.iter().map(|d| d.obligation).collect();
+    if dry_run {
+        tick.reminded
+            .push((record.id.clone(), obligations, NOT_SENT.to_string()));
+        return Ok(());
+    }
     let message = page::reminder(record, &due, now);
     let message_id = pager.send(route, &message).await?;
-    let obligations: Vec<Obligation> = due.iter().map(|d| d.obligation).collect();
     crate::log::append(
         store,
         &record.id,

@@ -20,13 +20,24 @@ use crate::{EXIT_FAILED, EXIT_OK};
 pub enum Step {
     /// `firebreak ack`.
     Ack {
-        obligation: String,
+        obligation: Obligation,
         note: Option<String>,
     },
     /// `firebreak confirm-breach`.
     ConfirmBreach { note: Option<String> },
     /// `firebreak close`.
     Close { controls: String },
+}
+
+/// The obligation a human typed (`notify-amazon`, `notify_amazon`, `gdpr`, …).
+pub fn obligation(text: &str) -> anyhow::Result<Obligation> {
+    Obligation::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Obligation::ALL.iter().map(|o| o.as_str()).collect();
+        anyhow::anyhow!(
+            "{text:?} is not an obligation (one of: {})",
+            names.join(", ")
+        )
+    })
 }
 
 /// Runs a human step on incident `id` and prints the incident's deadlines after it.
@@ -38,21 +49,10 @@ pub fn step(
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let id = incident_id(id)?;
-    let obligation = match &step {
-        Step::Ack { obligation, .. } => Some(Obligation::parse(obligation).ok_or_else(|| {
-            let names: Vec<&str> = Obligation::ALL.iter().map(|o| o.as_str()).collect();
-            anyhow::anyhow!(
-                "{obligation:?} is not an obligation (one of: {})",
-                names.join(", ")
-            )
-        })?),
-        _ => None,
-    };
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let result: StepResult = match step {
-            Step::Ack { note, .. } => {
-                let obligation = obligation.unwrap_or(Obligation::Retrospective);
+            Step::Ack { obligation, note } => {
                 firebreak_aws::human::acknowledge(&responder, &id, obligation, note).await
             }
             Step::ConfirmBreach { note } => {
@@ -199,42 +199,28 @@ pub fn report(
 }
 
 /// `firebreak clock`: one run of the deadline clock now (the function does this hourly). With
-/// `--dry-run`, only what it would page.
+/// `--dry-run`, the same decisions, but nobody is paged and nothing is logged.
 pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
         let now = Utc::now();
-        if args.dry_run {
-            for id in store
-                .incident_ids()
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                let Ok(record) = firebreak_aws::log::record(store, &id).await else {
-                    continue;
-                };
-                for d in record.reminders(now) {
-                    writeln!(
-                        stdout,
-                        "{id}: would page {}: {}",
-                        d.obligation.as_str(),
-                        d.describe(now)
-                    )?;
-                }
-            }
-            return Ok(EXIT_OK);
-        }
-        let tick =
-            firebreak_aws::clock::tick(store, &responder.pager, &responder.collector.identity, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tick = firebreak_aws::clock::tick(
+            store,
+            &responder.pager,
+            &responder.collector.identity,
+            now,
+            args.dry_run,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let paged = if args.dry_run { "would page" } else { "paged" };
         writeln!(stdout, "clock: {} incident(s) read", tick.incidents)?;
         for (id, obligations, message_id) in &tick.reminded {
             let names: Vec<&str> = obligations.iter().map(|o| o.as_str()).collect();
             writeln!(
                 stdout,
-                "  {id}: paged {} (message {message_id})",
+                "  {id}: {paged} {} (message {message_id})",
                 names.join(", ")
             )?;
         }
@@ -242,7 +228,7 @@ pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::
             writeln!(stdout, "  {id}: already reminded this hour")?;
         }
         if let Some(m) = &tick.plan_review {
-            writeln!(stdout, "  plan review due: paged (message {m})")?;
+            writeln!(stdout, "  plan review due: {paged} (message {m})")?;
         }
         for (id, e) in &tick.errors {
             writeln!(stdout, "  {id}: NOT CHECKED: {e}")?;

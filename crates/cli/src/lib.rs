@@ -261,6 +261,7 @@ pub fn run(
             note,
             aws,
         } => load_triage(aws.config.as_deref()).and_then(|t| {
+            let obligation = human::obligation(&obligation)?;
             human::step(
                 t,
                 &aws,

@@ -478,10 +478,15 @@ fn scheduled(raw: &str) -> Result<(), FunctionError> {
 /// hour are not sent twice.
 pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
-    let tick =
-        firebreak_aws::clock::tick(ctx.evidence(), ctx.pager(), &collector.identity, Utc::now())
-            .await
-            .map_err(|e| FunctionError::aws("running the clock", e))?;
+    let tick = firebreak_aws::clock::tick(
+        ctx.evidence(),
+        ctx.pager(),
+        &collector.identity,
+        Utc::now(),
+        false,
+    )
+    .await
+    .map_err(|e| FunctionError::aws("running the clock", e))?;
     if let Some((id, why)) = tick.errors.first() {
         return Err(FunctionError::Retry(format!(
             "the clock could not check {} incident(s), first {id}: {why}",
