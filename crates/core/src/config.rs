@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::principal::pattern_matches;
+use crate::principal::protects;
 
 /// The least evidence retention any plan accepts (requirements §4: logs kept at least 90 days).
 pub const MIN_RETENTION_DAYS: u32 = 90;
@@ -55,15 +55,20 @@ pub struct Stack {
     pub pager_topic_arn: String,
     /// SNS topic for S2 tickets.
     pub ticket_topic_arn: String,
+    /// Exact ARNs of Firebreak's own resources (functions, rules, bus, topics, queues, the
+    /// evidence bucket, the stack, keys, managed policies): a change to any of them by anyone
+    /// is an attack on the responder, S1.
+    pub resources: Vec<String>,
 }
 
 /// `[protect]`: ARN patterns (`*` matches any run of characters).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Protect {
     /// Break-glass roles responders use.
     pub break_glass: Vec<String>,
-    /// Firebreak's own roles.
+    /// Firebreak's own roles: exact ARNs (the account may be `*` for the member roles, whose
+    /// exact name every member account shares), never a name prefix an attacker could choose.
     pub firebreak_roles: Vec<String>,
     /// Any other principal or resource never to contain.
     pub allow: Vec<String>,
@@ -146,21 +151,11 @@ pub struct Drills {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Accounts {
-    /// Role Firebreak assumes in a member account.
+    /// Role Firebreak's containment assumes in a member account.
     pub member_role: String,
-}
-
-impl Default for Protect {
-    fn default() -> Self {
-        Protect {
-            break_glass: Vec::new(),
-            firebreak_roles: vec![
-                "arn:*:iam::*:role/Firebreak*".into(),
-                "arn:*:iam::*:role/firebreak-*".into(),
-            ],
-            allow: Vec::new(),
-        }
-    }
+    /// Role Firebreak's evidence collection assumes in a member account (read-only there,
+    /// besides termination protection and snapshots).
+    pub preserve_role: String,
 }
 
 impl Default for Modes {
@@ -188,6 +183,7 @@ impl Default for Accounts {
     fn default() -> Self {
         Accounts {
             member_role: "FirebreakMember".into(),
+            preserve_role: "FirebreakMemberPreserve".into(),
         }
     }
 }
@@ -252,6 +248,26 @@ impl Config {
                 }
             }
         }
+        for (i, arn) in self.protect.firebreak_roles.iter().enumerate() {
+            let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+            if !resource.starts_with("role/") || resource.contains(['*', '?']) {
+                return Err(ConfigError::Invalid {
+                    key: format!("protect.firebreak_roles[{i}]"),
+                    message: format!(
+                        "{arn:?} is not the exact ARN of a role: Firebreak protects its own roles \
+                         by exact identity, never by a name pattern an attacker could match"
+                    ),
+                });
+            }
+        }
+        for (i, arn) in self.stack.resources.iter().enumerate() {
+            if !arn.starts_with("arn:") || arn.contains(['*', '?']) {
+                return Err(ConfigError::Invalid {
+                    key: format!("stack.resources[{i}]"),
+                    message: format!("{arn:?} is not an exact ARN"),
+                });
+            }
+        }
         for (i, ami) in self.amis.allowed.iter().enumerate() {
             if !ami.starts_with("ami-") {
                 return Err(ConfigError::Invalid {
@@ -271,18 +287,23 @@ impl Config {
                 });
             }
         }
-        if self.accounts.member_role.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "accounts.member_role".into(),
-                message: "must name a role".into(),
-            });
+        for (key, role) in [
+            ("accounts.member_role", &self.accounts.member_role),
+            ("accounts.preserve_role", &self.accounts.preserve_role),
+        ] {
+            if let Err(e) = crate::names::iam_role(role) {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("must name a role: {e}"),
+                });
+            }
         }
         Ok(())
     }
 
     /// Whether an ARN (principal or resource) is protected, and why.
     pub fn protection(&self, arn: &str) -> Option<Protection> {
-        let any = |list: &[String]| list.iter().any(|p| pattern_matches(p, arn));
+        let any = |list: &[String]| list.iter().any(|p| protects(p, arn));
         if any(&self.protect.break_glass) {
             Some(Protection::BreakGlass)
         } else if any(&self.protect.firebreak_roles) {
@@ -369,10 +390,29 @@ mod tests {
             c.protection("arn:aws:iam::1:role/BreakGlass"),
             Some(Protection::BreakGlass)
         );
+        // Firebreak's roles are protected by exact ARN, never by a name prefix.
+        assert_eq!(c.protection("arn:aws:iam::1:role/FirebreakContain"), None);
+        let own = Config::from_toml(
+            "[protect]\nfirebreak_roles = [\"arn:aws:iam::1:role/fb-ContainRole-X1\"]\n",
+        )
+        .unwrap();
         assert_eq!(
-            c.protection("arn:aws:iam::1:role/FirebreakContain"),
+            own.protection("arn:aws:iam::1:role/fb-ContainRole-X1"),
             Some(Protection::Firebreak)
         );
+        assert_eq!(
+            own.protection("arn:aws:iam::1:role/FirebreakBackdoor"),
+            None
+        );
+        assert_eq!(
+            own.protection("arn:aws:iam::2:role/fb-ContainRole-X1"),
+            None
+        );
+        for pattern in ["arn:*:iam::*:role/Firebreak*", "arn:aws:iam::1:user/x"] {
+            let err = Config::from_toml(&format!("[protect]\nfirebreak_roles = [{pattern:?}]\n"))
+                .unwrap_err();
+            assert!(err.to_string().contains("exact"), "{err}");
+        }
         assert_eq!(
             c.protection("arn:aws:iam::1:user/ops-automation"),
             Some(Protection::AllowList)

@@ -194,12 +194,20 @@ mod tests {
         );
         assert_eq!(incident.detected_at, now());
         assert!(incident.plan.iter().any(|a| a.action.is_containment()));
-        // Another run is another incident.
-        let other = event("20261224T0700", "111122223333", "eu-west-1", now());
-        let Decision::Incident(second) = triage.triage_json(&other).unwrap() else {
-            panic!("ignored");
+        // A run in another minute is another incident; a burst within one minute is one
+        // incident, so drills cannot be used to lock evidence without bound.
+        let id = |at: DateTime<Utc>, run: &str| match triage
+            .triage_json(&event(run, "111122223333", "eu-west-1", at))
+            .unwrap()
+        {
+            Decision::Incident(i) => i.id,
+            Decision::Ignored { reason } => panic!("{reason}"),
         };
-        assert_ne!(second.id, incident.id);
+        assert_eq!(id(now(), "20261224T0700b"), incident.id);
+        assert_ne!(
+            id(now() + chrono::Duration::minutes(1), "20261224T0701"),
+            incident.id
+        );
     }
 
     #[test]

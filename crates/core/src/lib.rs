@@ -19,6 +19,7 @@ pub mod guardduty;
 pub mod incident;
 mod lenient;
 pub mod log;
+pub mod names;
 pub mod notice;
 pub mod outcome;
 pub mod page;

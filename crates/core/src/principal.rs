@@ -35,6 +35,9 @@ pub enum Principal {
         issuer: Option<String>,
         /// Principal ARN as reported.
         arn: String,
+        /// The issuing IAM user's ARN (with its path), when the record names it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer_arn: Option<String>,
     },
     /// An AWS service, an anonymous caller, or anything else that cannot be contained.
     Other {
@@ -44,14 +47,49 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The ARN protection patterns match against: the role ARN for a role session, not the
-    /// assumed-role session ARN, so that `role/BreakGlass` protects every session of it.
+    /// The ARN as reported: the user, the role (not the session), the federated user.
     pub fn arn(&self) -> Option<&str> {
         match self {
             Principal::IamUser { arn, .. }
             | Principal::Role { arn, .. }
             | Principal::FederatedUser { arn, .. } => Some(arn),
             Principal::Root { .. } | Principal::Other { .. } => None,
+        }
+    }
+
+    /// The one ARN protection is judged on: the IAM principal that containment would act on.
+    /// A user's or role's ARN with its path when the event gave it (a role for an assumed-role
+    /// session); for a federated session, the IAM user that issued it (its sessions are what
+    /// containment revokes). `None` for root and non-IAM callers, which are never contained.
+    pub fn canonical_arn(&self) -> Option<String> {
+        match self {
+            Principal::IamUser { arn, .. } | Principal::Role { arn, .. } => Some(arn.clone()),
+            Principal::FederatedUser {
+                issuer_arn: Some(arn),
+                ..
+            } => Some(arn.clone()),
+            Principal::FederatedUser {
+                issuer: Some(user),
+                arn,
+                ..
+            } => {
+                let (partition, account) = arn_partition_account(arn)?;
+                Some(format!("arn:{partition}:iam::{account}:user/{user}"))
+            }
+            Principal::FederatedUser { issuer: None, .. }
+            | Principal::Root { .. }
+            | Principal::Other { .. } => None,
+        }
+    }
+
+    /// The account the principal belongs to, read off its ARN (the root user's account).
+    pub fn account(&self) -> Option<String> {
+        match self {
+            Principal::Root { account } => Some(account.clone()),
+            Principal::Other { .. } => None,
+            _ => self
+                .canonical_arn()
+                .and_then(|arn| arn_partition_account(&arn).map(|(_, a)| a.to_string())),
         }
     }
 
@@ -108,12 +146,14 @@ impl Principal {
                     None => other("AssumedRole"),
                 }
             }
-            Some("FederatedUser") => Principal::FederatedUser {
-                issuer: issuer
-                    .filter(|i| i.issuer_type.as_deref() == Some("IAMUser"))
-                    .and_then(|i| i.user_name.clone()),
-                arn: id.arn.clone().unwrap_or_default(),
-            },
+            Some("FederatedUser") => {
+                let user = issuer.filter(|i| i.issuer_type.as_deref() == Some("IAMUser"));
+                Principal::FederatedUser {
+                    issuer: user.and_then(|i| i.user_name.clone()),
+                    arn: id.arn.clone().unwrap_or_default(),
+                    issuer_arn: user.and_then(|i| i.arn.clone()).filter(|a| !a.is_empty()),
+                }
+            }
             Some(kind) => other(kind),
             None => other("anonymous"),
         }
@@ -140,6 +180,7 @@ impl Principal {
                     "arn:{partition}:sts::{account}:federated-user/{}",
                     name.unwrap_or_default()
                 ),
+                issuer_arn: None,
             },
             (Some(kind), _) => other(kind),
             (None, _) => other("unknown"),
@@ -160,6 +201,51 @@ impl Principal {
 fn other(kind: &str) -> Principal {
     Principal::Other {
         kind: kind.to_string(),
+    }
+}
+
+/// `arn:aws:iam::123:user/x` → `("aws", "123")`.
+fn arn_partition_account(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let partition = parts.next()?;
+    let account = parts.nth(2)?;
+    parts.next()?;
+    Some((partition, account))
+}
+
+/// An IAM user or role ARN without its path: `arn:aws:iam::1:role/a/b/Name` →
+/// `arn:aws:iam::1:role/Name`. `None` for any other ARN.
+pub fn without_iam_path(arn: &str) -> Option<String> {
+    let (head, resource) = arn.rsplit_once(':')?;
+    if !head.starts_with("arn:") || !head.contains(":iam::") {
+        return None;
+    }
+    let (kind, rest) = resource.split_once('/')?;
+    if kind != "user" && kind != "role" {
+        return None;
+    }
+    let name = rest.rsplit('/').next()?;
+    Some(format!("{head}:{kind}/{name}"))
+}
+
+/// Whether a protection pattern covers a principal's canonical ARN. IAM user and role names
+/// are unique in their account whatever their path, and GuardDuty names a principal without
+/// its path, so a pattern whose resource part is literal also matches the same account, kind
+/// and name under any path. A pattern with wildcards in its resource part matches the full ARN
+/// only (the executor's guard reads the real path before it acts).
+pub fn protects(pattern: &str, arn: &str) -> bool {
+    if pattern_matches(pattern, arn) {
+        return true;
+    }
+    let literal = pattern
+        .rsplit_once(':')
+        .is_some_and(|(_, resource)| !resource.contains(['*', '?']));
+    match (literal, without_iam_path(pattern), without_iam_path(arn)) {
+        (true, Some(p), Some(a)) => pattern_matches(&p, &a),
+        _ => false,
     }
 }
 
@@ -221,6 +307,59 @@ mod tests {
         assert!(pattern_matches("*", ""));
         assert!(pattern_matches("**x", "yyx"));
         assert!(!pattern_matches("", "x"));
+    }
+
+    #[test]
+    fn protection_ignores_a_literal_path_only() {
+        let exact = "arn:aws:iam::1:role/ops/Deploy";
+        assert!(protects(exact, "arn:aws:iam::1:role/ops/Deploy"));
+        // GuardDuty names no path; names are unique per account.
+        assert!(protects(exact, "arn:aws:iam::1:role/Deploy"));
+        assert!(protects(
+            "arn:*:iam::*:role/Deploy",
+            "arn:aws:iam::1:role/x/Deploy"
+        ));
+        assert!(!protects(exact, "arn:aws:iam::2:role/Deploy"));
+        assert!(!protects(exact, "arn:aws:iam::1:user/Deploy"));
+        assert!(!protects(exact, "arn:aws:iam::1:role/Deploy2"));
+        // A wildcard path is matched against the full ARN only.
+        let under = "arn:aws:iam::1:role/service-role/*";
+        assert!(protects(under, "arn:aws:iam::1:role/service-role/Runner"));
+        assert!(!protects(under, "arn:aws:iam::1:role/Runner"));
+        assert!(!protects("arn:aws:s3:::bucket", "arn:aws:s3:::bucket2"));
+        assert_eq!(
+            without_iam_path("arn:aws:iam::1:user/a/b/c"),
+            Some("arn:aws:iam::1:user/c".into())
+        );
+        assert_eq!(without_iam_path("arn:aws:s3:::b/c"), None);
+    }
+
+    #[test]
+    fn canonical_arns() {
+        let federated = Principal::FederatedUser {
+            issuer: Some("alice".into()),
+            arn: "arn:aws:sts::1:federated-user/bob".into(),
+            issuer_arn: None,
+        };
+        assert_eq!(
+            federated.canonical_arn().as_deref(),
+            Some("arn:aws:iam::1:user/alice")
+        );
+        assert_eq!(federated.account().as_deref(), Some("1"));
+        let with_path = Principal::FederatedUser {
+            issuer: Some("alice".into()),
+            arn: "arn:aws:sts::1:federated-user/bob".into(),
+            issuer_arn: Some("arn:aws:iam::1:user/team/alice".into()),
+        };
+        assert_eq!(
+            with_path.canonical_arn().as_deref(),
+            Some("arn:aws:iam::1:user/team/alice")
+        );
+        let role = Principal::Role {
+            name: "Deploy".into(),
+            arn: "arn:aws:iam::2:role/x/Deploy".into(),
+        };
+        assert_eq!(role.account().as_deref(), Some("2"));
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl Triage {
 
     /// Triages one parsed event.
     pub fn triage(&self, event: &Event<'_>) -> Result<Decision, Error> {
+        check_source(event)?;
         match &event.detail {
             Detail::GuardDuty(finding) => self.guardduty(&event.envelope, finding),
             Detail::CloudTrail(record) => self.cloudtrail(&event.envelope, record),
@@ -244,6 +245,7 @@ impl Triage {
                 if let (Some(p), Some(key)) = (&principal, key) {
                     self.contain_principal(
                         &mut plan,
+                        account,
                         p,
                         key.access_key_id.as_deref(),
                         severity,
@@ -324,8 +326,17 @@ impl Triage {
         let finding_id = f.id.clone();
         // A drill event is its own incident even if it reuses a real finding's id: whoever can
         // put a `firebreak.drill` event cannot take over (and so stand down) a real finding.
-        let scheme = if drilled { "drill" } else { "guardduty" };
-        let id = IncidentId::derive(&format!("{scheme}:{account}:{region}:{finding_id}"));
+        // Drills are rate-limited by their id: every drill event of one minute (EventBridge's
+        // receipt time) is the same incident, so a burst of them locks one set of evidence.
+        let id = if drilled {
+            let minute = env.time.map_or_else(
+                || finding_id.clone(),
+                |t| t.format("%Y-%m-%dT%H:%M").to_string(),
+            );
+            IncidentId::derive(&format!("drill:{account}:{region}:{minute}"))
+        } else {
+            IncidentId::derive(&format!("guardduty:{account}:{region}:{finding_id}"))
+        };
         let occurrence = f.service.count.unwrap_or(1).max(1);
         Ok(Decision::Incident(Box::new(Incident {
             id,
@@ -341,11 +352,10 @@ impl Triage {
             region: region.to_string(),
             partition: partition.to_string(),
             detected_at,
-            title: f
-                .title
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| t.to_string()),
+            title: crate::names::printable_line(
+                f.title.as_deref().filter(|s| !s.is_empty()).unwrap_or(t),
+            )
+            .into_owned(),
             severity,
             severity_reason,
             route: severity.route(),
@@ -357,7 +367,7 @@ impl Triage {
                 .and_then(|k| k.access_key_id.clone())
                 .filter(|k| !k.is_empty()),
             owner: f.owner().map(str::to_string),
-            plan: plan.finish(),
+            plan: checked_plan(plan.finish())?,
             notes,
             human_steps,
             deadlines: deadlines(severity, detected_at, &self.config.obligations),
@@ -480,6 +490,7 @@ impl Triage {
         if is_root {
             self.contain_principal(
                 &mut plan,
+                account,
                 &actor,
                 None,
                 severity,
@@ -492,6 +503,7 @@ impl Triage {
         {
             self.contain_principal(
                 &mut plan,
+                account,
                 &actor,
                 id.access_key_id.as_deref(),
                 severity,
@@ -508,8 +520,25 @@ impl Triage {
         let detected_at = parse_time(r.event_time.as_deref())
             .or(env.time)
             .ok_or(Error::MissingField("detail.eventTime"))?;
+        // A flood of refused or anonymous calls, or of low-severity records, must not open an
+        // incident (and lock its evidence) per call: they aggregate into one incident per
+        // rule, principal and hour, each further event an update of it.
+        let aggregated =
+            refused || matches!(actor, Principal::Other { .. }) || severity == Severity::S4;
+        let incident_id = if aggregated {
+            let rule = iocs.first().map_or("", String::as_str);
+            let who = actor.canonical_arn().unwrap_or_else(|| actor.describe());
+            let hour = detected_at.format("%Y-%m-%dT%H");
+            notes.push(format!(
+                "aggregated: every {rule} event of this principal in the hour from {hour}:00 UTC \
+                 is counted in this incident"
+            ));
+            IncidentId::derive(&format!("cloudtrail-hourly:{account}:{rule}:{who}:{hour}"))
+        } else {
+            IncidentId::derive(&format!("cloudtrail:{}", r.event_id))
+        };
         Ok(Decision::Incident(Box::new(Incident {
-            id: IncidentId::derive(&format!("cloudtrail:{}", r.event_id)),
+            id: incident_id,
             source: Source::CloudTrail {
                 event_id: r.event_id.clone(),
                 event_source: r.event_source.clone(),
@@ -528,7 +557,7 @@ impl Triage {
             principal: Some(actor),
             access_key_id: id.access_key_id.clone().filter(|k| !k.is_empty()),
             owner: None,
-            plan: plan.finish(),
+            plan: checked_plan(plan.finish())?,
             notes,
             human_steps,
             deadlines: deadlines(severity, detected_at, &self.config.obligations),
@@ -538,22 +567,43 @@ impl Triage {
     }
 
     /// Adds the containment of a principal, unless it is protected or cannot be contained.
+    #[allow(clippy::too_many_arguments)]
     fn contain_principal(
         &self,
         plan: &mut PlanBuilder<'_>,
+        account: &str,
         principal: &Principal,
         access_key_id: Option<&str>,
         severity: Severity,
         notes: &mut Vec<String>,
         human_steps: &mut Vec<String>,
     ) {
-        if let Some(arn) = principal.arn()
-            && let Some(why) = self.config.protection(arn)
+        // One canonical ARN, the one the executor's guard judges too.
+        if let Some(arn) = principal.canonical_arn()
+            && let Some(why) = self.config.protection(&arn)
         {
             notes.push(format!(
                 "{} is {}: no containment",
                 principal.describe(),
                 why.describe()
+            ));
+            return;
+        }
+        // Containment acts by name in the incident's account: a principal of another account
+        // (a cross-account call) is never contained under its bare name here, where the same
+        // name may be someone else.
+        if let Some(home) = principal.account()
+            && home != account
+            && !matches!(principal, Principal::Root { .. })
+        {
+            notes.push(format!(
+                "{} belongs to account {home}, not {account} where this happened: contain it \
+                 in its own account",
+                principal.describe()
+            ));
+            human_steps.push(format!(
+                "Contain {} in account {home}: its credentials acted across accounts.",
+                principal.describe()
             ));
             return;
         }
@@ -822,6 +872,14 @@ fn check_arn(
 /// region's partition and be the ARN of that very user or role; otherwise an event could name
 /// a protected principal and still have it contained.
 fn check_actor(actor: &Principal, partition: &str, region: &str) -> Result<(), Error> {
+    match actor {
+        Principal::IamUser { name, .. } => refuse_name(USER_NAME, crate::names::iam_user(name))?,
+        Principal::Role { name, .. } => refuse_name(ISSUER_NAME, crate::names::iam_role(name))?,
+        Principal::FederatedUser {
+            issuer: Some(name), ..
+        } => refuse_name(ISSUER_NAME, crate::names::iam_user(name))?,
+        _ => {}
+    }
     const USER_ARN: &str = "detail.userIdentity.arn";
     const ISSUER_ARN: &str = "detail.userIdentity.sessionContext.sessionIssuer.arn";
     let (field, kind, name, arn) = match actor {
@@ -849,6 +907,60 @@ fn check_actor(actor: &Principal, partition: &str, region: &str) -> Result<(), E
         )),
     })
 }
+
+const USER_NAME: &str = "detail.userIdentity.userName";
+const ISSUER_NAME: &str = "detail.userIdentity.sessionContext.sessionIssuer.userName";
+
+fn refuse_name(
+    field: &'static str,
+    checked: Result<(), crate::names::BadName>,
+) -> Result<(), Error> {
+    checked.map_err(|e| Error::InvalidField {
+        field,
+        message: clip(e.to_string()),
+    })
+}
+
+/// Refuses a plan that would act on a name AWS does not allow: the event cannot be about a
+/// real resource, and nothing is planned for it.
+fn checked_plan(
+    plan: Vec<crate::plan::PlannedAction>,
+) -> Result<Vec<crate::plan::PlannedAction>, Error> {
+    for planned in &plan {
+        refuse_name("detail", crate::names::check_action(&planned.action))?;
+    }
+    Ok(plan)
+}
+
+/// Only events AWS emitted are acted on. A GuardDuty finding comes from `aws.guardduty` (or is
+/// Firebreak's own drill, which only Firebreak's roles can put on its bus); a CloudTrail record
+/// from the `aws.<service>` its `eventSource` implies. Anyone allowed `events:PutEvents` can put
+/// any other source with a CloudTrail-shaped detail, and `aws.partner/…` sources carry a detail
+/// a SaaS partner wrote: both are refused before anything is planned. Events forwarded from
+/// other regions and accounts keep their source.
+fn check_source(event: &Event<'_>) -> Result<(), Error> {
+    let source = event.envelope.source.as_deref().unwrap_or("");
+    let expected = match &event.detail {
+        Detail::GuardDuty(_) if source == crate::drill::SOURCE => return Ok(()),
+        Detail::GuardDuty(_) => GUARDDUTY_SOURCE.to_string(),
+        Detail::CloudTrail(r) => crate::rules::eventbridge_source(&r.event_source),
+    };
+    if source == expected {
+        return Ok(());
+    }
+    let shown = crate::names::printable_line(source);
+    Err(Error::InvalidField {
+        field: "source",
+        message: clip(format!(
+            "{shown:?} is not {expected:?}, the source AWS gives a {} event: refused, Firebreak \
+             acts only on events AWS emitted",
+            event.envelope.detail_type
+        )),
+    })
+}
+
+/// The EventBridge source of GuardDuty findings.
+pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
 
 fn is_read_only_name(name: &str) -> bool {
     ["Describe", "Get", "List", "Lookup", "Head"]

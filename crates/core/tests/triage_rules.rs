@@ -9,6 +9,7 @@ fn config() -> Config {
         r#"
 [protect]
 break_glass = ["arn:*:iam::*:role/BreakGlass"]
+firebreak_roles = ["arn:aws:iam::*:role/fb-ContainRole-1A2B3C"]
 allow = ["arn:aws:iam::*:user/ops-automation", "arn:aws:ec2:*:*:instance/i-0keepmerunning0000"]
 [amis]
 allowed = ["ami-0a1b2c3d4e5f60718"]
@@ -189,7 +190,7 @@ fn low_guardduty_types_that_matter_are_s1() {
 fn protected_principals_get_no_containment() {
     for who in [
         key_resource("AssumedRole", "BreakGlass", "ASIAX"),
-        key_resource("AssumedRole", "FirebreakContain", "ASIAX"),
+        key_resource("AssumedRole", "fb-ContainRole-1A2B3C", "ASIAX"),
         key_resource("IAMUser", "ops-automation", "AKIAX"),
     ] {
         let i = incident(&finding(
@@ -212,6 +213,34 @@ fn protected_principals_get_no_containment() {
     ));
     assert_eq!(i.severity, Severity::S1);
     assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+}
+
+#[test]
+fn a_name_an_attacker_chooses_protects_nothing() {
+    // Protection is by exact identity: names that look like Firebreak's or the break-glass
+    // role's are contained like any other.
+    for name in [
+        "FirebreakBackdoor",
+        "firebreak-ops",
+        "fb-ContainRole-1A2B3C-x",
+        "BreakGlass2",
+    ] {
+        let i = incident(&finding(
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+            8.0,
+            key_resource("AssumedRole", name, "ASIAX"),
+        ));
+        assert_eq!(
+            kinds(&i),
+            [
+                "preserve_evidence",
+                "revoke_role_sessions",
+                "tag_quarantine",
+                "page"
+            ],
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -301,7 +330,7 @@ fn sample_and_archived_findings_are_ignored_unless_drills() {
     let mut a = finding(
         "Recon:EC2/PortProbeUnprotectedPort",
         2.0,
-        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}),
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0"}}),
     );
     a["detail"]["service"]["archived"] = json!(true);
     assert!(ignored(&a).contains("archived"));
@@ -312,7 +341,7 @@ fn reemit_is_an_update_of_the_same_incident() {
     let first = finding(
         "Recon:EC2/PortProbeUnprotectedPort",
         2.0,
-        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}),
+        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0"}}),
     );
     let mut again = first.clone();
     again["id"] = json!("another-delivery");
@@ -607,8 +636,7 @@ fn errors_name_the_field() {
         err.starts_with("detail.resource: missing field `resourceType`"),
         "{err}"
     );
-    f["detail"]["resource"] =
-        json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}});
+    f["detail"]["resource"] = json!({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0"}});
     f["detail"]["severity"] = json!("high");
     let err = run(config(), &f).unwrap_err().to_string();
     assert!(err.starts_with("detail.severity: invalid type"), "{err}");
