@@ -46,6 +46,22 @@ pub enum Condition {
     InviteOnlyPool,
     /// AdminCreateUser on an invite-only pool by a principal not in `cognito.admin_principals`.
     UnexpectedAdmin,
+    /// The request names one of Firebreak's own resources (`stack.resources`, its roles).
+    TargetsFirebreak,
+    /// UpdateDetector that disables the detector or any of its protection features.
+    DetectorWeakened,
+    /// AdministratorAccess attached, or an `Allow` of every action on every resource put.
+    GrantsEverything,
+    /// CreatePolicyVersion with `setAsDefault`, or SetDefaultPolicyVersion.
+    SetsDefaultVersion,
+    /// An access key made Active again by a principal that is not protected.
+    ReactivatesKey,
+    /// A containment policy removed (Firebreak's revoke or deny policy) by a principal that is
+    /// not protected.
+    UndoesContainment,
+    /// A policy with an `Allow` written by one of Firebreak's own roles, which only ever write
+    /// denies.
+    FirebreakWritesAllow,
 }
 
 impl Condition {
@@ -61,6 +77,13 @@ impl Condition {
             Condition::UnexpectedAdmin => {
                 "invite-only pool, caller not in cognito.admin_principals"
             }
+            Condition::TargetsFirebreak => "names one of Firebreak's own resources",
+            Condition::DetectorWeakened => "detector or a protection feature disabled",
+            Condition::GrantsEverything => "AdministratorAccess, or Allow * on *",
+            Condition::SetsDefaultVersion => "a new default policy version",
+            Condition::ReactivatesKey => "status Active, caller not protected",
+            Condition::UndoesContainment => "Firebreak's revoke/deny policy removed",
+            Condition::FirebreakWritesAllow => "by a Firebreak role, document has an Allow",
         }
     }
 }
@@ -90,6 +113,9 @@ pub struct IocRule {
 pub struct RuleSet {
     rules: Vec<IocRule>,
     index: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Events named by prefix (`UpdateFunctionCode*`: Lambda's CloudTrail names carry API
+    /// version suffixes such as `UpdateFunctionCode20150331v2`), per source.
+    prefixes: HashMap<String, Vec<(String, usize)>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +141,7 @@ impl RuleSet {
     pub fn from_toml(text: &str) -> Result<RuleSet, ConfigError> {
         let file: RuleFile = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         let mut index: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
+        let mut prefixes: HashMap<String, Vec<(String, usize)>> = HashMap::new();
         let mut names = std::collections::HashSet::new();
         for (i, rule) in file.ioc.iter().enumerate() {
             if !names.insert(rule.name.as_str()) {
@@ -130,6 +157,13 @@ impl RuleSet {
                 });
             }
             for event in &rule.events {
+                if let Some(prefix) = event.strip_suffix('*') {
+                    prefixes
+                        .entry(rule.source.clone())
+                        .or_default()
+                        .push((prefix.to_string(), i));
+                    continue;
+                }
                 index
                     .entry(rule.source.clone())
                     .or_default()
@@ -141,6 +175,7 @@ impl RuleSet {
         Ok(RuleSet {
             rules: file.ioc,
             index,
+            prefixes,
         })
     }
 
@@ -151,16 +186,26 @@ impl RuleSet {
 
     /// The rules a record fires.
     pub(crate) fn matching(&self, record: &Record<'_>, ctx: &MatchContext<'_>) -> Vec<&IocRule> {
-        let Some(candidates) = self
+        let exact = self
             .index
             .get(&record.event_source)
             .and_then(|by_name| by_name.get(&record.event_name))
-        else {
-            return Vec::new();
-        };
+            .into_iter()
+            .flatten()
+            .copied();
+        let by_prefix = self
+            .prefixes
+            .get(&record.event_source)
+            .into_iter()
+            .flatten()
+            .filter(|(prefix, _)| record.event_name.starts_with(prefix.as_str()))
+            .map(|&(_, i)| i);
+        let mut candidates: Vec<usize> = exact.chain(by_prefix).collect();
+        candidates.sort_unstable();
+        candidates.dedup();
         candidates
-            .iter()
-            .map(|&i| &self.rules[i])
+            .into_iter()
+            .map(|i| &self.rules[i])
             .filter(|rule| holds(rule.condition, record, ctx))
             .collect()
     }
@@ -190,7 +235,225 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
             });
             invite_only && !allowed
         }
+        Condition::TargetsFirebreak => targets_firebreak(&record.request(), ctx),
+        Condition::DetectorWeakened => detector_weakened(&record.request()),
+        Condition::GrantsEverything => grants_everything(&record.request()),
+        Condition::SetsDefaultVersion => {
+            record.event_name == "SetDefaultPolicyVersion"
+                || record
+                    .request()
+                    .get("setAsDefault")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+        }
+        Condition::ReactivatesKey => {
+            record.request().get("status").and_then(Value::as_str) == Some("Active")
+                && !actor_protected(ctx)
+        }
+        Condition::UndoesContainment => {
+            let request = record.request();
+            let inline = request
+                .get("policyName")
+                .and_then(Value::as_str)
+                .is_some_and(|name| CONTAINMENT_POLICIES.contains(&name));
+            let managed = request
+                .get("policyArn")
+                .and_then(Value::as_str)
+                .is_some_and(|arn| ctx.config.stack.resources.iter().any(|r| r == arn));
+            (inline || managed) && !actor_protected(ctx)
+        }
+        Condition::FirebreakWritesAllow => {
+            let by_firebreak = ctx.actor.canonical_arn().is_some_and(|arn| {
+                ctx.config.protection(&arn) == Some(crate::config::Protection::Firebreak)
+            });
+            by_firebreak
+                && policy_document(&record.request())
+                    .is_some_and(|doc| statements(&doc).any(|s| effect_is(s, "Allow")))
+        }
     }
+}
+
+/// Inline policy names Firebreak's containment puts (session revocation, the deny-all of
+/// older stacks): deleting one undoes containment.
+pub const CONTAINMENT_POLICIES: [&str; 2] = ["AWSRevokeOlderSessions", "FirebreakDenyAll"];
+
+fn actor_protected(ctx: &MatchContext<'_>) -> bool {
+    ctx.actor
+        .canonical_arn()
+        .is_some_and(|arn| ctx.config.protection(&arn).is_some())
+}
+
+/// The request fields that name the resource a call changes, across the services whose calls
+/// can silence or subvert Firebreak.
+const RESOURCE_FIELDS: [&str; 14] = [
+    "functionName",
+    "name",
+    "rule",
+    "eventBusName",
+    "stackName",
+    "bucketName",
+    "topicArn",
+    "subscriptionArn",
+    "keyId",
+    "roleName",
+    "policyArn",
+    "queueUrl",
+    "logGroupName",
+    "detectorId",
+];
+
+/// Whether a request names one of Firebreak's own resources: by exact ARN, or by the name the
+/// service takes when the call is made in that resource's account.
+fn targets_firebreak(request: &Value, ctx: &MatchContext<'_>) -> bool {
+    let own: Vec<&str> = ctx
+        .config
+        .stack
+        .resources
+        .iter()
+        .chain(&ctx.config.protect.firebreak_roles)
+        .map(String::as_str)
+        .chain([
+            ctx.config.stack.pager_topic_arn.as_str(),
+            ctx.config.stack.ticket_topic_arn.as_str(),
+        ])
+        .filter(|a| !a.is_empty())
+        .collect();
+    let bucket = ctx.config.stack.evidence_bucket.as_str();
+    RESOURCE_FIELDS
+        .iter()
+        .filter_map(|field| request.get(*field).and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+        .any(|value| {
+            (!bucket.is_empty() && value == bucket)
+                || own
+                    .iter()
+                    .any(|arn| names_resource(value, arn, ctx.account))
+        })
+}
+
+/// Whether `value` (an ARN, a name, a subscription ARN, a queue URL) names the resource `arn`.
+fn names_resource(value: &str, arn: &str, account: &str) -> bool {
+    if value == arn {
+        return true;
+    }
+    // Subscriptions are `<topic ARN>:<id>`.
+    if arn.starts_with("arn:") && arn.contains(":sns:") && value.starts_with(&format!("{arn}:")) {
+        return true;
+    }
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some(service), Some(_), Some(owner), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    // A bare name is another account's resource when the call was made elsewhere.
+    if !owner.is_empty() && owner != "*" && owner != account {
+        return false;
+    }
+    let name = match service {
+        // function:NAME, rule/[bus/]NAME, stack/NAME/id, key/ID, role/[path/]NAME, a bucket.
+        "lambda" => resource.strip_prefix("function:"),
+        "cloudformation" => resource
+            .strip_prefix("stack/")
+            .and_then(|r| r.split('/').next()),
+        "s3" => Some(resource),
+        _ => resource.rsplit(['/', ':']).next(),
+    };
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return false;
+    };
+    // A queue URL ends with the queue's name; anything else is the name itself.
+    let given = if value.starts_with("https://") {
+        value.rsplit('/').next().unwrap_or(value)
+    } else {
+        value
+    };
+    given == name
+}
+
+fn detector_weakened(request: &Value) -> bool {
+    if request.get("enable").and_then(Value::as_bool) == Some(false) {
+        return true;
+    }
+    let features = request
+        .get("features")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let disabled = |v: &Value| v.get("status").and_then(Value::as_str) == Some("DISABLED");
+    let feature_off = features.clone().any(|f| {
+        disabled(f)
+            || f.get("additionalConfiguration")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(disabled))
+    });
+    let source_off = request
+        .get("dataSources")
+        .and_then(Value::as_object)
+        .is_some_and(|sources| {
+            sources.values().any(|v| {
+                v.get("enable").and_then(Value::as_bool) == Some(false)
+                    || v.pointer("/auditLogs/enable").and_then(Value::as_bool) == Some(false)
+                    || v.pointer("/scanEc2InstanceWithFindings/ebsVolumes/enable")
+                        .and_then(Value::as_bool)
+                        == Some(false)
+            })
+        });
+    feature_off || source_off
+}
+
+/// AdministratorAccess attached, or a policy document with an `Allow` of every action on
+/// every resource.
+fn grants_everything(request: &Value) -> bool {
+    let admin = request
+        .get("policyArn")
+        .and_then(Value::as_str)
+        .is_some_and(|arn| arn.ends_with(":policy/AdministratorAccess"));
+    admin
+        || policy_document(request).is_some_and(|doc| {
+            statements(&doc).any(|s| {
+                effect_is(s, "Allow")
+                    && strings(s.get("Action")).any(|a| a == "*" || a == "*:*")
+                    && strings(s.get("Resource")).any(|r| r == "*")
+            })
+        })
+}
+
+/// The policy document of an IAM request (a JSON string, sometimes URL-encoded).
+fn policy_document(request: &Value) -> Option<Value> {
+    match request.get("policyDocument")? {
+        Value::String(text) => serde_json::from_str(text)
+            .ok()
+            .or_else(|| serde_json::from_str(&percent_decode(text)).ok()),
+        other => Some(other.clone()),
+    }
+}
+
+fn statements(policy: &Value) -> impl Iterator<Item = &Value> {
+    let list: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    list.into_iter()
+}
+
+fn effect_is(statement: &Value, effect: &str) -> bool {
+    statement.get("Effect").and_then(Value::as_str) == Some(effect)
+}
+
+fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
+    let list: Vec<&str> = match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    list.into_iter()
 }
 
 /// Image ids of a RunInstances request (`instancesSet.items[].imageId`, or a top-level `imageId`).

@@ -66,10 +66,9 @@ fn role(name: &str) -> Value {
 }
 
 fn call(source: &str, name: &str, who: Value, request: Value) -> Value {
-    let service = source.split('.').next().unwrap();
     envelope(
         "AWS API Call via CloudTrail",
-        &format!("aws.{service}"),
+        &firebreak_core::rules::eventbridge_source(source),
         json!({"eventVersion": "1.09", "userIdentity": who, "eventTime": "2026-11-23T02:59:30Z",
                "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
                "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2", "requestParameters": request,
@@ -691,4 +690,463 @@ fn other_partitions_keep_their_partition() {
         ["preserve_evidence", "page"],
         "arn:*: patterns protect in every partition"
     );
+}
+
+/// The configuration with Firebreak's own resources named, as a deployed stack passes them.
+fn stack_config() -> Config {
+    let mut c = config();
+    c.stack.evidence_bucket = "fb-evidence-111122223333".into();
+    c.stack.pager_topic_arn = "arn:aws:sns:us-east-1:111122223333:fb-pager".into();
+    c.stack.resources = vec![
+        "arn:aws:lambda:us-east-1:111122223333:function:fb-triage".into(),
+        "arn:aws:events:us-east-1:111122223333:rule/fb-indicator-calls".into(),
+        "arn:aws:cloudformation:us-east-1:111122223333:stack/fb/0f3c5e10-1111".into(),
+        "arn:aws:iam::111122223333:policy/FirebreakDenyAll".into(),
+    ];
+    c
+}
+
+fn severity_and_iocs(config: Config, event: &Value) -> Option<(Severity, Vec<String>)> {
+    match run(config, event).unwrap() {
+        Decision::Incident(i) => Some((i.severity, i.iocs)),
+        Decision::Ignored { .. } => None,
+    }
+}
+
+#[test]
+fn only_the_source_aws_gives_is_acted_on() {
+    let mut forged = call(
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        user(),
+        json!({"name": "main"}),
+    );
+    for source in [
+        "anything",
+        "aws.partner/example.com/123/x",
+        "aws.iam",
+        "aws.cloudtrail2",
+        "",
+    ] {
+        forged["source"] = source.into();
+        let err = run(config(), &forged).unwrap_err().to_string();
+        assert!(
+            err.starts_with("source:") && err.contains("aws.cloudtrail"),
+            "{source}: {err}"
+        );
+    }
+    let mut finding = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource("IAMUser", "deploy-bot", "AKIAIOSFODNN7EXAMPLE"),
+    );
+    finding["source"] = "aws.partner/guardduty".into();
+    assert!(
+        run(config(), &finding)
+            .unwrap_err()
+            .to_string()
+            .contains("aws.guardduty")
+    );
+    // CloudWatch's calls come from monitoring.amazonaws.com as aws.cloudwatch.
+    let alarms = call(
+        "monitoring.amazonaws.com",
+        "DeleteAlarms",
+        user(),
+        json!({"alarmNames": ["a"]}),
+    );
+    assert_eq!(alarms["source"], "aws.cloudwatch");
+    assert!(run(config(), &alarms).is_ok());
+}
+
+#[test]
+fn attacks_on_firebreak_are_s1_near_misses_are_not() {
+    let s1 = |event: Value| {
+        let (severity, iocs) = severity_and_iocs(stack_config(), &event).expect("an incident");
+        assert_eq!(severity, Severity::S1, "{iocs:?}");
+        iocs
+    };
+    let none = |event: Value| {
+        if let Some((severity, iocs)) = severity_and_iocs(stack_config(), &event) {
+            assert!(
+                !iocs.iter().any(|i| i.starts_with("firebreak-")),
+                "{iocs:?}"
+            );
+            assert_ne!(severity, Severity::S1, "{iocs:?}");
+        }
+    };
+    let lambda = |name: &str, function: &str| {
+        call(
+            "lambda.amazonaws.com",
+            name,
+            user(),
+            json!({"functionName": function}),
+        )
+    };
+    assert!(
+        s1(lambda("UpdateFunctionConfiguration20150331v2", "fb-triage"))
+            .contains(&"firebreak-function-changed".to_string())
+    );
+    s1(lambda(
+        "PutFunctionConcurrency20171031",
+        "arn:aws:lambda:us-east-1:111122223333:function:fb-triage",
+    ));
+    none(lambda("UpdateFunctionCode20150331v2", "orders-api"));
+    none(lambda(
+        "UpdateFunctionCode20150331v2",
+        "arn:aws:lambda:us-east-1:999988887777:function:fb-triage",
+    ));
+    let events = |name: &str, rule: &str| {
+        call(
+            "events.amazonaws.com",
+            name,
+            user(),
+            json!({"name": rule, "rule": rule}),
+        )
+    };
+    s1(events("DisableRule", "fb-indicator-calls"));
+    s1(events("RemoveTargets", "fb-indicator-calls"));
+    none(events("PutRule", "nightly-report"));
+    s1(call(
+        "sns.amazonaws.com",
+        "SetSubscriptionAttributes",
+        user(),
+        json!({"subscriptionArn": "arn:aws:sns:us-east-1:111122223333:fb-pager:5f1e", "attributeName": "FilterPolicy", "attributeValue": "{\"never\":[\"x\"]}"}),
+    ));
+    none(call(
+        "sns.amazonaws.com",
+        "SetSubscriptionAttributes",
+        user(),
+        json!({"subscriptionArn": "arn:aws:sns:us-east-1:111122223333:fb-pager-2:5f1e"}),
+    ));
+    s1(call(
+        "s3.amazonaws.com",
+        "PutBucketPolicy",
+        user(),
+        json!({"bucketName": "fb-evidence-111122223333"}),
+    ));
+    none(call(
+        "s3.amazonaws.com",
+        "PutBucketPolicy",
+        user(),
+        json!({"bucketName": "fb-evidence-111122223333-copy"}),
+    ));
+    s1(call(
+        "cloudformation.amazonaws.com",
+        "DeleteStack",
+        user(),
+        json!({"stackName": "fb"}),
+    ));
+    none(call(
+        "cloudformation.amazonaws.com",
+        "DeleteStack",
+        user(),
+        json!({"stackName": "fb-2"}),
+    ));
+    s1(call(
+        "iam.amazonaws.com",
+        "PutRolePolicy",
+        user(),
+        json!({"roleName": "fb-ContainRole-1A2B3C", "policyName": "x", "policyDocument": "{}"}),
+    ));
+    s1(call(
+        "guardduty.amazonaws.com",
+        "CreateFilter",
+        user(),
+        json!({"detectorId": "d1", "action": "ARCHIVE"}),
+    ));
+    s1(call(
+        "guardduty.amazonaws.com",
+        "UpdateDetector",
+        user(),
+        json!({"detectorId": "d1", "features": [{"name": "S3_DATA_EVENTS", "status": "DISABLED"}]}),
+    ));
+    none(call(
+        "guardduty.amazonaws.com",
+        "UpdateDetector",
+        user(),
+        json!({"detectorId": "d1", "findingPublishingFrequency": "FIFTEEN_MINUTES"}),
+    ));
+}
+
+#[test]
+fn privilege_escalation_shapes_are_s1() {
+    let iam = |name: &str, who: Value, request: Value| {
+        severity_and_iocs(
+            stack_config(),
+            &call("iam.amazonaws.com", name, who, request),
+        )
+    };
+    let s1 = |got: Option<(Severity, Vec<String>)>, ioc: &str| {
+        let (severity, iocs) = got.expect("an incident");
+        assert_eq!(severity, Severity::S1);
+        assert!(iocs.iter().any(|i| i == ioc), "{iocs:?}");
+    };
+    s1(
+        iam(
+            "AttachUserPolicy",
+            user(),
+            json!({"userName": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        ),
+        "admin-granted",
+    );
+    assert_eq!(
+        iam(
+            "AttachUserPolicy",
+            user(),
+            json!({"userName": "x", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+        ),
+        None
+    );
+    let doc = |effect: &str, action: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": "*"}]}).to_string()
+    };
+    s1(
+        iam(
+            "PutRolePolicy",
+            user(),
+            json!({"roleName": "app", "policyName": "p", "policyDocument": doc("Allow", "*:*")}),
+        ),
+        "admin-granted",
+    );
+    assert_eq!(
+        iam(
+            "PutRolePolicy",
+            user(),
+            json!({"roleName": "app", "policyName": "p", "policyDocument": doc("Allow", "s3:GetObject")})
+        ),
+        None
+    );
+    s1(
+        iam(
+            "CreatePolicyVersion",
+            user(),
+            json!({"policyArn": "arn:aws:iam::111122223333:policy/app", "setAsDefault": true, "policyDocument": doc("Allow", "s3:*")}),
+        ),
+        "policy-version-made-default",
+    );
+    assert_eq!(
+        iam(
+            "CreatePolicyVersion",
+            user(),
+            json!({"policyArn": "arn:aws:iam::111122223333:policy/app", "setAsDefault": false, "policyDocument": doc("Allow", "s3:*")})
+        ),
+        None
+    );
+    s1(
+        iam(
+            "CreateOpenIDConnectProvider",
+            user(),
+            json!({"url": "https://token.actions.example.com"}),
+        ),
+        "oidc-provider-created",
+    );
+    s1(
+        iam(
+            "UpdateAccessKey",
+            user(),
+            json!({"userName": "x", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Active"}),
+        ),
+        "access-key-reactivated",
+    );
+    assert_eq!(
+        iam(
+            "UpdateAccessKey",
+            user(),
+            json!({"userName": "x", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Inactive"})
+        ),
+        None
+    );
+    assert_eq!(
+        iam(
+            "UpdateAccessKey",
+            role("BreakGlass"),
+            json!({"userName": "x", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Active"})
+        ),
+        None,
+        "a responder releasing a key"
+    );
+    s1(
+        iam(
+            "DeleteUserPolicy",
+            user(),
+            json!({"userName": "x", "policyName": "AWSRevokeOlderSessions"}),
+        ),
+        "containment-undone",
+    );
+    s1(
+        iam(
+            "DetachUserPolicy",
+            user(),
+            json!({"userName": "x", "policyArn": "arn:aws:iam::111122223333:policy/FirebreakDenyAll"}),
+        ),
+        "containment-undone",
+    );
+    assert_eq!(
+        iam(
+            "DeleteUserPolicy",
+            user(),
+            json!({"userName": "x", "policyName": "app-inline"})
+        ),
+        None
+    );
+    // Firebreak's own roles only write denies: an Allow by one of them is S1, its revoke policy is not.
+    let me = role("fb-ContainRole-1A2B3C");
+    s1(
+        iam(
+            "PutUserPolicy",
+            me.clone(),
+            json!({"userName": "x", "policyName": "p", "policyDocument": doc("Allow", "s3:GetObject")}),
+        ),
+        "firebreak-writes-allow",
+    );
+    assert_eq!(
+        iam(
+            "PutUserPolicy",
+            me,
+            json!({"userName": "x", "policyName": "AWSRevokeOlderSessions", "policyDocument": doc("Deny", "*")})
+        ),
+        None
+    );
+}
+
+#[test]
+fn floods_aggregate_per_rule_principal_and_hour() {
+    let refused = |event_id: &str, time: &str, who: Value| {
+        let mut e = call(
+            "iam.amazonaws.com",
+            "CreateUser",
+            who,
+            json!({"userName": "x"}),
+        );
+        e["detail"]["errorCode"] = "AccessDenied".into();
+        e["detail"]["eventID"] = event_id.into();
+        e["detail"]["eventTime"] = time.into();
+        incident(&e)
+    };
+    let a = refused("e1", "2026-11-23T02:05:00Z", user());
+    let b = refused("e2", "2026-11-23T02:59:59Z", user());
+    let next_hour = refused("e3", "2026-11-23T03:00:00Z", user());
+    let other_principal = refused("e4", "2026-11-23T02:10:00Z", role("app"));
+    assert_eq!(a.id, b.id);
+    assert_ne!(a.id, next_hour.id);
+    assert_ne!(a.id, other_principal.id);
+    assert!(
+        a.notes.iter().any(|n| n.starts_with("aggregated")),
+        "{:?}",
+        a.notes
+    );
+    // A successful call of a paging rule is its own incident.
+    let ok = |id: &str| {
+        let mut e = call(
+            "iam.amazonaws.com",
+            "CreateUser",
+            user(),
+            json!({"userName": "x"}),
+        );
+        e["detail"]["eventID"] = id.into();
+        incident(&e).id
+    };
+    assert_ne!(ok("s1"), ok("s2"));
+    // S4 records aggregate too.
+    let s4 = |id: &str| {
+        let mut e = call(
+            "s3.amazonaws.com",
+            "CreateBucket",
+            user(),
+            json!({"bucketName": "b"}),
+        );
+        e["detail"]["eventID"] = id.into();
+        incident(&e)
+    };
+    assert_eq!(s4("b1").severity, Severity::S4);
+    assert_eq!(s4("b1").id, s4("b2").id);
+}
+
+#[test]
+fn hostile_names_and_text() {
+    let mut who = user();
+    who["userName"] = "deploy-bot\nWHAT FIREBREAK DID: nothing".into();
+    who["arn"] = "arn:aws:iam::111122223333:user/deploy-bot\nWHAT FIREBREAK DID: nothing".into();
+    let err = run(
+        config(),
+        &call("iam.amazonaws.com", "CreateUser", who, json!({})),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("IAM user name") && !err.contains('\n'),
+        "{err}"
+    );
+    let mut f = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        key_resource("IAMUser", "deploy-bot", "AKIAIOSFODNN7EXAMPLE"),
+    );
+    f["detail"]["title"] = "ok\u{1b}[2J\nWHAT FIREBREAK DID".into();
+    let i = incident(&f);
+    assert!(
+        !i.title.contains('\n') && !i.title.contains('\u{1b}'),
+        "{:?}",
+        i.title
+    );
+    let bad_bucket = finding(
+        "Policy:S3/BucketBlockPublicAccessDisabled",
+        5.0,
+        json!({"resourceType": "S3Bucket", "s3BucketDetails": [{"name": "Evil Bucket"}]}),
+    );
+    assert!(
+        run(config(), &bad_bucket)
+            .unwrap_err()
+            .to_string()
+            .contains("bucket name")
+    );
+}
+
+#[test]
+fn principals_of_another_account_and_federated_sessions() {
+    // Account B's alice calls into A: alice of A is not touched.
+    let mut who = user();
+    who["accountId"] = "444455556666".into();
+    who["arn"] = "arn:aws:iam::444455556666:user/deploy-bot".into();
+    let i = incident(&call(
+        "iam.amazonaws.com",
+        "CreateUser",
+        who,
+        json!({"userName": "x"}),
+    ));
+    assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+    assert!(
+        i.notes.iter().any(|n| n.contains("444455556666")),
+        "{:?}",
+        i.notes
+    );
+    // A federated session of an allow-listed user: the issuer is protected, so nothing is contained.
+    let federated = json!({"type": "FederatedUser", "principalId": "111122223333:s", "arn": "arn:aws:sts::111122223333:federated-user/s",
+        "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLE",
+        "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": "AIDAX", "arn": "arn:aws:iam::111122223333:user/team/ops-automation",
+                           "accountId": "111122223333", "userName": "ops-automation"}}});
+    let i = incident(&call(
+        "iam.amazonaws.com",
+        "CreateUser",
+        federated,
+        json!({"userName": "x"}),
+    ));
+    assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
+    // A protected role with a path, named by GuardDuty without it, is still protected.
+    let mut c = config();
+    c.protect
+        .allow
+        .push("arn:aws:iam::111122223333:role/ops/Deployer".into());
+    let Decision::Incident(i) = run(
+        c,
+        &finding(
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+            8.0,
+            key_resource("AssumedRole", "Deployer", "ASIAX"),
+        ),
+    )
+    .unwrap() else {
+        panic!("ignored")
+    };
+    assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
 }
