@@ -157,7 +157,7 @@ impl Responder {
         let now = Utc::now();
         let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
         let mut run = Run::new();
-        let target = self.target_clients(incident).await;
+        let targets = self.targets(incident, stage).await;
         let mut preserve_at = None;
         let mut page_at = None;
         for (index, planned) in incident.plan.iter().enumerate() {
@@ -178,10 +178,10 @@ impl Responder {
                     Action::PreserveEvidence => {
                         preserve_at = Some(index);
                         // Failures are recorded in `run` and reported when evidence closes.
-                        self.preserve(target.as_ref(), incident, source_event, now, &mut run).await;
+                        self.preserve(targets.preserve(), incident, source_event, now, &mut run).await;
                         continue;
                     }
-                    action => self.run_action(target.as_ref(), incident, action, now, &mut run).await,
+                    action => self.run_action(targets.of(action), incident, action, now, &mut run).await,
                 },
             };
             tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "action");
@@ -339,9 +339,15 @@ impl Responder {
         let planned = incident.plan.get(index)?;
         let now = Utc::now();
         let mut run = Run::new();
-        let target = self.target_clients(incident).await;
+        let targets = self.targets(incident, Stage::All).await;
         let status = self
-            .run_action(target.as_ref(), incident, &planned.action, now, &mut run)
+            .run_action(
+                targets.of(&planned.action),
+                incident,
+                &planned.action,
+                now,
+                &mut run,
+            )
             .await;
         tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "approved action");
         Some(outcome(index, planned, status, run.changes))
@@ -356,7 +362,7 @@ impl Responder {
         now: DateTime<Utc>,
         run: &mut Run,
     ) -> Status {
-        match self.guard(incident, action) {
+        match self.guard(target, incident, action).await {
             Some(why) => Status::Skipped { why },
             None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
                 would: would(action),
@@ -368,9 +374,14 @@ impl Responder {
         }
     }
 
-    /// Clients acting where the incident happened: its account (through the member role when
-    /// it is not ours) and its region.
+    /// Clients containing where the incident happened: its account (through the member
+    /// containment role when it is not ours) and its region.
     pub(crate) async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
+        self.clients_as(incident, &self.config.accounts.member_role)
+            .await
+    }
+
+    async fn clients_as(&self, incident: &Incident, role: &str) -> Result<Clients, AwsError> {
         let clients = if incident.account == self.home_account {
             self.home.clone()
         } else {
@@ -378,7 +389,7 @@ impl Responder {
                 &self.home,
                 &incident.partition,
                 &incident.account,
-                &self.config.accounts.member_role,
+                role,
                 incident.id.as_str(),
             )
             .await?
@@ -386,47 +397,103 @@ impl Responder {
         Ok(clients.in_region(&incident.region))
     }
 
-    /// Why an action must not run against its target, whatever the plan says.
-    fn guard(&self, incident: &Incident, action: &Action) -> Option<String> {
-        let (p, a) = (&incident.partition, &incident.account);
-        let arn = match action {
+    /// The clients each of `stage`'s actions runs with: in a member account, containment
+    /// through the containment role and evidence through the preserve role, each entered only
+    /// when the stage has actions of its kind.
+    async fn targets(&self, incident: &Incident, stage: Stage) -> Targets {
+        let wants = |part: Stage| {
+            incident.plan.iter().any(|p| {
+                stage.owns(&p.action)
+                    && part.owns(&p.action)
+                    && !matches!(p.action, Action::Page { .. })
+            })
+        };
+        let unused = || {
+            Err(AwsError::new(
+                "Internal",
+                "no action of this stage needs it",
+            ))
+        };
+        let contain = if wants(Stage::Contain) {
+            self.target_clients(incident).await
+        } else {
+            unused()
+        };
+        let preserve = if wants(Stage::Preserve) {
+            self.clients_as(incident, &self.config.accounts.preserve_role)
+                .await
+        } else {
+            unused()
+        };
+        Targets { contain, preserve }
+    }
+
+    /// Why an action must not run against its target, whatever the plan says. The target is
+    /// judged on one canonical ARN by the same `Config::protection` triage uses; for an IAM user
+    /// or role the ARN is read from IAM first, so a protected pattern with a path is honoured
+    /// even when the finding named the principal without one.
+    async fn guard(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        action: &Action,
+    ) -> Option<String> {
+        let (p, a, r) = (&incident.partition, &incident.account, &incident.region);
+        let (arn, real) = match action {
             Action::DeactivateAccessKey { user_name, .. }
             | Action::RevokeUserSessions { user_name }
             | Action::DenyUser { user_name }
             | Action::TagQuarantine {
                 resource: TagTarget::IamUser(user_name),
-            } => format!("arn:{p}:iam::{a}:user/{user_name}"),
+            } => (
+                format!("arn:{p}:iam::{a}:user/{user_name}"),
+                match target {
+                    Ok(c) => iam_arn(c, IamKind::User, user_name).await,
+                    Err(_) => None,
+                },
+            ),
             Action::RevokeRoleSessions { role_name }
             | Action::TagQuarantine {
                 resource: TagTarget::IamRole(role_name),
-            } => {
-                format!("arn:{p}:iam::{a}:role/{role_name}")
-            }
+            } => (
+                format!("arn:{p}:iam::{a}:role/{role_name}"),
+                match target {
+                    Ok(c) => iam_arn(c, IamKind::Role, role_name).await,
+                    Err(_) => None,
+                },
+            ),
             Action::ProtectInstance { instance_id }
             | Action::SnapshotVolumes { instance_id }
             | Action::IsolateInstance { instance_id }
             | Action::RevokeInstanceProfileSessions { instance_id, .. }
             | Action::TagQuarantine {
                 resource: TagTarget::Instance(instance_id),
-            } => {
-                format!("arn:{p}:ec2:{}:{a}:instance/{instance_id}", incident.region)
-            }
+            } => (format!("arn:{p}:ec2:{r}:{a}:instance/{instance_id}"), None),
             Action::BlockPublicAccess { bucket }
             | Action::TagQuarantine {
                 resource: TagTarget::Bucket(bucket),
-            } => {
-                format!("arn:{p}:s3:::{bucket}")
-            }
-            _ => return None,
+            } => (format!("arn:{p}:s3:::{bucket}"), None),
+            Action::CognitoStopSignUp { user_pool_id }
+            | Action::CognitoDisableUser { user_pool_id, .. }
+            | Action::CognitoGlobalSignOut { user_pool_id, .. } => (
+                format!("arn:{p}:cognito-idp:{r}:{a}:userpool/{user_pool_id}"),
+                None,
+            ),
+            Action::PreserveEvidence | Action::Page { .. } => return None,
         };
-        if let Some(why) = self.config.protection(&arn) {
-            return Some(format!("{arn} is {}: never contained", why.describe()));
+        for candidate in std::iter::once(&arn).chain(real.as_ref()) {
+            if let Some(why) = self.config.protection(candidate) {
+                return Some(format!(
+                    "{candidate} is {}: never contained",
+                    why.describe()
+                ));
+            }
         }
-        let me = self.self_arn.as_deref().map(principal_arn_of_caller);
-        if me.as_deref() == Some(arn.as_str()) {
-            return Some(format!("{arn} is running Firebreak: never contained"));
-        }
-        None
+        let me = self.self_arn.as_deref().map(principal_arn_of_caller)?;
+        std::iter::once(&arn)
+            .chain(real.as_ref())
+            .find(|candidate| firebreak_core::principal::protects(&me, candidate))
+            .map(|candidate| format!("{candidate} is running Firebreak: never contained"))
     }
 
     async fn execute(
@@ -731,6 +798,56 @@ impl Responder {
             }
             Err(e) => failed(&e),
         }
+    }
+}
+
+/// The clients of a response's two kinds of action.
+struct Targets {
+    contain: Result<Clients, AwsError>,
+    preserve: Result<Clients, AwsError>,
+}
+
+impl Targets {
+    fn of(&self, action: &Action) -> Result<&Clients, &AwsError> {
+        if Stage::Preserve.owns(action) {
+            self.preserve()
+        } else {
+            self.contain.as_ref()
+        }
+    }
+
+    fn preserve(&self) -> Result<&Clients, &AwsError> {
+        self.preserve.as_ref()
+    }
+}
+
+enum IamKind {
+    User,
+    Role,
+}
+
+/// The ARN IAM gives a user or role (with its path); `None` when it cannot be read, and the
+/// guard then judges the ARN without a path.
+async fn iam_arn(c: &Clients, kind: IamKind, name: &str) -> Option<String> {
+    match kind {
+        IamKind::User => c
+            .iam
+            .get_user()
+            .user_name(name)
+            .send()
+            .await
+            .ok()?
+            .user()
+            .map(|u| u.arn().to_string()),
+        IamKind::Role => c
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .ok()?
+            .role()
+            .map(|r| r.arn().to_string()),
     }
 }
 

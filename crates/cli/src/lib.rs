@@ -195,6 +195,75 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
+    // Names, titles and error messages come from events an attacker may have written: no
+    // control character or escape sequence reaches the responder's terminal.
+    let mut stdout = Printable::new(stdout);
+    let mut stderr = Printable::new(stderr);
+    run_commands(args, stdin, &mut stdout, &mut stderr)
+}
+
+/// A writer that passes text through with every control character but newline and tab (C0,
+/// DEL and the C1 controls, CSI included) replaced by `�`.
+struct Printable<'w> {
+    inner: &'w mut dyn Write,
+    /// A 0xC2 byte seen at the end of the last write: the lead byte of a C1 control or of an
+    /// ordinary character, decided by the next byte.
+    pending_lead: bool,
+}
+
+impl<'w> Printable<'w> {
+    const REPLACEMENT: &'static [u8] = "\u{FFFD}".as_bytes();
+
+    fn new(inner: &'w mut dyn Write) -> Printable<'w> {
+        Printable {
+            inner,
+            pending_lead: false,
+        }
+    }
+}
+
+impl Write for Printable<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len());
+        for &b in buf {
+            if std::mem::take(&mut self.pending_lead) {
+                if (0x80..=0x9f).contains(&b) {
+                    out.extend_from_slice(Self::REPLACEMENT);
+                    continue;
+                }
+                out.push(0xc2);
+            }
+            match b {
+                0xc2 => self.pending_lead = true,
+                b'\n' | b'\t' => out.push(b),
+                0x00..=0x1f | 0x7f => out.extend_from_slice(Self::REPLACEMENT),
+                _ => out.push(b),
+            }
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.pending_lead) {
+            self.inner.write_all(&[0xc2])?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl Drop for Printable<'_> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+fn run_commands(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -354,4 +423,33 @@ pub(crate) fn load_triage(path: Option<&std::path::Path>) -> anyhow::Result<Tria
         }
     };
     Triage::new(config).map_err(|e| anyhow::anyhow!("rules: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filtered(chunks: &[&[u8]]) -> String {
+        let mut sink = Vec::new();
+        {
+            let mut p = Printable::new(&mut sink);
+            for c in chunks {
+                p.write_all(c).unwrap();
+            }
+        }
+        String::from_utf8(sink).unwrap()
+    }
+
+    #[test]
+    fn controls_never_reach_the_terminal() {
+        assert_eq!(filtered(&[b"a\tb\nc"]), "a\tb\nc");
+        assert_eq!(
+            filtered(&[b"x\x1b[2Jy\r\x07"]),
+            "x\u{FFFD}[2Jy\u{FFFD}\u{FFFD}"
+        );
+        // A C1 CSI (U+009B) split across writes, and ordinary two-byte characters.
+        assert_eq!(filtered(&[b"a\xc2", b"\x9b31m"]), "a\u{FFFD}31m");
+        assert_eq!(filtered(&["é ©".as_bytes()]), "é ©");
+        assert_eq!(filtered(&[b"\xc2", b"\xa9"]), "©");
+    }
 }

@@ -126,10 +126,19 @@ impl Triage {
     /// Triages one parsed event.
     pub fn triage(&self, event: &Event<'_>) -> Result<Decision, Error> {
         check_source(event)?;
-        match &event.detail {
+        let decision = match &event.detail {
             Detail::GuardDuty(finding) => self.guardduty(&event.envelope, finding),
             Detail::CloudTrail(record) => self.cloudtrail(&event.envelope, record),
-        }
+        }?;
+        Ok(match decision {
+            Decision::Incident(mut incident) => {
+                printable(&mut incident);
+                Decision::Incident(incident)
+            }
+            Decision::Ignored { reason } => Decision::Ignored {
+                reason: crate::names::printable_line(&reason).into_owned(),
+            },
+        })
     }
 
     fn guardduty(&self, env: &Envelope, f: &Finding) -> Result<Decision, Error> {
@@ -906,6 +915,24 @@ fn check_actor(actor: &Principal, partition: &str, region: &str) -> Result<(), E
              cannot be checked"
         )),
     })
+}
+
+/// Every text of an incident that humans read (pages, terminals, reports) as one printable
+/// line each: the event chose much of it (a finding's title and type, a resource's tags).
+fn printable(incident: &mut Incident) {
+    let line = |s: &mut String| {
+        if let std::borrow::Cow::Owned(clean) = crate::names::printable_line(s) {
+            *s = clean;
+        }
+    };
+    line(&mut incident.title);
+    line(&mut incident.severity_reason);
+    incident.iocs.iter_mut().for_each(line);
+    incident.notes.iter_mut().for_each(line);
+    incident.human_steps.iter_mut().for_each(line);
+    if let Some(owner) = incident.owner.as_mut() {
+        line(owner);
+    }
 }
 
 const USER_NAME: &str = "detail.userIdentity.userName";
