@@ -150,7 +150,8 @@ async fn responders_are_never_contained_whatever_the_event_says() {
     let mut cli = Cli::start("lockout").await;
     let sdk = cli.sdk.clone();
     let iam = aws_sdk_iam::Client::new(&sdk);
-    let roles = ["BreakGlass", "FirebreakContainRole", "IncidentResponder"];
+    // Firebreak's own role as the project configuration names it: by its exact ARN.
+    let roles = ["BreakGlass", "firebreak-ContainRole", "IncidentResponder"];
     for role in roles {
         seed::role(&iam, role).await;
     }

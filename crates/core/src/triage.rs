@@ -54,7 +54,7 @@ pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
     ("any other resource", "preserve; page"),
 ];
 
-/// Severity policy, for `firebreak rules` and README.
+/// Severity policy, for `firebreak rules` and docs/rules.md.
 pub const SEVERITY_POLICY: [(&str, &str); 10] = [
     (
         "S1",
