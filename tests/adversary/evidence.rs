@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode, PublicAccessBlockConfiguration};
 use chrono::Utc;
 use firebreak_aws::evidence::hex;
 use firebreak_core::release::{Change, OriginalBlock};
@@ -68,13 +68,20 @@ fn assert_originals_kept(before: &Versions, after: &Versions) {
     }
 }
 
-/// The attacker's write: a plain PutObject, no condition, no lock.
+/// The attacker's write: a PutObject without `If-None-Match`, otherwise as Firebreak writes
+/// (locked, with the bytes' SHA-256 checksum), so only the extra version gives it away.
 async fn put_plain(cli: &Cli, key: &str, body: Vec<u8>) {
+    let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+    let until = Utc::now() + chrono::Duration::days(1);
     cli.s3()
         .put_object()
         .bucket(&cli.stack.bucket)
         .key(key)
         .body(ByteStream::from(body))
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(checksum)
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(until.timestamp()))
         .send()
         .await
         .unwrap();
