@@ -42,6 +42,7 @@ pub async fn approve(
         None => waiting.clone(),
     };
     let mut run = Approval::new(incident, store.location(id));
+    run.ignored = locked.ignored.clone();
     let mut log = Vec::new();
     for index in indices {
         let claim = claim_name(index);

@@ -5,6 +5,13 @@
 //! Items are content-addressed (`<kind>/<sha256-prefix>.<ext>`) and written with
 //! `If-None-Match: *`: a second delivery of the same event finds its item already there, with the
 //! same checksum, and writes nothing; a locked version is never overwritten.
+//!
+//! Object Lock protects versions, not keys: anyone allowed `PutObject` can stack a second
+//! version on a locked key. So every read pins a version: the oldest one of the key (the one the
+//! conditional create wrote), found with `ListObjectVersions`; a later version is a tamper that
+//! `verify` reports and no reader believes.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
@@ -98,6 +105,71 @@ pub struct Manifest {
     pub missing: Vec<Missing>,
     /// The evidence bucket the items are in.
     pub bucket: String,
+}
+
+/// One version of a key, as `ListObjectVersions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The version id (`null` in a bucket that never had versioning).
+    pub version_id: String,
+    /// When it was written.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// True for a delete marker (no bytes: a `DeleteObject` without a version id).
+    pub delete_marker: bool,
+}
+
+/// Every version of every key under a prefix, each key's versions oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versions {
+    keys: BTreeMap<String, Vec<Version>>,
+}
+
+impl Versions {
+    /// Every key whose original version holds bytes, in key order.
+    pub fn keys(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|(_, v)| v.first().is_some_and(|v| !v.delete_marker))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The original version of `key`: the oldest, the one the conditional create wrote. `None`
+    /// when the key does not exist (or began as a delete marker).
+    pub fn original(&self, key: &str) -> Option<&Version> {
+        self.keys
+            .get(key)
+            .and_then(|v| v.first())
+            .filter(|v| !v.delete_marker)
+    }
+
+    /// How many versions (delete markers included) `key` has: 1 for a key never written over.
+    pub fn count(&self, key: &str) -> usize {
+        self.keys.get(key).map_or(0, Vec::len)
+    }
+
+    /// Every key with more than one version, and how many it has.
+    pub fn rewritten(&self) -> Vec<(String, usize)> {
+        self.keys
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect()
+    }
+
+    /// Adds one version, in the listing's order (S3 lists a key's versions newest first).
+    fn add(&mut self, key: String, version: Version) {
+        self.keys.entry(key).or_default().push(version);
+    }
+
+    /// Orders each key's versions oldest first: by time, and within one timestamp by the
+    /// listing's order reversed (newest first is how S3 lists them).
+    fn settle(&mut self) {
+        for versions in self.keys.values_mut() {
+            versions.reverse();
+            versions.sort_by_key(|v| v.last_modified);
+        }
+    }
 }
 
 /// Writes evidence into the locked bucket.
@@ -361,13 +433,97 @@ impl EvidenceStore {
         Ok((keys, folders))
     }
 
-    /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event).
+    /// Every version of every key under incident `id`'s `folder` (`""`: the whole incident).
+    pub async fn versions_under(
+        &self,
+        id: &IncidentId,
+        folder: &str,
+    ) -> Result<Versions, AwsError> {
+        self.versions(&format!("{}{folder}", Self::prefix(id)))
+            .await
+    }
+
+    /// Every version of every key under `prefix`: one `ListObjectVersions` per 1000 versions.
+    pub async fn versions(&self, prefix: &str) -> Result<Versions, AwsError> {
+        let mut versions = Versions::default();
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .aws()?;
+            let time = |t: Option<&aws_smithy_types::DateTime>| {
+                t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            };
+            // Objects and delete markers come in two lists; merged, each key's entries are put
+            // back in time order by `settle`.
+            for v in page.versions() {
+                if let Some(key) = v.key() {
+                    let version = Version {
+                        version_id: v.version_id().unwrap_or("null").to_string(),
+                        last_modified: time(v.last_modified()),
+                        delete_marker: false,
+                    };
+                    versions.add(key.to_string(), version);
+                }
+            }
+            for m in page.delete_markers() {
+                if let Some(key) = m.key() {
+                    let version = Version {
+                        version_id: m.version_id().unwrap_or("null").to_string(),
+                        last_modified: time(m.last_modified()),
+                        delete_marker: true,
+                    };
+                    versions.add(key.to_string(), version);
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        versions.settle();
+        Ok(versions)
+    }
+
+    /// The bytes of `key`'s original version as `versions` (a listing of its prefix) knows it;
+    /// `NoSuchKey` when the listing has no such key.
+    pub async fn read_original(&self, versions: &Versions, key: &str) -> Result<Vec<u8>, AwsError> {
+        match versions.original(key) {
+            Some(v) => self.read_version(key, &v.version_id).await,
+            None => Err(AwsError::new(
+                "NoSuchKey",
+                format!("{key} does not exist in {}", self.bucket),
+            )),
+        }
+    }
+
+    /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event): its original
+    /// version, whatever was written over it since.
     pub async fn read(&self, key: &str) -> Result<Vec<u8>, AwsError> {
+        let versions = self.versions(key).await?;
+        self.read_original(&versions, key).await
+    }
+
+    /// The bytes of one version of `key`.
+    pub async fn read_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, AwsError> {
+        let version = Some(version_id).filter(|v| *v != "null");
         let out = self
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_string))
             .send()
             .await
             .aws()?;

@@ -86,11 +86,13 @@ pub async fn append(
     Ok(written)
 }
 
-/// Every entry of incident `id`'s log, in order.
+/// Every entry of incident `id`'s log, in order: each key's original version (the entry as it
+/// was appended), never one written over it (`verify` reports those).
 pub async fn read(store: &EvidenceStore, id: &IncidentId) -> Result<Vec<LogEntry>, AwsError> {
+    let versions = store.versions_under(id, LOG_DIR).await?;
     let mut entries = Vec::new();
-    for key in store.list_under(id, LOG_DIR).await? {
-        let bytes = store.read(&key).await?;
+    for key in versions.keys() {
+        let bytes = store.read_original(&versions, &key).await?;
         let entry: LogEntry = serde_json::from_slice(&bytes)
             .map_err(|e| AwsError::new("BadRecord", format!("{key}: {e}")))?;
         entries.push(entry);

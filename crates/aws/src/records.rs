@@ -1,6 +1,13 @@
 //! An incident read back from the evidence store: the locked source event its plan is triaged
 //! from again, and every outcome locked for it (the responder's and the approvals'). This is
 //! what `approve` and `release` act on; nothing they do rests on a caller's say-so.
+//!
+//! Every object is read at its original (oldest) version, the one Firebreak's conditional create
+//! wrote. An `outcomes/` or `approval-record/` record is acted on only when a manifest Firebreak
+//! wrote lists its SHA-256; anything else found there is ignored and said so. A manifest with a
+//! second version stops the run: the chain of custody itself was written over.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use firebreak_core::approval::ApprovalRecord;
@@ -8,7 +15,9 @@ use firebreak_core::{ActionOutcome, Decision, Incident, IncidentId, Triage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AwsError;
-use crate::evidence::{Claim, EvidenceStore, Item, Manifest, Missing};
+use sha2::{Digest, Sha256};
+
+use crate::evidence::{Claim, EvidenceStore, Item, Manifest, Missing, Versions, hex};
 use crate::respond::Responder;
 
 /// What a run a human starts (`approve`, `release`) did, and what it locked about itself.
@@ -26,6 +35,8 @@ pub struct Run {
     pub evidence_location: String,
     /// Incident log entries appended.
     pub logged: Vec<String>,
+    /// What was found in the evidence store and not acted on, and why (see [`Locked::ignored`]).
+    pub ignored: Vec<String>,
 }
 
 impl Run {
@@ -38,6 +49,7 @@ impl Run {
             manifest: None,
             evidence_location,
             logged: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
@@ -111,6 +123,9 @@ pub struct Locked {
     pub outcomes: Vec<ActionOutcome>,
     /// Every approval record.
     pub approvals: Vec<ApprovalRecord>,
+    /// What was found and not used, one line each: records no Firebreak manifest lists, and
+    /// versions written over a locked key (the original is what is used).
+    pub ignored: Vec<String>,
 }
 
 impl Locked {
@@ -149,34 +164,132 @@ impl ClaimBody {
     }
 }
 
-/// Reads incident `id` back from `store`.
+/// Reads incident `id` back from `store`: one listing of its versions, then each object read
+/// needs. Fails with `EvidenceTampered` when a manifest has a second version.
 pub async fn load(store: &EvidenceStore, id: &IncidentId) -> Result<Locked, AwsError> {
-    let keys = store.list(id).await?;
+    let versions = store.versions_under(id, "").await?;
+    let keys = versions.keys();
     if keys.is_empty() {
         return Err(AwsError::new(
             "NoSuchIncident",
             format!("incident {id} has no evidence under {}", store.location(id)),
         ));
     }
-    let event_key = source_event_key(store, id, &keys).await?;
-    let source_event = String::from_utf8(store.read(&event_key).await?)
+    let mut ignored = Vec::new();
+    let listed = manifested(store, id, &versions, &keys, &mut ignored).await?;
+    let event_key = source_event_key(store, id, &versions, &keys).await?;
+    let source_event = String::from_utf8(store.read_original(&versions, &event_key).await?)
         .map_err(|_| AwsError::new("BadRecord", format!("{event_key} is not UTF-8")))?;
     let prefix = EvidenceStore::prefix(id);
+    for key in [format!("{prefix}opened.json"), event_key.clone()] {
+        note_rewritten(&versions, &key, &mut ignored);
+    }
     let mut outcomes = Vec::new();
     for key in under(&keys, format!("{prefix}outcomes/")) {
-        let record: OutcomesRecord = read_json(store, key).await?;
-        outcomes.extend(record.outcomes);
+        if let Some(bytes) = vouched(store, &versions, &listed, key, &mut ignored).await? {
+            let record: OutcomesRecord = parse(key, &bytes)?;
+            outcomes.extend(record.outcomes);
+        }
     }
     let mut approvals = Vec::new();
     for key in under(&keys, format!("{prefix}approval-record/")) {
-        approvals.push(read_json(store, key).await?);
+        if let Some(bytes) = vouched(store, &versions, &listed, key, &mut ignored).await? {
+            approvals.push(parse(key, &bytes)?);
+        }
     }
     Ok(Locked {
         event_key,
         source_event,
         outcomes,
         approvals,
+        ignored,
     })
+}
+
+/// What the manifests Firebreak wrote list: each key with the SHA-256s recorded for it. Each
+/// manifest is read at its original version; one with a second version is a tamper and stops
+/// the run. A manifest that does not parse, or names another incident or bucket, is no manifest
+/// of Firebreak's: it is ignored (and said so).
+async fn manifested(
+    store: &EvidenceStore,
+    id: &IncidentId,
+    versions: &Versions,
+    keys: &[String],
+    ignored: &mut Vec<String>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, AwsError> {
+    let prefix = EvidenceStore::prefix(id);
+    let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for key in keys.iter().filter(|k| is_manifest(&prefix, k)) {
+        let n = versions.count(key);
+        if n > 1 {
+            return Err(AwsError::new(
+                "EvidenceTampered",
+                format!(
+                    "{key} has {n} versions: something wrote over a locked manifest, so the \
+                     records it vouches for cannot be trusted; nothing was done. Run `firebreak \
+                     verify {id}` and investigate who wrote it"
+                ),
+            ));
+        }
+        let bytes = store.read_original(versions, key).await?;
+        let manifest: Manifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                ignored.push(format!("{key}: not a manifest ({e}); ignored"));
+                continue;
+            }
+        };
+        if manifest.incident_id != *id || manifest.bucket != store.bucket() {
+            ignored.push(format!(
+                "{key}: a manifest of {} in {}, not of {id} in {}; ignored",
+                manifest.incident_id,
+                manifest.bucket,
+                store.bucket()
+            ));
+            continue;
+        }
+        for item in manifest.items {
+            listed.entry(item.key).or_default().insert(item.sha256);
+        }
+    }
+    Ok(listed)
+}
+
+/// The original bytes of record `key` when a manifest lists their SHA-256; `None` (and a line
+/// in `ignored`) when none does.
+async fn vouched(
+    store: &EvidenceStore,
+    versions: &Versions,
+    listed: &BTreeMap<String, BTreeSet<String>>,
+    key: &str,
+    ignored: &mut Vec<String>,
+) -> Result<Option<Vec<u8>>, AwsError> {
+    let bytes = store.read_original(versions, key).await?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    if !listed.get(key).is_some_and(|s| s.contains(&sha256)) {
+        ignored.push(format!(
+            "{key}: no manifest Firebreak wrote lists it (sha256 {sha256}); ignored, not acted on"
+        ));
+        return Ok(None);
+    }
+    note_rewritten(versions, key, ignored);
+    Ok(Some(bytes))
+}
+
+/// Says so in `ignored` when `key` was written over: its original version is the one used.
+fn note_rewritten(versions: &Versions, key: &str, ignored: &mut Vec<String>) {
+    let n = versions.count(key);
+    if n > 1 {
+        ignored.push(format!(
+            "{key}: written over ({n} versions); the original Firebreak locked is used, every \
+             later version ignored"
+        ));
+    }
+}
+
+fn is_manifest(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|n| n.starts_with("manifest") && n.ends_with(".json") && !n.contains('/'))
 }
 
 /// Triages the locked source event again: the incident must be the one named.
@@ -213,12 +326,14 @@ pub async fn finished_by(
 async fn source_event_key(
     store: &EvidenceStore,
     id: &IncidentId,
+    versions: &Versions,
     keys: &[String],
 ) -> Result<String, AwsError> {
     let prefix = EvidenceStore::prefix(id);
     let opened = format!("{prefix}opened.json");
     if keys.contains(&opened) {
-        let record: serde_json::Value = read_json(store, &opened).await?;
+        let record: serde_json::Value =
+            parse(&opened, &store.read_original(versions, &opened).await?)?;
         let key = record["event_key"].as_str().unwrap_or_default();
         if !key.starts_with(&format!("{prefix}events/")) || key.contains("..") {
             return Err(AwsError::new(
@@ -231,7 +346,10 @@ async fn source_event_key(
     let sources: Vec<&String> = under(keys, format!("{prefix}source-event/")).collect();
     let first_manifest = format!("{prefix}manifest.json");
     if sources.len() > 1 && keys.contains(&first_manifest) {
-        let manifest: Manifest = read_json(store, &first_manifest).await?;
+        let manifest: Manifest = parse(
+            &first_manifest,
+            &store.read_original(versions, &first_manifest).await?,
+        )?;
         if let Some(item) = manifest.items.iter().find(|i| i.kind == "source-event") {
             return Ok(item.key.clone());
         }
@@ -256,10 +374,6 @@ fn under(keys: &[String], prefix: String) -> impl Iterator<Item = &String> {
         .filter(move |k| k.starts_with(&prefix) && k.ends_with(".json"))
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
-    store: &EvidenceStore,
-    key: &str,
-) -> Result<T, AwsError> {
-    let bytes = store.read(key).await?;
-    serde_json::from_slice(&bytes).map_err(|e| AwsError::new("BadRecord", format!("{key}: {e}")))
+fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, AwsError> {
+    serde_json::from_slice(bytes).map_err(|e| AwsError::new("BadRecord", format!("{key}: {e}")))
 }

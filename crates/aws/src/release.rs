@@ -44,6 +44,7 @@ pub async fn release(
     let steps = release::steps(&locked.all_outcomes(), options);
     let target = responder.target_clients(&incident).await;
     let mut run = Release::new(incident, store.location(id));
+    run.ignored = locked.ignored.clone();
     let mut log = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let status = match step {

@@ -1,6 +1,8 @@
 //! The chain-of-custody check behind `firebreak verify`: every object under the incident's
 //! prefix and every item of every manifest is read back, hashed again and compared with the
-//! manifests and with S3's stored checksum, and its retention is checked. The verdicts are
+//! manifests and with S3's stored checksum, and its retention is checked. Keys are listed with
+//! their versions: each is judged by its original (oldest) version, and a key with a second
+//! version (or a delete marker) is reported as rewritten. The verdicts are
 //! `firebreak_core::custody`'s; this module only reads.
 
 use std::collections::BTreeMap;
@@ -12,7 +14,7 @@ use firebreak_core::{Entry, IncidentId};
 use sha2::{Digest, Sha256};
 
 use crate::error::{AwsError, SdkResultExt};
-use crate::evidence::{EvidenceStore, Manifest, hex};
+use crate::evidence::{EvidenceStore, Manifest, Versions, hex};
 
 /// The verdict on one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +56,8 @@ pub async fn verify(
     id: &IncidentId,
     now: DateTime<Utc>,
 ) -> Result<Verification, AwsError> {
-    let keys = store.list(id).await?;
+    let versions = store.versions_under(id, "").await?;
+    let keys = versions.keys();
     if keys.is_empty() {
         return Err(AwsError::new(
             "NoSuchIncident",
@@ -73,7 +76,8 @@ pub async fn verify(
         .collect();
     let mut listed: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
     for key in &manifests {
-        let bytes = store.read(key).await?;
+        // The manifest's original version: what Firebreak listed, whatever was written over it.
+        let bytes = store.read_original(&versions, key).await?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| AwsError::new("BadRecord", format!("{key} is not a manifest: {e}")))?;
         for item in manifest.items {
@@ -93,7 +97,7 @@ pub async fn verify(
     let mut read = Vec::new();
     for key in all {
         let observed = if keys.contains(&key) {
-            let o = observe(store, &key).await?;
+            let o = observe(store, &versions, &key).await?;
             if o.is_some() {
                 read.push(key.clone());
             }
@@ -141,10 +145,19 @@ pub fn custody_entry(keys: &[String], purpose: &str, read_at: DateTime<Utc>) -> 
     }
 }
 
-/// Reads `key` back: its bytes' hash, S3's stored checksum and its retention (from HeadObject:
-/// the SDK cannot read every store's GetObjectRetention answer). `None` when it is gone.
-async fn observe(store: &EvidenceStore, key: &str) -> Result<Option<Observed>, AwsError> {
-    let bytes = match store.read(key).await {
+/// Reads `key`'s original version back: its bytes' hash, S3's stored checksum and its retention
+/// (from HeadObject: the SDK cannot read every store's GetObjectRetention answer), and how many
+/// versions the key has. `None` when it is gone.
+async fn observe(
+    store: &EvidenceStore,
+    versions: &Versions,
+    key: &str,
+) -> Result<Option<Observed>, AwsError> {
+    let Some(original) = versions.original(key) else {
+        return Ok(None);
+    };
+    let version = Some(original.version_id.clone()).filter(|v| v != "null");
+    let bytes = match store.read_original(versions, key).await {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
@@ -154,6 +167,7 @@ async fn observe(store: &EvidenceStore, key: &str) -> Result<Option<Observed>, A
         .head_object()
         .bucket(store.bucket())
         .key(key)
+        .set_version_id(version)
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
@@ -173,5 +187,6 @@ async fn observe(store: &EvidenceStore, key: &str) -> Result<Option<Observed>, A
         sha256: hex(&Sha256::digest(&bytes)),
         stored_sha256,
         retain_until,
+        versions: versions.count(key),
     }))
 }

@@ -132,14 +132,17 @@ pub(crate) fn incident_id(text: &str) -> anyhow::Result<IncidentId> {
     })
 }
 
-/// Prints a run's outcomes, a closing note and where its records are; the exit code.
+/// Prints what a run found and did not act on, its outcomes, a closing note and where its
+/// records are; the exit code.
 fn report(
     stdout: &mut dyn Write,
-    outcomes: &[ActionOutcome],
+    run: &firebreak_aws::records::Run,
     note: Option<&str>,
-    location: &str,
-    manifest: Option<&firebreak_aws::evidence::Item>,
 ) -> anyhow::Result<u8> {
+    let (outcomes, location, manifest) = (&run.outcomes, &run.evidence_location, &run.manifest);
+    for i in &run.ignored {
+        writeln!(stdout, "  ignored: {i}")?;
+    }
     for o in outcomes {
         writeln!(stdout, "  {o}")?;
     }
@@ -177,13 +180,7 @@ pub fn approve(
             "{} {} {}: approved by {}{dry}",
             incident.id, incident.severity, incident.title, responder.collector.identity
         )?;
-        report(
-            stdout,
-            &approval.outcomes,
-            None,
-            &approval.evidence_location,
-            approval.manifest.as_ref(),
-        )
+        report(stdout, &approval, None)
     })
 }
 
@@ -215,13 +212,11 @@ pub fn release(
         }
         report(
             stdout,
-            &release.outcomes,
+            &release,
             Some(
                 "nothing was stopped or terminated; the locked evidence, termination protection \
                  and snapshots stay",
             ),
-            &release.evidence_location,
-            release.manifest.as_ref(),
         )
     })
 }

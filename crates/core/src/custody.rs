@@ -1,6 +1,10 @@
 //! The chain-of-custody check: what `firebreak verify` concludes about each evidence object from
 //! what it read back (its bytes' hash, S3's stored checksum, its retention) and what the
 //! manifests say of it. Pure: the effector crate reads, this judges.
+//!
+//! Object Lock keeps every version but not the key: a plain `PutObject` stacks a new version on
+//! a locked key. The effector reads each key's original (oldest) version and says how many
+//! versions it has; any second version is a tamper, whatever it holds.
 
 use std::fmt;
 
@@ -15,6 +19,8 @@ pub struct Observed {
     pub stored_sha256: Option<String>,
     /// Object Lock retain-until date, if the object is locked.
     pub retain_until: Option<DateTime<Utc>>,
+    /// How many versions (delete markers included) the key has; 1 when never written over.
+    pub versions: usize,
 }
 
 /// What one manifest says of an object.
@@ -31,6 +37,12 @@ pub struct Listed {
 pub enum Verdict {
     /// Hash, checksum, manifest and retention all agree.
     Ok,
+    /// Something was written over the key after its original version was locked (a second
+    /// version or a delete marker). The original is what every reader uses.
+    Rewritten {
+        /// How many versions the key has.
+        versions: usize,
+    },
     /// A manifest names the object but it is not there.
     Missing,
     /// S3's stored checksum is not the bytes' hash.
@@ -71,6 +83,10 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Verdict::Ok => f.write_str("ok"),
+            Verdict::Rewritten { versions } => write!(
+                f,
+                "rewritten: {versions} versions (only the first is evidence; something wrote over it)"
+            ),
             Verdict::Missing => f.write_str("missing"),
             Verdict::ChecksumMismatch { stored, object } => {
                 write!(f, "checksum mismatch (S3 {stored}, object {object})")
@@ -119,7 +135,8 @@ pub fn must_be_manifested(name: &str) -> bool {
 }
 
 /// The verdict on the object named `name`, read back as `observed` (`None`: not there), listed
-/// in `listed`, at `now`. The first problem found wins, in the order the variants are declared.
+/// in `listed`, at `now`. The first problem found wins, in the order the variants are declared
+/// (a missing object first: it has no versions to count).
 pub fn judge(
     name: &str,
     observed: Option<&Observed>,
@@ -129,6 +146,11 @@ pub fn judge(
     let Some(o) = observed else {
         return Verdict::Missing;
     };
+    if o.versions > 1 {
+        return Verdict::Rewritten {
+            versions: o.versions,
+        };
+    }
     if o.stored_sha256.as_deref() != Some(o.sha256.as_str()) {
         return Verdict::ChecksumMismatch {
             stored: o.stored_sha256.clone().unwrap_or_else(|| "none".into()),
@@ -166,6 +188,7 @@ mod tests {
             sha256: sha.into(),
             stored_sha256: stored.map(str::to_string),
             retain_until: until.map(t),
+            versions: 1,
         }
     }
 
@@ -183,6 +206,16 @@ mod tests {
         let good = seen("aa", Some("aa"), Some(200));
         assert_eq!(judge(item, Some(&good), &listed("aa"), now), Verdict::Ok);
         assert_eq!(judge(item, None, &listed("aa"), now), Verdict::Missing);
+        // A second version is a tamper even when the original is whole, and on exempt keys.
+        for name in [item, "log/000001-opened-0123abcd.json", "manifest.json"] {
+            let twice = Observed {
+                versions: 2,
+                ..good.clone()
+            };
+            let v = judge(name, Some(&twice), &listed("aa"), now);
+            assert_eq!(v, Verdict::Rewritten { versions: 2 }, "{name}");
+            assert!(v.to_string().starts_with("rewritten: 2 versions"), "{v}");
+        }
         assert!(matches!(
             judge(
                 item,
