@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub mod browser;
 pub mod cli;
+pub mod clock;
 pub mod eventbridge;
 pub mod faults;
 pub mod lambda;

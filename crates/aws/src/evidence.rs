@@ -275,7 +275,7 @@ impl EvidenceStore {
     ) -> Result<Turn, AwsError> {
         let key = format!("{}{name}", Self::prefix(id));
         let checksum = checksum_of(&body);
-        if self.create(id, &key, body, &checksum, now).await? {
+        if self.create(Some(id), &key, body, &checksum, now).await? {
             return Ok(Turn::First);
         }
         if self.exists(&format!("{key}.done")).await? {
@@ -311,7 +311,7 @@ impl EvidenceStore {
         let body = serde_json::to_vec(&serde_json::json!({ "finished_at": now }))
             .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
         let checksum = checksum_of(&body);
-        self.create(id, &key, body, &checksum, now)
+        self.create(Some(id), &key, body, &checksum, now)
             .await
             .map(|_| ())
     }
@@ -326,7 +326,7 @@ impl EvidenceStore {
     ) -> Result<bool, AwsError> {
         let key = format!("{}{name}", Self::prefix(id));
         let checksum = checksum_of(&body);
-        self.create(id, &key, body, &checksum, now).await
+        self.create(Some(id), &key, body, &checksum, now).await
     }
 
     /// Writes `body` under `key` (of incident `id`), locked and checksummed, only if nothing is
@@ -339,7 +339,20 @@ impl EvidenceStore {
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let checksum = checksum_of(&body);
-        self.create(id, key, body, &checksum, now).await
+        self.create(Some(id), key, body, &checksum, now).await
+    }
+
+    /// Writes `body` under `key`, a key outside every incident (the clock's index), locked and
+    /// checksummed like evidence but with no quarantine tag, only if nothing is there yet; false
+    /// when something was.
+    pub(crate) async fn create_unowned(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let checksum = checksum_of(&body);
+        self.create(None, key, body, &checksum, now).await
     }
 
     /// The retain-until date of an object written at `now`.
@@ -556,7 +569,7 @@ impl EvidenceStore {
     /// false when something was.
     async fn create(
         &self,
-        id: &IncidentId,
+        id: Option<&IncidentId>,
         key: &str,
         body: Vec<u8>,
         checksum: &str,
@@ -581,7 +594,7 @@ impl EvidenceStore {
             .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
                 retain_until.timestamp(),
             ))
-            .tagging(format!("{QUARANTINE_TAG}=quarantine%3A{id}"))
+            .set_tagging(id.map(|id| format!("{QUARANTINE_TAG}=quarantine%3A{id}")))
             .if_none_match("*")
             .send()
             .await
@@ -609,7 +622,7 @@ impl EvidenceStore {
         let size = body.len() as u64;
         let retain_until = now + self.retention;
         let checksum = aws_smithy_types::base64::encode(digest);
-        let already_stored = match self.create(id, key, body, &checksum, now).await? {
+        let already_stored = match self.create(Some(id), key, body, &checksum, now).await? {
             true => false,
             false => {
                 // Something is there already: the same bytes (a repeated delivery) or not.

@@ -47,6 +47,7 @@ pub async fn append(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
+    let wakes = entries.iter().any(firebreak_core::record::wakes_the_clock);
     let prefix = prefix(id);
     let mut keys = listed(store, id, &prefix).await?;
     let mut written = Vec::new();
@@ -82,6 +83,11 @@ pub async fn append(
                 entry.kind()
             ),
         ));
+    }
+    // After the entry is in the log, and again on a retry that finds it there: the clock reads
+    // the incidents marked since its last run (see `crate::clock`).
+    if wakes {
+        crate::clock::mark(store, id, now).await?;
     }
     Ok(written)
 }

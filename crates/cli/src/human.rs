@@ -215,7 +215,12 @@ pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let paged = if args.dry_run { "would page" } else { "paged" };
-        writeln!(stdout, "clock: {} incident(s) read", tick.incidents)?;
+        writeln!(
+            stdout,
+            "clock: {} incident(s) read; {}",
+            tick.incidents,
+            tick.scan.describe()
+        )?;
         for (id, obligations, message_id) in &tick.reminded {
             let names: Vec<&str> = obligations.iter().map(|o| o.as_str()).collect();
             writeln!(

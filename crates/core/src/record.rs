@@ -283,6 +283,21 @@ impl Record {
             .collect()
     }
 
+    /// True while the clock must keep reading this incident: some obligation's clock runs
+    /// (it has a due date) and no human has acknowledged it. A drill never is (it carries no
+    /// reminders). An obligation whose clock has not started (the retrospective before closing,
+    /// the GDPR notice before a confirmed breach) does not keep it watched: the entry that
+    /// starts it also wakes the clock ([`wakes_the_clock`]), which reads the incident again.
+    /// So an incident nobody will ever close (an S4, a refused call) leaves the clock's index
+    /// as soon as it is read, instead of staying there for ever.
+    pub fn is_watched(&self) -> bool {
+        !self.is_drill()
+            && self
+                .obligations()
+                .into_iter()
+                .any(|o| self.due(o).is_some() && !self.acknowledged.iter().any(|(a, _)| *a == o))
+    }
+
     /// True when nothing is left for the clock to watch: closed, and every obligation
     /// acknowledged.
     pub fn is_settled(&self) -> bool {
@@ -302,6 +317,21 @@ pub fn span(d: Duration) -> String {
     } else {
         format!("{}h {:02}m", m / 60, m % 60)
     }
+}
+
+/// True when appending `entry` can start an obligation's clock or change what the clock
+/// reports: the opening (the Amazon notice runs from detection), a confirmed breach (GDPR), the
+/// closing (retrospective, RCA) and a drill's verdict (the plan review). The log marks the
+/// incident for the clock when it appends one, so the clock need only read the incidents it
+/// still watches ([`Record::is_watched`]) and those marked since its last run.
+pub fn wakes_the_clock(entry: &Entry) -> bool {
+    matches!(
+        entry,
+        Entry::Opened { .. }
+            | Entry::BreachConfirmed { .. }
+            | Entry::Closed { .. }
+            | Entry::Drill { .. }
+    )
 }
 
 /// The hour a reminder is sent for: one reminder per incident per hour.
@@ -464,5 +494,88 @@ mod tests {
         assert_eq!(Obligation::parse("gdpr"), Some(Obligation::GdprAuthority));
         assert_eq!(Obligation::parse("lunch"), None);
         assert_eq!(reminder_hour(t(4) + Duration::minutes(59)), "2026-11-23T07");
+    }
+
+    #[test]
+    fn the_clock_watches_only_what_can_still_fall_due() {
+        // An S1: the Amazon notice runs from detection, so it is watched until acknowledged.
+        let mut log = s1();
+        assert!(Record::from_log(id(), log.clone()).is_watched());
+        log.push(entry(
+            2,
+            t(20),
+            Entry::Acknowledged {
+                obligation: Obligation::NotifyAmazon,
+                note: None,
+            },
+        ));
+        // Nothing runs now: the RCA and the retrospective start at closing, which wakes it.
+        let r = Record::from_log(id(), log.clone());
+        assert!(!r.is_watched() && !r.is_settled());
+        let closed = Entry::Closed {
+            controls: "c".into(),
+            archived_finding: None,
+        };
+        assert!(wakes_the_clock(&closed));
+        log.push(entry(3, t(30), closed));
+        let r = Record::from_log(id(), log.clone());
+        assert!(r.is_watched());
+        for (seq, o) in [
+            (4, Obligation::RootCauseAnalysis),
+            (5, Obligation::Retrospective),
+        ] {
+            log.push(entry(
+                seq,
+                t(40),
+                Entry::Acknowledged {
+                    obligation: o,
+                    note: None,
+                },
+            ));
+        }
+        let r = Record::from_log(id(), log.clone());
+        assert!(!r.is_watched() && r.is_settled());
+        // A breach confirmed even after that starts GDPR: it wakes the clock and is watched.
+        let breach = Entry::BreachConfirmed { note: None };
+        assert!(wakes_the_clock(&breach));
+        log.push(entry(6, t(50), breach));
+        assert!(Record::from_log(id(), log).is_watched());
+
+        // An S4 nobody closes carries only the retrospective, not started: not watched.
+        let s4 = vec![entry(
+            1,
+            t(0),
+            opened(
+                Severity::S4,
+                vec![Deadline {
+                    obligation: Obligation::Retrospective,
+                    due: None,
+                }],
+                false,
+            ),
+        )];
+        assert!(!Record::from_log(id(), s4).is_watched());
+        // A drill never is, even with an Amazon clock in its opening; its verdict wakes the clock.
+        let drill = vec![entry(
+            1,
+            t(0),
+            opened(Severity::S2, s1_deadlines(t(24)), true),
+        )];
+        assert!(!Record::from_log(id(), drill).is_watched());
+        assert!(wakes_the_clock(&Entry::Drill {
+            passed: true,
+            checks: Vec::new(),
+            message_id: None,
+        }));
+        // What only reports or acknowledges never wakes it.
+        assert!(!wakes_the_clock(&Entry::Acknowledged {
+            obligation: Obligation::NotifyAmazon,
+            note: None,
+        }));
+        assert!(!wakes_the_clock(&Entry::Reminder {
+            obligations: vec![Obligation::NotifyAmazon],
+            hour: "2026-11-24T07".into(),
+            message_id: "m".into(),
+        }));
     }
 }

@@ -474,8 +474,10 @@ fn scheduled(raw: &str) -> Result<(), FunctionError> {
 
 /// `clock`: pages again every obligation due within six hours or overdue and not acknowledged
 /// (once per incident and hour), and the plan review when no drill has passed for six months.
-/// An incident it could not read fails the run, so Lambda retries; reminders already sent this
-/// hour are not sent twice.
+/// It reads the clock's index (the incidents still watched and those marked since its last
+/// run), and says in `scan` when it had to read every log instead, and why. An incident it
+/// could not read fails the run, so Lambda retries; reminders already sent this hour are not
+/// sent twice.
 pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
     let tick = firebreak_aws::clock::tick(
@@ -498,6 +500,8 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
         "reminders": tick.reminded.len(),
         "reminded": tick.reminded,
         "plan_review": tick.plan_review,
+        "scan": tick.scan,
+        "snapshot_written": tick.snapshot_written,
     }))
 }
 
