@@ -541,18 +541,29 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
             m.device_name()
         );
     }
+    // The isolation group is the one Firebreak recorded for the incident (a name is anyone's).
+    let isolated = r
+        .outcomes
+        .iter()
+        .find(|o| o.kind == "isolate_instance")
+        .and_then(|o| o.changes.first());
+    let Some(firebreak_core::release::Change::InstanceIsolated { interfaces, .. }) = isolated
+    else {
+        panic!("no isolation recorded: {:?}", r.outcomes);
+    };
     let isolation = ec2
         .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-name")
-                .values("firebreak-isolation")
-                .build(),
-        )
+        .group_ids(&interfaces[0].isolation_group)
         .send()
         .await
         .unwrap();
     let group = &isolation.security_groups()[0];
+    assert!(
+        group
+            .group_name()
+            .is_some_and(|n| n.starts_with("firebreak-isolation-")),
+        "{group:?}"
+    );
     assert!(
         group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty(),
         "the isolation group allows nothing"

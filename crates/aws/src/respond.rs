@@ -579,7 +579,10 @@ impl Responder {
                 }
                 Action::IsolateInstance { instance_id } => {
                     let mut originals = Vec::new();
-                    let result = ec2::isolate(&c.ec2, instance_id, incident.id.as_str(), &mut originals).await;
+                    // The groups are known by the ids recorded in the evidence store, nowhere else.
+                    let mut ledger = ec2::GroupLedger::new(&self.evidence, &incident.id, &self.collector, now);
+                    let result = ec2::isolate(&c.ec2, instance_id, &mut ledger, &mut originals).await;
+                    run.items.append(&mut ledger.written);
                     if !originals.is_empty() {
                         run.changes.push(Change::InstanceIsolated { instance_id: instance_id.clone(), interfaces: originals.clone() });
                         run.original_groups.extend(originals);

@@ -115,16 +115,19 @@ impl fmt::Display for Verdict {
 /// state, activity, outcomes, approval and release records). Exempt, and checked only for
 /// checksum and retention: the manifests themselves (their hashes are in the log's evidence
 /// entries), the log (`log/`), the functions' claims and markers (`opened.json`, `steps/`,
-/// `pages/`, `approvals/`, `releases/`, every `.done`), and `events/`, the source events the
-/// triage function locks on arrival (the preserve stage locks the same bytes again as a
-/// manifest-listed `source-event`).
+/// `pages/`, `approvals/`, `releases/`, every `.done`), `isolation/` (the ids of the groups
+/// Firebreak created for the incident in a VPC, written once; the response that wrote one lists
+/// it in its manifest, an approved isolation has no manifest of its own to list it in), and
+/// `events/`, the source events the triage function locks on arrival (the preserve stage locks
+/// the same bytes again as a manifest-listed `source-event`).
 pub fn must_be_manifested(name: &str) -> bool {
-    const EXEMPT_DIRS: [&str; 6] = [
+    const EXEMPT_DIRS: [&str; 7] = [
         "log/",
         "steps/",
         "pages/",
         "approvals/",
         "releases/",
+        "isolation/",
         "events/",
     ];
     let manifest = name.starts_with("manifest") && name.ends_with(".json") && !name.contains('/');
@@ -270,6 +273,7 @@ mod tests {
             "pages/opened.json",
             "approvals/1.json",
             "releases/x.json",
+            "isolation/vpc-0123abcd.json",
             "log/000001-opened-0123abcd.json",
         ] {
             assert!(!must_be_manifested(exempt), "{exempt}");

@@ -59,13 +59,24 @@ pub enum OriginalBlock {
     },
 }
 
-/// The security groups an ENI had before isolation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The security groups an ENI had before isolation, and the groups Firebreak moved it through.
+///
+/// The two group ids are the ones Firebreak created and recorded for the incident; a release
+/// moves the ENI back only while it is in one of them. Records written before the ids were kept
+/// have neither (empty), and a release then knows Firebreak's groups only by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OriginalGroups {
     /// `eni-…`.
     pub network_interface_id: String,
-    /// Group ids before isolation.
+    /// Group ids before isolation (empty when they are not known: the ENI was found half-way
+    /// through an isolation an earlier attempt did not finish).
     pub groups: Vec<String>,
+    /// The isolation group (no rule at all) it was moved into.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub isolation_group: String,
+    /// The allow-all group it passed through on the way.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pass_through_group: String,
 }
 
 /// One change Firebreak made to an account, recorded when it was made.
@@ -437,6 +448,7 @@ mod tests {
                     interfaces: vec![OriginalGroups {
                         network_interface_id: "eni-1".into(),
                         groups: vec!["sg-1".into()],
+                        ..Default::default()
                     }],
                 }],
             ),
@@ -525,6 +537,7 @@ mod tests {
             interfaces: vec![OriginalGroups {
                 network_interface_id: "eni-1".into(),
                 groups: vec![groups.into()],
+                ..Default::default()
             }],
         };
         let steps = steps(
@@ -618,5 +631,29 @@ mod tests {
             serde_json::from_value(serde_json::to_value(&o).unwrap_or_default())
                 .unwrap_or_else(|_| outcome(0, "x", "x", 0, vec![]));
         assert_eq!(back, o);
+    }
+
+    #[test]
+    fn an_isolation_recorded_before_group_ids_reads_and_keeps_its_step_id() {
+        let old = r#"{"change":"instance_isolated","instance_id":"i-1","interfaces":[{"network_interface_id":"eni-1","groups":["sg-1"]}]}"#;
+        let change: Change = serde_json::from_str(old).unwrap_or_else(|_| revoke());
+        let Change::InstanceIsolated { interfaces, .. } = &change else {
+            panic!("not read as an isolation: {change:?}");
+        };
+        assert_eq!(interfaces[0].isolation_group, "");
+        // Written back the same, so a release claims the same step as before.
+        assert_eq!(serde_json::to_string(&change).unwrap_or_default(), old);
+        let new = Change::InstanceIsolated {
+            instance_id: "i-1".into(),
+            interfaces: vec![OriginalGroups {
+                network_interface_id: "eni-1".into(),
+                groups: vec!["sg-1".into()],
+                isolation_group: "sg-iso".into(),
+                pass_through_group: "sg-pass".into(),
+            }],
+        };
+        let json = serde_json::to_string(&new).unwrap_or_default();
+        assert!(json.contains(r#""isolation_group":"sg-iso""#), "{json}");
+        assert_eq!(serde_json::from_str::<Change>(&json).ok(), Some(new));
     }
 }
