@@ -12,3 +12,4 @@ mod names;
 mod privileges;
 mod protection;
 mod self_defence;
+mod wiring;
