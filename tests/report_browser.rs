@@ -348,6 +348,17 @@ fn log() -> Vec<(i64, &'static str, Entry)> {
                 message_id: Some("7d1b3f5a-2c4e-5a69-b08d-e1f3a5c7b9d2".into()),
             },
         ),
+        (
+            1_704,
+            ALICE,
+            Entry::Wiring {
+                drifts: vec![
+                    "rule fb-Page on bus firebreak is DISABLED: its events reach no Firebreak function. Fix: aws events enable-rule --name fb-Page --event-bus-name firebreak".into(),
+                ],
+                hour: "2026-12-01T09".into(),
+                message_id: "0b4f6a8c-1d3e-4f5a-9b7c-2e4a6c8e0f13".into(),
+            },
+        ),
     ]
 }
 
@@ -383,6 +394,7 @@ fn kind_number(entry: &Entry) -> usize {
         Entry::Closed { .. } => 11,
         Entry::Reminder { .. } => 12,
         Entry::Drill { .. } => 13,
+        Entry::Wiring { .. } => 14,
     }
 }
 
@@ -417,7 +429,7 @@ fn chromium_shows_every_section_and_every_entry_of_the_report() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..=13).collect::<Vec<_>>(), "the log misses a kind");
+    assert_eq!(kinds, (0..=14).collect::<Vec<_>>(), "the log misses a kind");
     // A day and a half after detection: the Amazon notice is overdue.
     let now = detected() + Duration::hours(30);
     let html = report::html(&record, now);

@@ -13,4 +13,5 @@ mod names;
 mod privileges;
 mod protection;
 mod self_defence;
+mod wiring;
 mod world;

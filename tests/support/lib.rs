@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod moto;
 pub mod seed;
 pub mod template;
+pub mod wiring;
 
 /// The repository root (tests run with the crate directory as working directory).
 pub fn repo() -> PathBuf {

@@ -24,6 +24,7 @@ pub mod release;
 pub mod respond;
 pub mod s3;
 pub mod verify;
+pub mod wiring;
 
 pub use bus::Bus;
 pub use clients::Clients;

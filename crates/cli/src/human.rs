@@ -199,8 +199,15 @@ pub fn report(
 }
 
 /// `firebreak clock`: one run of the deadline clock now (the function does this hourly). With
-/// `--dry-run`, the same decisions, but nobody is paged and nothing is logged.
-pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+/// `--dry-run`, the same decisions, but nobody is paged and nothing is logged. With
+/// `wiring_from` (the deployed clock function), also the clock's self-check: every drift of
+/// Firebreak's own wiring is printed with its fix and paged S1 (once per hour).
+pub fn clock(
+    triage: Triage,
+    args: &AwsArgs,
+    wiring_from: Option<&str>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
@@ -238,12 +245,83 @@ pub fn clock(triage: Triage, args: &AwsArgs, stdout: &mut dyn Write) -> anyhow::
         for (id, e) in &tick.errors {
             writeln!(stdout, "  {id}: NOT CHECKED: {e}")?;
         }
-        Ok(if tick.errors.is_empty() {
+        let drifted = match wiring_from {
+            Some(function) => wiring(&responder, args, function, now, stdout).await?,
+            None => false,
+        };
+        Ok(if tick.errors.is_empty() && !drifted {
             EXIT_OK
         } else {
             EXIT_FAILED
         })
     })
+}
+
+/// The clock's self-check from the command line: the wiring the deployed clock `function`'s
+/// environment describes (and the clock function itself), checked and printed; true on drift.
+async fn wiring(
+    responder: &firebreak_aws::Responder,
+    args: &AwsArgs,
+    function: &str,
+    now: chrono::DateTime<Utc>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let observer = firebreak_aws::wiring::Observer::new(&responder.home.sdk);
+    let clock = observer
+        .deployed(function)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the clock function {function}: {e}"))?;
+    let mut expected = firebreak_core::wiring::expected(&clock.environment, &responder.config)
+        .map_err(|(name, message)| anyhow::anyhow!("{function}: {name}: {message}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("{function} carries no FIREBREAK_WIRING_* variables: is it the clock?")
+        })?;
+    let environment = firebreak_core::wiring::Environment::of(
+        clock
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    if !expected.functions.iter().any(|f| f.arn == clock.arn) {
+        expected
+            .functions
+            .push(firebreak_core::wiring::FunctionWiring {
+                arn: clock.arn.clone(),
+                role_arn: clock.role_arn.clone(),
+                environment,
+            });
+    }
+    let check = firebreak_aws::wiring::check(
+        &observer,
+        &expected,
+        &responder.evidence,
+        &responder.pager,
+        &responder.collector.identity,
+        now,
+        args.dry_run,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("checking Firebreak's wiring: {e}"))?;
+    let checked = expected.rules.len() + expected.functions.len() + expected.topics.len() + 1;
+    if check.drifts.is_empty() {
+        writeln!(stdout, "wiring: {checked} part(s) checked, no drift")?;
+        return Ok(false);
+    }
+    writeln!(
+        stdout,
+        "wiring: {checked} part(s) checked, {} DRIFT(S)",
+        check.drifts.len()
+    )?;
+    for line in check.lines() {
+        writeln!(stdout, "  - {line}")?;
+    }
+    match (&check.paged, check.already_paged) {
+        (Some(m), _) if args.dry_run => writeln!(stdout, "  S1: would page (message {m})")?,
+        (Some(m), _) => writeln!(stdout, "  S1: paged (message {m})")?,
+        (None, true) => writeln!(stdout, "  S1: already paged this hour")?,
+        (None, false) => {}
+    }
+    Ok(true)
 }
 
 /// `firebreak drill`: a synthetic finding through the deployed pipeline, containment dry; waits

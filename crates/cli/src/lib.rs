@@ -156,8 +156,13 @@ enum Command {
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
-    /// Run the deadline clock once: page obligations due within 6 hours or overdue.
+    /// Run the deadline clock once: page obligations due within 6 hours or overdue; with
+    /// --wiring-from, also check Firebreak's own wiring and page S1 on any drift.
     Clock {
+        /// The deployed clock function (name or ARN): the wiring its environment describes is
+        /// checked (rules, functions, topics, the evidence bucket), the clock itself included.
+        #[arg(long)]
+        wiring_from: Option<String>,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -387,9 +392,8 @@ fn run_commands(
                 stdout,
             )
         }),
-        Command::Clock { aws } => {
-            load_triage(aws.config.as_deref()).and_then(|t| human::clock(t, &aws, stdout))
-        }
+        Command::Clock { wiring_from, aws } => load_triage(aws.config.as_deref())
+            .and_then(|t| human::clock(t, &aws, wiring_from.as_deref(), stdout)),
         Command::Drill { wait, aws } => load_triage(aws.config.as_deref())
             .and_then(|t| human::drill(t, &aws, std::time::Duration::from_secs(wait), stdout)),
         Command::Lockdown { what, aws } => {

@@ -32,6 +32,7 @@ pub mod report;
 pub mod rules;
 pub mod severity;
 pub mod triage;
+pub mod wiring;
 
 pub use bus::{DetailType, IncidentNotice, Stage, StageFinished};
 pub use config::{Config, LockMode, Mode, Protection};

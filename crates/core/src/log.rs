@@ -176,6 +176,16 @@ pub enum Entry {
         /// SNS message id.
         message_id: String,
     },
+    /// An S1 page the clock sent because Firebreak's own wiring drifted from the stack (logged
+    /// under [`crate::wiring::log_id`]).
+    Wiring {
+        /// One line per drift: what, where, the fix.
+        drifts: Vec<String>,
+        /// The hour it was sent for (`2026-11-24T07`): one page per hour while drift lasts.
+        hour: String,
+        /// SNS message id.
+        message_id: String,
+    },
 }
 
 impl Entry {
@@ -217,6 +227,7 @@ impl Entry {
             Entry::Closed { .. } => "closed",
             Entry::Reminder { .. } => "reminder",
             Entry::Drill { .. } => "drill",
+            Entry::Wiring { .. } => "wiring",
         }
     }
 
@@ -248,7 +259,7 @@ impl Entry {
             Entry::BreachConfirmed { .. } | Entry::Closed { .. } | Entry::Drill { .. } => {
                 json!({})
             }
-            Entry::Reminder { hour, .. } => json!({ "hour": hour }),
+            Entry::Reminder { hour, .. } | Entry::Wiring { hour, .. } => json!({ "hour": hour }),
             other => serde_json::to_value(other).unwrap_or(Value::Null),
         }
     }

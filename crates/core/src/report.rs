@@ -150,6 +150,14 @@ pub fn entry_line(e: &LogEntry) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Entry::Wiring {
+            drifts,
+            hour,
+            message_id,
+        } => format!(
+            "S1 page for {hour} (message {message_id}): Firebreak's wiring drifted: {}",
+            drifts.join(" | ")
+        ),
     };
     one_line(&line)
 }
@@ -911,7 +919,9 @@ fn kind_class(entry: &Entry) -> &'static str {
         Entry::Action { outcome } if outcome.status.is_failure() => "st-overdue",
         Entry::Action { .. } | Entry::Approval { .. } | Entry::Release { .. } => "k-act",
         Entry::Evidence { .. } | Entry::Custody { .. } => "k-evidence",
-        Entry::BreachConfirmed { .. } | Entry::Drill { passed: false, .. } => "st-overdue",
+        Entry::BreachConfirmed { .. }
+        | Entry::Drill { passed: false, .. }
+        | Entry::Wiring { .. } => "st-overdue",
         Entry::Drill { .. } => "st-drill",
         _ => "k-other",
     }

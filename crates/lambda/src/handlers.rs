@@ -489,6 +489,7 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
     )
     .await
     .map_err(|e| FunctionError::aws("running the clock", e))?;
+    let wiring = check_wiring(ctx, &collector).await?;
     if let Some((id, why)) = tick.errors.first() {
         return Err(FunctionError::Retry(format!(
             "the clock could not check {} incident(s), first {id}: {why}",
@@ -502,7 +503,35 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
         "plan_review": tick.plan_review,
         "scan": tick.scan,
         "snapshot_written": tick.snapshot_written,
+        "wiring_drifts": wiring.as_ref().map(|w| w.drifts.len()),
+        "wiring": wiring,
     }))
+}
+
+/// The clock's self-check: Firebreak's own wiring (rules, functions, topics, the evidence
+/// bucket) against what the stack deployed, paged S1 once an hour while anything drifted.
+/// Nothing to check when the function was given no wiring. A page or log append that fails is
+/// retried.
+async fn check_wiring(
+    ctx: &Context,
+    collector: &Collector,
+) -> Result<Option<firebreak_aws::wiring::Check>, FunctionError> {
+    let Some(expected) = &ctx.settings.wiring else {
+        return Ok(None);
+    };
+    let observer = firebreak_aws::wiring::Observer::new(&ctx.responder.home.sdk);
+    firebreak_aws::wiring::check(
+        &observer,
+        expected,
+        ctx.evidence(),
+        ctx.pager(),
+        &collector.identity,
+        Utc::now(),
+        false,
+    )
+    .await
+    .map(Some)
+    .map_err(|e| FunctionError::aws("checking Firebreak's wiring", e))
 }
 
 /// `drill`: puts a drill finding on the default bus, waits for the pipeline, checks each

@@ -178,7 +178,7 @@ impl Context {
 /// incident, severity, route, step, counts), every outcome as `kind: status` without its target,
 /// and strings redacted. The page's subject and the outcomes' targets and details are left out.
 pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
-    const KEPT: [&str; 17] = [
+    const KEPT: [&str; 18] = [
         "decision",
         "reason",
         "incident_id",
@@ -196,6 +196,7 @@ pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
         "incidents",
         "reminders",
         "passed",
+        "wiring_drifts",
     ];
     let mut summary = serde_json::Map::new();
     for key in KEPT {

@@ -2,6 +2,7 @@
 //! variables by `infra/template.yaml`, turned into one validated [`Config`]. Reading the
 //! environment is the binary's job; this module only interprets what it is given.
 
+use firebreak_core::wiring::{self, Wiring};
 use firebreak_core::{Config, LockMode, Mode};
 
 /// What a function needs besides its clients.
@@ -15,6 +16,9 @@ pub struct Settings {
     pub home_account: String,
     /// Containment reports what it would do and changes nothing.
     pub dry_run: bool,
+    /// Firebreak's own wiring, which the clock checks every hour (set when any
+    /// `FIREBREAK_WIRING_*` variable is: the template gives them to the clock function).
+    pub wiring: Option<Wiring>,
 }
 
 /// A setting that is missing or malformed.
@@ -78,6 +82,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "FIREBREAK_COGNITO_ADMINS",
         "comma-separated ARN patterns allowed to create users there",
+    ),
+    (
+        "FIREBREAK_WIRING_RULES",
+        "the clock's self-check: comma-separated <rule-arn>=<target-arn>[|<target-arn>]",
+    ),
+    (
+        "FIREBREAK_WIRING_FUNCTIONS",
+        "the clock's self-check: comma-separated <function-arn>=<role-arn>",
+    ),
+    (
+        "FIREBREAK_WIRING_BUCKET_DENY",
+        "the clock's self-check: comma-separated Sids of the evidence bucket policy's deny statements",
     ),
 ];
 
@@ -182,13 +198,28 @@ impl Settings {
             name: "FIREBREAK_*",
             message: e.to_string(),
         })?;
+        let wiring = expected_wiring(&lookup, &config)?;
         Ok(Settings {
             config,
             bus: required("FIREBREAK_BUS")?,
             home_account: required("FIREBREAK_HOME_ACCOUNT")?,
             dry_run,
+            wiring,
         })
     }
+}
+
+/// The wiring the clock checks: the `FIREBREAK_WIRING_*` variables with the variables every
+/// function shares (see [`wiring::expected`]); `None` when no `FIREBREAK_WIRING_*` is set.
+fn expected_wiring(
+    lookup: &impl Fn(&str) -> Option<String>,
+    config: &Config,
+) -> Result<Option<Wiring>, SettingsError> {
+    let variables = VARIABLES
+        .iter()
+        .filter_map(|(name, _)| lookup(name).map(|v| (name.to_string(), v)))
+        .collect();
+    wiring::expected(&variables, config).map_err(|(name, message)| SettingsError { name, message })
 }
 
 #[cfg(test)]
@@ -251,6 +282,54 @@ mod tests {
                 .expect("dry")
                 .dry_run
         );
+    }
+
+    #[test]
+    fn the_wiring_is_read_only_when_given() {
+        assert_eq!(settings(&[]).expect("settings").wiring, None);
+        let rule = "arn:aws:events:us-east-1:111122223333:rule/firebreak/fb-Page-X";
+        let f = "arn:aws:lambda:us-east-1:111122223333:function:fb-Page";
+        let role = "arn:aws:iam::111122223333:role/fb-PageRole";
+        let s = settings(&[
+            (
+                "FIREBREAK_PAGER_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:p",
+            ),
+            ("FIREBREAK_OWN_ROLE_ARNS", role),
+            ("FIREBREAK_WIRING_RULES", &format!("{rule}={f}")),
+            ("FIREBREAK_WIRING_FUNCTIONS", &format!("{f}={role}")),
+            (
+                "FIREBREAK_WIRING_BUCKET_DENY",
+                "TlsOnly, EvidenceIsNeverDeleted",
+            ),
+        ])
+        .expect("settings");
+        let w = s.wiring.expect("wiring");
+        assert_eq!(w.rules[0].bus, "firebreak");
+        assert_eq!(w.rules[0].targets, [f]);
+        assert_eq!(w.functions[0].role_arn, role);
+        // The environment every function must carry is the shared one this function sees.
+        assert_eq!(
+            w.functions[0].environment.names,
+            [
+                "FIREBREAK_BUS",
+                "FIREBREAK_EVIDENCE_BUCKET",
+                "FIREBREAK_HOME_ACCOUNT",
+                "FIREBREAK_OWN_ROLE_ARNS",
+                "FIREBREAK_PAGER_TOPIC_ARN"
+            ]
+        );
+        assert_eq!(w.topics.len(), 1);
+        assert_eq!(w.topics[0].publishers, [role]);
+        let b = w.bucket.expect("bucket");
+        assert_eq!((b.name.as_str(), b.retention_days), ("evidence", 90));
+        assert_eq!(b.deny_sids, ["TlsOnly", "EvidenceIsNeverDeleted"]);
+        for (name, value) in [
+            ("FIREBREAK_WIRING_RULES", "not-an-arn=x"),
+            ("FIREBREAK_WIRING_FUNCTIONS", "fb-Page=role"),
+        ] {
+            assert_eq!(settings(&[(name, value)]).expect_err(value).name, name);
+        }
     }
 
     #[test]
