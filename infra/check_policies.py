@@ -1,18 +1,23 @@
-"""Extracts every IAM policy from Firebreak's templates and audits it with parliament.
+"""Extracts every IAM policy from Firebreak's templates and audits it.
 
-Fails (exit 1) on any parliament finding, on any "Action": "*" or service-wide "svc:*" action, and
-on any function that does not use its own role. Intrinsic functions are resolved to
-representative values so parliament sees real ARNs.
+Fails (exit 1) on any parliament finding, on any allowed "Action": "*" or service-wide "svc:*"
+action, on any function that does not use its own role, and when any Firebreak role (of either
+template) is allowed an IAM write on a Firebreak role or policy without an explicit Deny of that
+write in its own policies or its permissions boundary: no Firebreak role can modify any Firebreak
+role, itself included. Intrinsic functions are resolved to representative values (one account for
+both templates, so a member role deployed in the security account is checked against the
+security account's roles too) so parliament and the check see real ARNs.
 
     python infra/check_policies.py infra/template.yaml infra/member-role.yaml
 """
 
+import fnmatch
 import json
 import re
 import sys
 
 from cfnlint.decode import decode
-from parliament import analyze_policy_string
+from parliament import analyze_policy_string, iam_definition
 
 ACCOUNT = "111122223333"
 PSEUDO = {
@@ -21,27 +26,53 @@ PSEUDO = {
     "AWS::AccountId": ACCOUNT,
     "AWS::StackName": "firebreak",
 }
+NO_VALUE = object()
+# IAM actions that change something (AWS's access levels other than List and Read).
+IAM_WRITES = sorted({
+    "iam:" + p["privilege"]
+    for s in iam_definition
+    if s["prefix"] == "iam"
+    for p in s["privileges"]
+    if p["access_level"] in ("Write", "Permissions management", "Tagging")
+})
 
 
-def resolve(node, template):
-    """Resolves Ref, GetAtt, Sub and Join to plain strings."""
-    resources = template.get("Resources", {})
-    params = template.get("Parameters", {})
+class Template:
+    def __init__(self, path, params=None):
+        self.path = path
+        self.doc, errors = decode(path)
+        if errors:
+            sys.exit(f"{path}: {errors}")
+        self.resources = self.doc.get("Resources", {})
+        self.params = self.doc.get("Parameters", {})
+        # Values for parameters without a default (given by the caller: the other template's).
+        self.given = params or {}
 
-    def ref(name):
+    def ref(self, name):
         if name in PSEUDO:
             return PSEUDO[name]
-        if name in params:
-            return str(params[name].get("Default") or "Param" + name)
-        kind = resources.get(name, {}).get("Type", "")
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.given:
+            return self.given[name]
+        if name in self.params:
+            default = self.params[name].get("Default")
+            # An empty default stands for "not given": a representative value is audited.
+            return str(default) if default else "Param" + name
+        kind = self.resources.get(name, {}).get("Type", "")
         if kind == "AWS::SNS::Topic":
             return f"arn:aws:sns:us-east-1:{ACCOUNT}:{name}"
         if kind == "AWS::S3::Bucket":
             return name.lower()
+        if kind == "AWS::IAM::ManagedPolicy":
+            props = self.resources[name].get("Properties", {})
+            policy = self.resolve(props.get("ManagedPolicyName", name))
+            return f"arn:aws:iam::{ACCOUNT}:policy/{policy}"
         return name
 
-    def getatt(name, attr):
-        kind = resources.get(name, {}).get("Type", "")
+    def getatt(self, name, attr):
+        resource = self.resources.get(name, {})
+        kind = resource.get("Type", "")
         if kind == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{name.lower()}"
         if kind == "AWS::SQS::Queue":
@@ -49,76 +80,192 @@ def resolve(node, template):
         if kind == "AWS::Events::EventBus":
             return f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{name}"
         if kind == "AWS::IAM::Role":
-            return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            role = self.resolve(resource.get("Properties", {}).get("RoleName", name))
+            return f"arn:aws:iam::{ACCOUNT}:role/{role}"
         return f"{name}.{attr}"
 
-    if isinstance(node, list):
-        return [resolve(n, template) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        (key, value), = node.items()
-        if key == "Ref":
-            return ref(value)
-        if key == "Fn::GetAtt":
-            name, attr = value if isinstance(value, list) else value.split(".", 1)
-            return getatt(name, attr)
-        if key == "Fn::Sub":
-            text = value if isinstance(value, str) else value[0]
+    def resolve(self, node):
+        """Resolves Ref, GetAtt, Sub, Join, Split and If (its true branch) to plain values."""
+        if isinstance(node, list):
+            return [v for v in (self.resolve(n) for n in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                return self.ref(value)
+            if key == "Fn::GetAtt":
+                name, attr = value if isinstance(value, list) else value.split(".", 1)
+                return self.getatt(name, attr)
+            if key == "Fn::Sub":
+                text, local = (value, {}) if isinstance(value, str) else value
+                local = {k: self.resolve(v) for k, v in local.items()}
 
-            def sub(m):
-                inner = m.group(1)
-                if "." in inner:
-                    return getatt(*inner.split(".", 1))
-                return ref(inner)
+                def sub(m):
+                    inner = m.group(1)
+                    if inner in local:
+                        return str(local[inner])
+                    if "." in inner:
+                        return self.getatt(*inner.split(".", 1))
+                    return str(self.ref(inner))
 
-            return re.sub(r"\$\{([^}!]+)\}", sub, text)
-        if key == "Fn::Join":
-            sep, parts = value
-            return sep.join(resolve(parts, template))
-    return {k: resolve(v, template) for k, v in node.items()}
+                return re.sub(r"\$\{([^}!]+)\}", sub, text)
+            if key == "Fn::Join":
+                sep, parts = value
+                return self.resolve(sep).join(str(p) for p in self.resolve(parts))
+            if key == "Fn::Split":
+                sep, text = value
+                return str(self.resolve(text)).split(self.resolve(sep))
+            if key == "Fn::If":
+                return self.resolve(value[1])
+        return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    def roles(self):
+        """(logical id, ARN, [(policy name, document, grants)] of its own policies and boundary;
+        `grants` is false for the boundary, which only limits what the others allow)."""
+        for name, resource in self.resources.items():
+            if resource.get("Type") != "AWS::IAM::Role":
+                continue
+            props = resource.get("Properties", {})
+            documents = [
+                (p["PolicyName"], self.resolve(p["PolicyDocument"]), True)
+                for p in props.get("Policies", [])
+            ]
+            attached = [(props["PermissionsBoundary"], False)] if "PermissionsBoundary" in props else []
+            attached += [(ref, True) for ref in props.get("ManagedPolicyArns", [])]
+            for ref, grants in attached:
+                if isinstance(ref, dict) and "Ref" in ref and ref["Ref"] in self.resources:
+                    policy = self.resources[ref["Ref"]]["Properties"]
+                    documents.append((ref["Ref"], self.resolve(policy["PolicyDocument"]), grants))
+            yield name, self.getatt(name, "Arn"), documents
+
+    def policies(self):
+        """Every policy document: (owner, policy name, document or an error string)."""
+        for name, resource in self.resources.items():
+            kind = resource.get("Type")
+            props = resource.get("Properties", {})
+            if kind == "AWS::Serverless::Function" and ("Policies" in props or "Role" not in props):
+                yield name, None, "every function must use its own role, not SAM policies"
+            if kind == "AWS::IAM::Role":
+                for policy in props.get("Policies", []):
+                    yield name, policy["PolicyName"], self.resolve(policy["PolicyDocument"])
+            if kind == "AWS::IAM::ManagedPolicy":
+                kind = "boundary" if name in self.boundaries() else "managed"
+                yield name, kind, self.resolve(props["PolicyDocument"])
+
+    def boundaries(self):
+        """Logical ids of the managed policies used as a role's permissions boundary."""
+        return {
+            r["Properties"]["PermissionsBoundary"].get("Ref")
+            for r in self.resources.values()
+            if r.get("Type") == "AWS::IAM::Role"
+            and isinstance(r.get("Properties", {}).get("PermissionsBoundary"), dict)
+        }
 
 
-def policies(path):
-    template, errors = decode(path)
-    if errors:
-        sys.exit(f"{path}: {errors}")
-    for name, resource in template.get("Resources", {}).items():
-        kind = resource.get("Type")
-        props = resource.get("Properties", {})
-        if kind == "AWS::Serverless::Function" and ("Policies" in props or "Role" not in props):
-            yield name, None, "every function must use its own role, not SAM policies"
-        if kind != "AWS::IAM::Role":
-            continue
-        for policy in props.get("Policies", []):
-            yield name, policy["PolicyName"], resolve(policy["PolicyDocument"], template)
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements(document):
+    return as_list(document.get("Statement", []))
+
+
+def matches(patterns, value):
+    """IAM's matching: `*` any run of characters, `?` one; actions case-insensitively."""
+    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in as_list(patterns))
+
+
+def firebreak_arns(templates):
+    arns = set()
+    for t in templates:
+        for _, arn, _ in t.roles():
+            arns.add(arn)
+        for name, resource in t.resources.items():
+            if resource.get("Type") == "AWS::IAM::ManagedPolicy":
+                arns.add(t.ref(name))
+    return sorted(arns)
+
+
+def self_modification(templates):
+    """Every (role, IAM write, Firebreak ARN) that a role is allowed and no explicit Deny stops."""
+    protected = firebreak_arns(templates)
+    gaps = []
+    for t in templates:
+        for role, _, documents in t.roles():
+            own = [s for _, d, _ in documents for s in statements(d)]
+            denies = [s for s in own if s.get("Effect") == "Deny" and "Condition" not in s]
+            for _, document, grants in documents:
+                if not grants:
+                    continue
+                for s in statements(document):
+                    if s.get("Effect") != "Allow" or "Action" not in s:
+                        continue
+                    writes = [a for a in IAM_WRITES if matches(s["Action"], a)]
+                    targets = [arn for arn in protected if matches(s.get("Resource", []), arn)]
+                    for arn in targets:
+                        undenied = [
+                            action
+                            for action in writes
+                            if not any(
+                                matches(d.get("Action", []), action)
+                                and matches(d.get("Resource", []), arn)
+                                for d in denies
+                            )
+                        ]
+                        if undenied:
+                            gaps.append(f"{t.path}: {role} may {undenied} on {arn} ({s.get('Sid')})")
+    return protected, gaps
 
 
 def main(paths):
+    home = Template(paths[0])
+    # The member template is given the home stack's outputs, as a deployer would give them.
+    home_roles = {name: arn for name, arn, _ in home.roles()}
+    given = {
+        "ContainRoleArn": home_roles.get("ContainRole", "ContainRole"),
+        "PreserveRoleArn": home_roles.get("PreserveRole", "PreserveRole"),
+        "FirebreakRoleArns": ",".join(home_roles.values()),
+    }
+    templates = [home] + [Template(p, given) for p in paths[1:]]
     failures = 0
-    for path in paths:
-        for role, policy_name, document in policies(path):
-            where = f"{path}: {role}"
+    for t in templates:
+        for owner, policy_name, document in t.policies():
+            where = f"{t.path}: {owner}"
             if isinstance(document, str):
                 print(f"FAIL {where}: {document}")
                 failures += 1
                 continue
             where += f"/{policy_name}"
-            actions = [
+            allowed = [
                 a
-                for s in document["Statement"]
-                for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                for s in statements(document)
+                if s.get("Effect") == "Allow"
+                for a in as_list(s.get("Action", []))
             ]
-            wild = [a for a in actions if a == "*" or a.endswith(":*")]
+            # A boundary grants nothing (it caps the role's own policies), so it may allow "*".
+            wild = [a for a in allowed if a == "*" or a.endswith(":*")]
+            if policy_name == "boundary":
+                wild = []
             if wild:
-                print(f"FAIL {where}: wildcard actions {wild}")
+                print(f"FAIL {where}: wildcard actions allowed {wild}")
                 failures += 1
             findings = analyze_policy_string(json.dumps(document)).findings
             for f in findings:
                 print(f"FAIL {where}: {f.issue} {f.detail} {f.location}")
                 failures += 1
             if not findings and not wild:
-                print(f"ok   {where}: {len(actions)} actions, no findings")
+                print(f"ok   {where}: {len(statements(document))} statements, no findings")
+    protected, gaps = self_modification(templates)
+    for gap in gaps:
+        print(f"FAIL no explicit Deny: {gap}")
+    failures += len(gaps)
+    if not gaps:
+        roles = sum(1 for t in templates for _ in t.roles())
+        print(
+            f"ok   no Firebreak role can modify a Firebreak role or policy: {roles} roles, "
+            f"{len(IAM_WRITES)} IAM write actions, {len(protected)} protected ARNs"
+        )
     if failures:
         sys.exit(f"{failures} policy finding(s)")
 

@@ -611,10 +611,90 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The suffix of every AWS service's CloudTrail `eventSource`.
+const EVENT_SOURCE_SUFFIX: &str = ".amazonaws.com";
+
+/// Services whose EventBridge `source` is not `aws.` followed by their `eventSource` host label:
+/// `(eventSource label, source suffix)`.
+const SOURCE_EXCEPTIONS: &[(&str, &str)] = &[("monitoring", "cloudwatch")];
+
+/// The EventBridge `source` under which AWS delivers a CloudTrail record whose `eventSource` is
+/// `event_source` (`iam.amazonaws.com` → `aws.iam`, `monitoring.amazonaws.com` →
+/// `aws.cloudwatch`). `None` for anything that is not one service's host name
+/// (`<label>.amazonaws.com`, the label in lower-case letters, digits and hyphens), so no input
+/// maps to a partner source (`aws.partner/…`) or to a source with a dot or slash in it.
+///
+/// One function for the template's rules (`tests/patterns.rs` checks each rule's `source` list is
+/// its `eventSource` list mapped by this) and for triage, which refuses a CloudTrail detail type
+/// whose envelope `source` is not this.
+pub fn eventbridge_source(event_source: &str) -> Option<String> {
+    let label = event_source.strip_suffix(EVENT_SOURCE_SUFFIX)?;
+    let well_formed = label
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && label
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    let service = SOURCE_EXCEPTIONS
+        .iter()
+        .find(|(from, _)| *from == label)
+        .map_or(label, |(_, to)| to);
+    Some(format!("aws.{service}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn eventbridge_sources_of_cloudtrail_event_sources() {
+        for (event_source, source) in [
+            ("iam.amazonaws.com", "aws.iam"),
+            ("cloudtrail.amazonaws.com", "aws.cloudtrail"),
+            ("cognito-idp.amazonaws.com", "aws.cognito-idp"),
+            ("monitoring.amazonaws.com", "aws.cloudwatch"),
+            ("signin.amazonaws.com", "aws.signin"),
+            ("guardduty.amazonaws.com", "aws.guardduty"),
+            ("s3.amazonaws.com", "aws.s3"),
+        ] {
+            assert_eq!(
+                eventbridge_source(event_source).as_deref(),
+                Some(source),
+                "{event_source}"
+            );
+        }
+        // Nothing that is not one service's host name maps to a source: no partner source, no
+        // dot or slash smuggled in, no empty or upper-case label, no other suffix.
+        for bad in [
+            "",
+            ".amazonaws.com",
+            "partner/evil.amazonaws.com",
+            "aws.partner/evil.amazonaws.com",
+            "evil.iam.amazonaws.com",
+            "IAM.amazonaws.com",
+            "-iam.amazonaws.com",
+            "iam.amazonaws.com.evil.example",
+            "iam.amazonaws.co",
+            "iam",
+            "iam .amazonaws.com",
+        ] {
+            assert_eq!(eventbridge_source(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_rule_source_maps_to_an_aws_source() {
+        for rule in RuleSet::builtin().unwrap().rules() {
+            let source = eventbridge_source(&rule.source)
+                .unwrap_or_else(|| panic!("{}: {:?} maps to no source", rule.name, rule.source));
+            assert!(source.starts_with("aws.") && !source.contains('/'), "{source}");
+        }
+    }
 
     #[test]
     fn builtin_table_parses_and_is_indexed() {
