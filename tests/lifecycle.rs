@@ -454,8 +454,9 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
         .is_empty()
     );
 
-    // `firebreak drill`, the real binary, the same way: it puts its finding on the default bus
-    // and waits while the rules carry it through the functions.
+    // `firebreak drill`, the real binary, the same way: it puts its finding on Firebreak's bus
+    // (the only bus whose Drills rule exists) and waits while the rules carry it through the
+    // functions.
     let config = cli.dir.join("firebreak.toml");
     let mut drill_cli = tokio::process::Command::new(firebreak_tests::cli::binary());
     drill_cli
@@ -463,6 +464,8 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
             "drill",
             "--wait",
             "60",
+            "--bus",
+            BUS,
             "--endpoint",
             &cli.moto.endpoint,
             "--config",

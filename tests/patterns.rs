@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use firebreak_core::rules::eventbridge_source;
 use firebreak_core::{
     Config, Decision, DetailType, IncidentNotice, Mode, Stage, StageFinished, Triage,
 };
@@ -121,6 +122,35 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
     assert!(wrong.is_empty(), "misrouted:\n{}", wrong.join("\n"));
     println!("{to_triage} events reach triage, {to_none} reach no function");
 
+    // Only events AWS emitted: every corpus event, with its CloudTrail or GuardDuty detail kept
+    // and its source forged (a customer's source, a SaaS partner's, a near miss of AWS's own),
+    // reaches no function.
+    let mut forged_count = 0;
+    for (name, text) in corpus() {
+        let event: Value = serde_json::from_str(&text).expect("JSON");
+        for source in [
+            "anything",
+            "aws.partner/evil.example/1234/findings",
+            "aws.partner/aws.guardduty",
+            "aws",
+            "aws.",
+            "aws.iam.forged",
+            "AWS.IAM",
+        ] {
+            let mut forged = event.clone();
+            forged["source"] = source.into();
+            taps.put(false, &forged).await;
+            let got = taps.drain().await;
+            assert!(
+                got.is_empty(),
+                "{name} with source {source:?} reached {:?}",
+                got.iter().map(|(_, r, _)| r).collect::<Vec<_>>()
+            );
+            forged_count += 1;
+        }
+    }
+    println!("{forged_count} forged-source events reach no function");
+
     // Firebreak's own bus: what triage, contain and preserve put reaches the next functions.
     for incident in &incidents {
         let notice = IncidentNotice {
@@ -172,8 +202,9 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
         taps.put(true, &forged).await;
         assert!(taps.drain().await.is_empty(), "{forged} reached a function");
     }
-    // A drill's finding reaches triage through the Drills rule alone, and triage takes it as a
-    // drill; the same finding from another source reaches nothing.
+    // A drill's finding reaches triage through the Drills rule alone, on Firebreak's bus (where
+    // only Firebreak's roles may put), and triage takes it as a drill; the same finding on the
+    // default bus, or from another source, reaches nothing.
     let now = chrono::Utc::now();
     let drill: Value = serde_json::from_str(&firebreak_core::drill::event(
         "patterns",
@@ -182,14 +213,19 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
         now,
     ))
     .expect("drill event");
-    taps.put(false, &drill).await;
+    taps.put(true, &drill).await;
     let got = taps.drain().await;
     let rules: Vec<&str> = got.iter().map(|(_, r, _)| r.as_str()).collect();
     assert_eq!(reached(&got), ["TriageFunction".to_string()].into());
-    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules, ["Drills"]);
+    taps.put(false, &drill).await;
+    assert!(
+        taps.drain().await.is_empty(),
+        "a drill put on the default bus reached a function"
+    );
     let mut forged = drill.clone();
     forged["source"] = "firebreak.drills".into();
-    taps.put(false, &forged).await;
+    taps.put(true, &forged).await;
     assert!(
         taps.drain().await.is_empty(),
         "a near-miss drill source reached a function"
@@ -199,7 +235,85 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
     assert!(taps.drain().await.is_empty());
 }
 
-/// The indicator rule's event names and sources are exactly the runbook table's.
+/// Every rule that carries CloudTrail or GuardDuty detail types lists its exact sources: no
+/// prefix, no wildcard, no partner source, each one an `aws.<service>` that some eventSource maps
+/// to; and every pattern fits EventBridge's 2,048-character quota.
+#[test]
+fn every_aws_rule_lists_exact_aws_sources_and_fits_the_pattern_quota() {
+    let mut checked = 0;
+    for rule in template::rules() {
+        let size = rule.pattern.to_string().len();
+        assert!(
+            size <= 2048,
+            "{}: the pattern is {size} characters; EventBridge allows 2,048",
+            rule.name
+        );
+        let types = template::strings(&rule.pattern["detail-type"]);
+        if !types
+            .iter()
+            .any(|t| template::AWS_DETAIL_TYPES.contains(&t.as_str()))
+        {
+            continue;
+        }
+        checked += 1;
+        let sources = template::strings(&rule.pattern["source"]);
+        assert!(!sources.is_empty(), "{} has no source filter", rule.name);
+        let unique: BTreeSet<&String> = sources.iter().collect();
+        assert_eq!(unique.len(), sources.len(), "{}: a source twice", rule.name);
+        for source in &sources {
+            if rule.name == "Drills" {
+                assert_eq!(source, firebreak_core::drill::SOURCE, "{}", rule.name);
+                continue;
+            }
+            // The eventSource an aws.<service> source stands for, mapped back by the one mapping.
+            let service = source
+                .strip_prefix("aws.")
+                .unwrap_or_else(|| panic!("{}: {source} is not an AWS source", rule.name));
+            let event_source = match service {
+                "cloudwatch" => "monitoring.amazonaws.com".to_string(),
+                s => format!("{s}.amazonaws.com"),
+            };
+            assert_eq!(
+                eventbridge_source(&event_source).as_deref(),
+                Some(source.as_str()),
+                "{}: {source} is not exactly the source of {event_source}",
+                rule.name
+            );
+        }
+    }
+    assert_eq!(
+        checked,
+        3 + INDICATOR_RULES.len(),
+        "GuardDutyFinding, Drills, RootActivity and {INDICATOR_RULES:?}"
+    );
+    // Root's sign-in and root's calls to every service an indicator watches reach RootActivity.
+    let root: BTreeSet<String> =
+        template::strings(&template::rule("RootActivity").pattern["source"])
+            .into_iter()
+            .collect();
+    let indicators: Vec<String> = INDICATOR_RULES
+        .iter()
+        .flat_map(|name| template::strings(&template::rule(name).pattern["source"]))
+        .collect();
+    for source in indicators
+        .iter()
+        .map(String::as_str)
+        .chain(["aws.signin", "aws.sts"])
+    {
+        assert!(root.contains(source), "RootActivity lacks {source}");
+    }
+}
+
+/// The rules that carry the rule table's CloudTrail calls (infra/gen_patterns.py writes them:
+/// one pattern cannot hold them all under EventBridge's 2,048 characters).
+const INDICATOR_RULES: [&str; 3] = [
+    "IndicatorCalls",
+    "FirebreakAttackedCalls",
+    "EscalationCalls",
+];
+
+/// The indicator rules' event names and sources are together exactly the runbook table's (an
+/// event name by prefix as `{prefix: …}`, the table's `…*`).
 #[test]
 fn the_indicator_pattern_lists_every_runbook_call() {
     let rules = firebreak_core::RuleSet::builtin().expect("rules");
@@ -209,19 +323,34 @@ fn the_indicator_pattern_lists_every_runbook_call() {
         .flat_map(|r| r.events.clone())
         .collect();
     let sources: BTreeSet<String> = rules.rules().iter().map(|r| r.source.clone()).collect();
-    let rule = template::rules()
-        .into_iter()
-        .find(|r| r.name == "IndicatorCalls")
-        .expect("IndicatorCalls rule");
-    let list = |v: &Value| -> BTreeSet<String> {
-        v.as_array()
-            .expect("a list")
-            .iter()
-            .map(|s| s.as_str().expect("a string").to_string())
-            .collect()
+    let name_of = |v: &Value| -> String {
+        match v.get("prefix").and_then(Value::as_str) {
+            Some(prefix) => format!("{prefix}*"),
+            None => v.as_str().expect("a name or a prefix").to_string(),
+        }
     };
-    assert_eq!(list(&rule.pattern["detail"]["eventName"]), names);
-    assert_eq!(list(&rule.pattern["detail"]["eventSource"]), sources);
+    let (mut listed_names, mut listed_sources) = (BTreeSet::new(), BTreeSet::new());
+    for name in INDICATOR_RULES {
+        let rule = template::rule(name);
+        listed_names.extend(
+            rule.pattern["detail"]["eventName"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(name_of),
+        );
+        let event_sources = template::strings(&rule.pattern["detail"]["eventSource"]);
+        // Its `source` list is its eventSource list mapped by the one mapping triage uses,
+        // entry by entry.
+        let mapped: Vec<String> = event_sources
+            .iter()
+            .map(|e| eventbridge_source(e).unwrap_or_else(|| panic!("{e} maps to no source")))
+            .collect();
+        assert_eq!(template::strings(&rule.pattern["source"]), mapped, "{name}");
+        listed_sources.extend(event_sources);
+    }
+    assert_eq!(listed_names, names);
+    assert_eq!(listed_sources, sources);
 }
 
 /// The template gives every function exactly the settings the functions read, and builds each

@@ -30,6 +30,19 @@ async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     out.policy_names().to_vec()
 }
 
+async fn attached_user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    let out = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    out.attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(String::from))
+        .collect()
+}
+
 #[tokio::test]
 async fn approve_runs_one_waiting_action_once_and_records_who_approved() {
     let cli = Cli::start("approve").await;
@@ -464,6 +477,7 @@ async fn state(cli: &Cli, s: &Scene) -> Value {
                 k.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
             )).collect()),
             "policies": sorted(user_policies(&iam, s.user).await),
+            "attached": sorted(attached_user_policies(&iam, s.user).await),
             "tags": sorted(user_tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
         },
         "role": role_state(&iam, s.role).await,

@@ -4,6 +4,7 @@
 //! refused it or paged it as S1, and asserts that the account and the evidence are unchanged.
 //! README's "Security model" names each guarantee and the module that checks it.
 
+mod bucket_policy;
 mod clock_index;
 mod evidence;
 mod floods;

@@ -109,6 +109,7 @@ pub async fn stack(sdk: &SdkConfig) -> Stack {
             .await
             .expect("subscribe");
     }
+    deny_policy(sdk).await;
     Stack {
         bucket,
         pager_topic,
@@ -116,6 +117,33 @@ pub async fn stack(sdk: &SdkConfig) -> Stack {
         queue_url,
     }
 }
+
+/// Firebreak's deny-all managed policy, as the template creates it in the security account and
+/// infra/member-role.yaml in the member account.
+pub async fn deny_policy(sdk: &SdkConfig) {
+    let home = firebreak_aws::Clients::new(sdk);
+    let member = firebreak_aws::accounts::member_clients(
+        &home,
+        "aws",
+        crate::moto::MEMBER_ACCOUNT,
+        "FirebreakMember",
+        "seed",
+    )
+    .await
+    .expect("enter the member account");
+    let name = Config::default().accounts.deny_policy;
+    for iam in [&home.iam, &member.iam] {
+        iam.create_policy()
+            .policy_name(&name)
+            .policy_document(DENY_ALL)
+            .send()
+            .await
+            .expect("create the deny-all policy");
+    }
+}
+
+/// The deny-all document of `infra/template.yaml`'s `FirebreakDenyAll`.
+pub const DENY_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DenyEverything","Effect":"Deny","Action":"*","Resource":"*"}]}"#;
 
 /// The configuration of infra/firebreak.toml, pointed at this stack.
 pub fn config(stack: &Stack) -> Config {

@@ -81,3 +81,33 @@ pub fn rules() -> Vec<Rule> {
     }
     rules
 }
+
+/// The rule named `name` (its name in a function's `Events`).
+pub fn rule(name: &str) -> Rule {
+    rules()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no rule {name} in infra/template.yaml"))
+}
+
+/// A pattern's list of strings (`source`, `detail.eventSource`…), in template order.
+pub fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("{list} is not a list"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("{s} is not an exact string"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// The detail types AWS's own CloudTrail and GuardDuty deliveries carry: a rule matching any of
+/// them must list its exact sources.
+pub const AWS_DETAIL_TYPES: &[&str] = &[
+    "GuardDuty Finding",
+    "AWS API Call via CloudTrail",
+    "AWS Console Sign In via CloudTrail",
+    "AWS Service Event via CloudTrail",
+];

@@ -1,5 +1,6 @@
 //! `firebreak drill` and the monthly drill function: put a synthetic finding marked as a drill on
-//! the default bus, so it takes the real path (rule → triage → contain, preserve, page) with
+//! Firebreak's own bus (whose policy admits only Firebreak's roles and the named responder roles,
+//! so nobody else can start a drill), so it takes the real path (rule → triage → contain, preserve, page) with
 //! containment dry; wait for each stage's records in the drill incident's log; page a `[DRILL]`
 //! summary; lock the verdict in the log, where the clock finds the date of the last passing one.
 
@@ -42,10 +43,10 @@ pub struct Verdict {
     pub logged: Option<String>,
 }
 
-/// Puts the drill event for `account` and `region` on `default_bus`; the incident it will open
-/// (triaged here with the same rules, so the id is known before the pipeline runs).
+/// Puts the drill event for `account` and `region` on `bus` (Firebreak's own); the incident it
+/// will open (triaged here with the same rules, so the id is known before the pipeline runs).
 pub async fn start(
-    default_bus: &Bus,
+    bus: &Bus,
     triage: &Triage,
     account: &str,
     region: &str,
@@ -63,7 +64,7 @@ pub async fn start(
         }
         Err(e) => return Err(AwsError::new("DrillInvalid", e.to_string())),
     };
-    let event_id = default_bus.put_event(&raw).await?;
+    let event_id = bus.put_event(&raw).await?;
     Ok(Started {
         run,
         incident_id,

@@ -9,7 +9,8 @@ use crate::release::Undone;
 /// The inline policy the console's "Revoke active sessions" writes; the same name, so a
 /// responder who knows the console recognises it.
 pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
-/// Firebreak's inline deny-all on a user.
+/// The inline deny-all Firebreak put on a user before it attached its managed policy instead;
+/// records that name it still release.
 pub const DENY_ALL_POLICY: &str = "FirebreakDenyAll";
 /// The quarantine tag key (requirements §3).
 pub const QUARANTINE_TAG: &str = "incident-response";
@@ -26,10 +27,6 @@ pub fn revoke_policy(now: DateTime<Utc>) -> String {
         }]
     })
     .to_string()
-}
-
-fn deny_all_policy() -> String {
-    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]}).to_string()
 }
 
 /// Puts the revocation policy on a role.
@@ -108,16 +105,63 @@ pub async fn deactivate_access_key(
     Ok(KeyChange::Deactivated)
 }
 
-/// Inline deny-all on the user.
-pub async fn deny_user(iam: &aws_sdk_iam::Client, user: &str) -> Result<String, AwsError> {
-    iam.put_user_policy()
+/// The ARN of Firebreak's deny-all managed policy `name` in `account` (created by the stack in
+/// the security account and by `infra/member-role.yaml` in member accounts).
+pub fn deny_policy_arn(partition: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:policy/{name}")
+}
+
+/// Attaches Firebreak's deny-all managed policy `policy_arn` to the user. The functions' roles may
+/// attach this policy only (`iam:PolicyARN`), so no inline policy is written to deny a user.
+pub async fn deny_user(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    policy_arn: &str,
+) -> Result<String, AwsError> {
+    iam.attach_user_policy()
         .user_name(user)
-        .policy_name(DENY_ALL_POLICY)
-        .policy_document(deny_all_policy())
+        .policy_arn(policy_arn)
         .send()
         .await
         .aws()?;
-    Ok(format!("{DENY_ALL_POLICY} on user {user}"))
+    Ok(format!("{policy_arn} attached to user {user}"))
+}
+
+/// Detaches Firebreak's deny-all managed policy from the user, if it is attached. Only a policy
+/// named `deny_policy` (the configured deny-all) is ever detached: a record naming any other
+/// policy is refused.
+pub async fn detach_user_policy(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    policy_arn: &str,
+    deny_policy: &str,
+) -> Result<Undone, AwsError> {
+    let name = policy_arn.strip_prefix("arn:").and_then(|rest| {
+        let (head, name) = rest.rsplit_once(":policy/")?;
+        (head.split(':').count() == 4 && !name.contains('/')).then_some(name)
+    });
+    if name != Some(deny_policy) {
+        return Err(AwsError::new(
+            "NotFirebreaks",
+            format!("{policy_arn} is not Firebreak's deny-all policy {deny_policy}: left alone"),
+        ));
+    }
+    match iam
+        .detach_user_policy()
+        .user_name(user)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .aws()
+    {
+        Ok(_) => Ok(Undone::Changed(format!(
+            "{policy_arn} detached from user {user}"
+        ))),
+        Err(e) if e.code == "NoSuchEntity" => Ok(Undone::Unchanged(format!(
+            "{policy_arn} was not attached to user {user}"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The roles of an instance profile (by ARN).

@@ -119,7 +119,7 @@ async fn undo_step(
         }
     }
     let status = match target {
-        Ok(c) => match undo(c, id, change).await {
+        Ok(c) => match undo(c, id, change, &responder.config.accounts.deny_policy).await {
             Ok(Undone::Changed(detail)) => Status::Done { detail },
             Ok(Undone::Unchanged(why)) => Status::Skipped { why },
             Err(e) => Status::Failed {
@@ -149,8 +149,14 @@ async fn undo_step(
     })
 }
 
-/// Undoes one change in the incident's account and region.
-pub async fn undo(c: &Clients, id: &IncidentId, change: &Change) -> Result<Undone, AwsError> {
+/// Undoes one change in the incident's account and region; `deny_policy` names Firebreak's
+/// deny-all managed policy, the only managed policy a release detaches.
+pub async fn undo(
+    c: &Clients,
+    id: &IncidentId,
+    change: &Change,
+    deny_policy: &str,
+) -> Result<Undone, AwsError> {
     let tag = id.quarantine_tag();
     match change {
         Change::AccessKeyDeactivated {
@@ -161,6 +167,10 @@ pub async fn undo(c: &Clients, id: &IncidentId, change: &Change) -> Result<Undon
             user_name,
             policy_name,
         } => iam::delete_user_policy(&c.iam, user_name, policy_name).await,
+        Change::ManagedPolicyAttached {
+            user_name,
+            policy_arn,
+        } => iam::detach_user_policy(&c.iam, user_name, policy_arn, deny_policy).await,
         Change::RolePolicyPut {
             role_name,
             policy_name,

@@ -420,7 +420,7 @@ impl Responder {
             unused()
         };
         let preserve = if wants(Stage::Preserve) {
-            self.clients_as(incident, &self.config.accounts.preserve_role)
+            self.clients_as(incident, &self.config.accounts.member_preserve_role)
                 .await
         } else {
             unused()
@@ -527,8 +527,9 @@ impl Responder {
                     done(detail)
                 }
                 Action::DenyUser { user_name } => {
-                    let detail = iam::deny_user(&c.iam, user_name).await?;
-                    run.changes.push(user_policy(user_name, iam::DENY_ALL_POLICY));
+                    let policy_arn = iam::deny_policy_arn(&incident.partition, &incident.account, &self.config.accounts.deny_policy);
+                    let detail = iam::deny_user(&c.iam, user_name, &policy_arn).await?;
+                    run.changes.push(Change::ManagedPolicyAttached { user_name: user_name.clone(), policy_arn });
                     done(detail)
                 }
                 Action::RevokeInstanceProfileSessions { instance_profile_arn, .. } => {
@@ -941,7 +942,7 @@ pub fn would(action: &Action) -> String {
             format!("put {} on role {role_name}", iam::REVOKE_POLICY)
         }
         Action::DenyUser { user_name } => {
-            format!("put {} on user {user_name}", iam::DENY_ALL_POLICY)
+            format!("attach Firebreak's deny-all managed policy to user {user_name}")
         }
         Action::RevokeInstanceProfileSessions {
             instance_profile_arn,

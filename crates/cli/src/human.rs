@@ -329,9 +329,20 @@ async fn wiring(
 pub fn drill(
     triage: Triage,
     args: &AwsArgs,
+    bus: Option<&str>,
     wait: Duration,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    // Drills go on Firebreak's own bus, whose policy admits only Firebreak's roles and the
+    // responder roles: a drill on the default bus reaches no rule.
+    let bus = bus
+        .map(str::to_string)
+        .unwrap_or_else(|| triage.config().stack.bus.clone());
+    if bus.is_empty() {
+        anyhow::bail!(
+            "no bus to put the drill on: set stack.bus in the configuration (the stack's EventBusName output) or pass --bus"
+        );
+    }
     runtime()?.block_on(async {
         let sdk = sdk(args).await;
         let responder = responder(&triage, args).await?;
@@ -342,7 +353,7 @@ pub fn drill(
         let now = Utc::now();
         if args.dry_run {
             let run = now.format("%Y%m%dT%H%M%S").to_string();
-            writeln!(stdout, "would put on the default bus:")?;
+            writeln!(stdout, "would put on bus {bus}:")?;
             writeln!(
                 stdout,
                 "{}",
@@ -350,14 +361,14 @@ pub fn drill(
             )?;
             return Ok(EXIT_OK);
         }
-        let bus = firebreak_aws::Bus::new(aws_sdk_eventbridge::Client::new(&sdk), "default");
+        let on = firebreak_aws::Bus::new(aws_sdk_eventbridge::Client::new(&sdk), bus.as_str());
         let started =
-            firebreak_aws::drill::start(&bus, &triage, &responder.home_account, &region, now)
+            firebreak_aws::drill::start(&on, &triage, &responder.home_account, &region, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         writeln!(
             stdout,
-            "[DRILL] {}: event {} on the default bus; waiting up to {} s for the pipeline",
+            "[DRILL] {}: event {} on bus {bus}; waiting up to {} s for the pipeline",
             started.incident_id,
             started.event_id,
             wait.as_secs()

@@ -172,6 +172,10 @@ enum Command {
         /// Seconds to wait for the pipeline.
         #[arg(long, default_value_t = 300)]
         wait: u64,
+        /// Firebreak's event bus (the stack's EventBusName output); default: stack.bus of the
+        /// configuration.
+        #[arg(long)]
+        bus: Option<String>,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -394,8 +398,10 @@ fn run_commands(
         }),
         Command::Clock { wiring_from, aws } => load_triage(aws.config.as_deref())
             .and_then(|t| human::clock(t, &aws, wiring_from.as_deref(), stdout)),
-        Command::Drill { wait, aws } => load_triage(aws.config.as_deref())
-            .and_then(|t| human::drill(t, &aws, std::time::Duration::from_secs(wait), stdout)),
+        Command::Drill { wait, bus, aws } => load_triage(aws.config.as_deref()).and_then(|t| {
+            let wait = std::time::Duration::from_secs(wait);
+            human::drill(t, &aws, bus.as_deref(), wait, stdout)
+        }),
         Command::Lockdown { what, aws } => {
             load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))
         }

@@ -59,6 +59,8 @@ pub struct Stack {
     /// evidence bucket, the stack, keys, managed policies): a change to any of them by anyone
     /// is an attack on the responder, S1.
     pub resources: Vec<String>,
+    /// Firebreak's own event bus (the stack's `EventBusName` output), where drills are put.
+    pub bus: String,
 }
 
 /// `[protect]`: ARN patterns (`*` matches any run of characters).
@@ -151,11 +153,14 @@ pub struct Drills {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Accounts {
-    /// Role Firebreak's containment assumes in a member account.
+    /// Role Firebreak assumes in a member account to contain.
     pub member_role: String,
-    /// Role Firebreak's evidence collection assumes in a member account (read-only there,
+    /// Role Firebreak assumes in a member account to preserve evidence (read-only there,
     /// besides termination protection and snapshots).
-    pub preserve_role: String,
+    pub member_preserve_role: String,
+    /// Firebreak's deny-all managed policy, by name: the same name in every account (the stack's
+    /// `DenyPolicyName`); a denied user gets it attached.
+    pub deny_policy: String,
 }
 
 impl Default for Modes {
@@ -183,7 +188,8 @@ impl Default for Accounts {
     fn default() -> Self {
         Accounts {
             member_role: "FirebreakMember".into(),
-            preserve_role: "FirebreakMemberPreserve".into(),
+            member_preserve_role: "FirebreakMemberPreserve".into(),
+            deny_policy: "FirebreakDenyAll".into(),
         }
     }
 }
@@ -287,14 +293,24 @@ impl Config {
                 });
             }
         }
-        for (key, role) in [
+        for (key, name) in [
             ("accounts.member_role", &self.accounts.member_role),
-            ("accounts.preserve_role", &self.accounts.preserve_role),
+            (
+                "accounts.member_preserve_role",
+                &self.accounts.member_preserve_role,
+            ),
+            ("accounts.deny_policy", &self.accounts.deny_policy),
         ] {
-            if let Err(e) = crate::names::iam_role(role) {
+            // IAM's character set for role and policy names.
+            let iam_name = !name.is_empty()
+                && name.len() <= 128
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if !iam_name {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
-                    message: format!("must name a role: {e}"),
+                    message: format!("{name:?} is not an IAM role or policy name"),
                 });
             }
         }
@@ -372,6 +388,24 @@ mod tests {
                 .to_string()
                 .contains("lock_mode")
         );
+    }
+
+    #[test]
+    fn member_roles_and_deny_policy_default_and_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.accounts.member_preserve_role, "FirebreakMemberPreserve");
+        assert_eq!(c.accounts.deny_policy, "FirebreakDenyAll");
+        let c = Config::from_toml(
+            "[accounts]\ndeny_policy = \"OrgDeny\"\n[stack]\nbus = \"firebreak-bus\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.accounts.deny_policy, "OrgDeny");
+        assert_eq!(c.stack.bus, "firebreak-bus");
+        for bad in ["", "a/b", "Deny All"] {
+            let text = format!("[accounts]\ndeny_policy = {bad:?}\n");
+            let err = Config::from_toml(&text).unwrap_err();
+            assert!(err.to_string().starts_with("accounts.deny_policy"), "{err}");
+        }
     }
 
     #[test]

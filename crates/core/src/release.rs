@@ -97,6 +97,13 @@ pub enum Change {
         /// Policy name.
         policy_name: String,
     },
+    /// Firebreak attached its deny-all managed policy to a user.
+    ManagedPolicyAttached {
+        /// User.
+        user_name: String,
+        /// The policy's ARN.
+        policy_arn: String,
+    },
     /// Firebreak put one of its inline policies on a role.
     RolePolicyPut {
         /// Role.
@@ -146,6 +153,7 @@ impl Change {
         match self {
             Change::AccessKeyDeactivated { .. } => "reactivate_access_key",
             Change::UserPolicyPut { .. } => "delete_user_policy",
+            Change::ManagedPolicyAttached { .. } => "detach_user_policy",
             Change::RolePolicyPut { .. } => "delete_role_policy",
             Change::CognitoUserDisabled { .. } => "enable_cognito_user",
             Change::CognitoSignUpStopped { .. } => "restore_sign_up",
@@ -159,6 +167,13 @@ impl Change {
     pub fn target(&self) -> String {
         match self {
             Change::AccessKeyDeactivated { access_key_id, .. } => access_key_id.clone(),
+            Change::ManagedPolicyAttached {
+                user_name,
+                policy_arn,
+            } => format!(
+                "{user_name}/{}",
+                policy_arn.rsplit('/').next().unwrap_or(policy_arn)
+            ),
             Change::UserPolicyPut {
                 user_name: name,
                 policy_name,
@@ -200,6 +215,10 @@ impl Change {
                 user_name,
                 policy_name,
             } => format!("delete inline policy {policy_name} of user {user_name}, if present"),
+            Change::ManagedPolicyAttached {
+                user_name,
+                policy_arn,
+            } => format!("detach {policy_arn} from user {user_name}, if attached"),
             Change::RolePolicyPut {
                 role_name,
                 policy_name,
@@ -600,6 +619,24 @@ mod tests {
             }
             .id()
         );
+    }
+
+    #[test]
+    fn an_attached_deny_policy_is_detached_and_reads_back() {
+        let change = Change::ManagedPolicyAttached {
+            user_name: "u".into(),
+            policy_arn: "arn:aws:iam::111122223333:policy/FirebreakDenyAll".into(),
+        };
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(json["change"], "managed_policy_attached");
+        assert_eq!(serde_json::from_value::<Change>(json).unwrap(), change);
+        assert_eq!(change.undo_kind(), "detach_user_policy");
+        assert_eq!(change.target(), "u/FirebreakDenyAll");
+        let steps = steps(
+            &[outcome(1, "deny_user", "u", 1, vec![change.clone()])],
+            Options::default(),
+        );
+        assert_eq!(steps, [Step::Undo(change)]);
     }
 
     #[test]

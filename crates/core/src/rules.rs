@@ -15,19 +15,6 @@ use crate::severity::Severity;
 /// The built-in rule table, as reviewed text.
 pub const BUILTIN_IOCS: &str = include_str!("../rules/iocs.toml");
 
-/// The EventBridge `source` AWS gives a CloudTrail record of `event_source`:
-/// `iam.amazonaws.com` → `aws.iam`. CloudWatch records its calls as `monitoring.amazonaws.com`
-/// but EventBridge names it `aws.cloudwatch`.
-pub fn eventbridge_source(event_source: &str) -> String {
-    let service = event_source
-        .strip_suffix(".amazonaws.com")
-        .unwrap_or(event_source);
-    match service {
-        "monitoring" => "aws.cloudwatch".to_string(),
-        service => format!("aws.{service}"),
-    }
-}
-
 /// A condition on a matching call, beyond its source and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -692,7 +679,10 @@ mod tests {
         for rule in RuleSet::builtin().unwrap().rules() {
             let source = eventbridge_source(&rule.source)
                 .unwrap_or_else(|| panic!("{}: {:?} maps to no source", rule.name, rule.source));
-            assert!(source.starts_with("aws.") && !source.contains('/'), "{source}");
+            assert!(
+                source.starts_with("aws.") && !source.contains('/'),
+                "{source}"
+            );
         }
     }
 

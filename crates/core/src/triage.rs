@@ -970,7 +970,18 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
     let expected = match &event.detail {
         Detail::GuardDuty(_) if source == crate::drill::SOURCE => return Ok(()),
         Detail::GuardDuty(_) => GUARDDUTY_SOURCE.to_string(),
-        Detail::CloudTrail(r) => crate::rules::eventbridge_source(&r.event_source),
+        Detail::CloudTrail(r) => match crate::rules::eventbridge_source(&r.event_source) {
+            Some(source) => source,
+            None => {
+                return Err(Error::InvalidField {
+                    field: "detail.eventSource",
+                    message: clip(format!(
+                        "{:?} is not an AWS service's event source: refused",
+                        crate::names::printable_line(&r.event_source)
+                    )),
+                });
+            }
+        },
     };
     if source == expected {
         return Ok(());

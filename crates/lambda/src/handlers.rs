@@ -534,13 +534,13 @@ async fn check_wiring(
     .map_err(|e| FunctionError::aws("checking Firebreak's wiring", e))
 }
 
-/// `drill`: puts a drill finding on the default bus, waits for the pipeline, checks each
+/// `drill`: puts a drill finding on Firebreak's bus, waits for the pipeline, checks each
 /// stage's records, pages the `[DRILL]` summary and logs the verdict. A failed drill is an
 /// answer, not an error: retrying would start another drill.
 pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
     let started = firebreak_aws::drill::start(
-        &ctx.bus.on("default"),
+        &ctx.bus,
         &ctx.triage,
         &ctx.settings.home_account,
         &ctx.region,

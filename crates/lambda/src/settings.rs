@@ -54,7 +54,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "FIREBREAK_OWN_ROLE_ARNS",
-        "comma-separated ARNs of Firebreak's own roles",
+        "comma-separated exact ARNs of Firebreak's own roles",
+    ),
+    (
+        "FIREBREAK_OWN_RESOURCES",
+        "comma-separated exact ARNs of Firebreak's own resources (a change to one is S1)",
     ),
     (
         "FIREBREAK_ALLOWED_AMIS",
@@ -73,7 +77,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "FIREBREAK_MEMBER_ROLE",
-        "role name assumed in member accounts",
+        "role name the contain function assumes in member accounts",
+    ),
+    (
+        "FIREBREAK_MEMBER_PRESERVE_ROLE",
+        "role name the preserve function assumes in member accounts",
+    ),
+    (
+        "FIREBREAK_DENY_POLICY",
+        "name of Firebreak's deny-all managed policy (the same in every account)",
     ),
     (
         "FIREBREAK_INVITE_ONLY_POOLS",
@@ -142,6 +154,7 @@ impl Settings {
             .protect
             .firebreak_roles
             .extend(list("FIREBREAK_OWN_ROLE_ARNS"));
+        config.stack.resources = list("FIREBREAK_OWN_RESOURCES");
         config.amis.allowed = list("FIREBREAK_ALLOWED_AMIS");
         if let Some(days) = get("FIREBREAK_RETENTION_DAYS") {
             config.evidence.retention_days = days.parse().map_err(|_| SettingsError {
@@ -167,6 +180,12 @@ impl Settings {
         config.drills.enabled = flag("FIREBREAK_DRILLS")?;
         if let Some(role) = get("FIREBREAK_MEMBER_ROLE") {
             config.accounts.member_role = role;
+        }
+        if let Some(role) = get("FIREBREAK_MEMBER_PRESERVE_ROLE") {
+            config.accounts.member_preserve_role = role;
+        }
+        if let Some(policy) = get("FIREBREAK_DENY_POLICY") {
+            config.accounts.deny_policy = policy;
         }
         config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
         config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");
@@ -199,9 +218,11 @@ impl Settings {
             message: e.to_string(),
         })?;
         let wiring = expected_wiring(&lookup, &config)?;
+        let bus = required("FIREBREAK_BUS")?;
+        config.stack.bus = bus.clone();
         Ok(Settings {
             config,
-            bus: required("FIREBREAK_BUS")?,
+            bus,
             home_account: required("FIREBREAK_HOME_ACCOUNT")?,
             dry_run,
             wiring,
@@ -330,6 +351,26 @@ mod tests {
         ] {
             assert_eq!(settings(&[(name, value)]).expect_err(value).name, name);
         }
+    }
+
+    #[test]
+    fn member_roles_and_the_deny_policy_are_read() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(
+            s.config.accounts.member_preserve_role,
+            "FirebreakMemberPreserve"
+        );
+        assert_eq!(s.config.accounts.deny_policy, "FirebreakDenyAll");
+        assert_eq!(s.config.stack.bus, "firebreak");
+        let s = settings(&[
+            ("FIREBREAK_MEMBER_PRESERVE_ROLE", "OrgPreserve"),
+            ("FIREBREAK_DENY_POLICY", "OrgDenyAll"),
+        ])
+        .expect("settings");
+        assert_eq!(s.config.accounts.member_preserve_role, "OrgPreserve");
+        assert_eq!(s.config.accounts.deny_policy, "OrgDenyAll");
+        let err = settings(&[("FIREBREAK_DENY_POLICY", "a/b")]).unwrap_err();
+        assert!(err.message.contains("accounts.deny_policy"), "{err}");
     }
 
     #[test]
