@@ -95,7 +95,7 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
             .filter_map(|p| p.policy_arn().map(String::from))
             .collect::<Vec<_>>()
     };
-    assert_eq!(attached(iam.clone()).await, [arn.clone()]);
+    assert_eq!(attached(iam.clone()).await, std::slice::from_ref(&arn));
     let inline = iam
         .list_user_policies()
         .user_name("mallory")
