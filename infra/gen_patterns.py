@@ -95,8 +95,17 @@ def main():
     start = text.index("        IndicatorCalls:\n")
     end = re.compile(r"\n  [A-Za-z]+:\n").search(text, start).start() + 1
     blocks = []
+    earlier = []  # (sources, names) of the rules written before
     for name in GROUPS:
-        sources, names = lists(group_rules(rules, name))
+        grouped = group_rules(rules, name)
+        sources, names = lists(grouped)
+        # An event an earlier rule already matches (its source and name both listed there) is
+        # left out here, so no event reaches triage twice.
+        def caught(n):
+            own = {r["source"] for r in grouped if n in r["events"]}
+            return any(own <= set(s) and n in ns for s, ns in earlier)
+        names = [n for n in names if not caught(n)]
+        earlier.append((sources, names))
         size = pattern_size(sources, names)
         print(f"{name}: {len(sources)} sources, {len(names)} names, {size} characters")
         if size > LIMIT:
