@@ -7,10 +7,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use firebreak_aws::Clients;
-use firebreak_core::Config;
+use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_core::release::{Change, Options};
+use firebreak_core::{Config, Decision, Status, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{repo, seed, template};
+use firebreak_tests::{event, repo, seed, template};
 use serde_json::{Value, json};
 
 fn deny_all_documents() -> Vec<(String, Value)> {
@@ -166,6 +167,82 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
         .expect("detach");
     assert!(matches!(undone, firebreak_aws::release::Undone::Changed(_)));
     assert_eq!(attached(iam.clone()).await, [other]);
+}
+
+/// The whole path: an S1 incident about an IAM user (StopLogging) is contained by the responder,
+/// which attaches the deny-all and records it; `release` detaches it again and writes no inline
+/// policy either way.
+#[tokio::test]
+async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_it() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let stack = seed::stack(&sdk).await;
+    let iam = Clients::new(&sdk).iam;
+    let (key, _) = seed::user_with_two_keys(&iam, "legacy-reporting").await;
+    let mut e = event("ct-cloudtrail-stop-logging.json");
+    e["detail"]["userIdentity"]["accessKeyId"] = key.clone().into();
+    let config = seed::config(&stack);
+    let triage = Triage::new(config.clone()).expect("rules");
+    let Decision::Incident(incident) = triage.triage_json(&e.to_string()).expect("parses") else {
+        panic!("StopLogging is an incident");
+    };
+    let collector = Collector {
+        identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/responder"),
+        request_id: None,
+    };
+    let responder = Responder::new(Clients::new(&sdk), HOME_ACCOUNT, config, collector, false)
+        .expect("responder");
+    let response = responder.respond(&incident, &e.to_string()).await;
+    let deny = response
+        .outcomes
+        .iter()
+        .find(|o| o.kind == "deny_user")
+        .expect("an S1 user is denied");
+    assert!(matches!(deny.status, Status::Done { .. }), "{deny:?}");
+    let arn = format!("arn:aws:iam::{HOME_ACCOUNT}:policy/FirebreakDenyAll");
+    assert_eq!(
+        deny.changes,
+        [Change::ManagedPolicyAttached {
+            user_name: "legacy-reporting".into(),
+            policy_arn: arn.clone(),
+        }]
+    );
+    let attached = |iam: aws_sdk_iam::Client| async move {
+        let out = iam
+            .list_attached_user_policies()
+            .user_name("legacy-reporting")
+            .send()
+            .await
+            .expect("list attached");
+        out.attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(String::from))
+            .collect::<Vec<_>>()
+    };
+    let inline = |iam: aws_sdk_iam::Client| async move {
+        let out = iam
+            .list_user_policies()
+            .user_name("legacy-reporting")
+            .send()
+            .await
+            .expect("list inline");
+        out.policy_names().to_vec()
+    };
+    assert_eq!(attached(iam.clone()).await, std::slice::from_ref(&arn));
+    assert_eq!(inline(iam.clone()).await, ["AWSRevokeOlderSessions"]);
+
+    let released =
+        firebreak_aws::release::release(&responder, &triage, &incident.id, Options::default())
+            .await
+            .expect("release");
+    let detach = released
+        .outcomes
+        .iter()
+        .find(|o| o.kind == "detach_user_policy")
+        .expect("a detach step");
+    assert!(matches!(detach.status, Status::Done { .. }), "{detach:?}");
+    assert!(attached(iam.clone()).await.is_empty());
+    assert!(inline(iam.clone()).await.is_empty());
 }
 
 fn percent_decode(s: &str) -> String {
