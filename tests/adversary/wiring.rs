@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
 };
 use firebreak_core::{Entry, wiring};
 use firebreak_tests::template;
-use firebreak_tests::wiring::{BUS, DENY_SID, World};
+use firebreak_tests::wiring::{BUS, CLOCK, DENY_SID, World};
 
 /// Runs the clock, which must page S1 once naming every `expected` text (through `via`, the
 /// topic the page must arrive by), then again in the same hour, which must not page.
@@ -309,6 +309,60 @@ async fn a_function_throttled_to_zero_pages_s1() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn firebreak_clock_prints_every_drift_with_its_fix() {
+    let world = World::build().await;
+    let (code, out, err) = world.firebreak(&["clock", "--wiring-from", CLOCK]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("wiring: 8 part(s) checked, no drift"), "{out}");
+    assert_eq!(world.pages().await, []);
+
+    // The clock function itself, throttled to nothing: only the command line can name it.
+    let lambda = aws_sdk_lambda::Client::new(&world.sdk);
+    lambda
+        .put_function_concurrency()
+        .function_name(CLOCK)
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .expect("concurrency 0");
+    let (bus, rule, _) = &world.rules[1];
+    aws_sdk_eventbridge::Client::new(&world.sdk)
+        .disable_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .expect("disable");
+    let (code, out, err) = world
+        .firebreak(&["clock", "--dry-run", "--wiring-from", CLOCK])
+        .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("2 DRIFT(S)"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "aws events enable-rule --name {rule} --event-bus-name {bus}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(":function:fb-clock has reserved concurrency 0"),
+        "{out}"
+    );
+    assert!(out.contains("S1: would page"), "{out}");
+    assert_eq!(world.pages().await, [], "a dry run pages nobody");
+
+    let (code, out, _) = world.firebreak(&["clock", "--wiring-from", CLOCK]).await;
+    assert_eq!(code, 1);
+    assert!(out.contains("S1: paged (message "), "{out}");
+    assert_eq!(world.pages().await.len(), 1);
+    let (_, out, _) = world.firebreak(&["clock", "--wiring-from", CLOCK]).await;
+    assert!(
+        out.contains("S1: already paged this hour") || out.contains("S1: paged"),
+        "{out}"
+    );
 }
 
 /// The template names every rule and function the clock must check (all but the clock's own,

@@ -14,6 +14,9 @@ use crate::seed::{self, Stack};
 /// Firebreak's bus on the emulator.
 pub const BUS: &str = "firebreak-wiring-bus";
 
+/// The clock function's name on the emulator.
+pub const CLOCK: &str = "fb-clock";
+
 /// The deny statement the emulator's bucket policy holds. (The template's `TlsOnly` has a
 /// condition the emulator cannot evaluate: on the emulator it would refuse every object write.)
 pub const DENY_SID: &str = "EvidenceIsNeverDeleted";
@@ -197,6 +200,32 @@ impl World {
                 .join(","),
         ));
         env.push(("FIREBREAK_WIRING_BUCKET_DENY".into(), DENY_SID.into()));
+        // The clock function itself, as deployed: the shared variables and its wiring.
+        let mut clock_env = shared.clone();
+        clock_env.extend(
+            env.iter()
+                .filter(|(k, _)| k.starts_with(firebreak_core::wiring::OWN_PREFIX))
+                .cloned(),
+        );
+        lambda
+            .create_function()
+            .function_name(CLOCK)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(&roles[2])
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_smithy_types::Blob::new(code()))
+                    .build(),
+            )
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .set_variables(Some(clock_env))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create the clock function");
         let settings = firebreak_lambda::Settings::from_lookup(|name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
@@ -245,6 +274,61 @@ impl World {
                 (field("TopicArn"), field("Subject"), field("Message"))
             })
             .collect()
+    }
+
+    /// Runs the `firebreak` binary (`cargo build -p firebreak-cli` builds it) against the
+    /// emulator as the home account, with infra/firebreak.toml pointed at this stack; returns
+    /// (exit code, stdout, stderr).
+    pub async fn firebreak(&self, args: &[&str]) -> (i32, String, String) {
+        use aws_credential_types::provider::ProvideCredentials;
+        let dir = std::env::temp_dir().join(format!(
+            "firebreak-wiring-{}-{}",
+            std::process::id(),
+            self.moto.endpoint.rsplit(':').next().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).expect("test directory");
+        let config = std::fs::read_to_string(crate::repo().join("infra/firebreak.toml"))
+            .expect("infra/firebreak.toml")
+            .replace("firebreak-evidence-111122223333", &self.stack.bucket)
+            .replace(
+                "arn:aws:sns:us-east-1:111122223333:firebreak-s1-pager",
+                &self.stack.pager_topic,
+            )
+            .replace(
+                "arn:aws:sns:us-east-1:111122223333:firebreak-s2-ticket",
+                &self.stack.ticket_topic,
+            );
+        let path = dir.join("firebreak.toml");
+        std::fs::write(&path, config).expect("configuration");
+        let creds = self
+            .sdk
+            .credentials_provider()
+            .expect("credentials")
+            .provide_credentials()
+            .await
+            .expect("credentials");
+        let out = std::process::Command::new(crate::cli::binary())
+            .args(args)
+            .arg("--endpoint")
+            .arg(&self.moto.endpoint)
+            .arg("--config")
+            .arg(&path)
+            .env_clear()
+            .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+            .env(
+                "AWS_SESSION_TOKEN",
+                creds.session_token().unwrap_or_default(),
+            )
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run firebreak");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// The subscription of the queue to `topic`.
