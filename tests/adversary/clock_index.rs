@@ -97,7 +97,10 @@ async fn a_flood_of_settled_incidents_is_not_read_and_every_due_obligation_is_pa
     }
     let pages = world.pages().await;
     assert_eq!(
-        pages.iter().filter(|(kind, _)| kind == "reminder").count(),
+        pages
+            .iter()
+            .filter(|(kind, text)| kind == "reminder" && text.contains("OVERDUE"))
+            .count(),
         3,
         "{pages:?}"
     );

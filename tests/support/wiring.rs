@@ -20,6 +20,8 @@ pub const CLOCK: &str = "fb-clock";
 /// The deny statement the emulator's bucket policy holds. (The template's `TlsOnly` has a
 /// condition the emulator cannot evaluate: on the emulator it would refuse every object write.)
 pub const DENY_SID: &str = "EvidenceIsNeverDeleted";
+/// The subject of the clock's daily plan-review page.
+const PLAN_REVIEW_SUBJECT: &str = "Firebreak: the response plan is due for review";
 
 /// The wired stack.
 pub struct World {
@@ -262,7 +264,9 @@ impl World {
             .unwrap_or_else(|e| panic!("the clock failed: {e}"))
     }
 
-    /// Every page the queue holds now, emptied: `(topic ARN, subject, message)`.
+    /// Every page the queue holds now, emptied: `(topic ARN, subject, message)`. The plan-review
+    /// page is left out: with no drill on record the clock sends it on any run in the 09:00 UTC
+    /// hour, whatever a test did to the wiring, so a test run at nine would see it.
     pub async fn pages(&self) -> Vec<(String, String, String)> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         crate::eventbridge::drain_queue(&sqs, &self.stack.queue_url)
@@ -273,6 +277,7 @@ impl World {
                 let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
                 (field("TopicArn"), field("Subject"), field("Message"))
             })
+            .filter(|(_, subject, _)| !subject.starts_with(PLAN_REVIEW_SUBJECT))
             .collect()
     }
 
