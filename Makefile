@@ -85,6 +85,7 @@ check-invariants:
 		echo "an instance must never be stopped or terminated"; exit 1; fi
 	@if grep -rnE 'std::env::|env::var' crates/core/src crates/aws/src; then \
 		echo "only entry points read the environment"; exit 1; fi
+	@$(PYTHON) tools/check_modules.py crates/core/src crates/aws/src crates/lambda/src crates/cli/src
 	@echo "invariants: nothing stops or terminates an instance; core and effectors read no environment"
 
 # The core must never depend on I/O runtimes or the AWS SDK.

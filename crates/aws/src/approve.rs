@@ -60,11 +60,13 @@ pub async fn approve(
         approve_one(responder, &locked.event_key, index, &mut run, &mut log).await?;
     }
     if !run.records.is_empty() {
-        run.lock_manifest(responder, |e| record_failed(0, "manifest", e))
+        run.lock_manifest(responder.writer(), |e| record_failed(0, "manifest", e))
             .await;
     }
-    run.append_log(responder, log, |e| record_failed(0, "incident_log", e))
-        .await;
+    run.append_log(responder.writer(), log, |e| {
+        record_failed(0, "incident_log", e)
+    })
+    .await;
     Ok(run)
 }
 

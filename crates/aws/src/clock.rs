@@ -32,11 +32,12 @@ use crate::error::{AwsError, SdkResultExt};
 use crate::evidence::EvidenceStore;
 use crate::pager::Pager;
 
+/// The marks are written where an opening is logged (`crate::log`), the clock reads them.
+pub use crate::log::{WATCH_DIR, mark, watch_key};
+
 /// The hour (UTC) of the day's one plan-review page.
 pub const PLAN_REVIEW_HOUR: u32 = 9;
 
-/// Where incidents are marked for the clock: `clock/watch/<hour>/<incident-id>`.
-pub const WATCH_DIR: &str = "clock/watch/";
 /// Where the clock's snapshots are: `clock/index/<hour>.json`.
 pub const INDEX_DIR: &str = "clock/index/";
 
@@ -120,25 +121,6 @@ pub struct Snapshot {
 /// `clock/index/<hour>.json`.
 pub fn snapshot_key(hour: &str) -> String {
     format!("{INDEX_DIR}{hour}.json")
-}
-
-/// `clock/watch/<hour>/<id>`.
-pub fn watch_key(id: &IncidentId, now: DateTime<Utc>) -> String {
-    format!("{WATCH_DIR}{}/{id}", record::reminder_hour(now))
-}
-
-/// Marks incident `id` for the clock's next run (see the module's text); idempotent.
-pub async fn mark(
-    store: &EvidenceStore,
-    id: &IncidentId,
-    now: DateTime<Utc>,
-) -> Result<(), AwsError> {
-    let body = serde_json::to_vec(&serde_json::json!({ "incident_id": id, "marked_at": now }))
-        .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
-    store
-        .create_key(id, &watch_key(id, now), body, now)
-        .await
-        .map(|_| ())
 }
 
 /// What a dry run reports instead of an SNS message id.

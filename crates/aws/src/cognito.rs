@@ -3,8 +3,8 @@
 use aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType;
 use serde_json::json;
 
+use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};
-use crate::release::Undone;
 
 /// AdminUserGlobalSignOut: every refresh token of the user stops working.
 pub async fn global_sign_out(

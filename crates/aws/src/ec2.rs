@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use firebreak_core::incident::QUARANTINE_TAG;
+
+use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};
 use crate::evidence::{Collector, EvidenceStore, Item, hex};
-use crate::iam::QUARANTINE_TAG;
-use crate::release::Undone;
 
 /// Name (before a suffix of its own) of an incident's group with no rules at all: the isolation
 /// itself. A name is information for humans only: Firebreak knows its groups by recorded id.

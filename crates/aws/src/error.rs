@@ -82,3 +82,25 @@ where
         self.map_err(AwsError::from_sdk)
     }
 }
+
+/// What an undo did to AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undone {
+    /// It changed something back; what.
+    Changed(String),
+    /// Nothing needed changing (already so, or no longer Firebreak's to change); why.
+    Unchanged(String),
+}
+
+impl Undone {
+    /// What a release says when the quarantine tag is not this incident's.
+    pub fn not_ours(current: Option<&str>, what: &str) -> Undone {
+        use firebreak_core::incident::QUARANTINE_TAG;
+        Undone::Unchanged(match current {
+            Some(other) => {
+                format!("{what} is tagged {QUARANTINE_TAG}={other}, not this incident: left")
+            }
+            None => format!("{what} has no {QUARANTINE_TAG} tag any more"),
+        })
+    }
+}

@@ -20,8 +20,9 @@ use firebreak_core::IncidentId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use firebreak_core::incident::QUARANTINE_TAG;
+
 use crate::error::{AwsError, SdkResultExt};
-use crate::iam::QUARANTINE_TAG;
 
 /// Who collected evidence: a function ARN and request id, or the CLI caller's ARN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};
-use crate::release::Undone;
 
 /// The inline policy the console's "Revoke active sessions" writes; the same name, so a
 /// responder who knows the console recognises it.
@@ -12,8 +12,7 @@ pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
 /// The inline deny-all Firebreak put on a user before it attached its managed policy instead;
 /// records that name it still release.
 pub const DENY_ALL_POLICY: &str = "FirebreakDenyAll";
-/// The quarantine tag key (requirements §3).
-pub const QUARANTINE_TAG: &str = "incident-response";
+pub use firebreak_core::incident::QUARANTINE_TAG;
 
 /// Deny everything to sessions issued before `now`.
 pub fn revoke_policy(now: DateTime<Utc>) -> String {
@@ -395,7 +394,10 @@ pub async fn untag_user(
         .find(|t| t.key() == QUARANTINE_TAG)
         .map(|t| t.value().to_string());
     if current.as_deref() != Some(value) {
-        return Ok(not_ours(current.as_deref(), &format!("user {user}")));
+        return Ok(Undone::not_ours(
+            current.as_deref(),
+            &format!("user {user}"),
+        ));
     }
     iam.untag_user()
         .user_name(user)
@@ -421,7 +423,10 @@ pub async fn untag_role(
         .find(|t| t.key() == QUARANTINE_TAG)
         .map(|t| t.value().to_string());
     if current.as_deref() != Some(value) {
-        return Ok(not_ours(current.as_deref(), &format!("role {role}")));
+        return Ok(Undone::not_ours(
+            current.as_deref(),
+            &format!("role {role}"),
+        ));
     }
     iam.untag_role()
         .role_name(role)
@@ -432,14 +437,4 @@ pub async fn untag_role(
     Ok(Undone::Changed(format!(
         "{QUARANTINE_TAG}={value} removed from role {role}"
     )))
-}
-
-/// What a release says when the quarantine tag is not this incident's.
-pub fn not_ours(current: Option<&str>, what: &str) -> Undone {
-    Undone::Unchanged(match current {
-        Some(other) => {
-            format!("{what} is tagged {QUARANTINE_TAG}={other}, not this incident: left")
-        }
-        None => format!("{what} has no {QUARANTINE_TAG} tag any more"),
-    })
 }

@@ -87,7 +87,7 @@ pub async fn append(
     // After the entry is in the log, and again on a retry that finds it there: the clock reads
     // the incidents marked since its last run (see `crate::clock`).
     if wakes {
-        crate::clock::mark(store, id, now).await?;
+        mark(store, id, now).await?;
     }
     Ok(written)
 }
@@ -127,4 +127,30 @@ async fn listed(
     Ok(log::keys(
         keys.iter().filter_map(|k| k.strip_prefix(prefix)),
     ))
+}
+/// Where incidents are marked for the clock: `clock/watch/<hour>/<incident-id>`. An opening
+/// marks its incident in the hour it is logged; the clock reads the marks since its last
+/// snapshot (see `crate::clock`).
+pub const WATCH_DIR: &str = "clock/watch/";
+
+/// `clock/watch/<hour>/<id>`.
+pub fn watch_key(id: &IncidentId, now: DateTime<Utc>) -> String {
+    format!(
+        "{WATCH_DIR}{}/{id}",
+        firebreak_core::record::reminder_hour(now)
+    )
+}
+
+/// Marks incident `id` for the clock's next run (see `crate::clock`); idempotent.
+pub async fn mark(
+    store: &EvidenceStore,
+    id: &IncidentId,
+    now: DateTime<Utc>,
+) -> Result<(), AwsError> {
+    let body = serde_json::to_vec(&serde_json::json!({ "incident_id": id, "marked_at": now }))
+        .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+    store
+        .create_key(id, &watch_key(id, now), body, now)
+        .await
+        .map(|_| ())
 }

@@ -17,8 +17,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::AwsError;
 use sha2::{Digest, Sha256};
 
-use crate::evidence::{Claim, EvidenceStore, Item, Manifest, Missing, Versions, hex};
-use crate::respond::Responder;
+use crate::evidence::{Claim, Collector, EvidenceStore, Item, Manifest, Missing, Versions, hex};
+
+/// Where a run's records go, and as whom: the responder's store and collector, and whether it
+/// is a dry run (which writes nothing).
+#[derive(Clone, Copy)]
+pub struct Writer<'a> {
+    /// The evidence store.
+    pub store: &'a EvidenceStore,
+    /// Who writes.
+    pub collector: &'a Collector,
+    /// A dry run appends nothing to the log.
+    pub dry_run: bool,
+}
 
 /// What a run a human starts (`approve`, `release`) did, and what it locked about itself.
 #[derive(Debug, Clone)]
@@ -62,21 +73,21 @@ impl Run {
     /// outcome `failed` makes of it.
     pub async fn lock_manifest(
         &mut self,
-        responder: &Responder,
+        writer: Writer<'_>,
         failed: impl Fn(&AwsError) -> ActionOutcome,
     ) {
         let now = Utc::now();
         let manifest = Manifest {
             incident_id: self.incident.id.clone(),
             written_at: now,
-            written_by: responder.collector.clone(),
+            written_by: writer.collector.clone(),
             items: self.records.clone(),
             missing: Vec::<Missing>::new(),
-            bucket: responder.evidence.bucket().to_string(),
+            bucket: writer.store.bucket().to_string(),
         };
-        match responder
-            .evidence
-            .put_manifest(&manifest, &responder.collector, now)
+        match writer
+            .store
+            .put_manifest(&manifest, writer.collector, now)
             .await
         {
             Ok(item) => self.manifest = Some(item),
@@ -88,19 +99,19 @@ impl Run {
     /// log (nothing on a dry run or an empty log). A failure becomes the outcome `failed` makes.
     pub async fn append_log(
         &mut self,
-        responder: &Responder,
+        writer: Writer<'_>,
         mut log: Vec<firebreak_core::Entry>,
         failed: impl Fn(&AwsError) -> ActionOutcome,
     ) {
-        if responder.dry_run || log.is_empty() {
+        if writer.dry_run || log.is_empty() {
             return;
         }
         log.extend(self.records.iter().map(crate::log::evidence));
         log.extend(self.manifest.iter().map(crate::log::evidence));
         match crate::log::append(
-            &responder.evidence,
+            writer.store,
             &self.incident.id,
-            &responder.collector.identity,
+            &writer.collector.identity,
             log,
             Utc::now(),
         )

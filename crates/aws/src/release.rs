@@ -18,14 +18,7 @@ use crate::{cognito, ec2, iam, s3};
 /// How long an unfinished release step blocks another attempt at it.
 pub const RELEASE_STALE_SECONDS: i64 = 60;
 
-/// What an undo did to AWS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undone {
-    /// It changed something back; what.
-    Changed(String),
-    /// Nothing needed changing (already so, or no longer Firebreak's to change); why.
-    Unchanged(String),
-}
+pub use crate::error::Undone;
 
 /// What a release run did: one outcome per step, in order.
 pub type Release = records::Run;
@@ -68,9 +61,9 @@ pub async fn release(
         run.outcomes.push(outcome);
     }
     if !run.records.is_empty() {
-        run.lock_manifest(responder, record_failed).await;
+        run.lock_manifest(responder.writer(), record_failed).await;
     }
-    run.append_log(responder, log, record_failed).await;
+    run.append_log(responder.writer(), log, record_failed).await;
     Ok(run)
 }
 

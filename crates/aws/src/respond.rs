@@ -104,6 +104,15 @@ impl Run {
 }
 
 impl Responder {
+    /// Where approval and release runs lock their records, as this responder.
+    pub fn writer(&self) -> crate::records::Writer<'_> {
+        crate::records::Writer {
+            store: &self.evidence,
+            collector: &self.collector,
+            dry_run: self.dry_run,
+        }
+    }
+
     /// A responder acting from the security account `home_account` with `config`'s stack.
     pub fn new(
         home: Clients,

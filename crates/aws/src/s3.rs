@@ -4,9 +4,10 @@ use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
 use firebreak_core::release::{OriginalBlock, PublicAccessBlock};
 use serde_json::json;
 
+use firebreak_core::incident::QUARANTINE_TAG;
+
+use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};
-use crate::iam::QUARANTINE_TAG;
-use crate::release::Undone;
 
 /// All four Block Public Access flags on the bucket.
 pub async fn block_public_access(
@@ -130,7 +131,7 @@ pub async fn untag_bucket(
         .find(|t| t.key() == QUARANTINE_TAG)
         .map(|t| t.value().to_string());
     if current.as_deref() != Some(value) {
-        return Ok(crate::iam::not_ours(
+        return Ok(Undone::not_ours(
             current.as_deref(),
             &format!("bucket {bucket}"),
         ));

@@ -3,10 +3,10 @@
 //! the plan review the runbook asks for every six months.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use crate::log::Check;
 use crate::log::Entry;
 use crate::outcome::Status;
 use crate::record::Record;
@@ -84,17 +84,6 @@ pub fn event(run: &str, account: &str, region: &str, now: DateTime<Utc>) -> Stri
         );
     }
     event.to_string()
-}
-
-/// One stage's check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Check {
-    /// The stage (`triage`, `contain`, `preserve`, `page`).
-    pub stage: String,
-    /// What its record must show.
-    pub expects: String,
-    /// Whether the log shows it.
-    pub passed: bool,
 }
 
 /// What each stage must have left in the drill incident's log: triage opened it as a drill,

@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 use crate::approval::ApprovalRecord;
 use crate::incident::{Deadline, Incident, IncidentId, Obligation, Source};
 use crate::outcome::ActionOutcome;
-use crate::page::PageKind;
 use crate::release::ReleaseRecord;
 use crate::severity::{Route, Severity};
 
@@ -163,7 +162,7 @@ pub enum Entry {
         /// Every check passed.
         passed: bool,
         /// Stage by stage.
-        checks: Vec<crate::drill::Check>,
+        checks: Vec<Check>,
         /// SNS message id of the `[DRILL]` summary page, when one was sent.
         message_id: Option<String>,
     },
@@ -177,7 +176,7 @@ pub enum Entry {
         message_id: String,
     },
     /// An S1 page the clock sent because Firebreak's own wiring drifted from the stack (logged
-    /// under [`crate::wiring::log_id`]).
+    /// under `wiring::log_id`).
     Wiring {
         /// One line per drift: what, where, the fix.
         drifts: Vec<String>,
@@ -339,6 +338,43 @@ pub fn contains(keys: &[LogKey], id: &IncidentId, entry: &Entry) -> bool {
 pub fn in_order(mut entries: Vec<LogEntry>) -> Vec<LogEntry> {
     entries.sort_by(|a, b| a.seq.cmp(&b.seq).then(a.at.cmp(&b.at)));
     entries
+}
+
+/// Why a page is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageKind {
+    /// First page of a new incident.
+    Opened,
+    /// A re-emit or a follow-up with outcomes.
+    Updated,
+    /// A drill.
+    Drill,
+    /// The clock: an obligation is due soon or overdue.
+    Reminder,
+}
+
+impl PageKind {
+    /// The `kind` message attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Opened => "opened",
+            PageKind::Updated => "updated",
+            PageKind::Drill => "drill",
+            PageKind::Reminder => "reminder",
+        }
+    }
+}
+
+/// One stage's check in a drill's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// The stage (`triage`, `contain`, `preserve`, `page`).
+    pub stage: String,
+    /// What its record must show.
+    pub expects: String,
+    /// Whether the log shows it.
+    pub passed: bool,
 }
 
 #[cfg(test)]

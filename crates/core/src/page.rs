@@ -10,34 +10,11 @@ use crate::config::Mode;
 use crate::incident::Incident;
 use crate::outcome::ActionOutcome;
 
+/// Why a page is sent: a stored type, kept with the log entries that record it.
+pub use crate::log::PageKind;
+
 /// SNS refuses subjects of 100 characters or more.
 pub const MAX_SUBJECT: usize = 99;
-
-/// Why a page is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PageKind {
-    /// First page of a new incident.
-    Opened,
-    /// A re-emit or a follow-up with outcomes.
-    Updated,
-    /// A drill.
-    Drill,
-    /// The clock: an obligation is due soon or overdue.
-    Reminder,
-}
-
-impl PageKind {
-    /// The `kind` message attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PageKind::Opened => "opened",
-            PageKind::Updated => "updated",
-            PageKind::Drill => "drill",
-            PageKind::Reminder => "reminder",
-        }
-    }
-}
 
 /// A message ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
