@@ -25,7 +25,7 @@ help:
 	@echo "make build  - build the workspace (debug)"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - criterion benchmark, triage-vs-python, respond and function cold start"
-	@echo "make invoke FN=triage|contain|preserve|page EVENT=events/<file>.json"
+	@echo "make invoke FN=triage|contain|preserve|page|clock|drill EVENT=events/<file>.json"
 	@echo "             - run one function binary under the Lambda runtime API against the emulator"
 	@echo "make package - build one arm64 Lambda zip per function (cargo lambda + zig) and print sizes"
 	@echo "make fuzz   - fuzz parse and triage with cargo-fuzz (nightly) for FUZZ_SECONDS (default 600)"
@@ -65,9 +65,10 @@ check-infra: venv
 	$(AWS_OFFLINE) $(BIN)/sam validate --lint -t infra/template.yaml
 	$(BIN)/python infra/check_policies.py infra/template.yaml infra/member-role.yaml
 
+# The same build as `make test` (every binary and test of the workspace), so neither rebuilds the
+# SDK crates for the other's feature set.
 invoke: venv
-	@$(CARGO) build -q -p firebreak-tests --bin firebreak-invoke -p firebreak-triage -p firebreak-contain \
-		-p firebreak-preserve -p firebreak-page
+	@$(CARGO) build -q --workspace --bins --tests
 	PATH="$(BIN):$$PATH" ./target/debug/firebreak-invoke $(FN) $(EVENT)
 
 # One zip per function for arm64 (provided.al2023), cross-built with zig; `sam build` does the
@@ -75,8 +76,9 @@ invoke: venv
 package: venv
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(BIN):$$PATH" $(BIN)/cargo-lambda lambda build --release --arm64 --output-format zip \
-		-p firebreak-triage -p firebreak-contain -p firebreak-preserve -p firebreak-page
-	@for f in triage contain preserve page; do \
+		-p firebreak-triage -p firebreak-contain -p firebreak-preserve -p firebreak-page \
+		-p firebreak-clock -p firebreak-drill
+	@for f in triage contain preserve page clock drill; do \
 		ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-9s %6.1f MiB  %s\n", f, $$5/1048576, $$9}'; done
 
 # ARCHITECTURE.md's invariants that a grep can check.
@@ -96,10 +98,13 @@ check-core-pure:
 
 # The whole response on a simulated account: emulator up, stack and resources seeded, every event
 # replayed through the responder, a summary, a refused evidence deletion, emulator down.
+# It checks its own numbers: a count that must be positive and is zero fails it.
 demo: venv
-	@$(CARGO) build -q -p firebreak-tests --bin firebreak-demo -p firebreak-cli
+	@$(CARGO) build -q --workspace --bins --tests
 	@echo "== GuardDuty sample findings (drills off: all ignored) =="
-	@$(FIREBREAK) plan --config $(CONFIG) events/samples/guardduty | grep -c "ignored: GuardDuty sample finding" | xargs -I{} echo "{} sample findings ignored"
+	@n=$$($(FIREBREAK) plan --config $(CONFIG) events/samples/guardduty | grep -c "ignored: GuardDuty sample finding"); \
+		echo "$$n sample findings ignored"; \
+		[ "$$n" -gt 0 ] || { echo "ERROR: no GuardDuty sample finding was read and ignored"; exit 1; }
 	@echo
 	@./target/debug/firebreak-demo
 

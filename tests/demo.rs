@@ -149,6 +149,19 @@ async fn main() -> std::process::ExitCode {
         totals.4
     );
 
+    // The demo checks its own numbers: a count that must be positive and is zero is a failure.
+    let mut positive = |what: &str, n: usize| {
+        if n == 0 {
+            println!("ERROR: the demo expected at least one {what} and counted none");
+            any_failed = true;
+        }
+    };
+    positive("incident", rows.len());
+    positive("ignored event (the corpus holds near-misses)", ignored);
+    positive("action done", totals.0);
+    positive("locked evidence object", totals.3);
+    positive("page sent", totals.4);
+
     // What responders received.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut received = 0;
@@ -184,6 +197,10 @@ async fn main() -> std::process::ExitCode {
         }
     }
     println!("Pages received on the subscribed queue: {received}.");
+    if received < totals.4 {
+        println!("ERROR: {} page(s) sent but {received} received", totals.4);
+        any_failed = true;
+    }
     if let Some(page) = example {
         println!(
             "\nThe root sign-in page, as a responder reads it:\nSubject: {}\n{}",
@@ -244,11 +261,18 @@ async fn main() -> std::process::ExitCode {
         )
         .await
         {
-            Ok(t) => println!(
-                "\nDeadline clock: {} incident(s) read, {} reminder(s) paged (due within 6 h or overdue, not acknowledged).",
-                t.incidents,
-                t.reminded.len()
-            ),
+            Ok(t) => {
+                println!(
+                    "\nDeadline clock: {} incident(s) read, {} reminder(s) paged (due within 6 h or overdue, not acknowledged).",
+                    t.incidents,
+                    t.reminded.len()
+                );
+                // The sample events are dated in the past: their Amazon notices are overdue.
+                if t.incidents == 0 || t.reminded.is_empty() {
+                    println!("ERROR: the clock read no incident or paged no overdue notice");
+                    any_failed = true;
+                }
+            }
             Err(e) => {
                 println!("\nERROR: the deadline clock: {e}");
                 any_failed = true;
@@ -295,13 +319,20 @@ async fn main() -> std::process::ExitCode {
                 for (verdict, n) in &tally {
                     println!("  {verdict}: {n}");
                 }
-                any_failed |= !v.all_ok();
+                any_failed |= !v.all_ok() || v.checked.is_empty() || v.manifests.is_empty();
+                if entries == 0 {
+                    println!("ERROR: the incident log of {id} is empty");
+                    any_failed = true;
+                }
             }
             Err(e) => {
                 println!("\nERROR: verify {id}: {e}");
                 any_failed = true;
             }
         }
+    } else {
+        println!("\nERROR: no incident of the gd-iam-user sample event to report and verify");
+        any_failed = true;
     }
     drop(moto);
     println!("Emulator stopped.");

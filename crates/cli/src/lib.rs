@@ -189,8 +189,11 @@ enum Command {
     /// Print the rule table, the GuardDuty playbooks and the severity policy.
     Rules {
         /// The IOC table as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// The tables of docs/rules.md, as Markdown.
+        #[arg(long)]
+        markdown: bool,
         /// Configuration file (TOML), to show which conditions are off.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -291,8 +294,17 @@ fn run_commands(
             config,
         } => load_triage(config.as_deref())
             .and_then(|t| plan::run(&t, &files, json, stdin, stdout, stderr)),
-        Command::Rules { json, config } => {
-            load_triage(config.as_deref()).and_then(|t| rules::run(&t, json, stdout))
+        Command::Rules {
+            json,
+            markdown,
+            config,
+        } => {
+            let format = match (json, markdown) {
+                (true, _) => rules::Format::Json,
+                (_, true) => rules::Format::Markdown,
+                _ => rules::Format::Text,
+            };
+            load_triage(config.as_deref()).and_then(|t| rules::run(&t, format, stdout))
         }
         Command::Respond {
             files,

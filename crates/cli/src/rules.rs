@@ -8,9 +8,24 @@ use firebreak_core::triage::{GUARDDUTY_PLAYBOOKS, SEVERITY_POLICY};
 
 use crate::EXIT_OK;
 
-pub fn run(triage: &Triage, json: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// How `firebreak rules` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Columns for a terminal, with the conditions the configuration turns off.
+    Text,
+    /// The IOC table as JSON.
+    Json,
+    /// The tables of `docs/rules.md`, which a test holds equal to this output.
+    Markdown,
+}
+
+pub fn run(triage: &Triage, format: Format, out: &mut dyn Write) -> anyhow::Result<u8> {
     let rules = triage.rules().rules();
-    if json {
+    if format == Format::Markdown {
+        markdown(triage, out)?;
+        return Ok(EXIT_OK);
+    }
+    if format == Format::Json {
         serde_json::to_writer_pretty(&mut *out, rules)?;
         writeln!(out)?;
         return Ok(EXIT_OK);
@@ -50,22 +65,9 @@ pub fn run(triage: &Triage, json: bool, out: &mut dyn Write) -> anyhow::Result<u
         out,
         "\nRoot use (CloudTrail, userIdentity.type = Root; invokedBy and AwsServiceEvent dropped)"
     )?;
-    writeln!(
-        out,
-        "{:<38} S1   successful console sign-in",
-        "root-console-sign-in"
-    )?;
-    writeln!(
-        out,
-        "{:<38} S3   failed console sign-in",
-        "root-console-sign-in-failed"
-    )?;
-    writeln!(out, "{:<38} S1   any successful call", "root-activity")?;
-    writeln!(
-        out,
-        "{:<38} S3   a call AWS refused (S1 when it also matches an IOC)",
-        "root-activity-failed"
-    )?;
+    for (name, severity, when) in ROOT_USE {
+        writeln!(out, "{name:<38} {severity:<4} {when}")?;
+    }
     writeln!(
         out,
         "\nGuardDuty playbooks (by resource type and user type, never by severity alone)"
@@ -78,6 +80,76 @@ pub fn run(triage: &Triage, json: bool, out: &mut dyn Write) -> anyhow::Result<u
         writeln!(out, "{sev:<6} {rule}")?;
     }
     Ok(EXIT_OK)
+}
+
+/// Root use, which is code rather than a row of `iocs.toml`: (rule, severity, when).
+const ROOT_USE: [(&str, &str, &str); 4] = [
+    ("root-console-sign-in", "S1", "successful console sign-in"),
+    (
+        "root-console-sign-in-failed",
+        "S3",
+        "failed console sign-in",
+    ),
+    ("root-activity", "S1", "any successful call"),
+    (
+        "root-activity-failed",
+        "S3",
+        "a call AWS refused (S1 when it also matches an IOC)",
+    ),
+];
+
+/// A table cell: one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The rule table, root use, the GuardDuty playbooks and the severity policy as Markdown tables.
+fn markdown(triage: &Triage, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "### Indicators of compromise (CloudTrail, `iocs.toml`)\n"
+    )?;
+    writeln!(
+        out,
+        "| ioc | severity | event source | events | condition |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for r in triage.rules().rules() {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&r.name),
+            r.severity,
+            cell(&r.source),
+            cell(&r.events.join(", ")),
+            cell(r.condition.describe())
+        )?;
+    }
+    writeln!(
+        out,
+        "\n### Root use (`userIdentity.type` = Root; `invokedBy` and service events dropped)\n"
+    )?;
+    writeln!(out, "| rule | severity | when |")?;
+    writeln!(out, "|---|---|---|")?;
+    for (name, severity, when) in ROOT_USE {
+        writeln!(out, "| {name} | {severity} | {} |", cell(when))?;
+    }
+    writeln!(
+        out,
+        "\n### GuardDuty playbooks (by resource type and user type, never by severity alone)\n"
+    )?;
+    writeln!(out, "| finding | plan |")?;
+    writeln!(out, "|---|---|")?;
+    for (matcher, plan) in GUARDDUTY_PLAYBOOKS {
+        writeln!(out, "| {} | {} |", cell(matcher), cell(plan))?;
+    }
+    writeln!(out, "\n### Severity policy\n")?;
+    writeln!(out, "| severity | when |")?;
+    writeln!(out, "|---|---|")?;
+    for (severity, rule) in SEVERITY_POLICY {
+        writeln!(out, "| {severity} | {} |", cell(rule))?;
+    }
+    Ok(())
 }
 
 /// Joins names with commas into lines of at most `width` characters (a longer name gets a line).

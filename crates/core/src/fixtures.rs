@@ -4,10 +4,13 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::approval::ApprovalRecord;
+use crate::drill::Check;
 use crate::incident::{Deadline, IncidentId, Obligation, Source};
 use crate::log::{Entry, LogEntry};
 use crate::outcome::{ActionOutcome, Status};
+use crate::page::PageKind;
 use crate::release::{Change, ReleaseRecord};
+use crate::severity::Route;
 use crate::severity::Severity;
 
 /// The incident's account.
@@ -192,4 +195,76 @@ pub fn numbered(
         .zip(1u32..)
         .map(|(entry, seq)| log_entry(seq, t(i64::from(seq) * every), by(seq), entry))
         .collect()
+}
+
+/// A log with one entry of every kind.
+pub fn every_kind(severity: Severity, title: &str) -> Vec<LogEntry> {
+    let key_outcome = outcome(1, "deactivate_access_key", KEY, done("key set Inactive"), 2);
+    let entries = vec![
+        opened(severity, title),
+        Entry::Updated {
+            event_key: "incidents/FB-x/events/8a2d.json".into(),
+        },
+        Entry::Action {
+            outcome: key_outcome.clone(),
+        },
+        deny_failed("not authorized | to PutUserPolicy"),
+        manifest(),
+        Entry::Page {
+            page_kind: PageKind::Opened,
+            route: Route::Pager,
+            message_id: "5b1f0f5e-msg".into(),
+            about: "pages/opened.json".into(),
+        },
+        approval(3, 30, "sessions before 03:44 denied"),
+        release(
+            Some(Change::AccessKeyDeactivated {
+                user_name: "deploy-bot".into(),
+                access_key_id: KEY.into(),
+            }),
+            key_outcome,
+        ),
+        Entry::Custody {
+            keys: vec!["incidents/FB-x/manifest.json".into()],
+            purpose: "verify".into(),
+            read_at: t(40),
+        },
+        Entry::Acknowledged {
+            obligation: Obligation::Retrospective,
+            note: Some("held on Monday".into()),
+        },
+        Entry::BreachConfirmed {
+            note: Some("customer e-mails exported".into()),
+        },
+        Entry::NoticeDrafted {
+            notice: "amazon".into(),
+            sha256: "a".repeat(64),
+        },
+        Entry::Closed {
+            controls: "SCP denies long-term keys\nMFA on every user".into(),
+            archived_finding: Some("4ec8b6a7d2f1".into()),
+        },
+        Entry::Reminder {
+            obligations: vec![Obligation::NotifyAmazon],
+            hour: "2026-11-24T01".into(),
+            message_id: "77aa-msg".into(),
+        },
+        Entry::Drill {
+            passed: false,
+            checks: vec![
+                Check {
+                    stage: "triage".into(),
+                    expects: "opened as a drill".into(),
+                    passed: true,
+                },
+                Check {
+                    stage: "contain".into(),
+                    expects: "every containment action dry".into(),
+                    passed: false,
+                },
+            ],
+            message_id: Some("90be-msg".into()),
+        },
+    ];
+    numbered(entries, 5, |seq| if seq < 7 { CONTAIN } else { RESPONDER })
 }

@@ -31,6 +31,8 @@ pub mod release;
 pub mod report;
 pub mod rules;
 pub mod severity;
+#[cfg(test)]
+mod stored;
 pub mod triage;
 pub mod wiring;
 

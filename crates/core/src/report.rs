@@ -1327,85 +1327,10 @@ footer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drill::Check;
-    use crate::fixtures::{
-        CONTAIN, KEY, RESPONDER, approval, deny_failed, done, id, log_entry, manifest, numbered,
-        opened, outcome, release, t,
-    };
-    use crate::page::PageKind;
-    use crate::release::Change;
-    use crate::severity::Route;
+    use crate::fixtures::{id, log_entry, t};
 
-    /// A log with one entry of every kind.
     fn log(severity: Severity, title: &str) -> Vec<LogEntry> {
-        let key_outcome = outcome(1, "deactivate_access_key", KEY, done("key set Inactive"), 2);
-        let entries = vec![
-            opened(severity, title),
-            Entry::Updated {
-                event_key: "incidents/FB-x/events/8a2d.json".into(),
-            },
-            Entry::Action {
-                outcome: key_outcome.clone(),
-            },
-            deny_failed("not authorized | to PutUserPolicy"),
-            manifest(),
-            Entry::Page {
-                page_kind: PageKind::Opened,
-                route: Route::Pager,
-                message_id: "5b1f0f5e-msg".into(),
-                about: "pages/opened.json".into(),
-            },
-            approval(3, 30, "sessions before 03:44 denied"),
-            release(
-                Some(Change::AccessKeyDeactivated {
-                    user_name: "deploy-bot".into(),
-                    access_key_id: KEY.into(),
-                }),
-                key_outcome,
-            ),
-            Entry::Custody {
-                keys: vec!["incidents/FB-x/manifest.json".into()],
-                purpose: "verify".into(),
-                read_at: t(40),
-            },
-            Entry::Acknowledged {
-                obligation: Obligation::Retrospective,
-                note: Some("held on Monday".into()),
-            },
-            Entry::BreachConfirmed {
-                note: Some("customer e-mails exported".into()),
-            },
-            Entry::NoticeDrafted {
-                notice: "amazon".into(),
-                sha256: "a".repeat(64),
-            },
-            Entry::Closed {
-                controls: "SCP denies long-term keys\nMFA on every user".into(),
-                archived_finding: Some("4ec8b6a7d2f1".into()),
-            },
-            Entry::Reminder {
-                obligations: vec![Obligation::NotifyAmazon],
-                hour: "2026-11-24T01".into(),
-                message_id: "77aa-msg".into(),
-            },
-            Entry::Drill {
-                passed: false,
-                checks: vec![
-                    Check {
-                        stage: "triage".into(),
-                        expects: "opened as a drill".into(),
-                        passed: true,
-                    },
-                    Check {
-                        stage: "contain".into(),
-                        expects: "every containment action dry".into(),
-                        passed: false,
-                    },
-                ],
-                message_id: Some("90be-msg".into()),
-            },
-        ];
-        numbered(entries, 5, |seq| if seq < 7 { CONTAIN } else { RESPONDER })
+        crate::fixtures::every_kind(severity, title)
     }
 
     fn record(severity: Severity, title: &str) -> Record {
