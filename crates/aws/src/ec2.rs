@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use firebreak_core::incident::QUARANTINE_TAG;
+use firebreak_core::plan::QUARANTINE_TAG;
 
 use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};

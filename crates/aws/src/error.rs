@@ -95,7 +95,7 @@ pub enum Undone {
 impl Undone {
     /// What a release says when the quarantine tag is not this incident's.
     pub fn not_ours(current: Option<&str>, what: &str) -> Undone {
-        use firebreak_core::incident::QUARANTINE_TAG;
+        use firebreak_core::plan::QUARANTINE_TAG;
         Undone::Unchanged(match current {
             Some(other) => {
                 format!("{what} is tagged {QUARANTINE_TAG}={other}, not this incident: left")

@@ -20,7 +20,7 @@ use firebreak_core::IncidentId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use firebreak_core::incident::QUARANTINE_TAG;
+use firebreak_core::plan::QUARANTINE_TAG;
 
 use crate::error::{AwsError, SdkResultExt};
 

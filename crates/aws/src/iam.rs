@@ -6,13 +6,11 @@ use serde_json::json;
 use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};
 
-/// The inline policy the console's "Revoke active sessions" writes; the same name, so a
-/// responder who knows the console recognises it.
-pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+pub use firebreak_core::plan::REVOKE_POLICY;
 /// The inline deny-all Firebreak put on a user before it attached its managed policy instead;
 /// records that name it still release.
 pub const DENY_ALL_POLICY: &str = "FirebreakDenyAll";
-pub use firebreak_core::incident::QUARANTINE_TAG;
+pub use firebreak_core::plan::QUARANTINE_TAG;
 
 /// Deny everything to sessions issued before `now`.
 pub fn revoke_policy(now: DateTime<Utc>) -> String {

@@ -2,6 +2,7 @@
 //! custody, then pages with what was done. Every action ends `done` only when AWS said so.
 
 use chrono::{DateTime, Duration, Utc};
+use firebreak_core::plan::Touches;
 use firebreak_core::release::{Change, OriginalBlock};
 use firebreak_core::{
     Action, ActionOutcome, Config, Entry, Incident, IncidentId, Mode, PageKind, PlannedAction,
@@ -447,48 +448,21 @@ impl Responder {
         incident: &Incident,
         action: &Action,
     ) -> Option<String> {
-        let (p, a, r) = (&incident.partition, &incident.account, &incident.region);
-        let (arn, real) = match action {
-            Action::DeactivateAccessKey { user_name, .. }
-            | Action::RevokeUserSessions { user_name }
-            | Action::DenyUser { user_name }
-            | Action::TagQuarantine {
-                resource: TagTarget::IamUser(user_name),
-            } => (
-                format!("arn:{p}:iam::{a}:user/{user_name}"),
-                match target {
-                    Ok(c) => iam_arn(c, IamKind::User, user_name).await,
-                    Err(_) => None,
-                },
-            ),
-            Action::RevokeRoleSessions { role_name }
-            | Action::TagQuarantine {
-                resource: TagTarget::IamRole(role_name),
-            } => (
-                format!("arn:{p}:iam::{a}:role/{role_name}"),
-                match target {
-                    Ok(c) => iam_arn(c, IamKind::Role, role_name).await,
-                    Err(_) => None,
-                },
-            ),
-            Action::ProtectInstance { instance_id }
-            | Action::SnapshotVolumes { instance_id }
-            | Action::IsolateInstance { instance_id }
-            | Action::RevokeInstanceProfileSessions { instance_id, .. }
-            | Action::TagQuarantine {
-                resource: TagTarget::Instance(instance_id),
-            } => (format!("arn:{p}:ec2:{r}:{a}:instance/{instance_id}"), None),
-            Action::BlockPublicAccess { bucket }
-            | Action::TagQuarantine {
-                resource: TagTarget::Bucket(bucket),
-            } => (format!("arn:{p}:s3:::{bucket}"), None),
-            Action::CognitoStopSignUp { user_pool_id }
-            | Action::CognitoDisableUser { user_pool_id, .. }
-            | Action::CognitoGlobalSignOut { user_pool_id, .. } => (
-                format!("arn:{p}:cognito-idp:{r}:{a}:userpool/{user_pool_id}"),
-                None,
-            ),
-            Action::PreserveEvidence | Action::Page { .. } => return None,
+        let touches = action.facts().touches;
+        let arn = touches.arn(&incident.partition, &incident.account, &incident.region)?;
+        // For an IAM user or role, the ARN IAM holds (with its path) is judged too.
+        let real = match (touches, target) {
+            (Touches::IamUser(name), Ok(c)) => iam_arn(c, IamKind::User, name).await,
+            (Touches::IamRole(name), Ok(c)) => iam_arn(c, IamKind::Role, name).await,
+            (
+                Touches::IamUser(_)
+                | Touches::IamRole(_)
+                | Touches::Nothing
+                | Touches::Instance(_)
+                | Touches::Bucket(_)
+                | Touches::UserPool(..),
+                _,
+            ) => None,
         };
         for candidate in std::iter::once(&arn).chain(real.as_ref()) {
             if let Some(why) = self.config.protection(candidate) {
@@ -720,31 +694,21 @@ impl Responder {
         let mut state = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for planned in &incident.plan {
-            let mut first = || seen.insert(planned.target.clone());
-            let result = match &planned.action {
-                Action::ProtectInstance { instance_id }
-                | Action::IsolateInstance { instance_id }
-                    if first() =>
-                {
-                    cached_instance(&c.ec2, &mut run.instances, instance_id)
-                        .await
-                        .map(|i| ec2::instance_state(&i))
+            let touches = planned.action.facts().touches;
+            if !seen.insert(format!("{touches:?}")) {
+                continue;
+            }
+            let result = match touches {
+                Touches::Instance(id) => cached_instance(&c.ec2, &mut run.instances, id)
+                    .await
+                    .map(|i| ec2::instance_state(&i)),
+                Touches::IamUser(name) => iam::describe_user(&c.iam, name).await,
+                Touches::IamRole(name) => iam::describe_role(&c.iam, name).await,
+                Touches::Bucket(name) => s3::bucket_state(&c.s3, name).await,
+                Touches::UserPool(pool, Some(user)) => {
+                    cognito::user_state(&c.cognito, pool, user).await
                 }
-                Action::RevokeUserSessions { user_name } if first() => {
-                    iam::describe_user(&c.iam, user_name).await
-                }
-                Action::RevokeRoleSessions { role_name } if first() => {
-                    iam::describe_role(&c.iam, role_name).await
-                }
-                Action::BlockPublicAccess { bucket }
-                | Action::TagQuarantine {
-                    resource: TagTarget::Bucket(bucket),
-                } if first() => s3::bucket_state(&c.s3, bucket).await,
-                Action::CognitoDisableUser {
-                    user_pool_id,
-                    username,
-                } if first() => cognito::user_state(&c.cognito, user_pool_id, username).await,
-                _ => continue,
+                Touches::UserPool(_, None) | Touches::Nothing => continue,
             };
             match result {
                 Ok(v) => state.push(v),
@@ -932,48 +896,5 @@ fn missing(kind: &str, e: &AwsError) -> Missing {
 
 /// What an action would do, for dry runs.
 pub fn would(action: &Action) -> String {
-    match action {
-        Action::ProtectInstance { instance_id } => format!(
-            "turn on termination protection of {instance_id}, make shutdown stop it, keep its volumes"
-        ),
-        Action::SnapshotVolumes { instance_id } => {
-            format!("snapshot every volume of {instance_id}")
-        }
-        Action::PreserveEvidence => "lock the evidence".into(),
-        Action::DeactivateAccessKey {
-            user_name,
-            access_key_id,
-        } => format!("set {access_key_id} of {user_name} Inactive"),
-        Action::RevokeUserSessions { user_name } => {
-            format!("put {} on user {user_name}", iam::REVOKE_POLICY)
-        }
-        Action::RevokeRoleSessions { role_name } => {
-            format!("put {} on role {role_name}", iam::REVOKE_POLICY)
-        }
-        Action::DenyUser { user_name } => {
-            format!("attach Firebreak's deny-all managed policy to user {user_name}")
-        }
-        Action::RevokeInstanceProfileSessions {
-            instance_profile_arn,
-            ..
-        } => format!("revoke the sessions of the roles of {instance_profile_arn}"),
-        Action::CognitoStopSignUp { user_pool_id } => {
-            format!("set AllowAdminCreateUserOnly on {user_pool_id}")
-        }
-        Action::CognitoDisableUser {
-            user_pool_id,
-            username,
-        } => format!("disable {username} in {user_pool_id}"),
-        Action::CognitoGlobalSignOut {
-            user_pool_id,
-            username,
-        } => format!("sign {username} out everywhere in {user_pool_id}"),
-        Action::BlockPublicAccess { bucket } => format!("block all public access to {bucket}"),
-        Action::IsolateInstance { instance_id } => format!(
-            "move every interface of {instance_id} into {}",
-            ec2::ISOLATION_GROUP
-        ),
-        Action::TagQuarantine { resource } => format!("tag {resource:?} {}", iam::QUARANTINE_TAG),
-        Action::Page { route } => format!("page the {route} topic"),
-    }
+    action.would()
 }

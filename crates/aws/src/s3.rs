@@ -4,7 +4,7 @@ use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
 use firebreak_core::release::{OriginalBlock, PublicAccessBlock};
 use serde_json::json;
 
-use firebreak_core::incident::QUARANTINE_TAG;
+use firebreak_core::plan::QUARANTINE_TAG;
 
 use crate::error::Undone;
 use crate::error::{AwsError, SdkResultExt};

@@ -105,17 +105,11 @@ pub enum Stage {
 impl Stage {
     /// True when `action` belongs to this stage. Pages belong to `All` and to the page function.
     pub fn owns(self, action: &crate::plan::Action) -> bool {
-        use crate::plan::Action;
-        let preserve = matches!(
-            action,
-            Action::ProtectInstance { .. }
-                | Action::SnapshotVolumes { .. }
-                | Action::PreserveEvidence
-        );
-        match self {
-            Stage::All => true,
-            Stage::Preserve => preserve,
-            Stage::Contain => !preserve && !matches!(action, Action::Page { .. }),
+        use crate::plan::Runs;
+        match (self, action.facts().runs) {
+            (Stage::All, _) => true,
+            (Stage::Preserve, runs) => runs == Runs::Preserve,
+            (Stage::Contain, runs) => runs == Runs::Contain,
         }
     }
 }

@@ -18,10 +18,6 @@ use crate::severity::{Route, Severity};
 #[serde(transparent)]
 pub struct IncidentId(String);
 
-/// The key of the tag Firebreak puts on what it contains (requirements §3); its value is
-/// [`IncidentId::quarantine_tag`].
-pub const QUARANTINE_TAG: &str = "incident-response";
-
 impl IncidentId {
     /// The id of the incident a source key (`guardduty:<account>:<region>:<finding-id>`) opens.
     pub fn derive(source_key: &str) -> IncidentId {

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Mode};
 use crate::severity::{Route, Severity};
 
+/// The key of the tag Firebreak puts on what it contains (requirements §3); its value is
+/// `quarantine:<incident-id>` (`IncidentId::quarantine_tag`).
+pub const QUARANTINE_TAG: &str = "incident-response";
+
 /// A resource Firebreak can tag `incident-response = quarantine:<incident-id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
@@ -136,47 +140,256 @@ pub enum ActionClass {
     PublicAccess,
 }
 
+/// The inline policy that revokes sessions: the name the console's "Revoke active sessions"
+/// writes, so a responder who knows the console recognises it.
+pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+
+/// The function that runs an action once the pipeline is split (`firebreak respond` runs all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// The preserve function: evidence that must exist before anything changes.
+    Preserve,
+    /// The contain function: credentials, sessions, Cognito, isolation, public access, tags.
+    Contain,
+    /// The page function.
+    Page,
+}
+
+/// What an action acts on, in the terms protection judges and the evidence describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touches<'a> {
+    /// Nothing of the account (the evidence store, the pager).
+    Nothing,
+    /// An IAM user, by name.
+    IamUser(&'a str),
+    /// An IAM role, by name.
+    IamRole(&'a str),
+    /// An EC2 instance, by id.
+    Instance(&'a str),
+    /// An S3 bucket, by name.
+    Bucket(&'a str),
+    /// A Cognito user pool, and the user in it when the action is about one.
+    UserPool(&'a str, Option<&'a str>),
+}
+
+impl Touches<'_> {
+    /// The ARN of what is touched, in `partition`, `account` and `region`.
+    pub fn arn(&self, partition: &str, account: &str, region: &str) -> Option<String> {
+        let (p, a, r) = (partition, account, region);
+        match self {
+            Touches::Nothing => None,
+            Touches::IamUser(name) => Some(format!("arn:{p}:iam::{a}:user/{name}")),
+            Touches::IamRole(name) => Some(format!("arn:{p}:iam::{a}:role/{name}")),
+            Touches::Instance(id) => Some(format!("arn:{p}:ec2:{r}:{a}:instance/{id}")),
+            Touches::Bucket(name) => Some(format!("arn:{p}:s3:::{name}")),
+            Touches::UserPool(pool, _) => {
+                Some(format!("arn:{p}:cognito-idp:{r}:{a}:userpool/{pool}"))
+            }
+        }
+    }
+}
+
+/// Every fact of one action, stated in one place ([`Action::facts`]): a new action that leaves
+/// one out does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// Its name in JSON, on the page and in the log.
+    pub kind: &'static str,
+    /// The `[modes]` class that governs it.
+    pub class: ActionClass,
+    /// Its place in a plan: evidence first, the page last.
+    pub rank: u8,
+    /// The function that runs it.
+    pub runs: Runs,
+    /// Its target as one string: an id, a name or a prefix.
+    pub target: String,
+    /// What it acts on: the executor's guard judges this before every call.
+    pub touches: Touches<'a>,
+    /// What it would do, for dry runs.
+    pub would: String,
+}
+
 impl Action {
+    /// Every fact of the action.
+    pub fn facts(&self) -> Facts<'_> {
+        use ActionClass::{Cognito, Credentials, Evidence, InstanceIsolation, PublicAccess};
+        let facts = |kind, class, rank, runs, target: &str, touches, would: String| Facts {
+            kind,
+            class,
+            rank,
+            runs,
+            target: target.to_string(),
+            touches,
+            would,
+        };
+        match self {
+            Action::ProtectInstance { instance_id: i } => facts(
+                "protect_instance",
+                Evidence,
+                0,
+                Runs::Preserve,
+                i,
+                Touches::Instance(i),
+                format!(
+                    "turn on termination protection of {i}, make shutdown stop it, keep its volumes"
+                ),
+            ),
+            Action::SnapshotVolumes { instance_id: i } => facts(
+                "snapshot_volumes",
+                Evidence,
+                1,
+                Runs::Preserve,
+                i,
+                Touches::Instance(i),
+                format!("snapshot every volume of {i}"),
+            ),
+            Action::PreserveEvidence => facts(
+                "preserve_evidence",
+                Evidence,
+                2,
+                Runs::Preserve,
+                "evidence store",
+                Touches::Nothing,
+                "lock the evidence".into(),
+            ),
+            Action::DeactivateAccessKey {
+                user_name,
+                access_key_id,
+            } => facts(
+                "deactivate_access_key",
+                Credentials,
+                3,
+                Runs::Contain,
+                access_key_id,
+                Touches::IamUser(user_name),
+                format!("set {access_key_id} of {user_name} Inactive"),
+            ),
+            Action::RevokeUserSessions { user_name } => facts(
+                "revoke_user_sessions",
+                Credentials,
+                4,
+                Runs::Contain,
+                user_name,
+                Touches::IamUser(user_name),
+                format!("put {REVOKE_POLICY} on user {user_name}"),
+            ),
+            Action::RevokeRoleSessions { role_name } => facts(
+                "revoke_role_sessions",
+                Credentials,
+                5,
+                Runs::Contain,
+                role_name,
+                Touches::IamRole(role_name),
+                format!("put {REVOKE_POLICY} on role {role_name}"),
+            ),
+            Action::DenyUser { user_name } => facts(
+                "deny_user",
+                Credentials,
+                6,
+                Runs::Contain,
+                user_name,
+                Touches::IamUser(user_name),
+                format!("attach Firebreak's deny-all managed policy to user {user_name}"),
+            ),
+            Action::RevokeInstanceProfileSessions {
+                instance_id,
+                instance_profile_arn,
+            } => facts(
+                "revoke_instance_profile_sessions",
+                Credentials,
+                7,
+                Runs::Contain,
+                instance_id,
+                Touches::Instance(instance_id),
+                format!("revoke the sessions of the roles of {instance_profile_arn}"),
+            ),
+            Action::CognitoStopSignUp { user_pool_id } => facts(
+                "cognito_stop_sign_up",
+                Cognito,
+                8,
+                Runs::Contain,
+                user_pool_id,
+                Touches::UserPool(user_pool_id, None),
+                format!("set AllowAdminCreateUserOnly on {user_pool_id}"),
+            ),
+            Action::CognitoDisableUser {
+                user_pool_id,
+                username,
+            } => facts(
+                "cognito_disable_user",
+                Cognito,
+                9,
+                Runs::Contain,
+                &format!("{user_pool_id}/{username}"),
+                Touches::UserPool(user_pool_id, Some(username)),
+                format!("disable {username} in {user_pool_id}"),
+            ),
+            Action::CognitoGlobalSignOut {
+                user_pool_id,
+                username,
+            } => facts(
+                "cognito_global_sign_out",
+                Cognito,
+                10,
+                Runs::Contain,
+                &format!("{user_pool_id}/{username}"),
+                Touches::UserPool(user_pool_id, Some(username)),
+                format!("sign {username} out everywhere in {user_pool_id}"),
+            ),
+            Action::BlockPublicAccess { bucket } => facts(
+                "block_public_access",
+                PublicAccess,
+                11,
+                Runs::Contain,
+                bucket,
+                Touches::Bucket(bucket),
+                format!("block all public access to {bucket}"),
+            ),
+            Action::IsolateInstance { instance_id: i } => facts(
+                "isolate_instance",
+                InstanceIsolation,
+                12,
+                Runs::Contain,
+                i,
+                Touches::Instance(i),
+                format!(
+                    "move every interface of {i} into the incident's isolation group (no rules)"
+                ),
+            ),
+            Action::TagQuarantine { resource } => facts(
+                "tag_quarantine",
+                Evidence,
+                13,
+                Runs::Contain,
+                resource.id(),
+                match resource {
+                    TagTarget::IamUser(name) => Touches::IamUser(name),
+                    TagTarget::IamRole(name) => Touches::IamRole(name),
+                    TagTarget::Instance(id) => Touches::Instance(id),
+                    TagTarget::Bucket(name) => Touches::Bucket(name),
+                },
+                format!("tag {resource:?} {}", QUARANTINE_TAG),
+            ),
+            Action::Page { route } => facts(
+                "page",
+                Evidence,
+                14,
+                Runs::Page,
+                &route.to_string(),
+                Touches::Nothing,
+                format!("page the {route} topic"),
+            ),
+        }
+    }
+
     /// The action's name in JSON and on the page.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Action::ProtectInstance { .. } => "protect_instance",
-            Action::SnapshotVolumes { .. } => "snapshot_volumes",
-            Action::PreserveEvidence => "preserve_evidence",
-            Action::DeactivateAccessKey { .. } => "deactivate_access_key",
-            Action::RevokeUserSessions { .. } => "revoke_user_sessions",
-            Action::RevokeRoleSessions { .. } => "revoke_role_sessions",
-            Action::DenyUser { .. } => "deny_user",
-            Action::RevokeInstanceProfileSessions { .. } => "revoke_instance_profile_sessions",
-            Action::CognitoStopSignUp { .. } => "cognito_stop_sign_up",
-            Action::CognitoDisableUser { .. } => "cognito_disable_user",
-            Action::CognitoGlobalSignOut { .. } => "cognito_global_sign_out",
-            Action::BlockPublicAccess { .. } => "block_public_access",
-            Action::IsolateInstance { .. } => "isolate_instance",
-            Action::TagQuarantine { .. } => "tag_quarantine",
-            Action::Page { .. } => "page",
-        }
+        self.facts().kind
     }
 
     /// The mode class of the action.
     pub fn class(&self) -> ActionClass {
-        match self {
-            Action::ProtectInstance { .. }
-            | Action::SnapshotVolumes { .. }
-            | Action::PreserveEvidence
-            | Action::TagQuarantine { .. }
-            | Action::Page { .. } => ActionClass::Evidence,
-            Action::DeactivateAccessKey { .. }
-            | Action::RevokeUserSessions { .. }
-            | Action::RevokeRoleSessions { .. }
-            | Action::DenyUser { .. }
-            | Action::RevokeInstanceProfileSessions { .. } => ActionClass::Credentials,
-            Action::CognitoStopSignUp { .. }
-            | Action::CognitoDisableUser { .. }
-            | Action::CognitoGlobalSignOut { .. } => ActionClass::Cognito,
-            Action::BlockPublicAccess { .. } => ActionClass::PublicAccess,
-            Action::IsolateInstance { .. } => ActionClass::InstanceIsolation,
-        }
+        self.facts().class
     }
 
     /// True for actions that change who can do what (as opposed to preserving or telling).
@@ -186,51 +399,17 @@ impl Action {
 
     /// Where the action runs (kept apart so the effectors' order is the plan's order).
     fn rank(&self) -> u8 {
-        match self {
-            Action::ProtectInstance { .. } => 0,
-            Action::SnapshotVolumes { .. } => 1,
-            Action::PreserveEvidence => 2,
-            Action::DeactivateAccessKey { .. } => 3,
-            Action::RevokeUserSessions { .. } => 4,
-            Action::RevokeRoleSessions { .. } => 5,
-            Action::DenyUser { .. } => 6,
-            Action::RevokeInstanceProfileSessions { .. } => 7,
-            Action::CognitoStopSignUp { .. } => 8,
-            Action::CognitoDisableUser { .. } => 9,
-            Action::CognitoGlobalSignOut { .. } => 10,
-            Action::BlockPublicAccess { .. } => 11,
-            Action::IsolateInstance { .. } => 12,
-            Action::TagQuarantine { .. } => 13,
-            Action::Page { .. } => 14,
-        }
+        self.facts().rank
     }
 
     /// The action's target as one string: an id, a name or a prefix.
     pub fn target(&self) -> String {
-        match self {
-            Action::ProtectInstance { instance_id }
-            | Action::SnapshotVolumes { instance_id }
-            | Action::IsolateInstance { instance_id }
-            | Action::RevokeInstanceProfileSessions { instance_id, .. } => instance_id.clone(),
-            Action::PreserveEvidence => "evidence store".into(),
-            Action::DeactivateAccessKey { access_key_id, .. } => access_key_id.clone(),
-            Action::RevokeUserSessions { user_name } | Action::DenyUser { user_name } => {
-                user_name.clone()
-            }
-            Action::RevokeRoleSessions { role_name } => role_name.clone(),
-            Action::CognitoStopSignUp { user_pool_id } => user_pool_id.clone(),
-            Action::CognitoDisableUser {
-                user_pool_id,
-                username,
-            }
-            | Action::CognitoGlobalSignOut {
-                user_pool_id,
-                username,
-            } => format!("{user_pool_id}/{username}"),
-            Action::BlockPublicAccess { bucket } => bucket.clone(),
-            Action::TagQuarantine { resource } => resource.id().to_string(),
-            Action::Page { route } => route.to_string(),
-        }
+        self.facts().target
+    }
+
+    /// What the action would do, for dry runs.
+    pub fn would(&self) -> String {
+        self.facts().would
     }
 }
 
