@@ -496,6 +496,8 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     let details = &mut e["detail"]["resource"]["instanceDetails"];
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    // Not in an Auto Scaling group (that case is the next test's).
+    details["tags"] = serde_json::json!([{"key": "Name", "value": "web"}]);
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
     let (incident, r) = w.respond(config.clone(), false, &e).await;
@@ -938,5 +940,105 @@ async fn the_configured_lock_mode_is_what_s3_records() {
     assert_eq!(
         head.object_lock_mode().map(|m| m.as_str()),
         Some("GOVERNANCE")
+    );
+}
+
+/// An isolated instance fails its group's health checks and the group would terminate it, so
+/// an instance of an Auto Scaling group is detached first: the group keeps its desired capacity
+/// (it launches a replacement) and the instance keeps running, isolated, outside it.
+#[tokio::test]
+async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated() {
+    let w = world().await;
+    let server = seed::server(&w.sdk, "asg").await;
+    let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
+    let subnet = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+        .await
+        .unwrap()
+        .subnet_id()
+        .expect("a subnet")
+        .to_string();
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("batch-workers")
+        .instance_id(&server.instance_id)
+        .min_size(0)
+        .max_size(3)
+        .desired_capacity(0)
+        .vpc_zone_identifier(&subnet)
+        .send()
+        .await
+        .expect("group");
+    autoscaling
+        .attach_instances()
+        .auto_scaling_group_name("batch-workers")
+        .instance_ids(&server.instance_id)
+        .send()
+        .await
+        .expect("attach");
+    let group_of = |id: String| {
+        let autoscaling = autoscaling.clone();
+        async move {
+            firebreak_aws::autoscaling::group_of(&autoscaling, &id)
+                .await
+                .expect("describe")
+        }
+    };
+    assert_eq!(
+        group_of(server.instance_id.clone()).await.as_deref(),
+        Some("batch-workers")
+    );
+
+    let mut e = event("gd-ec2-bitcoin-tool-dns.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let details = &mut e["detail"]["resource"]["instanceDetails"];
+    details["instanceId"] = server.instance_id.clone().into();
+    details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    let mut config = w.config();
+    config.modes.instance_isolation = Mode::Auto;
+    let (incident, r) = w.respond(config.clone(), false, &e).await;
+    assert_all_done(&r);
+    let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
+    let detach = kinds
+        .iter()
+        .position(|k| *k == "detach_from_auto_scaling_group")
+        .expect("planned from the group tag");
+    assert_eq!(kinds[detach + 1], "isolate_instance", "{kinds:?}");
+    assert!(
+        matches!(status_of(&r, "detach_from_auto_scaling_group"),
+            Status::Done { detail } if detail.contains("batch-workers")),
+        "{:?}",
+        r.outcomes
+    );
+
+    assert_eq!(group_of(server.instance_id.clone()).await, None);
+    let group = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("batch-workers")
+        .send()
+        .await
+        .expect("groups");
+    assert_eq!(
+        group.auto_scaling_groups()[0].desired_capacity(),
+        Some(1),
+        "the desired capacity is kept"
+    );
+    let instance = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("running"),
+        "never stopped"
+    );
+
+    // A second run finds it in no group: nothing to do, nothing failed.
+    let (_, again) = w.respond(config, false, &e).await;
+    assert!(
+        matches!(status_of(&again, "detach_from_auto_scaling_group"),
+            Status::Skipped { why } if why.contains("in no Auto Scaling group")),
+        "{:?}",
+        again.outcomes
     );
 }

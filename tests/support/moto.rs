@@ -18,12 +18,6 @@ pub const MEMBER_ACCOUNT: &str = "444455556666";
 /// Region of the tests.
 pub const REGION: &str = "us-east-1";
 
-/// `moto_server`'s own entry point with its werkzeug server made single-threaded.
-const SERIAL_SERVER: &str = "import sys, moto.server as m
-serve = m.run_simple
-m.run_simple = lambda *a, **k: serve(*a, **{**k, 'threaded': False})
-m.main(sys.argv[1:])";
-
 /// A running emulator.
 pub struct Moto {
     child: Child,
@@ -32,17 +26,14 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` (from `$MOTO_SERVER`, or the project's `.venv`) on a free port.
+    /// Starts `moto_server` on a free port: `$MOTO_SERVER` as it is, or the project's `.venv`
+    /// moto through `support/moto_server.py` (moto's server with its ListObjectVersions made to
+    /// filter by prefix before it copies; the script says why).
     pub fn start() -> Moto {
-        let server = std::env::var_os("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::repo().join(".venv/bin/moto_server"));
-        assert!(
-            server.exists(),
-            "{} is missing: run `make venv` (make test does) to install the emulator",
-            server.display()
-        );
-        Moto::spawn(Command::new(&server))
+        match std::env::var_os("MOTO_SERVER") {
+            Some(server) => Moto::spawn(Command::new(PathBuf::from(server))),
+            None => Moto::spawn(Moto::launcher(false)),
+        }
     }
 
     /// Starts the emulator serving one request at a time. Its threaded server checks S3's
@@ -50,6 +41,11 @@ impl Moto {
     /// succeed; S3 makes that check atomic. Tests that race conditional writes on purpose use
     /// this server, so each request is atomic as in S3 while their callers stay concurrent.
     pub fn start_serial() -> Moto {
+        Moto::spawn(Moto::launcher(true))
+    }
+
+    /// `.venv/bin/python tests/support/moto_server.py [--serial]`.
+    fn launcher(serial: bool) -> Command {
         let python = crate::repo().join(".venv/bin/python");
         assert!(
             python.exists(),
@@ -57,8 +53,11 @@ impl Moto {
             python.display()
         );
         let mut command = Command::new(&python);
-        command.args(["-c", SERIAL_SERVER]);
-        Moto::spawn(command)
+        command.arg(crate::repo().join("tests/support/moto_server.py"));
+        if serial {
+            command.arg("--serial");
+        }
+        command
     }
 
     fn spawn(mut command: Command) -> Moto {

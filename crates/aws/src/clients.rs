@@ -9,6 +9,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     /// EC2.
     pub ec2: aws_sdk_ec2::Client,
+    /// Auto Scaling (detaching an instance before it is isolated).
+    pub autoscaling: aws_sdk_autoscaling::Client,
     /// S3 (path-style, so emulators and dotted bucket names work).
     pub s3: aws_sdk_s3::Client,
     /// Cognito user pools.
@@ -47,6 +49,7 @@ impl Clients {
         Clients {
             iam: aws_sdk_iam::Client::new(sdk),
             ec2: aws_sdk_ec2::Client::new(sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod approve;
+pub mod autoscaling;
 pub mod bus;
 pub mod clients;
 pub mod clock;

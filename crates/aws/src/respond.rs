@@ -17,7 +17,7 @@ use crate::ec2::OriginalGroups;
 use crate::error::AwsError;
 use crate::evidence::{Collector, EvidenceStore, Item, Manifest, Missing};
 use crate::pager::Pager;
-use crate::{cognito, ec2, iam, s3};
+use crate::{autoscaling, cognito, ec2, iam, s3};
 
 /// How far back the principal's CloudTrail activity is collected.
 pub const ACTIVITY_WINDOW_DAYS: i64 = 7;
@@ -531,6 +531,25 @@ impl Responder {
                         skipped("the instance profile has no role".into())
                     } else {
                         done(format!("sessions revoked for role(s) {revoked:?}; protected role(s) kept: {kept:?}"))
+                    }
+                }
+                Action::DetachFromAutoScalingGroup { instance_id, group_name } => {
+                    // The group the instance is in now is the one that could terminate it,
+                    // whatever the finding's tag said.
+                    match autoscaling::group_of(&c.autoscaling, instance_id).await? {
+                        None => skipped(format!("{instance_id} is in no Auto Scaling group")),
+                        Some(group) => {
+                            autoscaling::detach(&c.autoscaling, instance_id, &group).await?;
+                            let named = if &group == group_name {
+                                String::new()
+                            } else {
+                                format!(" (the finding named {group_name})")
+                            };
+                            done(format!(
+                                "detached from Auto Scaling group {group}{named}, desired capacity kept: \
+                                 the group launches a replacement; a release leaves it detached"
+                            ))
+                        }
                     }
                 }
                 Action::CognitoStopSignUp { user_pool_id } => {

@@ -133,6 +133,19 @@ pub fn cognito_username(name: &str) -> Result<(), BadName> {
     )
 }
 
+/// An Auto Scaling group name: 1-255 characters, none of them `:` (which would make it an ARN),
+/// a space at either end or a control character.
+pub fn auto_scaling_group(name: &str) -> Result<(), BadName> {
+    check(
+        "Auto Scaling group name",
+        name,
+        len_in(name, 1, 255)
+            && name.trim() == name
+            && name.chars().all(|c| c != ':' && !c.is_control()),
+        "1-255 characters, no colon, control character or surrounding space",
+    )
+}
+
 /// An instance profile ARN (`arn:<partition>:iam::<account>:instance-profile/[path/]name`).
 pub fn instance_profile_arn(arn: &str) -> Result<(), BadName> {
     let ok = arn.starts_with("arn:")
@@ -157,6 +170,10 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
             instance_id: i,
             instance_profile_arn: profile,
         } => instance_id(i).and_then(|()| instance_profile_arn(profile)),
+        Action::DetachFromAutoScalingGroup {
+            instance_id: i,
+            group_name,
+        } => instance_id(i).and_then(|()| auto_scaling_group(group_name)),
         Action::PreserveEvidence | Action::Page { .. } => Ok(()),
         Action::DeactivateAccessKey {
             user_name,

@@ -108,6 +108,14 @@ pub enum Action {
         /// Bucket name.
         bucket: String,
     },
+    /// Take the instance out of its Auto Scaling group, which launches a replacement (desired
+    /// capacity kept) and can no longer terminate the isolated instance as unhealthy.
+    DetachFromAutoScalingGroup {
+        /// Instance id.
+        instance_id: String,
+        /// The group its `aws:autoscaling:groupName` tag names.
+        group_name: String,
+    },
     /// Move every ENI into Firebreak's isolation group; the instance keeps running.
     IsolateInstance {
         /// Instance id.
@@ -345,10 +353,24 @@ impl Action {
                 Touches::Bucket(bucket),
                 format!("block all public access to {bucket}"),
             ),
+            Action::DetachFromAutoScalingGroup {
+                instance_id: i,
+                group_name,
+            } => facts(
+                "detach_from_auto_scaling_group",
+                InstanceIsolation,
+                12,
+                Runs::Contain,
+                i,
+                Touches::Instance(i),
+                format!(
+                    "detach {i} from Auto Scaling group {group_name}, which launches a replacement"
+                ),
+            ),
             Action::IsolateInstance { instance_id: i } => facts(
                 "isolate_instance",
                 InstanceIsolation,
-                12,
+                13,
                 Runs::Contain,
                 i,
                 Touches::Instance(i),
@@ -359,7 +381,7 @@ impl Action {
             Action::TagQuarantine { resource } => facts(
                 "tag_quarantine",
                 Evidence,
-                13,
+                14,
                 Runs::Contain,
                 resource.id(),
                 match resource {
@@ -373,7 +395,7 @@ impl Action {
             Action::Page { route } => facts(
                 "page",
                 Evidence,
-                14,
+                15,
                 Runs::Page,
                 &route.to_string(),
                 Touches::Nothing,

@@ -45,7 +45,7 @@ pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
     ),
     (
         "Instance",
-        "protect (termination/stop/keep volumes); snapshot; preserve; revoke instance-profile sessions; isolate; tag; page",
+        "protect (termination/stop/keep volumes); snapshot; preserve; revoke instance-profile sessions; detach from its Auto Scaling group; isolate; tag; page",
     ),
     (
         "S3Bucket",
@@ -309,6 +309,26 @@ impl Triage {
                                 instance_profile_arn: profile.to_string(),
                             },
                             "credentials on a compromised instance must be assumed stolen",
+                        );
+                    }
+                    // An isolated instance fails its group's health checks, and the group
+                    // would terminate it: detach it first (the tag is AWS's own, `aws:` keys
+                    // cannot be set by users).
+                    let group = resource
+                        .instance_details
+                        .as_ref()
+                        .and_then(|i| i.tags.as_ref())
+                        .into_iter()
+                        .flatten()
+                        .find(|t| t.key.as_deref() == Some("aws:autoscaling:groupName"))
+                        .and_then(|t| nonempty(t.value.as_deref()));
+                    if let Some(group) = group {
+                        plan.push(
+                            Action::DetachFromAutoScalingGroup {
+                                instance_id: id.clone(),
+                                group_name: group.to_string(),
+                            },
+                            "its Auto Scaling group would terminate the isolated instance",
                         );
                     }
                     plan.push(
