@@ -30,9 +30,14 @@ RULE_NAMES = {
 LIMIT = 2048
 
 
-def source_of(event_source):
+# As `rules::eventbridge_sources`: `aws.<label>`, and the other source AWS has delivered the
+# service's records under.
+ALIASES = {"monitoring": ["aws.cloudwatch"]}
+
+
+def sources_of(event_source):
     label = event_source.removesuffix(".amazonaws.com")
-    return "aws.cloudwatch" if label == "monitoring" else f"aws.{label}"
+    return [f"aws.{label}"] + ALIASES.get(label, [])
 
 
 def group_rules(rules, name):
@@ -53,7 +58,7 @@ def lists(rules):
 
 def pattern_size(sources, names):
     pattern = {
-        "source": [source_of(s) for s in sources],
+        "source": [x for s in sources for x in sources_of(s)],
         "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
         "detail": {
             "$or": [{"userIdentity": {"type": [{"anything-but": "Root"}]}},
@@ -71,7 +76,7 @@ def block(name, sources, names):
            "            # checks the lists agree and the pattern fits EventBridge's 2,048 characters.",
            f'            RuleName: !Sub "${{AWS::StackName}}-{RULE_NAMES[name]}"',
            "            Pattern:", "              source:"]
-    out += [f"                - {source_of(s)}" for s in sources]
+    out += [f"                - {x}" for s in sources for x in sources_of(s)]
     out += ["              detail-type: [AWS API Call via CloudTrail, AWS Service Event via CloudTrail]",
             "              detail:",
             "                # Root's calls are RootActivity's, so no event reaches triage twice.",

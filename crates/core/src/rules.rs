@@ -601,13 +601,17 @@ fn percent_decode(text: &str) -> String {
 /// The suffix of every AWS service's CloudTrail `eventSource`.
 const EVENT_SOURCE_SUFFIX: &str = ".amazonaws.com";
 
-/// Services whose EventBridge `source` is not `aws.` followed by their `eventSource` host label:
-/// `(eventSource label, source suffix)`.
-const SOURCE_EXCEPTIONS: &[(&str, &str)] = &[("monitoring", "cloudwatch")];
+/// Services AWS has delivered CloudTrail records of under a second `source` besides `aws.`
+/// followed by their `eventSource` host label: `(eventSource label, the other source)`.
+/// CloudWatch's API calls (`monitoring.amazonaws.com`) are `aws.monitoring` in EventBridge's
+/// reference and `aws.cloudwatch` in events seen delivered; both are AWS's own (no customer can
+/// put an `aws.` source), so both are listed and both accepted.
+const SOURCE_ALIASES: &[(&str, &str)] = &[("monitoring", "aws.cloudwatch")];
 
 /// The EventBridge `source` under which AWS delivers a CloudTrail record whose `eventSource` is
 /// `event_source` (`iam.amazonaws.com` → `aws.iam`, `monitoring.amazonaws.com` →
-/// `aws.cloudwatch`). `None` for anything that is not one service's host name
+/// `aws.monitoring`; [`eventbridge_sources`] adds the other sources some services are delivered
+/// under). `None` for anything that is not one service's host name
 /// (`<label>.amazonaws.com`, the label in lower-case letters, digits and hyphens), so no input
 /// maps to a partner source (`aws.partner/…`) or to a source with a dot or slash in it.
 ///
@@ -626,11 +630,25 @@ pub fn eventbridge_source(event_source: &str) -> Option<String> {
     if !well_formed {
         return None;
     }
-    let service = SOURCE_EXCEPTIONS
-        .iter()
-        .find(|(from, _)| *from == label)
-        .map_or(label, |(_, to)| to);
-    Some(format!("aws.{service}"))
+    Some(format!("aws.{label}"))
+}
+
+/// Every EventBridge `source` AWS delivers a CloudTrail record of `event_source` under: the one
+/// [`eventbridge_source`] gives, then any other AWS has used for the service. Empty where that
+/// gives none.
+pub fn eventbridge_sources(event_source: &str) -> Vec<String> {
+    let Some(primary) = eventbridge_source(event_source) else {
+        return Vec::new();
+    };
+    let label = event_source.trim_end_matches(EVENT_SOURCE_SUFFIX);
+    let mut sources = vec![primary];
+    sources.extend(
+        SOURCE_ALIASES
+            .iter()
+            .filter(|(from, _)| *from == label)
+            .map(|(_, other)| other.to_string()),
+    );
+    sources
 }
 
 #[cfg(test)]
@@ -644,7 +662,7 @@ mod tests {
             ("iam.amazonaws.com", "aws.iam"),
             ("cloudtrail.amazonaws.com", "aws.cloudtrail"),
             ("cognito-idp.amazonaws.com", "aws.cognito-idp"),
-            ("monitoring.amazonaws.com", "aws.cloudwatch"),
+            ("monitoring.amazonaws.com", "aws.monitoring"),
             ("signin.amazonaws.com", "aws.signin"),
             ("guardduty.amazonaws.com", "aws.guardduty"),
             ("s3.amazonaws.com", "aws.s3"),
@@ -671,7 +689,13 @@ mod tests {
             "iam .amazonaws.com",
         ] {
             assert_eq!(eventbridge_source(bad), None, "{bad:?}");
+            assert!(eventbridge_sources(bad).is_empty(), "{bad:?}");
         }
+        assert_eq!(
+            eventbridge_sources("monitoring.amazonaws.com"),
+            ["aws.monitoring", "aws.cloudwatch"]
+        );
+        assert_eq!(eventbridge_sources("iam.amazonaws.com"), ["aws.iam"]);
     }
 
     #[test]

@@ -989,10 +989,10 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
     let source = event.envelope.source.as_deref().unwrap_or("");
     let expected = match &event.detail {
         Detail::GuardDuty(_) if source == crate::drill::SOURCE => return Ok(()),
-        Detail::GuardDuty(_) => GUARDDUTY_SOURCE.to_string(),
-        Detail::CloudTrail(r) => match crate::rules::eventbridge_source(&r.event_source) {
-            Some(source) => source,
-            None => {
+        Detail::GuardDuty(_) => vec![GUARDDUTY_SOURCE.to_string()],
+        Detail::CloudTrail(r) => match crate::rules::eventbridge_sources(&r.event_source) {
+            sources if !sources.is_empty() => sources,
+            _ => {
                 return Err(Error::InvalidField {
                     field: "detail.eventSource",
                     message: clip(format!(
@@ -1003,14 +1003,15 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
             }
         },
     };
-    if source == expected {
+    if expected.iter().any(|e| e == source) {
         return Ok(());
     }
+    let expected = expected.join(" or ");
     let shown = crate::names::printable_line(source);
     Err(Error::InvalidField {
         field: "source",
         message: clip(format!(
-            "{shown:?} is not {expected:?}, the source AWS gives a {} event: refused, Firebreak \
+            "{shown:?} is not {expected}, the source AWS gives a {} event: refused, Firebreak \
              acts only on events AWS emitted",
             event.envelope.detail_type
         )),

@@ -747,15 +747,24 @@ fn only_the_source_aws_gives_is_acted_on() {
             .to_string()
             .contains("aws.guardduty")
     );
-    // CloudWatch's calls come from monitoring.amazonaws.com as aws.cloudwatch.
-    let alarms = call(
+    // CloudWatch's calls come from monitoring.amazonaws.com as aws.monitoring (EventBridge's
+    // reference) or aws.cloudwatch (as seen delivered): both AWS's, both acted on; no other.
+    let mut alarms = call(
         "monitoring.amazonaws.com",
         "DeleteAlarms",
         user(),
         json!({"alarmNames": ["a"]}),
     );
-    assert_eq!(alarms["source"], "aws.cloudwatch");
+    assert_eq!(alarms["source"], "aws.monitoring");
     assert!(run(config(), &alarms).is_ok());
+    alarms["source"] = "aws.cloudwatch".into();
+    assert!(run(config(), &alarms).is_ok());
+    alarms["source"] = "aws.cloudwatch2".into();
+    let err = run(config(), &alarms).unwrap_err().to_string();
+    assert!(
+        err.contains("is not aws.monitoring or aws.cloudwatch"),
+        "{err}"
+    );
 }
 
 #[test]
