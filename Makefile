@@ -88,7 +88,9 @@ check-invariants:
 	@if grep -rnE 'std::env::|env::var' crates/core/src crates/aws/src; then \
 		echo "only entry points read the environment"; exit 1; fi
 	@$(PYTHON) tools/check_modules.py crates/core/src crates/aws/src crates/lambda/src crates/cli/src
-	@echo "invariants: nothing stops or terminates an instance; core and effectors read no environment"
+	@[ $$(wc -c < README.md) -le 12288 ] || { echo "README.md is over 12 KiB: move detail to docs/"; exit 1; }
+	@[ $$(wc -c < ARCHITECTURE.md) -le 15360 ] || { echo "ARCHITECTURE.md is over 15 KiB: it is a map"; exit 1; }
+	@echo "invariants: nothing stops or terminates an instance; core and effectors read no environment; README and ARCHITECTURE within their sizes"
 
 # The core must never depend on I/O runtimes or the AWS SDK.
 check-core-pure:
