@@ -943,13 +943,9 @@ async fn the_configured_lock_mode_is_what_s3_records() {
     );
 }
 
-/// An isolated instance fails its group's health checks and the group would terminate it, so
-/// an instance of an Auto Scaling group is detached first: the group keeps its desired capacity
-/// (it launches a replacement) and the instance keeps running, isolated, outside it.
-#[tokio::test]
-async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated() {
-    let w = world().await;
-    let server = seed::server(&w.sdk, "asg").await;
+/// Launches a server and puts it in a new Auto Scaling group `group` (its only instance).
+async fn server_in_group(w: &World, name: &str, group: &str) -> seed::Server {
+    let server = seed::server(&w.sdk, name).await;
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
     let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
     let subnet = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
@@ -960,7 +956,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
         .to_string();
     autoscaling
         .create_auto_scaling_group()
-        .auto_scaling_group_name("batch-workers")
+        .auto_scaling_group_name(group)
         .instance_id(&server.instance_id)
         .min_size(0)
         .max_size(3)
@@ -971,11 +967,35 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
         .expect("group");
     autoscaling
         .attach_instances()
-        .auto_scaling_group_name("batch-workers")
+        .auto_scaling_group_name(group)
         .instance_ids(&server.instance_id)
         .send()
         .await
         .expect("attach");
+    server
+}
+
+/// The instance finding about `server`, its `aws:autoscaling:groupName` tag naming `group`.
+fn finding_in_group(server: &seed::Server, group: &str) -> Value {
+    let mut e = event("gd-ec2-bitcoin-tool-dns.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let details = &mut e["detail"]["resource"]["instanceDetails"];
+    details["instanceId"] = server.instance_id.clone().into();
+    details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    details["tags"] = serde_json::json!([{"key": "aws:autoscaling:groupName", "value": group}]);
+    e
+}
+
+/// An isolated instance fails its group's health checks and the group would terminate it, so
+/// an instance of an Auto Scaling group is detached first: the group keeps its desired capacity
+/// (it launches a replacement) and the instance keeps running, isolated, outside it.
+#[tokio::test]
+async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated() {
+    let w = world().await;
+    let server = server_in_group(&w, "asg", "batch-workers").await;
+    let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
     let group_of = |id: String| {
         let autoscaling = autoscaling.clone();
         async move {
@@ -989,12 +1009,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
         Some("batch-workers")
     );
 
-    let mut e = event("gd-ec2-bitcoin-tool-dns.json");
-    e["detail"]["accountId"] = HOME_ACCOUNT.into();
-    e["detail"]["region"] = "us-east-1".into();
-    let details = &mut e["detail"]["resource"]["instanceDetails"];
-    details["instanceId"] = server.instance_id.clone().into();
-    details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    let e = finding_in_group(&server, "batch-workers");
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
     let (incident, r) = w.respond(config.clone(), false, &e).await;
@@ -1040,5 +1055,43 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
             Status::Skipped { why } if why.contains("in no Auto Scaling group")),
         "{:?}",
         again.outcomes
+    );
+}
+
+/// A protected Auto Scaling group is never detached from, whatever the instance; and a tag
+/// holding a name Firebreak will not print leaves the name out of the plan, not the finding.
+#[tokio::test]
+async fn a_protected_group_keeps_its_instance_and_an_unprintable_group_name_is_left_out() {
+    let w = world().await;
+    let server = server_in_group(&w, "pay", "payments-web").await;
+    let mut config = w.config();
+    config.modes.instance_isolation = Mode::Auto;
+    config
+        .protect
+        .allow
+        .push("arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/payments-*".into());
+    // The tag is the finding's; the group the instance is really in is what is judged.
+    let e = finding_in_group(&server, "payments-web\u{202e}bew");
+    let (incident, r) = w.respond(config, false, &e).await;
+    assert!(
+        incident.plan.iter().any(|p| matches!(&p.action,
+            firebreak_core::Action::DetachFromAutoScalingGroup { group_name, .. }
+                if group_name == firebreak_core::triage::UNPRINTED_GROUP)),
+        "{:?}",
+        incident.plan
+    );
+    assert!(
+        matches!(status_of(&r, "detach_from_auto_scaling_group"),
+            Status::Skipped { why } if why.contains("never detached from")),
+        "{:?}",
+        r.outcomes
+    );
+    let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
+    assert_eq!(
+        firebreak_aws::autoscaling::group_of(&autoscaling, &server.instance_id)
+            .await
+            .expect("describe")
+            .as_deref(),
+        Some("payments-web")
     );
 }

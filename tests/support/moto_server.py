@@ -5,7 +5,9 @@ before it filters by the request's prefix. Firebreak's readers list the versions
 they read (they read its first version), so under the reliability tests' thousands of reads the
 emulator's memory and time grow with the square of the bucket: it ran out of memory at 24 GiB.
 Here the keys outside the prefix are left out before the copy; they were dropped after it, so
-every answer is the same. Nothing else of moto changes.
+every answer to a listing of a prefix, and to the next page of one (markers inside the prefix,
+as the SDK's paging sends them), is the same. A key marker outside the prefix is answered
+differently; Firebreak never sends one. Nothing else of moto changes.
 
 Usage: python moto_server.py [--serial] <moto_server arguments>
 --serial makes werkzeug serve one request at a time (see `Moto::start_serial`).

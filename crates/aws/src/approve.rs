@@ -7,7 +7,7 @@ use firebreak_core::approval::{self, ApprovalRecord};
 use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, Triage};
 
 use crate::error::AwsError;
-use crate::evidence::Turn;
+use crate::evidence::{Item, Once, StepClaim, Then};
 use crate::records::{self, ClaimBody};
 use crate::respond::Responder;
 
@@ -96,9 +96,64 @@ async fn approve_one(
     };
     let body = serde_json::to_vec(&claim).unwrap_or_default();
     let stale = Duration::seconds(APPROVAL_STALE_SECONDS);
-    match store.begin(&id, &name, body, now, stale).await? {
-        Turn::First | Turn::Resume => {}
-        Turn::Duplicate => {
+    let step = StepClaim {
+        id: &id,
+        name: &name,
+        body,
+        now,
+        stale_after: stale,
+    };
+    let incident = run.incident.clone();
+    let ran = store
+        .once(
+            step,
+            |e| e,
+            async || {
+                let Some(outcome) = responder.execute_approved(&incident, index).await else {
+                    return Err(AwsError::new(
+                        "NotApprovable",
+                        format!("the plan has no action {index}"),
+                    ));
+                };
+                let record = ApprovalRecord {
+                    incident_id: id.clone(),
+                    event_key: event_key.to_string(),
+                    index,
+                    kind: outcome.kind.clone(),
+                    target: outcome.target.clone(),
+                    approved_by: approver.clone(),
+                    approved_at: now,
+                    outcome: outcome.clone(),
+                };
+                let failed = outcome.status.is_failure();
+                let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+                let locked = store
+                    .put(
+                        &id,
+                        "approval-record",
+                        "json",
+                        body,
+                        &responder.collector,
+                        now,
+                    )
+                    .await;
+                let done = Done {
+                    outcome,
+                    record,
+                    locked,
+                };
+                // A failed action, or one whose record is not locked, stays claimed but unfinished,
+                // so it can be approved again.
+                Ok(if failed || done.locked.is_err() {
+                    Then::KeepOpen(done)
+                } else {
+                    Then::Finish(done)
+                })
+            },
+        )
+        .await?;
+    match ran {
+        Once::Duplicate => {
             let by = records::finished_by(store, &id, &name)
                 .await?
                 .unwrap_or_default();
@@ -107,9 +162,8 @@ async fn approve_one(
                 index,
                 format!("already approved {by}"),
             ));
-            return Ok(());
         }
-        Turn::Busy => {
+        Once::Busy => {
             let mut o = already(&run.incident, index, String::new());
             o.status = Status::Failed {
                 code: "ApprovalInProgress".into(),
@@ -119,58 +173,33 @@ async fn approve_one(
                 ),
             };
             run.outcomes.push(o);
-            return Ok(());
         }
-    }
-    let Some(outcome) = responder.execute_approved(&run.incident, index).await else {
-        return Err(AwsError::new(
-            "NotApprovable",
-            format!("the plan has no action {index}"),
-        ));
-    };
-    let record = ApprovalRecord {
-        incident_id: id.clone(),
-        event_key: event_key.to_string(),
-        index,
-        kind: outcome.kind.clone(),
-        target: outcome.target.clone(),
-        approved_by: approver,
-        approved_at: now,
-        outcome: outcome.clone(),
-    };
-    let failed = outcome.status.is_failure();
-    run.outcomes.push(outcome);
-    log.push(Entry::Approval {
-        record: record.clone(),
-    });
-    let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    let locked = store
-        .put(
-            &id,
-            "approval-record",
-            "json",
-            body,
-            &responder.collector,
-            now,
-        )
-        .await;
-    let finished = match locked {
-        Ok(item) => {
-            run.records.push(item);
-            // A failed action stays claimed but unfinished, so it can be approved again.
-            if failed {
-                Ok(())
-            } else {
-                store.finish(&id, &name, now).await
+        Once::Ran { value, finished } => {
+            run.outcomes.push(value.outcome);
+            log.push(Entry::Approval {
+                record: value.record,
+            });
+            let unfinished = match value.locked {
+                Ok(item) => {
+                    run.records.push(item);
+                    finished.err()
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(e) = unfinished {
+                run.outcomes
+                    .push(record_failed(index, "approval_record", &e));
             }
         }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = finished {
-        run.outcomes
-            .push(record_failed(index, "approval_record", &e));
     }
     Ok(())
+}
+
+/// What approving one action did: its outcome, its record and where the record is locked.
+struct Done {
+    outcome: ActionOutcome,
+    record: ApprovalRecord,
+    locked: Result<Item, AwsError>,
 }
 
 /// `approvals/<index>.json`: the claim that makes an approval happen once.

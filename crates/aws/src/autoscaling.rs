@@ -38,3 +38,22 @@ pub async fn detach(
         .aws()?;
     Ok(())
 }
+
+/// The ARN of Auto Scaling group `group` (DescribeAutoScalingGroups), which protection judges.
+pub async fn group_arn(
+    c: &aws_sdk_autoscaling::Client,
+    group: &str,
+) -> Result<Option<String>, AwsError> {
+    let out = c
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .aws()?;
+    Ok(out
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(group))
+        .and_then(|g| g.auto_scaling_group_arn())
+        .map(str::to_string))
+}

@@ -80,6 +80,48 @@ pub enum Turn {
     Busy,
 }
 
+/// A step that must happen once per incident: the claim it is run behind (see
+/// [`EvidenceStore::once`]).
+#[derive(Debug, Clone)]
+pub struct StepClaim<'a> {
+    /// The incident.
+    pub id: &'a IncidentId,
+    /// The claim's name under the incident (`steps/contain.json`, `approvals/3.json`, …).
+    pub name: &'a str,
+    /// What the claim object says: who claimed it, when, for what.
+    pub body: Vec<u8>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// How old an unfinished claim must be before another run takes it over.
+    pub stale_after: Duration,
+}
+
+/// What a step's work says of its claim.
+#[derive(Debug)]
+pub enum Then<T> {
+    /// Done: mark the claim finished, so no repeat runs it.
+    Finish(T),
+    /// Leave it claimed but unfinished, so a later run (once the claim is stale) tries again.
+    KeepOpen(T),
+}
+
+/// What became of a step run behind its claim.
+#[derive(Debug)]
+pub enum Once<T> {
+    /// It was finished before: nothing ran.
+    Duplicate,
+    /// Another run holds a fresh claim on it: nothing ran.
+    Busy,
+    /// It ran (first, or taking over a stale claim). `finished` is the marking of the claim:
+    /// `Ok(true)` marked, `Ok(false)` kept open by the work, an error when marking failed.
+    Ran {
+        /// What the work returned.
+        value: T,
+        /// Whether the claim was marked finished.
+        finished: Result<bool, AwsError>,
+    },
+}
+
 /// What a claim object says of a step, read without taking it (see [`Turn`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -299,6 +341,38 @@ impl EvidenceStore {
         } else {
             Turn::Busy
         })
+    }
+
+    /// The claim sequence, written once for every step that must happen once (recording an
+    /// event, a stage, a page, an approval, a release step): claim `step`; a finished claim is a
+    /// [`Once::Duplicate`] and a fresh one a [`Once::Busy`], and nothing runs; otherwise `work`
+    /// runs, and the claim is marked finished when it says [`Then::Finish`]. A failure to claim
+    /// becomes the caller's error through `claim_failed`; an error of `work` leaves the claim
+    /// open.
+    pub async fn once<T, E>(
+        &self,
+        step: StepClaim<'_>,
+        claim_failed: impl FnOnce(AwsError) -> E,
+        work: impl AsyncFnOnce() -> Result<Then<T>, E>,
+    ) -> Result<Once<T>, E> {
+        let StepClaim {
+            id,
+            name,
+            body,
+            now,
+            stale_after,
+        } = step;
+        match self.begin(id, name, body, now, stale_after).await {
+            Err(e) => return Err(claim_failed(e)),
+            Ok(Turn::Duplicate) => return Ok(Once::Duplicate),
+            Ok(Turn::Busy) => return Ok(Once::Busy),
+            Ok(Turn::First | Turn::Resume) => {}
+        }
+        let (value, finished) = match work().await? {
+            Then::Finish(value) => (value, self.finish(id, name, now).await.map(|()| true)),
+            Then::KeepOpen(value) => (value, Ok(false)),
+        };
+        Ok(Once::Ran { value, finished })
     }
 
     /// Marks the step claimed as `incidents/<id>/<name>` done.

@@ -10,7 +10,7 @@ use firebreak_core::{ActionOutcome, Entry, IncidentId, Status, TagTarget, Triage
 
 use crate::clients::Clients;
 use crate::error::AwsError;
-use crate::evidence::Turn;
+use crate::evidence::{Once, StepClaim, Then};
 use crate::records::{self, ClaimBody};
 use crate::respond::Responder;
 use crate::{cognito, ec2, iam, s3};
@@ -92,52 +92,67 @@ async fn undo_step(
         step: change.id(),
     };
     let body = serde_json::to_vec(&claim).unwrap_or_default();
-    let stale = Duration::seconds(RELEASE_STALE_SECONDS);
-    match store.begin(id, &name, body, now, stale).await? {
-        Turn::First | Turn::Resume => {}
-        Turn::Duplicate => {
+    let step = StepClaim {
+        id,
+        name: &name,
+        body,
+        now,
+        stale_after: Duration::seconds(RELEASE_STALE_SECONDS),
+    };
+    let ran = store
+        .once(
+            step,
+            |e| e,
+            async || {
+                let status = match target {
+                    Ok(c) => {
+                        match undo(c, id, change, &responder.config.accounts.deny_policy).await {
+                            Ok(Undone::Changed(detail)) => Status::Done { detail },
+                            Ok(Undone::Unchanged(why)) => Status::Skipped { why },
+                            Err(e) => Status::Failed {
+                                code: e.code,
+                                message: e.message,
+                            },
+                        }
+                    }
+                    Err(e) => Status::Failed {
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    },
+                };
+                // A failed step stays claimed but unfinished, so a later release tries it again.
+                Ok(if status.is_failure() {
+                    Then::KeepOpen(status)
+                } else {
+                    Then::Finish(status)
+                })
+            },
+        )
+        .await?;
+    Ok(match ran {
+        Once::Duplicate => {
             let by = records::finished_by(store, id, &name)
                 .await?
                 .unwrap_or_default();
-            return Ok(already(&by));
+            already(&by)
         }
-        Turn::Busy => {
-            return Ok(Status::Failed {
-                code: "ReleaseInProgress".into(),
-                message: format!(
-                    "another release of this step started less than {RELEASE_STALE_SECONDS} s ago \
-                     and has not finished; if it failed, run release again after that"
-                ),
-            });
-        }
-    }
-    let status = match target {
-        Ok(c) => match undo(c, id, change, &responder.config.accounts.deny_policy).await {
-            Ok(Undone::Changed(detail)) => Status::Done { detail },
-            Ok(Undone::Unchanged(why)) => Status::Skipped { why },
+        Once::Busy => Status::Failed {
+            code: "ReleaseInProgress".into(),
+            message: format!(
+                "another release of this step started less than {RELEASE_STALE_SECONDS} s ago \
+                 and has not finished; if it failed, run release again after that"
+            ),
+        },
+        Once::Ran { value, finished } => match finished {
+            Ok(_) => value,
             Err(e) => Status::Failed {
                 code: e.code,
-                message: e.message,
+                message: format!(
+                    "the step ran ({}) but could not be marked finished: {}",
+                    value.word(),
+                    e.message
+                ),
             },
-        },
-        Err(e) => Status::Failed {
-            code: e.code.clone(),
-            message: e.message.clone(),
-        },
-    };
-    // A failed step stays claimed but unfinished, so a later release tries it again.
-    if status.is_failure() {
-        return Ok(status);
-    }
-    Ok(match store.finish(id, &name, now).await {
-        Ok(()) => status,
-        Err(e) => Status::Failed {
-            code: e.code,
-            message: format!(
-                "the step ran ({}) but could not be marked finished: {}",
-                status.word(),
-                e.message
-            ),
         },
     })
 }

@@ -535,20 +535,30 @@ impl Responder {
                 }
                 Action::DetachFromAutoScalingGroup { instance_id, group_name } => {
                     // The group the instance is in now is the one that could terminate it,
-                    // whatever the finding's tag said.
+                    // whatever the finding's tag said; a protected group is never touched.
                     match autoscaling::group_of(&c.autoscaling, instance_id).await? {
                         None => skipped(format!("{instance_id} is in no Auto Scaling group")),
                         Some(group) => {
-                            autoscaling::detach(&c.autoscaling, instance_id, &group).await?;
-                            let named = if &group == group_name {
-                                String::new()
-                            } else {
-                                format!(" (the finding named {group_name})")
-                            };
-                            done(format!(
-                                "detached from Auto Scaling group {group}{named}, desired capacity kept: \
-                                 the group launches a replacement; a release leaves it detached"
-                            ))
+                            let shown = firebreak_core::names::printable_line(&group).into_owned();
+                            let arn = autoscaling::group_arn(&c.autoscaling, &group).await?;
+                            match arn.as_deref().and_then(|a| self.config.protection(a).map(|why| (a, why))) {
+                                Some((arn, why)) => skipped(format!(
+                                    "Auto Scaling group {arn} is {}: never detached from",
+                                    why.describe()
+                                )),
+                                None => {
+                                    autoscaling::detach(&c.autoscaling, instance_id, &group).await?;
+                                    let named = if &group == group_name {
+                                        String::new()
+                                    } else {
+                                        format!(" (the finding named {group_name})")
+                                    };
+                                    done(format!(
+                                        "detached from Auto Scaling group {shown}{named}, desired capacity kept: \
+                                         the group launches a replacement; a release leaves it detached"
+                                    ))
+                                }
+                            }
                         }
                     }
                 }

@@ -25,6 +25,9 @@ pub const ROOT_RUNBOOK: [&str; 6] = [
     "Rotate credentials that root created or changed; check account contacts and billing settings.",
 ];
 
+/// What a plan calls an Auto Scaling group whose tag holds a name Firebreak does not print.
+pub const UNPRINTED_GROUP: &str = "(its Auto Scaling group)";
+
 /// The GuardDuty playbooks, for `firebreak rules`: (match, plan).
 pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
     (
@@ -323,10 +326,17 @@ impl Triage {
                         .find(|t| t.key.as_deref() == Some("aws:autoscaling:groupName"))
                         .and_then(|t| nonempty(t.value.as_deref()));
                     if let Some(group) = group {
+                        // The executor detaches from the group the instance is in when it runs;
+                        // the tag's name is for humans, so a name Firebreak will not print
+                        // leaves the action, never the finding, without it.
+                        let group_name = match crate::names::auto_scaling_group(group) {
+                            Ok(()) => group.to_string(),
+                            Err(_) => UNPRINTED_GROUP.to_string(),
+                        };
                         plan.push(
                             Action::DetachFromAutoScalingGroup {
                                 instance_id: id.clone(),
-                                group_name: group.to_string(),
+                                group_name,
                             },
                             "its Auto Scaling group would terminate the isolated instance",
                         );

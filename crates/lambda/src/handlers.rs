@@ -3,7 +3,7 @@
 //! bus. A bus event only points at the locked source event; each function triages that again.
 
 use chrono::Utc;
-use firebreak_aws::evidence::Turn;
+use firebreak_aws::evidence::{Once, StepClaim, Then};
 use firebreak_aws::{Collector, EvidenceStore, log};
 use firebreak_core::{
     Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind,
@@ -58,75 +58,86 @@ pub async fn triage(
         event_name(event.envelope.id.as_deref(), raw)
     );
     let event_key = format!("{}{name}", EvidenceStore::prefix(id));
-    match ctx
+    let step = StepClaim {
+        id,
+        name: &name,
+        body: raw.as_bytes().to_vec(),
+        now,
+        stale_after: ctx.stale_after,
+    };
+    let ran = ctx
         .evidence()
-        .begin(id, &name, raw.as_bytes().to_vec(), now, ctx.stale_after)
-        .await
-        .map_err(|e| FunctionError::aws("recording the event", e))?
-    {
-        Turn::Duplicate => {
+        .once(
+            step,
+            |e| FunctionError::aws("recording the event", e),
+            async || {
+                // The first event of an incident opens it; every later one updates it.
+                let opened = json!({ "incident_id": id, "event_key": event_key, "opened_at": now });
+                let first = ctx
+                    .evidence()
+                    .put_if_absent(
+                        id,
+                        "opened.json",
+                        serde_json::to_vec(&opened).unwrap_or_default(),
+                        now,
+                    )
+                    .await
+                    .map_err(|e| FunctionError::aws("recording the incident", e))?;
+                let opens = first || opened_by(ctx, id).await? == event_key;
+                let detail_type = if opens {
+                    DetailType::IncidentOpened
+                } else {
+                    DetailType::IncidentUpdated
+                };
+                // Logged before the notice: a failure here is retried, and the entry's hash
+                // makes the retry's append a no-op if this one got through.
+                let entry = if opens {
+                    Entry::opened(&incident, &event_key)
+                } else {
+                    Entry::Updated {
+                        event_key: event_key.clone(),
+                    }
+                };
+                log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
+                    .await
+                    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
+                let notice = IncidentNotice {
+                    incident_id: id.clone(),
+                    severity: incident.severity,
+                    route: incident.route,
+                    title: incident.title.clone(),
+                    event_key: event_key.clone(),
+                    drill: incident.drill,
+                    auto_containment: incident
+                        .plan
+                        .iter()
+                        .any(|a| a.mode == Mode::Auto && Stage::Contain.owns(&a.action)),
+                };
+                let event_id = ctx
+                    .bus
+                    .put(detail_type, &notice, &[])
+                    .await
+                    .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
+                Ok(Then::Finish((detail_type, event_id)))
+            },
+        )
+        .await?;
+    let (detail_type, event_id) = match ran {
+        Once::Duplicate => {
             return Ok(
                 json!({ "decision": "duplicate", "incident_id": id, "event_key": event_key }),
             );
         }
-        Turn::Busy => {
+        Once::Busy => {
             return Err(FunctionError::Retry(format!(
                 "another delivery of {event_key} is being processed"
             )));
         }
-        Turn::First | Turn::Resume => {}
-    }
-    // The first event of an incident opens it; every later one updates it.
-    let opened = json!({ "incident_id": id, "event_key": event_key, "opened_at": now });
-    let first = ctx
-        .evidence()
-        .put_if_absent(
-            id,
-            "opened.json",
-            serde_json::to_vec(&opened).unwrap_or_default(),
-            now,
-        )
-        .await
-        .map_err(|e| FunctionError::aws("recording the incident", e))?;
-    let opens = first || opened_by(ctx, id).await? == event_key;
-    let detail_type = if opens {
-        DetailType::IncidentOpened
-    } else {
-        DetailType::IncidentUpdated
-    };
-    // Logged before the notice: a failure here is retried, and the entry's hash makes the
-    // retry's append a no-op if this one got through.
-    let entry = if opens {
-        Entry::opened(&incident, &event_key)
-    } else {
-        Entry::Updated {
-            event_key: event_key.clone(),
+        Once::Ran { value, finished } => {
+            finished.map_err(|e| FunctionError::aws("closing the event record", e))?;
+            value
         }
     };
-    log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
-        .await
-        .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
-    let notice = IncidentNotice {
-        incident_id: id.clone(),
-        severity: incident.severity,
-        route: incident.route,
-        title: incident.title.clone(),
-        event_key: event_key.clone(),
-        drill: incident.drill,
-        auto_containment: incident
-            .plan
-            .iter()
-            .any(|a| a.mode == Mode::Auto && Stage::Contain.owns(&a.action)),
-    };
-    let event_id = ctx
-        .bus
-        .put(detail_type, &notice, &[])
-        .await
-        .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
-    ctx.evidence()
-        .finish(id, &name, now)
-        .await
-        .map_err(|e| FunctionError::aws("closing the event record", e))?;
     Ok(json!({
         "decision": detail_type.as_str(),
         "incident_id": id,
@@ -181,71 +192,76 @@ async fn run_stage(
         _ => ("steps/preserve.json", DetailType::EvidencePreserved),
     };
     let claim = json!({ "event_key": event_key, "claimed_by": collector, "claimed_at": now });
-    match ctx
+    let claimed = StepClaim {
+        id,
+        name: step,
+        body: serde_json::to_vec(&claim).unwrap_or_default(),
+        now,
+        stale_after: ctx.stale_after,
+    };
+    let ran = ctx
         .evidence()
-        .begin(
-            id,
-            step,
-            serde_json::to_vec(&claim).unwrap_or_default(),
-            now,
-            ctx.stale_after,
+        .once(
+            claimed,
+            |e| FunctionError::aws("claiming the step", e),
+            async || {
+                // Containment honours the deployment's dry-run; preservation never runs dry.
+                let dry_run = stage == Stage::Contain && ctx.settings.dry_run;
+                let response = ctx
+                    .responder(collector, dry_run)
+                    .respond_stage(incident, source, stage)
+                    .await;
+                if let Some(e) = &response.record_error {
+                    // The outcomes are not locked: fail before announcing, so the stage runs again.
+                    return Err(FunctionError::aws(
+                        "locking the containment outcomes",
+                        e.clone(),
+                    ));
+                }
+                if let Some(e) = &response.log_error {
+                    // Never drop a log entry: the stage runs again and the append is idempotent.
+                    return Err(FunctionError::aws(
+                        "appending to the incident log",
+                        e.clone(),
+                    ));
+                }
+                let detail = StageFinished {
+                    incident_id: id.clone(),
+                    severity: incident.severity,
+                    event_key: event_key.to_string(),
+                    outcomes: response.outcomes.clone(),
+                    evidence_location: response.evidence_location.clone(),
+                    manifest_key: response.manifest.as_ref().map(|m| m.key.clone()),
+                };
+                ctx.bus
+                    .put(finished, &detail, &[])
+                    .await
+                    .map_err(|e| FunctionError::aws("putting the outcomes on the bus", e))?;
+                Ok(Then::Finish((response, detail.manifest_key)))
+            },
         )
-        .await
-        .map_err(|e| FunctionError::aws("claiming the step", e))?
-    {
-        Turn::Duplicate => {
+        .await?;
+    let (response, manifest_key) = match ran {
+        Once::Duplicate => {
             return Ok(json!({ "incident_id": id, "step": step, "duplicate": true }));
         }
-        Turn::Busy => {
+        Once::Busy => {
             return Err(FunctionError::Retry(format!(
                 "{step} of {id} is being done by another delivery"
             )));
         }
-        Turn::First | Turn::Resume => {}
-    }
-    // Containment honours the deployment's dry-run; preservation never runs dry.
-    let dry_run = stage == Stage::Contain && ctx.settings.dry_run;
-    let response = ctx
-        .responder(collector, dry_run)
-        .respond_stage(incident, source, stage)
-        .await;
-    if let Some(e) = &response.record_error {
-        // The outcomes are not locked: fail before announcing, so the stage runs again.
-        return Err(FunctionError::aws(
-            "locking the containment outcomes",
-            e.clone(),
-        ));
-    }
-    if let Some(e) = &response.log_error {
-        // Never drop a log entry: the stage runs again and the append is idempotent.
-        return Err(FunctionError::aws(
-            "appending to the incident log",
-            e.clone(),
-        ));
-    }
-    let detail = StageFinished {
-        incident_id: id.clone(),
-        severity: incident.severity,
-        event_key: event_key.to_string(),
-        outcomes: response.outcomes.clone(),
-        evidence_location: response.evidence_location.clone(),
-        manifest_key: response.manifest.as_ref().map(|m| m.key.clone()),
+        Once::Ran { value, finished } => {
+            finished.map_err(|e| FunctionError::aws("closing the step", e))?;
+            value
+        }
     };
-    ctx.bus
-        .put(finished, &detail, &[])
-        .await
-        .map_err(|e| FunctionError::aws("putting the outcomes on the bus", e))?;
-    ctx.evidence()
-        .finish(id, step, now)
-        .await
-        .map_err(|e| FunctionError::aws("closing the step", e))?;
     let failed = response.any_failed();
     Ok(json!({
         "incident_id": id,
         "step": step,
         "outcomes": response.outcomes,
         "any_failed": failed,
-        "manifest_key": detail.manifest_key,
+        "manifest_key": manifest_key,
     }))
 }
 
@@ -297,61 +313,66 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
     let now = Utc::now();
     let claim =
         json!({ "detail_type": detail_type.as_str(), "event_key": event_key, "claimed_at": now });
-    match ctx
+    let step = StepClaim {
+        id: &incident.id,
+        name: &name,
+        body: serde_json::to_vec(&claim).unwrap_or_default(),
+        now,
+        stale_after: ctx.stale_after,
+    };
+    let ran = ctx
         .evidence()
-        .begin(
-            &incident.id,
-            &name,
-            serde_json::to_vec(&claim).unwrap_or_default(),
-            now,
-            ctx.stale_after,
+        .once(
+            step,
+            |e| FunctionError::aws("claiming the page", e),
+            async || {
+                let message = page::compose(
+                    &incident,
+                    &outcomes,
+                    kind,
+                    &ctx.evidence().location(&incident.id),
+                );
+                let message_id = ctx
+                    .pager()
+                    .send(route, &message)
+                    .await
+                    .map_err(|e| FunctionError::aws("publishing the page", e))?;
+                // Before `.done`: a failed append leaves the page claimed, so a retry resumes it (and may
+                // page again: pages are at-least-once) rather than drop the entry.
+                let entry = Entry::Page {
+                    page_kind: kind,
+                    route,
+                    message_id: message_id.clone(),
+                    about: name.clone(),
+                };
+                log::append(
+                    ctx.evidence(),
+                    &incident.id,
+                    &collector.identity,
+                    vec![entry],
+                    now,
+                )
+                .await
+                .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
+                Ok(Then::Finish((message, message_id)))
+            },
         )
-        .await
-        .map_err(|e| FunctionError::aws("claiming the page", e))?
-    {
-        Turn::Duplicate => {
+        .await?;
+    let (message, message_id) = match ran {
+        Once::Duplicate => {
             return Ok(json!({ "incident_id": incident.id, "paged": false, "duplicate": true }));
         }
-        Turn::Busy => {
+        Once::Busy => {
             return Err(FunctionError::Retry(format!(
                 "{name} of {} is being sent",
                 incident.id
             )));
         }
-        Turn::First | Turn::Resume => {}
-    }
-    let message = page::compose(
-        &incident,
-        &outcomes,
-        kind,
-        &ctx.evidence().location(&incident.id),
-    );
-    let message_id = ctx
-        .pager()
-        .send(route, &message)
-        .await
-        .map_err(|e| FunctionError::aws("publishing the page", e))?;
-    // Before `.done`: a failed append leaves the page claimed, so a retry resumes it (and may
-    // page again: pages are at-least-once) rather than drop the entry.
-    let entry = Entry::Page {
-        page_kind: kind,
-        route,
-        message_id: message_id.clone(),
-        about: name.clone(),
+        Once::Ran { value, finished } => {
+            finished.map_err(|e| FunctionError::aws("closing the page record", e))?;
+            value
+        }
     };
-    log::append(
-        ctx.evidence(),
-        &incident.id,
-        &collector.identity,
-        vec![entry],
-        now,
-    )
-    .await
-    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
-    ctx.evidence()
-        .finish(&incident.id, &name, now)
-        .await
-        .map_err(|e| FunctionError::aws("closing the page record", e))?;
     Ok(json!({
         "incident_id": incident.id,
         "paged": true,
