@@ -341,6 +341,8 @@ async fn scene(cli: &Cli) -> (Scene, Vec<(&'static str, Value)>) {
     let details = &mut instance_event["detail"]["resource"]["instanceDetails"];
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    // Not in an Auto Scaling group (tests/respond.rs releases a detach).
+    details["tags"] = serde_json::json!([{"key": "Name", "value": "web"}]);
 
     let events = vec![
         ("user", iam_user_finding(user, &key, HOME_ACCOUNT)),

@@ -1014,15 +1014,20 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     config.modes.instance_isolation = Mode::Auto;
     let (incident, r) = w.respond(config.clone(), false, &e).await;
     assert_all_done(&r);
+    // Right after termination protection, long before isolation makes it unhealthy.
     let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
-    let detach = kinds
-        .iter()
-        .position(|k| *k == "detach_from_auto_scaling_group")
-        .expect("planned from the group tag");
-    assert_eq!(kinds[detach + 1], "isolate_instance", "{kinds:?}");
+    assert_eq!(
+        kinds[..2],
+        ["protect_instance", "detach_from_auto_scaling_group"],
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().position(|k| *k == "isolate_instance") > Some(1),
+        "{kinds:?}"
+    );
     assert!(
         matches!(status_of(&r, "detach_from_auto_scaling_group"),
-            Status::Done { detail } if detail.contains("batch-workers")),
+            Status::Done { detail } if detail.contains("batch-workers") && detail.contains("1 -> 0")),
         "{:?}",
         r.outcomes
     );
@@ -1034,10 +1039,11 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
         .send()
         .await
         .expect("groups");
+    // Down with it: 0 is still at the group's minimum, so no replacement is launched.
     assert_eq!(
         group.auto_scaling_groups()[0].desired_capacity(),
-        Some(1),
-        "the desired capacity is kept"
+        Some(0),
+        "the desired capacity goes down to the minimum"
     );
     let instance = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
         .await
@@ -1049,12 +1055,35 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     );
 
     // A second run finds it in no group: nothing to do, nothing failed.
-    let (_, again) = w.respond(config, false, &e).await;
+    let (_, again) = w.respond(config.clone(), false, &e).await;
     assert!(
         matches!(status_of(&again, "detach_from_auto_scaling_group"),
             Status::Skipped { why } if why.contains("in no Auto Scaling group")),
         "{:?}",
         again.outcomes
+    );
+
+    // Release attaches it to its group again, as the recorded change says.
+    let released = firebreak_aws::release::release(
+        &w.responder(config.clone(), false),
+        &Triage::new(config).unwrap(),
+        &incident.id,
+        firebreak_core::release::Options::default(),
+    )
+    .await
+    .expect("release");
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .any(|o| o.kind == "reattach_to_auto_scaling_group"
+                && matches!(&o.status, Status::Done { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    assert_eq!(
+        group_of(server.instance_id.clone()).await.as_deref(),
+        Some("batch-workers")
     );
 }
 

@@ -13,7 +13,7 @@ use crate::error::AwsError;
 use crate::evidence::{Once, StepClaim, Then};
 use crate::records::{self, ClaimBody};
 use crate::respond::Responder;
-use crate::{cognito, ec2, iam, s3};
+use crate::{autoscaling, cognito, ec2, iam, s3};
 
 /// How long an unfinished release step blocks another attempt at it.
 pub const RELEASE_STALE_SECONDS: i64 = 60;
@@ -199,6 +199,11 @@ pub async fn undo(
         Change::PublicAccessBlocked { bucket, original } => {
             s3::restore_public_access_block(&c.s3, bucket, original).await
         }
+        Change::DetachedFromAutoScalingGroup {
+            instance_id,
+            group_name,
+            ..
+        } => autoscaling::reattach(&c.autoscaling, instance_id, group_name).await,
         Change::InstanceIsolated {
             instance_id,
             interfaces,

@@ -538,25 +538,43 @@ impl Responder {
                     // whatever the finding's tag said; a protected group is never touched.
                     match autoscaling::group_of(&c.autoscaling, instance_id).await? {
                         None => skipped(format!("{instance_id} is in no Auto Scaling group")),
-                        Some(group) => {
-                            let shown = firebreak_core::names::printable_line(&group).into_owned();
-                            let arn = autoscaling::group_arn(&c.autoscaling, &group).await?;
-                            match arn.as_deref().and_then(|a| self.config.protection(a).map(|why| (a, why))) {
-                                Some((arn, why)) => skipped(format!(
+                        Some(name) => {
+                            let shown = firebreak_core::names::printable_line(&name).into_owned();
+                            let group = autoscaling::group(&c.autoscaling, &name).await?;
+                            let protected = group
+                                .as_ref()
+                                .and_then(|g| g.arn.clone())
+                                .and_then(|arn| self.config.protection(&arn).map(|why| (arn, why)));
+                            match (protected, group) {
+                                (Some((arn, why)), _) => skipped(format!(
                                     "Auto Scaling group {arn} is {}: never detached from",
                                     why.describe()
                                 )),
-                                None => {
-                                    autoscaling::detach(&c.autoscaling, instance_id, &group).await?;
-                                    let named = if &group == group_name {
+                                (None, None) => skipped(format!("Auto Scaling group {shown} is gone")),
+                                (None, Some(group)) => {
+                                    // Down with it only where the group stays at or above its
+                                    // minimum; otherwise it launches a replacement.
+                                    let decrement = group.desired > group.min;
+                                    autoscaling::detach(&c.autoscaling, instance_id, &name, decrement).await?;
+                                    run.changes.push(Change::DetachedFromAutoScalingGroup {
+                                        instance_id: instance_id.clone(),
+                                        group_name: name.clone(),
+                                        decremented: decrement,
+                                    });
+                                    let named = if &name == group_name {
                                         String::new()
                                     } else {
                                         format!(" (the finding named {group_name})")
                                     };
-                                    done(format!(
-                                        "detached from Auto Scaling group {shown}{named}, desired capacity kept: \
-                                         the group launches a replacement; a release leaves it detached"
-                                    ))
+                                    let capacity = if decrement {
+                                        format!("desired capacity {} -> {}", group.desired, group.desired - 1)
+                                    } else {
+                                        format!(
+                                            "desired capacity kept at {} (its minimum): the group launches a replacement",
+                                            group.desired
+                                        )
+                                    };
+                                    done(format!("detached from Auto Scaling group {shown}{named}, {capacity}"))
                                 }
                             }
                         }

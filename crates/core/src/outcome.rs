@@ -224,6 +224,16 @@ pub enum Change {
         /// Each ENI's groups before.
         interfaces: Vec<OriginalGroups>,
     },
+    /// Firebreak detached the instance from its Auto Scaling group.
+    DetachedFromAutoScalingGroup {
+        /// Instance.
+        instance_id: String,
+        /// The group it was in.
+        group_name: String,
+        /// Whether the group's desired capacity went down with it (only when it stayed at or
+        /// above the minimum); otherwise the group launched a replacement.
+        decremented: bool,
+    },
     /// Firebreak tagged the resource (and, for an instance, its volumes) with the incident.
     Tagged {
         /// The resource.
@@ -246,6 +256,7 @@ impl Change {
             Change::CognitoSignUpStopped { .. } => "restore_sign_up",
             Change::PublicAccessBlocked { .. } => "restore_public_access_block",
             Change::InstanceIsolated { .. } => "restore_security_groups",
+            Change::DetachedFromAutoScalingGroup { .. } => "reattach_to_auto_scaling_group",
             Change::Tagged { .. } => "remove_quarantine_tag",
         }
     }
@@ -275,7 +286,8 @@ impl Change {
             } => format!("{user_pool_id}/{username}"),
             Change::CognitoSignUpStopped { user_pool_id } => user_pool_id.clone(),
             Change::PublicAccessBlocked { bucket, .. } => bucket.clone(),
-            Change::InstanceIsolated { instance_id, .. } => instance_id.clone(),
+            Change::InstanceIsolated { instance_id, .. }
+            | Change::DetachedFromAutoScalingGroup { instance_id, .. } => instance_id.clone(),
             Change::Tagged { resource, .. } => resource.id().to_string(),
         }
     }
@@ -332,6 +344,18 @@ impl Change {
             } => format!(
                 "move {} interface(s) of {instance_id} back to their groups",
                 interfaces.len()
+            ),
+            Change::DetachedFromAutoScalingGroup {
+                instance_id,
+                group_name,
+                decremented,
+            } => format!(
+                "attach {instance_id} to Auto Scaling group {group_name} again, if it is in none{}",
+                if *decremented {
+                    ""
+                } else {
+                    " (the group's desired capacity goes up by one: it launched a replacement)"
+                }
             ),
             Change::Tagged { resource, volumes } => format!(
                 "remove incident-response={} from {} (and {} volume(s)) where it has that value",

@@ -108,8 +108,10 @@ pub enum Action {
         /// Bucket name.
         bucket: String,
     },
-    /// Take the instance out of its Auto Scaling group, which launches a replacement (desired
-    /// capacity kept) and can no longer terminate the isolated instance as unhealthy.
+    /// Take the instance out of its Auto Scaling group, right after termination protection:
+    /// the group would terminate it once isolation makes it unhealthy (termination protection
+    /// does not stop Auto Scaling). The desired capacity goes down with it only where that keeps
+    /// it at or above the group's minimum; otherwise the group launches a replacement.
     DetachFromAutoScalingGroup {
         /// Instance id.
         instance_id: String,
@@ -245,7 +247,7 @@ impl Action {
             Action::SnapshotVolumes { instance_id: i } => facts(
                 "snapshot_volumes",
                 Evidence,
-                1,
+                2,
                 Runs::Preserve,
                 i,
                 Touches::Instance(i),
@@ -254,7 +256,7 @@ impl Action {
             Action::PreserveEvidence => facts(
                 "preserve_evidence",
                 Evidence,
-                2,
+                3,
                 Runs::Preserve,
                 "evidence store",
                 Touches::Nothing,
@@ -266,7 +268,7 @@ impl Action {
             } => facts(
                 "deactivate_access_key",
                 Credentials,
-                3,
+                4,
                 Runs::Contain,
                 access_key_id,
                 Touches::IamUser(user_name),
@@ -275,7 +277,7 @@ impl Action {
             Action::RevokeUserSessions { user_name } => facts(
                 "revoke_user_sessions",
                 Credentials,
-                4,
+                5,
                 Runs::Contain,
                 user_name,
                 Touches::IamUser(user_name),
@@ -284,7 +286,7 @@ impl Action {
             Action::RevokeRoleSessions { role_name } => facts(
                 "revoke_role_sessions",
                 Credentials,
-                5,
+                6,
                 Runs::Contain,
                 role_name,
                 Touches::IamRole(role_name),
@@ -293,7 +295,7 @@ impl Action {
             Action::DenyUser { user_name } => facts(
                 "deny_user",
                 Credentials,
-                6,
+                7,
                 Runs::Contain,
                 user_name,
                 Touches::IamUser(user_name),
@@ -305,7 +307,7 @@ impl Action {
             } => facts(
                 "revoke_instance_profile_sessions",
                 Credentials,
-                7,
+                8,
                 Runs::Contain,
                 instance_id,
                 Touches::Instance(instance_id),
@@ -314,7 +316,7 @@ impl Action {
             Action::CognitoStopSignUp { user_pool_id } => facts(
                 "cognito_stop_sign_up",
                 Cognito,
-                8,
+                9,
                 Runs::Contain,
                 user_pool_id,
                 Touches::UserPool(user_pool_id, None),
@@ -326,7 +328,7 @@ impl Action {
             } => facts(
                 "cognito_disable_user",
                 Cognito,
-                9,
+                10,
                 Runs::Contain,
                 &format!("{user_pool_id}/{username}"),
                 Touches::UserPool(user_pool_id, Some(username)),
@@ -338,7 +340,7 @@ impl Action {
             } => facts(
                 "cognito_global_sign_out",
                 Cognito,
-                10,
+                11,
                 Runs::Contain,
                 &format!("{user_pool_id}/{username}"),
                 Touches::UserPool(user_pool_id, Some(username)),
@@ -347,7 +349,7 @@ impl Action {
             Action::BlockPublicAccess { bucket } => facts(
                 "block_public_access",
                 PublicAccess,
-                11,
+                12,
                 Runs::Contain,
                 bucket,
                 Touches::Bucket(bucket),
@@ -359,13 +361,11 @@ impl Action {
             } => facts(
                 "detach_from_auto_scaling_group",
                 InstanceIsolation,
-                12,
+                1,
                 Runs::Contain,
                 i,
                 Touches::Instance(i),
-                format!(
-                    "detach {i} from Auto Scaling group {group_name}, which launches a replacement"
-                ),
+                format!("detach {i} from Auto Scaling group {group_name}"),
             ),
             Action::IsolateInstance { instance_id: i } => facts(
                 "isolate_instance",

@@ -121,6 +121,14 @@ fn outcomes() -> Vec<(String, ActionOutcome)> {
             },
         ),
         (
+            "detach_from_auto_scaling_group",
+            Change::DetachedFromAutoScalingGroup {
+                instance_id: "i-0abc123def4567890".into(),
+                group_name: "batch-workers".into(),
+                decremented: true,
+            },
+        ),
+        (
             "tag_quarantine",
             Change::Tagged {
                 resource: TagTarget::Instance("i-0abc123def4567890".into()),
@@ -194,7 +202,7 @@ fn every_stored_format_reads_and_writes_back_byte_for_byte() {
     assert_eq!(kinds.len(), 15, "one example per entry kind: {kinds:?}");
     let mut problems: Vec<String> = entries.iter().map(|(name, e)| frozen(name, e)).collect();
     let outcomes = outcomes();
-    assert_eq!(outcomes.len(), 11);
+    assert_eq!(outcomes.len(), 12);
     problems.extend(outcomes.iter().map(|(name, o)| frozen(name, o)));
     problems.retain(|p| !p.is_empty());
     assert!(problems.is_empty(), "{problems:#?}");

@@ -48,7 +48,7 @@ pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
     ),
     (
         "Instance",
-        "protect (termination/stop/keep volumes); snapshot; preserve; revoke instance-profile sessions; detach from its Auto Scaling group; isolate; tag; page",
+        "protect (termination/stop/keep volumes); detach from its Auto Scaling group; snapshot; preserve; revoke instance-profile sessions; isolate; tag; page",
     ),
     (
         "S3Bucket",
