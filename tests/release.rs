@@ -342,7 +342,14 @@ async fn scene(cli: &Cli) -> (Scene, Vec<(&'static str, Value)>) {
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
     // Not in an Auto Scaling group (tests/respond.rs releases a detach).
-    details["tags"] = serde_json::json!([{"key": "Name", "value": "web"}]);
+    let tags: Vec<Value> = details["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["key"] != "aws:autoscaling:groupName")
+        .cloned()
+        .collect();
+    details["tags"] = Value::Array(tags);
 
     let events = vec![
         ("user", iam_user_finding(user, &key, HOME_ACCOUNT)),

@@ -497,7 +497,14 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
     // Not in an Auto Scaling group (that case is the next test's).
-    details["tags"] = serde_json::json!([{"key": "Name", "value": "web"}]);
+    let tags: Vec<Value> = details["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["key"] != "aws:autoscaling:groupName")
+        .cloned()
+        .collect();
+    details["tags"] = Value::Array(tags);
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
     let (incident, r) = w.respond(config.clone(), false, &e).await;
