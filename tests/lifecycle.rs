@@ -33,6 +33,10 @@ async fn pipeline(name: &str) -> (Cli, Taps, BTreeMap<&'static str, Context>) {
 }
 
 /// The pages the stack's queue holds now: (kind attribute, subject, body).
+/// Every page on the queue, emptied: `(kind, subject, message)`. The plan-review page is left
+/// out: with no drill on record the clock sends it on any run in the 09:00 UTC hour, and the
+/// ticks here fall at times relative to when the test runs (the drill test reads it from the
+/// tick's answer instead).
 async fn pages(cli: &Cli) -> Vec<(String, String, String)> {
     let sqs = aws_sdk_sqs::Client::new(&cli.sdk);
     drain_queue(&sqs, &cli.stack.queue_url)
@@ -46,6 +50,9 @@ async fn pages(cli: &Cli) -> Vec<(String, String, String)> {
                 .unwrap_or_default()
                 .to_string();
             (kind, text("Subject"), text("Message"))
+        })
+        .filter(|(_, subject, _)| {
+            !subject.starts_with("Firebreak: the response plan is due for review")
         })
         .collect()
 }
