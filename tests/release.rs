@@ -8,7 +8,9 @@ use firebreak_aws::Clients;
 use firebreak_tests::cli::{CALLER, Cli};
 use firebreak_tests::moto::HOME_ACCOUNT;
 use firebreak_tests::seed::{self, Server};
-use firebreak_tests::{assert_only_key_inactive, event, iam_user_finding};
+use firebreak_tests::{
+    assert_only_key_inactive, event, iam_user_finding, without_auto_scaling_group,
+};
 use serde_json::{Value, json};
 
 fn outcome<'a>(line: &'a Value, kind: &str) -> &'a Value {
@@ -341,15 +343,8 @@ async fn scene(cli: &Cli) -> (Scene, Vec<(&'static str, Value)>) {
     let details = &mut instance_event["detail"]["resource"]["instanceDetails"];
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
-    // Not in an Auto Scaling group (tests/respond.rs releases a detach).
-    let tags: Vec<Value> = details["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["key"] != "aws:autoscaling:groupName")
-        .cloned()
-        .collect();
-    details["tags"] = Value::Array(tags);
+    // In no Auto Scaling group (tests/respond.rs releases a detach).
+    without_auto_scaling_group(&mut instance_event);
 
     let events = vec![
         ("user", iam_user_finding(user, &key, HOME_ACCOUNT)),

@@ -8,7 +8,9 @@ use firebreak_aws::{Clients, Collector, Responder, Response};
 use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto};
 use firebreak_tests::seed::{self, Stack};
-use firebreak_tests::{assert_only_key_inactive, event, iam_user_finding};
+use firebreak_tests::{
+    assert_only_key_inactive, event, iam_user_finding, percent_decode, without_auto_scaling_group,
+};
 use serde_json::Value;
 
 struct World {
@@ -104,24 +106,6 @@ fn assert_all_done(r: &Response) {
             o.status
         );
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// The cut-off time in an AWSRevokeOlderSessions policy document.
@@ -496,15 +480,8 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     let details = &mut e["detail"]["resource"]["instanceDetails"];
     details["instanceId"] = server.instance_id.clone().into();
     details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
-    // Not in an Auto Scaling group (that case is the next test's).
-    let tags: Vec<Value> = details["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["key"] != "aws:autoscaling:groupName")
-        .cloned()
-        .collect();
-    details["tags"] = Value::Array(tags);
+    // In no Auto Scaling group (that case is the tests below).
+    without_auto_scaling_group(&mut e);
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
     let (incident, r) = w.respond(config.clone(), false, &e).await;

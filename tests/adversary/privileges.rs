@@ -11,7 +11,7 @@ use firebreak_aws::{Clients, Collector, Responder};
 use firebreak_core::release::{Change, Options};
 use firebreak_core::{Config, Decision, Status, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{event, repo, seed, template};
+use firebreak_tests::{event, percent_decode, repo, seed, template};
 use serde_json::{Value, json};
 
 fn deny_all_documents() -> Vec<(String, Value)> {
@@ -243,24 +243,6 @@ async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_i
     assert!(matches!(detach.status, Status::Done { .. }), "{detach:?}");
     assert!(attached(iam.clone()).await.is_empty());
     assert!(inline(iam.clone()).await.is_empty());
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Runs the policy checker on two templates: (succeeded, its output).

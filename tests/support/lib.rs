@@ -91,3 +91,36 @@ pub async fn assert_only_key_inactive(iam: &aws_sdk_iam::Client, user: &str, ina
         );
     }
 }
+
+/// `s` with its `%XX` escapes decoded (IAM returns policy documents URL-encoded).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The instance finding `event` with the instance's `aws:autoscaling:groupName` tag left out
+/// (and every other tag kept): an instance in no Auto Scaling group.
+pub fn without_auto_scaling_group(event: &mut serde_json::Value) {
+    let details = &mut event["detail"]["resource"]["instanceDetails"];
+    let tags: Vec<serde_json::Value> = details["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["key"] != "aws:autoscaling:groupName")
+        .cloned()
+        .collect();
+    details["tags"] = serde_json::Value::Array(tags);
+}

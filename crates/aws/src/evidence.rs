@@ -112,13 +112,13 @@ pub enum Once<T> {
     Duplicate,
     /// Another run holds a fresh claim on it: nothing ran.
     Busy,
-    /// It ran (first, or taking over a stale claim). `finished` is the marking of the claim:
-    /// `Ok(true)` marked, `Ok(false)` kept open by the work, an error when marking failed.
+    /// It ran (first, or taking over a stale claim). `finished` is an error only when the work
+    /// said [`Then::Finish`] and marking the claim finished failed.
     Ran {
         /// What the work returned.
         value: T,
-        /// Whether the claim was marked finished.
-        finished: Result<bool, AwsError>,
+        /// Marking the claim finished, where the work asked for it.
+        finished: Result<(), AwsError>,
     },
 }
 
@@ -369,8 +369,8 @@ impl EvidenceStore {
             Ok(Turn::First | Turn::Resume) => {}
         }
         let (value, finished) = match work().await? {
-            Then::Finish(value) => (value, self.finish(id, name, now).await.map(|()| true)),
-            Then::KeepOpen(value) => (value, Ok(false)),
+            Then::Finish(value) => (value, self.finish(id, name, now).await),
+            Then::KeepOpen(value) => (value, Ok(())),
         };
         Ok(Once::Ran { value, finished })
     }

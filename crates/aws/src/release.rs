@@ -144,7 +144,7 @@ async fn undo_step(
             ),
         },
         Once::Ran { value, finished } => match finished {
-            Ok(_) => value,
+            Ok(()) => value,
             Err(e) => Status::Failed {
                 code: e.code,
                 message: format!(

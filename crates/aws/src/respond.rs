@@ -375,7 +375,7 @@ impl Responder {
         match self.guard(target, incident, action).await {
             Some(why) => Status::Skipped { why },
             None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
-                would: would(action),
+                would: action.would(),
             },
             None => match target {
                 Ok(c) => self.execute(c, incident, action, now, run).await,
@@ -939,9 +939,4 @@ fn missing(kind: &str, e: &AwsError) -> Missing {
         kind: kind.to_string(),
         error: e.to_string(),
     }
-}
-
-/// What an action would do, for dry runs.
-pub fn would(action: &Action) -> String {
-    action.would()
 }
