@@ -252,7 +252,7 @@ async fn main() -> std::process::ExitCode {
         // past, so the Amazon 24-hour notices they started are already overdue.
         let pager =
             firebreak_aws::Pager::new(home.sns.clone(), &stack.pager_topic, &stack.ticket_topic);
-        match firebreak_aws::clock::tick(
+        match firebreak_aws::run::clock::tick(
             &store,
             &pager,
             "firebreak-demo",
@@ -279,15 +279,15 @@ async fn main() -> std::process::ExitCode {
             }
         }
         // One incident's report, as `firebreak report` renders it (HTML beside it).
-        match firebreak_aws::log::record(&store, &id).await {
+        match firebreak_aws::store::log::record(&store, &id).await {
             Ok(record) => {
                 let now = chrono::Utc::now();
                 println!("\nfirebreak report {id}\n");
-                println!("{}", firebreak_core::report::markdown(&record, now));
+                println!("{}", firebreak_core::render::report::markdown(&record, now));
                 let dir = firebreak_tests::repo().join("target/artefacts");
                 let html = dir.join(format!("demo-report-{id}.html"));
                 match std::fs::create_dir_all(&dir).and_then(|()| {
-                    std::fs::write(&html, firebreak_core::report::html(&record, now))
+                    std::fs::write(&html, firebreak_core::render::report::html(&record, now))
                 }) {
                     Ok(()) => println!(
                         "(HTML report: target/artefacts/{})",
@@ -301,9 +301,9 @@ async fn main() -> std::process::ExitCode {
                 any_failed = true;
             }
         }
-        match firebreak_aws::verify::verify(&store, &id, chrono::Utc::now()).await {
+        match firebreak_aws::run::verify::verify(&store, &id, chrono::Utc::now()).await {
             Ok(v) => {
-                let entries = firebreak_aws::log::read(&store, &id)
+                let entries = firebreak_aws::store::log::read(&store, &id)
                     .await
                     .map(|l| l.len())
                     .unwrap_or_default();
@@ -348,7 +348,7 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
     let base = if incident.account == HOME_ACCOUNT {
         home.clone()
     } else {
-        firebreak_aws::accounts::member_clients(
+        firebreak_aws::sdk::accounts::member_clients(
             home,
             &incident.partition,
             &incident.account,

@@ -384,10 +384,10 @@ async fn confirmed(
             attr.disable_api_termination().and_then(|v| v.value()) == Some(true)
         }
         "snapshot_volumes" => {
-            let instance = firebreak_aws::ec2::describe(&ec2, target)
+            let instance = firebreak_aws::service::ec2::describe(&ec2, target)
                 .await
                 .expect("instance");
-            let volumes = firebreak_aws::ec2::volume_ids(&instance);
+            let volumes = firebreak_aws::service::ec2::volume_ids(&instance);
             let snapshots = ec2
                 .describe_snapshots()
                 .owner_ids("self")
@@ -408,7 +408,7 @@ async fn confirmed(
             })
         }
         "isolate_instance" => {
-            let instance = firebreak_aws::ec2::describe(&ec2, target)
+            let instance = firebreak_aws::service::ec2::describe(&ec2, target)
                 .await
                 .expect("instance");
             instance.network_interfaces().iter().all(|eni| {
@@ -434,7 +434,7 @@ async fn confirmed(
                 key == Some("incident-response") && value == Some(quarantine.as_str())
             };
             if target == s.server.instance_id {
-                let instance = firebreak_aws::ec2::describe(&ec2, target)
+                let instance = firebreak_aws::service::ec2::describe(&ec2, target)
                     .await
                     .expect("instance");
                 instance.tags().iter().any(|t| tagged(t.key(), t.value()))
@@ -519,7 +519,7 @@ async fn verify_manifest(sdk: &SdkConfig, stack: &Stack, key: &str, tally: &mut 
         let stored = head
             .checksum_sha256()
             .and_then(|b| aws_smithy_types::base64::decode(b).ok())
-            .map(|d| firebreak_aws::evidence::hex(&d));
+            .map(|d| firebreak_aws::store::evidence::hex(&d));
         if stored.as_deref() != item["sha256"].as_str() {
             tally.evidence_lost.push(format!(
                 "{item_key}: S3 has {stored:?}, the manifest {}",

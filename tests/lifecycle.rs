@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use firebreak_core::record::Record;
-use firebreak_core::{Entry, IncidentId, LogEntry, Obligation, report};
+use firebreak_core::render::report;
+use firebreak_core::{Entry, IncidentId, LogEntry, Obligation};
 use firebreak_lambda::Context;
 use firebreak_tests::cli::{CALLER, Cli};
 use firebreak_tests::eventbridge::{Taps, drain_queue};
@@ -58,7 +59,7 @@ async fn pages(cli: &Cli) -> Vec<(String, String, String)> {
 }
 
 async fn record(ctx: &Context, id: &IncidentId) -> Record {
-    firebreak_aws::log::record(ctx.evidence(), id)
+    firebreak_aws::store::log::record(ctx.evidence(), id)
         .await
         .expect("the incident's log")
 }
@@ -106,7 +107,7 @@ async fn an_incident_from_event_to_closed_whose_report_lists_every_entry() {
         let (code, out, err) = cli.run(&["notice", id_text, notice]);
         assert_eq!(code, 0, "{notice}: {err}");
         assert!(
-            out.contains(firebreak_core::notice::TO_FILL),
+            out.contains(firebreak_core::render::notice::TO_FILL),
             "{notice}: {out}"
         );
         if notice == "gdpr-subjects" {
@@ -225,15 +226,15 @@ async fn an_incident_from_event_to_closed_whose_report_lists_every_entry() {
 }
 
 /// Where the clock stands: one tick at `now`, as the clock function would run it.
-async fn tick(ctx: &Context, now: DateTime<Utc>) -> firebreak_aws::clock::Tick {
-    let tick = firebreak_aws::clock::tick(ctx.evidence(), ctx.pager(), "clock", now, false)
+async fn tick(ctx: &Context, now: DateTime<Utc>) -> firebreak_aws::run::clock::Tick {
+    let tick = firebreak_aws::run::clock::tick(ctx.evidence(), ctx.pager(), "clock", now, false)
         .await
         .expect("tick");
     assert!(tick.errors.is_empty(), "{:?}", tick.errors);
     tick
 }
 
-fn reminded(tick: &firebreak_aws::clock::Tick, id: &IncidentId) -> Vec<Obligation> {
+fn reminded(tick: &firebreak_aws::run::clock::Tick, id: &IncidentId) -> Vec<Obligation> {
     tick.reminded
         .iter()
         .filter(|(i, _, _)| i == id)
@@ -377,7 +378,7 @@ fn at_nine(day: DateTime<Utc>) -> DateTime<Utc> {
         day.format("%Y").to_string().parse().unwrap_or(2026),
         day.format("%m").to_string().parse().unwrap_or(1),
         day.format("%d").to_string().parse().unwrap_or(1),
-        firebreak_aws::clock::PLAN_REVIEW_HOUR,
+        firebreak_aws::run::clock::PLAN_REVIEW_HOUR,
         0,
         0,
     )
@@ -411,7 +412,7 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
     let id = IncidentId::parse(answer["incident_id"].as_str().expect("id")).expect("id");
     let drill = record(clock, &id).await;
     assert!(drill.is_drill());
-    let checks = firebreak_core::drill::checks(&drill);
+    let checks = firebreak_core::lifecycle::drill::checks(&drill);
     assert!(checks.iter().all(|c| c.passed), "{checks:?}");
     // Containment ran dry: every containment outcome is a dry run, nothing changed.
     let outcomes: Vec<&firebreak_core::ActionOutcome> = drill
@@ -550,9 +551,10 @@ async fn closing_archives_the_finding_the_incident_came_from() {
     let mut responder = functions["contain"].responder(collector, false);
     responder.home.guardduty = guardduty;
 
-    let closed = firebreak_aws::human::close(&responder, &id, "build-agent keys moved to OIDC")
-        .await
-        .expect("closed");
+    let closed =
+        firebreak_aws::run::human::close(&responder, &id, "build-agent keys moved to OIDC")
+            .await
+            .expect("closed");
     assert!(!closed.failed, "{:?}", closed.notes);
     assert_eq!(archive.num_calls(), 1);
     assert_eq!(
@@ -580,7 +582,7 @@ async fn closing_archives_the_finding_the_incident_came_from() {
         )
     );
     // Closing again archives nothing more and appends nothing.
-    let again = firebreak_aws::human::close(&responder, &id, "again")
+    let again = firebreak_aws::run::human::close(&responder, &id, "again")
         .await
         .expect("answered");
     assert!(again.appended.is_none() && again.notes[0].starts_with("already closed by"));

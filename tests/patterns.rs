@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use firebreak_core::rules::eventbridge_sources;
+use firebreak_core::triage::rules::eventbridge_sources;
 use firebreak_core::{
     Config, Decision, DetailType, IncidentNotice, Mode, Stage, StageFinished, Triage,
 };
@@ -206,7 +206,7 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
     // only Firebreak's roles may put), and triage takes it as a drill; the same finding on the
     // default bus, or from another source, reaches nothing.
     let now = chrono::Utc::now();
-    let drill: Value = serde_json::from_str(&firebreak_core::drill::event(
+    let drill: Value = serde_json::from_str(&firebreak_core::lifecycle::drill::event(
         "patterns",
         "111122223333",
         "us-east-1",
@@ -262,7 +262,12 @@ fn every_aws_rule_lists_exact_aws_sources_and_fits_the_pattern_quota() {
         assert_eq!(unique.len(), sources.len(), "{}: a source twice", rule.name);
         for source in &sources {
             if rule.name == "Drills" {
-                assert_eq!(source, firebreak_core::drill::SOURCE, "{}", rule.name);
+                assert_eq!(
+                    source,
+                    firebreak_core::lifecycle::drill::SOURCE,
+                    "{}",
+                    rule.name
+                );
                 continue;
             }
             // The eventSource an aws.<service> source stands for, mapped back by the one mapping.

@@ -409,7 +409,7 @@ async fn state(cli: &Cli, s: &Scene) -> Value {
         .unwrap();
     let user_tags = iam.list_user_tags().user_name(s.user).send().await.unwrap();
     let ec2 = aws_sdk_ec2::Client::new(&cli.sdk);
-    let instance = firebreak_aws::ec2::describe(&ec2, &s.server.instance_id)
+    let instance = firebreak_aws::service::ec2::describe(&ec2, &s.server.instance_id)
         .await
         .unwrap();
     let volumes = ec2

@@ -3,12 +3,12 @@
 //! to look at.
 
 use chrono::{DateTime, Duration, Utc};
-use firebreak_core::approval::ApprovalRecord;
-use firebreak_core::drill::Check;
-use firebreak_core::incident::Deadline;
+use firebreak_core::lifecycle::drill::Check;
 use firebreak_core::record::Record;
-use firebreak_core::release::{Change, ReleaseRecord};
-use firebreak_core::report;
+use firebreak_core::record::approval::ApprovalRecord;
+use firebreak_core::record::incident::Deadline;
+use firebreak_core::record::release::{Change, ReleaseRecord};
+use firebreak_core::render::report;
 use firebreak_core::{
     ActionOutcome, Entry, IncidentId, LogEntry, Obligation, PageKind, Route, Severity, Source,
     Status, TagTarget,

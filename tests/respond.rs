@@ -221,7 +221,7 @@ async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_eviden
             .await
             .unwrap()
             .into_bytes();
-        let sha = firebreak_aws::evidence::hex(&sha256(&body));
+        let sha = firebreak_aws::store::evidence::hex(&sha256(&body));
         assert_eq!(sha, item["sha256"].as_str().unwrap(), "{key}");
         assert_eq!(
             head.checksum_sha256(),
@@ -511,7 +511,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
             .and_then(|v| v.value()),
         Some("stop")
     );
-    let instance = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+    let instance = firebreak_aws::service::ec2::describe(&ec2, &server.instance_id)
         .await
         .unwrap();
     assert_eq!(
@@ -533,7 +533,8 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
         .iter()
         .find(|o| o.kind == "isolate_instance")
         .and_then(|o| o.changes.first());
-    let Some(firebreak_core::release::Change::InstanceIsolated { interfaces, .. }) = isolated
+    let Some(firebreak_core::record::release::Change::InstanceIsolated { interfaces, .. }) =
+        isolated
     else {
         panic!("no isolation recorded: {:?}", r.outcomes);
     };
@@ -579,7 +580,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
             .to_vec()
     };
     let taken = snapshots(ec2.clone(), incident.id.quarantine_tag()).await;
-    let volumes = firebreak_aws::ec2::volume_ids(&instance);
+    let volumes = firebreak_aws::service::ec2::volume_ids(&instance);
     assert_eq!(taken.len(), 2);
     assert_eq!(volumes.len(), 2);
     for v in &volumes {
@@ -838,7 +839,7 @@ async fn member_account_incidents_act_in_the_member_account_through_its_role() {
     let w = world().await;
     // Seed the member account through the same role Firebreak will assume there.
     let home = Clients::new(&w.sdk);
-    let member = firebreak_aws::accounts::member_clients(
+    let member = firebreak_aws::sdk::accounts::member_clients(
         &home,
         "aws",
         MEMBER_ACCOUNT,
@@ -932,7 +933,7 @@ async fn server_in_group(w: &World, name: &str, group: &str) -> seed::Server {
     let server = seed::server(&w.sdk, name).await;
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
     let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
-    let subnet = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+    let subnet = firebreak_aws::service::ec2::describe(&ec2, &server.instance_id)
         .await
         .unwrap()
         .subnet_id()
@@ -983,7 +984,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     let group_of = |id: String| {
         let autoscaling = autoscaling.clone();
         async move {
-            firebreak_aws::autoscaling::group_of(&autoscaling, &id)
+            firebreak_aws::service::autoscaling::group_of(&autoscaling, &id)
                 .await
                 .expect("describe")
         }
@@ -1029,7 +1030,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
         Some(0),
         "the desired capacity goes down to the minimum"
     );
-    let instance = firebreak_aws::ec2::describe(&ec2, &server.instance_id)
+    let instance = firebreak_aws::service::ec2::describe(&ec2, &server.instance_id)
         .await
         .unwrap();
     assert_eq!(
@@ -1048,11 +1049,11 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     );
 
     // Release attaches it to its group again, as the recorded change says.
-    let released = firebreak_aws::release::release(
+    let released = firebreak_aws::run::release::release(
         &w.responder(config.clone(), false),
         &Triage::new(config).unwrap(),
         &incident.id,
-        firebreak_core::release::Options::default(),
+        firebreak_core::record::release::Options::default(),
     )
     .await
     .expect("release");
@@ -1101,7 +1102,7 @@ async fn a_protected_group_keeps_its_instance_and_an_unprintable_group_name_is_l
     );
     let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
     assert_eq!(
-        firebreak_aws::autoscaling::group_of(&autoscaling, &server.instance_id)
+        firebreak_aws::service::autoscaling::group_of(&autoscaling, &server.instance_id)
             .await
             .expect("describe")
             .as_deref(),

@@ -251,7 +251,7 @@ async fn the_functions_log_each_step_as_the_pipeline_runs() {
     let answers = pump(&taps, &functions, 0).await;
 
     let store: &EvidenceStore = functions["page"].evidence();
-    let log = firebreak_aws::log::read(store, &id).await.unwrap();
+    let log = firebreak_aws::store::log::read(store, &id).await.unwrap();
     let by = |e: &LogEntry| e.by.rsplit('-').next().unwrap_or_default().to_string();
     assert_eq!(log[0].entry.kind(), "opened");
     assert_eq!(by(&log[0]), "triage");
@@ -298,11 +298,14 @@ async fn the_functions_log_each_step_as_the_pipeline_runs() {
     let again = deliver(&functions["triage"], &finding).await;
     assert_eq!(again["decision"], "duplicate");
     assert_eq!(
-        firebreak_aws::log::read(store, &id).await.unwrap().len(),
+        firebreak_aws::store::log::read(store, &id)
+            .await
+            .unwrap()
+            .len(),
         log.len()
     );
     // And the evidence the functions locked verifies.
-    let v = firebreak_aws::verify::verify(store, &id, chrono::Utc::now())
+    let v = firebreak_aws::run::verify::verify(store, &id, chrono::Utc::now())
         .await
         .unwrap();
     assert!(v.all_ok(), "{:#?}", v.checked);

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use firebreak_core::page::{self, MAX_SUBJECT, PageKind};
+use firebreak_core::render::page::{self, MAX_SUBJECT, PageKind};
 use firebreak_core::{Action, Config, Decision, Event, Incident, MAX_EVENT_BYTES, Stage, Triage};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 //! snapshot written before its own hour (pre-created to blind the clock) is passed over.
 
 use chrono::{Duration, Utc};
-use firebreak_aws::clock::{self, Scan};
+use firebreak_aws::run::clock::{self, Scan};
 use firebreak_core::record::reminder_hour;
 use firebreak_core::{Entry, IncidentId, Obligation};
 use firebreak_tests::clock::{
@@ -34,7 +34,7 @@ async fn seed_garbage_settled(world: &World, first: usize, n: usize) -> Vec<Inci
 /// its Amazon notice was due 24 hours after.
 async fn open_through_the_log(world: &World, id: &IncidentId, ago: Duration) {
     let now = Utc::now();
-    firebreak_aws::log::append(&world.store, id, BY, open(now - ago), now)
+    firebreak_aws::store::log::append(&world.store, id, BY, open(now - ago), now)
         .await
         .expect("append the opening");
 }
@@ -46,7 +46,7 @@ fn reminded(tick: &clock::Tick) -> Vec<IncidentId> {
 }
 
 async fn reminders_logged(world: &World, id: &IncidentId) -> usize {
-    firebreak_aws::log::record(&world.store, id)
+    firebreak_aws::store::log::record(&world.store, id)
         .await
         .expect("log")
         .entries

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode, PublicAccessBlockConfiguration};
 use chrono::Utc;
-use firebreak_aws::evidence::hex;
-use firebreak_core::release::{Change, OriginalBlock};
+use firebreak_aws::store::evidence::hex;
+use firebreak_core::record::release::{Change, OriginalBlock};
 use firebreak_core::{ActionOutcome, Status};
 use firebreak_tests::cli::Cli;
 use firebreak_tests::moto::HOME_ACCOUNT;
@@ -215,7 +215,9 @@ async fn a_log_entry_written_over_is_caught_by_verify_and_the_report_keeps_the_o
     assert!(!report.contains("routine maintenance"), "{report}");
     let store = firebreak_aws::EvidenceStore::new(cli.s3(), &cli.stack.bucket, 90, false);
     let parsed = firebreak_core::IncidentId::parse(&id).unwrap();
-    let log = firebreak_aws::log::read(&store, &parsed).await.unwrap();
+    let log = firebreak_aws::store::log::read(&store, &parsed)
+        .await
+        .unwrap();
     assert_eq!(
         serde_json::to_value(&log[0]).unwrap()["entry"]["severity"],
         Value::from(severity.as_str())

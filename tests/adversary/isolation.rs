@@ -19,9 +19,9 @@ use aws_sdk_ec2::config::interceptors::{
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeInput;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use firebreak_aws::ec2::{IsolationGroups, REFUSED};
+use firebreak_aws::effect::isolation::{IsolationGroups, REFUSED};
 use firebreak_aws::{Clients, Collector, Responder, Response};
-use firebreak_core::release::{Change, Options};
+use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
 use firebreak_tests::seed::{self, Server, Stack};
@@ -112,7 +112,7 @@ impl World {
 
     /// The groups of each of the server's interfaces.
     async fn eni_groups(&self) -> BTreeMap<String, Vec<String>> {
-        let instance = firebreak_aws::ec2::describe(&self.ec2, &self.server.instance_id)
+        let instance = firebreak_aws::service::ec2::describe(&self.ec2, &self.server.instance_id)
             .await
             .unwrap();
         instance
@@ -450,7 +450,7 @@ async fn groups_an_attacker_named_and_tagged_like_firebreaks_are_never_used() {
         "{manifest}"
     );
     let store = w.responder(None).evidence;
-    let checked = firebreak_aws::verify::verify(&store, &incident.id, chrono::Utc::now())
+    let checked = firebreak_aws::run::verify::verify(&store, &incident.id, chrono::Utc::now())
         .await
         .unwrap();
     assert!(checked.all_ok(), "{:?}", checked.checked);
@@ -466,7 +466,7 @@ async fn an_isolation_group_the_attacker_opened_is_refused_and_nothing_moves() {
 
     // The interface goes back (a release), then the attacker opens Firebreak's own group,
     // by the id Firebreak recorded, before the incident's isolation runs again.
-    let released = firebreak_aws::release::release(
+    let released = firebreak_aws::run::release::release(
         &w.responder(None),
         &Triage::new(w.config()).unwrap(),
         &incident.id,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use firebreak_aws::{Clients, Collector, Responder};
-use firebreak_core::release::{Change, Options};
+use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Status, Triage};
 use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
 use firebreak_tests::{event, percent_decode, repo, seed, template};
@@ -80,8 +80,8 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
     let iam = Clients::new(&sdk).iam;
     seed::user_with_two_keys(&iam, "mallory").await;
     let name = Config::default().accounts.deny_policy;
-    let arn = firebreak_aws::iam::deny_policy_arn("aws", HOME_ACCOUNT, &name);
-    firebreak_aws::iam::deny_user(&iam, "mallory", &arn)
+    let arn = firebreak_aws::service::iam::deny_policy_arn("aws", HOME_ACCOUNT, &name);
+    firebreak_aws::service::iam::deny_user(&iam, "mallory", &arn)
         .await
         .expect("deny");
     let attached = |iam: aws_sdk_iam::Client| async move {
@@ -152,7 +152,7 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
         .send()
         .await
         .expect("attach");
-    let err = firebreak_aws::iam::detach_user_policy(&iam, "mallory", &other, &name)
+    let err = firebreak_aws::service::iam::detach_user_policy(&iam, "mallory", &other, &name)
         .await
         .expect_err("a foreign policy is never detached");
     assert_eq!(err.code, "NotFirebreaks");
@@ -162,10 +162,13 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
     both.sort();
     assert_eq!(now, both);
     // Firebreak's own detaches, once; a second time says it was not attached.
-    let undone = firebreak_aws::iam::detach_user_policy(&iam, "mallory", &arn, &name)
+    let undone = firebreak_aws::service::iam::detach_user_policy(&iam, "mallory", &arn, &name)
         .await
         .expect("detach");
-    assert!(matches!(undone, firebreak_aws::release::Undone::Changed(_)));
+    assert!(matches!(
+        undone,
+        firebreak_aws::run::release::Undone::Changed(_)
+    ));
     assert_eq!(attached(iam.clone()).await, [other]);
 }
 
@@ -232,7 +235,7 @@ async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_i
     assert_eq!(inline(iam.clone()).await, ["AWSRevokeOlderSessions"]);
 
     let released =
-        firebreak_aws::release::release(&responder, &triage, &incident.id, Options::default())
+        firebreak_aws::run::release::release(&responder, &triage, &incident.id, Options::default())
             .await
             .expect("release");
     let detach = released

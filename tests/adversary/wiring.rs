@@ -9,7 +9,8 @@ use aws_sdk_s3::types::{
     DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
     ObjectLockRule,
 };
-use firebreak_core::{Entry, wiring};
+use firebreak_core::Entry;
+use firebreak_core::lifecycle::wiring;
 use firebreak_tests::template;
 use firebreak_tests::wiring::{BUS, CLOCK, DENY_SID, World};
 
@@ -36,7 +37,7 @@ async fn pages_once(world: &World, via: &str, expected: &[&str]) {
     }
     assert!(message.contains("Fix: "), "{message}");
 
-    let log = firebreak_aws::log::read(world.clock.evidence(), &wiring::log_id())
+    let log = firebreak_aws::store::log::read(world.clock.evidence(), &wiring::log_id())
         .await
         .expect("the wiring log");
     let logged: Vec<_> = log
@@ -62,7 +63,7 @@ async fn the_wiring_as_built_is_clean_and_pages_nobody() {
     let answer = world.tick().await;
     assert_eq!(answer["wiring_drifts"], 0, "{answer:#}");
     assert_eq!(world.pages().await, []);
-    let log = firebreak_aws::log::read(world.clock.evidence(), &wiring::log_id())
+    let log = firebreak_aws::store::log::read(world.clock.evidence(), &wiring::log_id())
         .await
         .expect("list");
     assert_eq!(log, []);

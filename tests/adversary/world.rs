@@ -166,7 +166,7 @@ impl World {
 pub fn cloudtrail(source: &str, name: &str, who: Value, request: Value, event_id: &str) -> Value {
     serde_json::json!({
         "version": "0", "id": format!("eb-{event_id}"), "detail-type": "AWS API Call via CloudTrail",
-        "source": firebreak_core::rules::eventbridge_source(source).unwrap_or_default(), "account": HOME_ACCOUNT,
+        "source": firebreak_core::triage::rules::eventbridge_source(source).unwrap_or_default(), "account": HOME_ACCOUNT,
         "time": "2026-12-06T03:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {
             "eventVersion": "1.09", "userIdentity": who, "eventTime": "2026-12-06T02:59:30Z",

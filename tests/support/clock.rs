@@ -1,15 +1,15 @@
 //! The deadline clock's world on the emulator, and the incidents it reads seeded straight into
-//! the evidence bucket (PutObject of the log entries `firebreak_core::log` defines, the clock's
+//! the evidence bucket (PutObject of the log entries `firebreak_core::record::log` defines, the clock's
 //! marks and snapshots), so thousands of incidents need not go through the functions.
 
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Duration, Utc};
-use firebreak_aws::clock::{self, Snapshot};
+use firebreak_aws::run::clock::{self, Snapshot};
 use firebreak_aws::{Clients, EvidenceStore, Pager};
-use firebreak_core::incident::Deadline;
-use firebreak_core::log::{Entry, LOG_DIR, LogEntry};
+use firebreak_core::record::incident::Deadline;
+use firebreak_core::record::log::{Entry, LOG_DIR, LogEntry};
 use firebreak_core::{IncidentId, Obligation, Severity, Source};
 use tokio::task::JoinSet;
 

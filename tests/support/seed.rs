@@ -122,7 +122,7 @@ pub async fn stack(sdk: &SdkConfig) -> Stack {
 /// infra/member-role.yaml in the member account.
 pub async fn deny_policy(sdk: &SdkConfig) {
     let home = firebreak_aws::Clients::new(sdk);
-    let member = firebreak_aws::accounts::member_clients(
+    let member = firebreak_aws::sdk::accounts::member_clients(
         &home,
         "aws",
         crate::moto::MEMBER_ACCOUNT,

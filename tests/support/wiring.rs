@@ -206,7 +206,7 @@ impl World {
         let mut clock_env = shared.clone();
         clock_env.extend(
             env.iter()
-                .filter(|(k, _)| k.starts_with(firebreak_core::wiring::OWN_PREFIX))
+                .filter(|(k, _)| k.starts_with(firebreak_core::lifecycle::wiring::OWN_PREFIX))
                 .cloned(),
         );
         lambda

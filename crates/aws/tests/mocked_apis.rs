@@ -12,8 +12,8 @@ use aws_sdk_guardduty::types::{
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::error::ErrorMetadata;
 use chrono::{TimeZone, Utc};
-use firebreak_aws::activity::{Lookup, principal_activity};
-use firebreak_aws::guardduty::fetch_finding_event;
+use firebreak_aws::service::cloudtrail::{Lookup, principal_activity};
+use firebreak_aws::service::guardduty::fetch_finding_event;
 use firebreak_core::{Action, Config, Decision, Detail, Event, Triage};
 
 /// `aws_smithy_mocks::mock_client!` without its call to `with_test_defaults_v2`, which the SDK
@@ -394,12 +394,12 @@ async fn archive_finding_names_the_detector_and_the_finding() {
         });
     let gd = mocked_client!(aws_sdk_guardduty, [&archive]);
 
-    firebreak_aws::guardduty::archive_finding(&gd, DETECTOR, FINDING)
+    firebreak_aws::service::guardduty::archive_finding(&gd, DETECTOR, FINDING)
         .await
         .expect("archived");
     assert_eq!(archive.num_calls(), 1);
 
-    let err = firebreak_aws::guardduty::archive_finding(&gd, "", FINDING)
+    let err = firebreak_aws::service::guardduty::archive_finding(&gd, "", FINDING)
         .await
         .expect_err("no detector");
     assert_eq!(err.code, "InvalidInput");
@@ -425,7 +425,7 @@ async fn archive_finding_refused_is_err_with_its_code() {
     });
     let gd = mocked_client!(aws_sdk_guardduty, [&archive]);
 
-    let err = firebreak_aws::guardduty::archive_finding(&gd, DETECTOR, FINDING)
+    let err = firebreak_aws::service::guardduty::archive_finding(&gd, DETECTOR, FINDING)
         .await
         .expect_err("refused");
     assert_eq!(err.code, "BadRequestException");

@@ -136,7 +136,7 @@ pub(crate) fn incident_id(text: &str) -> anyhow::Result<IncidentId> {
 /// records are; the exit code.
 fn report(
     stdout: &mut dyn Write,
-    run: &firebreak_aws::records::Run,
+    run: &firebreak_aws::store::records::Run,
     note: Option<&str>,
 ) -> anyhow::Result<u8> {
     let (outcomes, location, manifest) = (&run.outcomes, &run.evidence_location, &run.manifest);
@@ -170,7 +170,7 @@ pub fn approve(
     let id = incident_id(id)?;
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
-        let approval = firebreak_aws::approve::approve(&responder, &triage, &id, action)
+        let approval = firebreak_aws::run::approve::approve(&responder, &triage, &id, action)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let dry = if args.dry_run { " [DRY RUN]" } else { "" };
@@ -188,13 +188,13 @@ pub fn release(
     triage: Triage,
     args: &AwsArgs,
     id: &str,
-    options: firebreak_core::release::Options,
+    options: firebreak_core::record::release::Options,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let id = incident_id(id)?;
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
-        let release = firebreak_aws::release::release(&responder, &triage, &id, options)
+        let release = firebreak_aws::run::release::release(&responder, &triage, &id, options)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let dry = if args.dry_run { " [DRY RUN]" } else { "" };
@@ -234,7 +234,7 @@ pub fn respond(
         let responder = responder(&triage, args).await?;
         let inputs: Vec<(String, String)> = match source {
             EventSource::Finding { id, detector } => {
-                let text = firebreak_aws::guardduty::fetch_finding_event(
+                let text = firebreak_aws::service::guardduty::fetch_finding_event(
                     &responder.home.guardduty,
                     detector.as_deref(),
                     &id,
@@ -345,7 +345,7 @@ pub fn verify(
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
-        let v = firebreak_aws::verify::verify(store, &id, firebreak_aws::verify::now())
+        let v = firebreak_aws::run::verify::verify(store, &id, firebreak_aws::run::verify::now())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let mut code = print_verification(&v, stdout)?;
@@ -354,7 +354,7 @@ pub fn verify(
             return Ok(code);
         }
         let by = &responder.collector.identity;
-        match firebreak_aws::verify::record_custody(store, &v, by, "verify").await {
+        match firebreak_aws::run::verify::record_custody(store, &v, by, "verify").await {
             Ok(keys) => {
                 for k in keys {
                     writeln!(stdout, "  custody: {k} (read by {by})")?;
@@ -371,7 +371,7 @@ pub fn verify(
 
 /// Prints one verdict per object and a summary; `EXIT_OK` when every verdict is ok.
 pub fn print_verification(
-    v: &firebreak_aws::verify::Verification,
+    v: &firebreak_aws::run::verify::Verification,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     writeln!(
@@ -400,12 +400,12 @@ pub fn lockdown(
         let clients = Clients::new(&sdk(args).await);
         let outcomes = match &what {
             LockdownTarget::Cognito { pool } => {
-                firebreak_aws::lockdown::cognito_pool(&clients, pool, args.dry_run).await
+                firebreak_aws::run::lockdown::cognito_pool(&clients, pool, args.dry_run).await
             }
             LockdownTarget::Role { role } => {
                 let (account, arn) = caller(&clients).await?;
                 let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
-                firebreak_aws::lockdown::role(
+                firebreak_aws::run::lockdown::role(
                     &clients,
                     triage.config(),
                     &account,

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
-use firebreak_aws::human::StepResult;
-use firebreak_core::notice::{self, Notice};
+use firebreak_aws::run::human::StepResult;
 use firebreak_core::record::Record;
-use firebreak_core::{Entry, Obligation, Triage, report};
+use firebreak_core::render::notice::{self, Notice};
+use firebreak_core::render::report;
+use firebreak_core::{Entry, Obligation, Triage};
 use sha2::{Digest, Sha256};
 
 use crate::aws::{AwsArgs, incident_id, responder, runtime, sdk};
@@ -53,13 +54,13 @@ pub fn step(
         let responder = responder(&triage, args).await?;
         let result: StepResult = match step {
             Step::Ack { obligation, note } => {
-                firebreak_aws::human::acknowledge(&responder, &id, obligation, note).await
+                firebreak_aws::run::human::acknowledge(&responder, &id, obligation, note).await
             }
             Step::ConfirmBreach { note } => {
-                firebreak_aws::human::confirm_breach(&responder, &id, note).await
+                firebreak_aws::run::human::confirm_breach(&responder, &id, note).await
             }
             Step::Close { controls } => {
-                firebreak_aws::human::close(&responder, &id, &controls).await
+                firebreak_aws::run::human::close(&responder, &id, &controls).await
             }
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -114,7 +115,7 @@ async fn log_one(
     entry: Entry,
     what: &str,
 ) -> anyhow::Result<()> {
-    firebreak_aws::log::append(
+    firebreak_aws::store::log::append(
         &responder.evidence,
         id,
         &responder.collector.identity,
@@ -143,7 +144,7 @@ pub fn notice(
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
-        let record = firebreak_aws::log::record(store, &id)
+        let record = firebreak_aws::store::log::record(store, &id)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let text = notice::draft(which, &record, Utc::now());
@@ -177,7 +178,7 @@ pub fn report(
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
         let read_at = Utc::now();
-        let record = firebreak_aws::log::record(store, &id)
+        let record = firebreak_aws::store::log::record(store, &id)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let text = if html {
@@ -188,7 +189,7 @@ pub fn report(
         write_out(&text, output, stdout)?;
         if !args.dry_run {
             let entry = Entry::Custody {
-                keys: vec![firebreak_aws::log::prefix(&id)],
+                keys: vec![firebreak_aws::store::log::prefix(&id)],
                 purpose: "report".into(),
                 read_at,
             };
@@ -212,7 +213,7 @@ pub fn clock(
         let responder = responder(&triage, args).await?;
         let store = &responder.evidence;
         let now = Utc::now();
-        let tick = firebreak_aws::clock::tick(
+        let tick = firebreak_aws::run::clock::tick(
             store,
             &responder.pager,
             &responder.collector.identity,
@@ -266,17 +267,20 @@ async fn wiring(
     now: chrono::DateTime<Utc>,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let observer = firebreak_aws::wiring::Observer::new(&responder.home.sdk);
+    let observer = firebreak_aws::run::wiring::Observer::new(&responder.home.sdk);
     let clock = observer
         .deployed(function)
         .await
         .map_err(|e| anyhow::anyhow!("reading the clock function {function}: {e}"))?;
-    let mut expected = firebreak_core::wiring::expected(&clock.environment, &responder.config)
-        .map_err(|(name, message)| anyhow::anyhow!("{function}: {name}: {message}"))?
-        .ok_or_else(|| {
-            anyhow::anyhow!("{function} carries no FIREBREAK_WIRING_* variables: is it the clock?")
-        })?;
-    let environment = firebreak_core::wiring::Environment::of(
+    let mut expected =
+        firebreak_core::lifecycle::wiring::expected(&clock.environment, &responder.config)
+            .map_err(|(name, message)| anyhow::anyhow!("{function}: {name}: {message}"))?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{function} carries no FIREBREAK_WIRING_* variables: is it the clock?"
+                )
+            })?;
+    let environment = firebreak_core::lifecycle::wiring::Environment::of(
         clock
             .environment
             .iter()
@@ -285,13 +289,13 @@ async fn wiring(
     if !expected.functions.iter().any(|f| f.arn == clock.arn) {
         expected
             .functions
-            .push(firebreak_core::wiring::FunctionWiring {
+            .push(firebreak_core::lifecycle::wiring::FunctionWiring {
                 arn: clock.arn.clone(),
                 role_arn: clock.role_arn.clone(),
                 environment,
             });
     }
-    let check = firebreak_aws::wiring::check(
+    let check = firebreak_aws::run::wiring::check(
         &observer,
         &expected,
         &responder.evidence,
@@ -357,13 +361,18 @@ pub fn drill(
             writeln!(
                 stdout,
                 "{}",
-                firebreak_core::drill::event(&run, &responder.home_account, &region, now)
+                firebreak_core::lifecycle::drill::event(
+                    &run,
+                    &responder.home_account,
+                    &region,
+                    now
+                )
             )?;
             return Ok(EXIT_OK);
         }
         let on = firebreak_aws::Bus::new(aws_sdk_eventbridge::Client::new(&sdk), bus.as_str());
         let started =
-            firebreak_aws::drill::start(&on, &triage, &responder.home_account, &region, now)
+            firebreak_aws::run::drill::start(&on, &triage, &responder.home_account, &region, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         writeln!(
@@ -373,7 +382,7 @@ pub fn drill(
             started.event_id,
             wait.as_secs()
         )?;
-        let verdict = firebreak_aws::drill::finish(
+        let verdict = firebreak_aws::run::drill::finish(
             &responder.evidence,
             &responder.pager,
             &responder.collector.identity,
@@ -389,7 +398,7 @@ pub fn drill(
 
 /// Prints a drill's checks; `EXIT_OK` when it passed.
 pub fn print_verdict(
-    verdict: &firebreak_aws::drill::Verdict,
+    verdict: &firebreak_aws::run::drill::Verdict,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     for c in &verdict.checks {

@@ -337,7 +337,7 @@ fn run_commands(
             enable_users,
             aws,
         } => load_triage(aws.config.as_deref()).and_then(|t| {
-            let options = firebreak_core::release::Options {
+            let options = firebreak_core::record::release::Options {
                 reactivate_keys,
                 enable_users,
             };

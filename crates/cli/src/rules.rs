@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use firebreak_core::Triage;
-use firebreak_core::rules::Condition;
+use firebreak_core::triage::rules::Condition;
 use firebreak_core::triage::{GUARDDUTY_PLAYBOOKS, SEVERITY_POLICY};
 
 use crate::EXIT_OK;

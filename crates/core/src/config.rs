@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::principal::protects;
+use crate::event::principal::protects;
 
 /// The least evidence retention any plan accepts (requirements §4: logs kept at least 90 days).
 pub const MIN_RETENTION_DAYS: u32 = 90;

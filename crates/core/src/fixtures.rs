@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::approval::ApprovalRecord;
-use crate::drill::Check;
-use crate::incident::{Deadline, IncidentId, Obligation, Source};
-use crate::log::{Entry, LogEntry};
-use crate::outcome::{ActionOutcome, Status};
-use crate::page::PageKind;
-use crate::release::{Change, ReleaseRecord};
+use crate::lifecycle::drill::Check;
+use crate::record::approval::ApprovalRecord;
+use crate::record::incident::{Deadline, IncidentId, Obligation, Source};
+use crate::record::log::{Entry, LogEntry};
+use crate::record::outcome::{ActionOutcome, Status};
+use crate::record::release::{Change, ReleaseRecord};
+use crate::render::page::PageKind;
 use crate::severity::Route;
 use crate::severity::Severity;
 

@@ -5,47 +5,34 @@
 //! The path of an event: [`Event::parse`] (lenient serde types) → [`Triage::triage`] (rules,
 //! severity, playbooks) → [`Decision`] (ignored with a reason, or an [`Incident`] with its plan).
 
-pub mod approval;
-pub mod bus;
-pub mod cloudtrail;
+//! The modules are layered, each folder importing only the ones before it (`make
+//! check-invariants` fails on a cycle or an import upward): `error`, `severity` → `event/` (the
+//! input) → `config` → `action/` (what may be done) → `record/` (every stored type: incidents,
+//! outcomes, the log) → `render/` (what humans read) → `lifecycle/` (bus stages, drills, wiring)
+//! → `triage/` (rules and the decision).
+
+pub mod action;
 pub mod config;
-pub mod custody;
-pub mod drill;
 pub mod error;
 pub mod event;
 #[cfg(test)]
 mod fixtures;
-pub mod guardduty;
-pub mod incident;
-mod lenient;
-pub mod log;
-pub mod names;
-pub mod notice;
-pub mod outcome;
-pub mod page;
-pub mod plan;
-pub mod principal;
+pub mod lifecycle;
 pub mod record;
-pub mod redact;
-pub mod release;
-pub mod report;
-pub mod rules;
+pub mod render;
 pub mod severity;
-#[cfg(test)]
-mod stored;
 pub mod triage;
-pub mod wiring;
 
-pub use bus::{DetailType, IncidentNotice, Stage, StageFinished};
+pub use action::plan::{Action, PlannedAction, TagTarget};
 pub use config::{Config, LockMode, Mode, Protection};
 pub use error::{ConfigError, Error, MAX_EVENT_BYTES};
+pub use event::principal::Principal;
 pub use event::{Detail, Envelope, Event};
-pub use incident::{Deadline, Decision, Incident, IncidentId, Obligation, Source};
-pub use log::{Entry, LogEntry};
-pub use outcome::{ActionOutcome, Status};
-pub use page::{Page, PageKind};
-pub use plan::{Action, PlannedAction, TagTarget};
-pub use principal::Principal;
-pub use rules::{IocRule, RuleSet};
+pub use lifecycle::bus::{DetailType, IncidentNotice, Stage, StageFinished};
+pub use record::incident::{Deadline, Decision, Incident, IncidentId, Obligation, Source};
+pub use record::log::{Entry, LogEntry};
+pub use record::outcome::{ActionOutcome, Status};
+pub use render::page::{Page, PageKind};
 pub use severity::{Route, Severity};
 pub use triage::Triage;
+pub use triage::rules::{IocRule, RuleSet};

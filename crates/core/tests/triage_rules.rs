@@ -68,7 +68,7 @@ fn role(name: &str) -> Value {
 fn call(source: &str, name: &str, who: Value, request: Value) -> Value {
     envelope(
         "AWS API Call via CloudTrail",
-        &firebreak_core::rules::eventbridge_source(source).unwrap_or_default(),
+        &firebreak_core::triage::rules::eventbridge_source(source).unwrap_or_default(),
         json!({"eventVersion": "1.09", "userIdentity": who, "eventTime": "2026-11-23T02:59:30Z",
                "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
                "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2", "requestParameters": request,

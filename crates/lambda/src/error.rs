@@ -38,7 +38,11 @@ impl std::fmt::Debug for FunctionError {
             FunctionError::BadInput(m) => ("BadInput", m),
             FunctionError::Retry(m) => ("Retry", m),
         };
-        write!(f, "{name}({})", firebreak_core::redact::redact(message))
+        write!(
+            f,
+            "{name}({})",
+            firebreak_core::render::redact::redact(message)
+        )
     }
 }
 
@@ -48,7 +52,7 @@ impl From<FunctionError> for Diagnostic {
         // logs, since the event holds the full values.
         Diagnostic {
             error_type: e.error_type().to_string(),
-            error_message: firebreak_core::redact::redact(&e.to_string()),
+            error_message: firebreak_core::render::redact::redact(&e.to_string()),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! bus. A bus event only points at the locked source event; each function triages that again.
 
 use chrono::Utc;
-use firebreak_aws::evidence::{Once, StepClaim, Then};
-use firebreak_aws::{Collector, EvidenceStore, log};
+use firebreak_aws::store::evidence::{Once, StepClaim, Then};
+use firebreak_aws::store::log;
+use firebreak_aws::{Collector, EvidenceStore};
+use firebreak_core::render::page;
 use firebreak_core::{
     Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind,
-    Route, Stage, StageFinished, page,
+    Route, Stage, StageFinished,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -435,11 +437,11 @@ async fn opened_by(ctx: &Context, id: &IncidentId) -> Result<String, FunctionErr
 fn parse_bus(raw: &str) -> Result<BusEvent, FunctionError> {
     let event: BusEvent = serde_json::from_str(raw)
         .map_err(|e| FunctionError::BadInput(format!("not an EventBridge event: {e}")))?;
-    if event.source != firebreak_core::bus::SOURCE {
+    if event.source != firebreak_core::lifecycle::bus::SOURCE {
         return Err(FunctionError::BadInput(format!(
             "source {:?} is not {:?}",
             event.source,
-            firebreak_core::bus::SOURCE
+            firebreak_core::lifecycle::bus::SOURCE
         )));
     }
     Ok(event)
@@ -478,7 +480,7 @@ pub fn event_name(id: Option<&str>, raw: &str) -> String {
 }
 
 fn short(text: &str) -> String {
-    firebreak_aws::evidence::hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
+    firebreak_aws::store::evidence::hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
 /// A scheduled event (the clock's and the drill's): only that it is one is checked.
@@ -501,7 +503,7 @@ fn scheduled(raw: &str) -> Result<(), FunctionError> {
 /// sent twice.
 pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
-    let tick = firebreak_aws::clock::tick(
+    let tick = firebreak_aws::run::clock::tick(
         ctx.evidence(),
         ctx.pager(),
         &collector.identity,
@@ -536,12 +538,12 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
 async fn check_wiring(
     ctx: &Context,
     collector: &Collector,
-) -> Result<Option<firebreak_aws::wiring::Check>, FunctionError> {
+) -> Result<Option<firebreak_aws::run::wiring::Check>, FunctionError> {
     let Some(expected) = &ctx.settings.wiring else {
         return Ok(None);
     };
-    let observer = firebreak_aws::wiring::Observer::new(&ctx.responder.home.sdk);
-    firebreak_aws::wiring::check(
+    let observer = firebreak_aws::run::wiring::Observer::new(&ctx.responder.home.sdk);
+    firebreak_aws::run::wiring::check(
         &observer,
         expected,
         ctx.evidence(),
@@ -560,7 +562,7 @@ async fn check_wiring(
 /// answer, not an error: retrying would start another drill.
 pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
-    let started = firebreak_aws::drill::start(
+    let started = firebreak_aws::run::drill::start(
         &ctx.bus,
         &ctx.triage,
         &ctx.settings.home_account,
@@ -569,7 +571,7 @@ pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
     )
     .await
     .map_err(|e| FunctionError::aws("starting the drill", e))?;
-    let verdict = firebreak_aws::drill::finish(
+    let verdict = firebreak_aws::run::drill::finish(
         ctx.evidence(),
         ctx.pager(),
         &collector.identity,

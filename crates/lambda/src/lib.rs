@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use firebreak_aws::{Bus, Clients, Collector, EvidenceStore, Pager, Responder};
 use firebreak_core::Triage;
-use firebreak_core::redact::redact;
+use firebreak_core::render::redact::redact;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 

@@ -2,7 +2,7 @@
 //! variables by `infra/template.yaml`, turned into one validated [`Config`]. Reading the
 //! environment is the binary's job; this module only interprets what it is given.
 
-use firebreak_core::wiring::{self, Wiring};
+use firebreak_core::lifecycle::wiring::{self, Wiring};
 use firebreak_core::{Config, LockMode, Mode};
 
 /// What a function needs besides its clients.

@@ -1,0 +1,642 @@
+//! Effects: each planned action's guard, execution and state, dispatched from one place, by
+//! the responder that every use case holds. An action runs only after the guard found its
+//! target unprotected; a dry run or a drill reports what it would do; a failed call is
+//! reported failed, never done. Undoing a recorded change is [`undo`]; isolation, the one
+//! effect with state of its own in the evidence store, is [`isolation`].
+
+pub mod isolation;
+pub mod undo;
+
+use chrono::{DateTime, Duration, Utc};
+use firebreak_core::action::plan::Touches;
+use firebreak_core::record::release::{Change, OriginalBlock, OriginalGroups};
+use firebreak_core::{
+    Action, ActionOutcome, Config, Incident, PlannedAction, Principal, Stage, Status, TagTarget,
+};
+use serde_json::Value;
+
+use crate::sdk::accounts::{member_clients, principal_arn_of_caller};
+use crate::sdk::clients::Clients;
+use crate::sdk::error::AwsError;
+use crate::service::cloudtrail::{Lookup, principal_activity};
+use crate::service::sns::Pager;
+use crate::service::{autoscaling, cognito, ec2, iam, s3};
+use crate::store::evidence::{Collector, EvidenceStore, Item, Missing};
+
+/// How far back the principal's CloudTrail activity is collected.
+pub const ACTIVITY_WINDOW_DAYS: i64 = 7;
+
+/// Everything the responder needs, built once by an entry point.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// Clients of the security account Firebreak runs in.
+    pub home: Clients,
+    /// The security account's id.
+    pub home_account: String,
+    /// Configuration (protection, member role).
+    pub config: Config,
+    /// The locked evidence store (security account).
+    pub evidence: EvidenceStore,
+    /// The pager (security account).
+    pub pager: Pager,
+    /// Who collects evidence.
+    pub collector: Collector,
+    /// No mutating call at all: every action reports what it would do.
+    pub dry_run: bool,
+    /// Whoever runs Firebreak (caller identity): never contained, whatever the plan says.
+    pub self_arn: Option<String>,
+}
+
+pub(crate) struct Run {
+    /// Instances read once per response: their volumes and devices do not change under us.
+    /// (Isolation reads the interfaces afresh: their groups are what it changes.)
+    pub(crate) instances: std::collections::HashMap<String, aws_sdk_ec2::types::Instance>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) missing: Vec<Missing>,
+    pub(crate) original_groups: Vec<OriginalGroups>,
+    pub(crate) evidence_failed: Option<AwsError>,
+    /// What the action being executed changed so far (moved onto its outcome).
+    pub(crate) changes: Vec<Change>,
+}
+
+impl Run {
+    pub(crate) fn new() -> Run {
+        Run {
+            instances: Default::default(),
+            items: Vec::new(),
+            missing: Vec::new(),
+            original_groups: Vec::new(),
+            evidence_failed: None,
+            changes: Vec::new(),
+        }
+    }
+}
+
+impl Responder {
+    /// Where approval and release runs lock their records, as this responder.
+    pub fn writer(&self) -> crate::store::records::Writer<'_> {
+        crate::store::records::Writer {
+            store: &self.evidence,
+            collector: &self.collector,
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// A responder acting from the security account `home_account` with `config`'s stack.
+    pub fn new(
+        home: Clients,
+        home_account: impl Into<String>,
+        config: Config,
+        collector: Collector,
+        dry_run: bool,
+    ) -> Result<Responder, AwsError> {
+        if config.stack.evidence_bucket.is_empty() {
+            return Err(AwsError::new(
+                "Config",
+                "stack.evidence_bucket is not set: evidence has nowhere to go",
+            ));
+        }
+        let evidence = EvidenceStore::new(
+            home.s3.clone(),
+            &config.stack.evidence_bucket,
+            config.evidence.retention_days,
+            config.evidence.lock_mode == firebreak_core::LockMode::Governance,
+        );
+        let pager = Pager::new(
+            home.sns.clone(),
+            &config.stack.pager_topic_arn,
+            &config.stack.ticket_topic_arn,
+        );
+        Ok(Responder {
+            home,
+            home_account: home_account.into(),
+            config,
+            evidence,
+            pager,
+            collector,
+            dry_run,
+            self_arn: None,
+        })
+    }
+
+    /// One action: refused for a protected target, dry in a dry run or a drill, else executed.
+    pub(crate) async fn run_action(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        action: &Action,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Status {
+        match self.guard(target, incident, action).await {
+            Some(why) => Status::Skipped { why },
+            None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
+                would: action.would(),
+            },
+            None => match target {
+                Ok(c) => self.execute(c, incident, action, now, run).await,
+                Err(e) => failed(e),
+            },
+        }
+    }
+
+    /// Clients containing where the incident happened: its account (through the member
+    /// containment role when it is not ours) and its region.
+    pub(crate) async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
+        self.clients_as(incident, &self.config.accounts.member_role)
+            .await
+    }
+
+    async fn clients_as(&self, incident: &Incident, role: &str) -> Result<Clients, AwsError> {
+        let clients = if incident.account == self.home_account {
+            self.home.clone()
+        } else {
+            member_clients(
+                &self.home,
+                &incident.partition,
+                &incident.account,
+                role,
+                incident.id.as_str(),
+            )
+            .await?
+        };
+        Ok(clients.in_region(&incident.region))
+    }
+
+    /// The clients each of `stage`'s actions runs with: in a member account, containment
+    /// through the containment role and evidence through the preserve role, each entered only
+    /// when the stage has actions of its kind.
+    pub(crate) async fn targets(&self, incident: &Incident, stage: Stage) -> Targets {
+        let wants = |part: Stage| {
+            incident.plan.iter().any(|p| {
+                stage.owns(&p.action)
+                    && part.owns(&p.action)
+                    && !matches!(p.action, Action::Page { .. })
+            })
+        };
+        let unused = || {
+            Err(AwsError::new(
+                "Internal",
+                "no action of this stage needs it",
+            ))
+        };
+        let contain = if wants(Stage::Contain) {
+            self.target_clients(incident).await
+        } else {
+            unused()
+        };
+        let preserve = if wants(Stage::Preserve) {
+            self.clients_as(incident, &self.config.accounts.member_preserve_role)
+                .await
+        } else {
+            unused()
+        };
+        Targets { contain, preserve }
+    }
+
+    /// Why an action must not run against its target, whatever the plan says. The target is
+    /// judged on one canonical ARN by the same `Config::protection` triage uses; for an IAM user
+    /// or role the ARN is read from IAM first, so a protected pattern with a path is honoured
+    /// even when the finding named the principal without one.
+    async fn guard(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        action: &Action,
+    ) -> Option<String> {
+        let touches = action.facts().touches;
+        let arn = touches.arn(&incident.partition, &incident.account, &incident.region)?;
+        // For an IAM user or role, the ARN IAM holds (with its path) is judged too.
+        let real = match (touches, target) {
+            (Touches::IamUser(name), Ok(c)) => iam_arn(c, IamKind::User, name).await,
+            (Touches::IamRole(name), Ok(c)) => iam_arn(c, IamKind::Role, name).await,
+            (
+                Touches::IamUser(_)
+                | Touches::IamRole(_)
+                | Touches::Nothing
+                | Touches::Instance(_)
+                | Touches::Bucket(_)
+                | Touches::UserPool(..),
+                _,
+            ) => None,
+        };
+        for candidate in std::iter::once(&arn).chain(real.as_ref()) {
+            if let Some(why) = self.config.protection(candidate) {
+                return Some(format!(
+                    "{candidate} is {}: never contained",
+                    why.describe()
+                ));
+            }
+        }
+        let me = self.self_arn.as_deref().map(principal_arn_of_caller)?;
+        std::iter::once(&arn)
+            .chain(real.as_ref())
+            .find(|candidate| firebreak_core::event::principal::protects(&me, candidate))
+            .map(|candidate| format!("{candidate} is running Firebreak: never contained"))
+    }
+
+    async fn execute(
+        &self,
+        c: &Clients,
+        incident: &Incident,
+        action: &Action,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Status {
+        let tag = incident.id.quarantine_tag();
+        let result: Result<Status, AwsError> = async {
+            Ok(match action {
+                Action::DeactivateAccessKey { user_name, access_key_id } => {
+                    match iam::deactivate_access_key(&c.iam, user_name, access_key_id).await? {
+                        iam::KeyChange::Deactivated => {
+                            run.changes.push(Change::AccessKeyDeactivated { user_name: user_name.clone(), access_key_id: access_key_id.clone() });
+                            done(format!("{access_key_id} set Inactive; the user's other keys untouched"))
+                        }
+                        iam::KeyChange::AlreadyInactive => skipped(format!("{access_key_id} was already Inactive")),
+                    }
+                }
+                Action::RevokeUserSessions { user_name } => {
+                    let detail = iam::revoke_user_sessions(&c.iam, user_name, now).await?;
+                    run.changes.push(user_policy(user_name, iam::REVOKE_POLICY));
+                    done(detail)
+                }
+                Action::RevokeRoleSessions { role_name } => {
+                    let detail = iam::revoke_role_sessions(&c.iam, role_name, now).await?;
+                    run.changes.push(role_policy(role_name));
+                    done(detail)
+                }
+                Action::DenyUser { user_name } => {
+                    let policy_arn = iam::deny_policy_arn(&incident.partition, &incident.account, &self.config.accounts.deny_policy);
+                    let detail = iam::deny_user(&c.iam, user_name, &policy_arn).await?;
+                    run.changes.push(Change::ManagedPolicyAttached { user_name: user_name.clone(), policy_arn });
+                    done(detail)
+                }
+                Action::RevokeInstanceProfileSessions { instance_profile_arn, .. } => {
+                    let mut revoked = Vec::new();
+                    let mut kept = Vec::new();
+                    for (role, arn) in iam::instance_profile_roles(&c.iam, instance_profile_arn).await? {
+                        if self.config.protection(&arn).is_some() {
+                            kept.push(role);
+                            continue;
+                        }
+                        iam::revoke_role_sessions(&c.iam, &role, now).await?;
+                        run.changes.push(role_policy(&role));
+                        revoked.push(role);
+                    }
+                    if revoked.is_empty() && kept.is_empty() {
+                        skipped("the instance profile has no role".into())
+                    } else {
+                        done(format!("sessions revoked for role(s) {revoked:?}; protected role(s) kept: {kept:?}"))
+                    }
+                }
+                Action::DetachFromAutoScalingGroup { instance_id, group_name } => {
+                    // The group the instance is in now is the one that could terminate it,
+                    // whatever the finding's tag said; a protected group is never touched.
+                    match autoscaling::group_of(&c.autoscaling, instance_id).await? {
+                        None => skipped(format!("{instance_id} is in no Auto Scaling group")),
+                        Some(name) => {
+                            let shown = firebreak_core::action::names::printable_line(&name).into_owned();
+                            let group = autoscaling::group(&c.autoscaling, &name).await?;
+                            let protected = group
+                                .as_ref()
+                                .and_then(|g| g.arn.clone())
+                                .and_then(|arn| self.config.protection(&arn).map(|why| (arn, why)));
+                            match (protected, group) {
+                                (Some((arn, why)), _) => skipped(format!(
+                                    "Auto Scaling group {arn} is {}: never detached from",
+                                    why.describe()
+                                )),
+                                (None, None) => skipped(format!("Auto Scaling group {shown} is gone")),
+                                (None, Some(group)) => {
+                                    // Down with it only where the group stays at or above its
+                                    // minimum; otherwise it launches a replacement.
+                                    let decrement = group.desired > group.min;
+                                    autoscaling::detach(&c.autoscaling, instance_id, &name, decrement).await?;
+                                    run.changes.push(Change::DetachedFromAutoScalingGroup {
+                                        instance_id: instance_id.clone(),
+                                        group_name: name.clone(),
+                                        decremented: decrement,
+                                    });
+                                    let named = if &name == group_name {
+                                        String::new()
+                                    } else {
+                                        format!(" (the finding named {group_name})")
+                                    };
+                                    let capacity = if decrement {
+                                        format!("desired capacity {} -> {}", group.desired, group.desired - 1)
+                                    } else {
+                                        format!(
+                                            "desired capacity kept at {} (its minimum): the group launches a replacement",
+                                            group.desired
+                                        )
+                                    };
+                                    done(format!("detached from Auto Scaling group {shown}{named}, {capacity}"))
+                                }
+                            }
+                        }
+                    }
+                }
+                Action::CognitoStopSignUp { user_pool_id } => {
+                    if cognito::set_admin_create_user_only(&c.cognito, user_pool_id, true).await? {
+                        run.changes.push(Change::CognitoSignUpStopped { user_pool_id: user_pool_id.clone() });
+                        done("AllowAdminCreateUserOnly on; every other pool setting carried over".into())
+                    } else {
+                        done("self sign-up was already off".into())
+                    }
+                }
+                Action::CognitoDisableUser { user_pool_id, username } => {
+                    if cognito::disable_user(&c.cognito, user_pool_id, username).await? {
+                        run.changes.push(Change::CognitoUserDisabled { user_pool_id: user_pool_id.clone(), username: username.clone() });
+                        done("user disabled".into())
+                    } else {
+                        done("user was already disabled".into())
+                    }
+                }
+                Action::CognitoGlobalSignOut { user_pool_id, username } => {
+                    done(cognito::global_sign_out(&c.cognito, user_pool_id, username).await?)
+                }
+                Action::ProtectInstance { instance_id } => {
+                    let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+                    done(ec2::protect(&c.ec2, &instance).await?)
+                }
+                Action::SnapshotVolumes { instance_id } => {
+                    let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+                    let (detail, _) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
+                    done(detail)
+                }
+                Action::IsolateInstance { instance_id } => {
+                    let mut originals = Vec::new();
+                    // The groups are known by the ids recorded in the evidence store, nowhere else.
+                    let mut ledger = isolation::GroupLedger::new(&self.evidence, &incident.id, &self.collector, now);
+                    let result = isolation::isolate(&c.ec2, instance_id, &mut ledger, &mut originals).await;
+                    run.items.append(&mut ledger.written);
+                    if !originals.is_empty() {
+                        run.changes.push(Change::InstanceIsolated { instance_id: instance_id.clone(), interfaces: originals.clone() });
+                        run.original_groups.extend(originals);
+                    }
+                    done(result?)
+                }
+                Action::BlockPublicAccess { bucket } => {
+                    let original = s3::original_block(&c.s3, bucket).await;
+                    if matches!(&original, OriginalBlock::Set { config } if config.blocks_all()) {
+                        done("all four Block Public Access flags were already on".into())
+                    } else {
+                        let detail = s3::block_public_access(&c.s3, bucket).await?;
+                        run.changes.push(Change::PublicAccessBlocked { bucket: bucket.clone(), original });
+                        done(detail)
+                    }
+                }
+                Action::TagQuarantine { resource } => {
+                    let (detail, volumes) = match resource {
+                        TagTarget::IamUser(u) => {
+                            iam::tag_user(&c.iam, u, &tag).await?;
+                            (format!("{}={tag} on user {u}", iam::QUARANTINE_TAG), Vec::new())
+                        }
+                        TagTarget::IamRole(r) => {
+                            iam::tag_role(&c.iam, r, &tag).await?;
+                            (format!("{}={tag} on role {r}", iam::QUARANTINE_TAG), Vec::new())
+                        }
+                        TagTarget::Instance(i) => {
+                            let instance = cached_instance(&c.ec2, &mut run.instances, i).await?;
+                            (ec2::tag_instance(&c.ec2, &instance, &tag).await?, ec2::volume_ids(&instance))
+                        }
+                        TagTarget::Bucket(b) => (s3::tag_bucket(&c.s3, b, &tag).await?, Vec::new()),
+                    };
+                    run.changes.push(Change::Tagged { resource: resource.clone(), volumes });
+                    done(detail)
+                }
+                Action::PreserveEvidence | Action::Page { .. } => skipped("handled by the responder itself".into()),
+            })
+        }
+        .await;
+        match result {
+            Ok(status) => status,
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Writes the source event, the incident, the resources' state and the principal's
+    /// activity. Failures of single items are recorded as missing; the manifest comes later.
+    pub(crate) async fn preserve(
+        &self,
+        target: Result<&Clients, &AwsError>,
+        incident: &Incident,
+        source_event: &str,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) {
+        let id = &incident.id;
+        let put = |kind: &'static str, body: Vec<u8>| {
+            self.evidence
+                .put(id, kind, "json", body, &self.collector, now)
+        };
+        match put("source-event", source_event.as_bytes().to_vec()).await {
+            Ok(item) => run.items.push(item),
+            Err(e) => {
+                // Without the source event there is no evidence worth the name.
+                run.evidence_failed = Some(e);
+                return;
+            }
+        }
+        match put(
+            "incident",
+            serde_json::to_vec_pretty(incident).unwrap_or_default(),
+        )
+        .await
+        {
+            Ok(item) => run.items.push(item),
+            Err(e) => run.missing.push(missing("incident", &e)),
+        }
+        let c = match target {
+            Ok(c) => c,
+            Err(e) => {
+                // No access to the member account: its state and activity cannot be read.
+                run.missing.push(missing("resource-state", e));
+                run.missing.push(missing("principal-activity", e));
+                return;
+            }
+        };
+        let state = self.resource_state(c, incident, run).await;
+        if !state.is_empty() {
+            match put(
+                "resource-state",
+                serde_json::to_vec_pretty(&state).unwrap_or_default(),
+            )
+            .await
+            {
+                Ok(item) => run.items.push(item),
+                Err(e) => run.missing.push(missing("resource-state", &e)),
+            }
+        }
+        let lookup = match (&incident.access_key_id, &incident.principal) {
+            (Some(key), _) if key.starts_with("AKIA") || key.starts_with("ASIA") => {
+                Some(Lookup::AccessKey(key.clone()))
+            }
+            (_, Some(Principal::IamUser { name, .. })) => Some(Lookup::UserName(name.clone())),
+            (_, Some(Principal::Root { .. })) => Some(Lookup::UserName("root".into())),
+            _ => None,
+        };
+        if let Some(lookup) = lookup {
+            let start = incident.detected_at - Duration::days(ACTIVITY_WINDOW_DAYS);
+            match principal_activity(&c.cloudtrail, &lookup, start, now).await {
+                Ok(activity) => match put(
+                    "principal-activity",
+                    serde_json::to_vec_pretty(&activity).unwrap_or_default(),
+                )
+                .await
+                {
+                    Ok(item) => run.items.push(item),
+                    Err(e) => run.missing.push(missing("principal-activity", &e)),
+                },
+                Err(e) => run.missing.push(missing("principal-activity", &e)),
+            }
+        }
+    }
+
+    async fn resource_state(&self, c: &Clients, incident: &Incident, run: &mut Run) -> Vec<Value> {
+        let mut state = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for planned in &incident.plan {
+            let touches = planned.action.facts().touches;
+            if !seen.insert(format!("{touches:?}")) {
+                continue;
+            }
+            let result = match touches {
+                Touches::Instance(id) => cached_instance(&c.ec2, &mut run.instances, id)
+                    .await
+                    .map(|i| ec2::instance_state(&i)),
+                Touches::IamUser(name) => iam::describe_user(&c.iam, name).await,
+                Touches::IamRole(name) => iam::describe_role(&c.iam, name).await,
+                Touches::Bucket(name) => s3::bucket_state(&c.s3, name).await,
+                Touches::UserPool(pool, Some(user)) => {
+                    cognito::user_state(&c.cognito, pool, user).await
+                }
+                Touches::UserPool(_, None) | Touches::Nothing => continue,
+            };
+            match result {
+                Ok(v) => state.push(v),
+                Err(e) => run.missing.push(missing(
+                    &format!("resource-state of {}", planned.target),
+                    &e,
+                )),
+            }
+        }
+        state
+    }
+}
+
+/// The clients of a response's two kinds of action.
+pub(crate) struct Targets {
+    contain: Result<Clients, AwsError>,
+    preserve: Result<Clients, AwsError>,
+}
+
+impl Targets {
+    pub(crate) fn of(&self, action: &Action) -> Result<&Clients, &AwsError> {
+        if Stage::Preserve.owns(action) {
+            self.preserve()
+        } else {
+            self.contain.as_ref()
+        }
+    }
+
+    pub(crate) fn preserve(&self) -> Result<&Clients, &AwsError> {
+        self.preserve.as_ref()
+    }
+}
+
+enum IamKind {
+    User,
+    Role,
+}
+
+/// The ARN IAM gives a user or role (with its path); `None` when it cannot be read, and the
+/// guard then judges the ARN without a path.
+async fn iam_arn(c: &Clients, kind: IamKind, name: &str) -> Option<String> {
+    match kind {
+        IamKind::User => c
+            .iam
+            .get_user()
+            .user_name(name)
+            .send()
+            .await
+            .ok()?
+            .user()
+            .map(|u| u.arn().to_string()),
+        IamKind::Role => c
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .ok()?
+            .role()
+            .map(|r| r.arn().to_string()),
+    }
+}
+
+/// The instance as first read in this response.
+async fn cached_instance(
+    ec2: &aws_sdk_ec2::Client,
+    cache: &mut std::collections::HashMap<String, aws_sdk_ec2::types::Instance>,
+    id: &str,
+) -> Result<aws_sdk_ec2::types::Instance, AwsError> {
+    if let Some(instance) = cache.get(id) {
+        return Ok(instance.clone());
+    }
+    let instance = ec2::describe(ec2, id).await?;
+    cache.insert(id.to_string(), instance.clone());
+    Ok(instance)
+}
+
+pub(crate) fn outcome(
+    index: usize,
+    planned: &PlannedAction,
+    status: Status,
+    changes: Vec<Change>,
+) -> ActionOutcome {
+    ActionOutcome {
+        index,
+        kind: planned.action.kind().to_string(),
+        target: planned.target.clone(),
+        status,
+        at: Utc::now(),
+        changes,
+    }
+}
+
+fn user_policy(user_name: &str, policy_name: &str) -> Change {
+    Change::UserPolicyPut {
+        user_name: user_name.to_string(),
+        policy_name: policy_name.to_string(),
+    }
+}
+
+fn role_policy(role_name: &str) -> Change {
+    Change::RolePolicyPut {
+        role_name: role_name.to_string(),
+        policy_name: iam::REVOKE_POLICY.to_string(),
+    }
+}
+
+fn done(detail: String) -> Status {
+    Status::Done { detail }
+}
+
+fn skipped(why: String) -> Status {
+    Status::Skipped { why }
+}
+
+pub(crate) fn failed(e: &AwsError) -> Status {
+    Status::Failed {
+        code: e.code.clone(),
+        message: e.message.clone(),
+    }
+}
+
+pub(crate) fn missing(kind: &str, e: &AwsError) -> Missing {
+    Missing {
+        kind: kind.to_string(),
+        error: e.to_string(),
+    }
+}

@@ -1,0 +1,251 @@
+//! EC2 calls: describe the instance, keep it as evidence (termination protection), snapshot
+//! it, tag it. Isolation, which also keeps records in the evidence store, is
+//! `effect::isolation`. Nothing here stops or terminates anything.
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter, Instance,
+    InstanceBlockDeviceMappingSpecification, ResourceType, Tag, TagSpecification,
+};
+use serde_json::json;
+
+use firebreak_core::action::plan::QUARANTINE_TAG;
+
+use crate::sdk::error::Undone;
+use crate::sdk::error::{AwsError, SdkResultExt};
+
+/// Name (before a suffix of its own) of an incident's group with no rules at all: the isolation
+/// itself. A name is information for humans only: Firebreak knows its groups by recorded id.
+pub const ISOLATION_GROUP: &str = "firebreak-isolation";
+/// Name (before a suffix) of an incident's allow-all group ENIs pass through first, so tracked
+/// connections become untracked and are cut when the no-rule group takes over.
+pub const PASS_THROUGH_GROUP: &str = "firebreak-isolation-pass-through";
+
+/// Reads one instance.
+pub async fn describe(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Instance, AwsError> {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .aws()?;
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(instance_id))
+        .cloned()
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidInstanceID.NotFound",
+                format!("instance {instance_id} not found"),
+            )
+        })
+}
+
+/// Volume ids attached to an instance.
+pub fn volume_ids(instance: &Instance) -> Vec<String> {
+    instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Termination protection on, shutdown behaviour `stop`, every volume kept on termination.
+pub async fn protect(ec2: &aws_sdk_ec2::Client, instance: &Instance) -> Result<String, AwsError> {
+    let instance_id = instance.instance_id().unwrap_or_default();
+    ec2.modify_instance_attribute()
+        .instance_id(instance_id)
+        .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .aws()?;
+    ec2.modify_instance_attribute()
+        .instance_id(instance_id)
+        .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
+        .send()
+        .await
+        .aws()?;
+    let devices: Vec<InstanceBlockDeviceMappingSpecification> = instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.device_name())
+        .map(|device| {
+            InstanceBlockDeviceMappingSpecification::builder()
+                .device_name(device)
+                .ebs(
+                    EbsInstanceBlockDeviceSpecification::builder()
+                        .delete_on_termination(false)
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let kept = devices.len();
+    if !devices.is_empty() {
+        ec2.modify_instance_attribute()
+            .instance_id(instance_id)
+            .set_block_device_mappings(Some(devices))
+            .send()
+            .await
+            .aws()?;
+    }
+    Ok(format!(
+        "termination protection on, shutdown stops, {kept} volume(s) kept on termination"
+    ))
+}
+
+/// One snapshot per attached volume, tagged with the incident; volumes already snapshotted for
+/// this incident are not snapshotted again.
+pub async fn snapshot_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &Instance,
+    incident: &str,
+) -> Result<(String, Vec<String>), AwsError> {
+    let instance_id = instance.instance_id().unwrap_or_default();
+    let tag_value = format!("quarantine:{incident}");
+    let existing = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{QUARANTINE_TAG}"))
+                .values(&tag_value)
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    let done: Vec<&str> = existing
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.volume_id())
+        .collect();
+    let mut created = Vec::new();
+    let mut kept = 0;
+    for volume in volume_ids(instance) {
+        if done.contains(&volume.as_str()) {
+            kept += 1;
+            continue;
+        }
+        let snapshot = ec2
+            .create_snapshot()
+            .volume_id(&volume)
+            .description(format!(
+                "Firebreak evidence for {incident}: {volume} of {instance_id}"
+            ))
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Snapshot)
+                    .tags(Tag::builder().key(QUARANTINE_TAG).value(&tag_value).build())
+                    .tags(
+                        Tag::builder()
+                            .key("firebreak:instance")
+                            .value(instance_id)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .aws()?;
+        created.push(snapshot.snapshot_id().unwrap_or_default().to_string());
+    }
+    let detail = format!(
+        "{} snapshot(s) created {:?}, {kept} already taken for this incident",
+        created.len(),
+        created
+    );
+    Ok((detail, created))
+}
+/// Removes the quarantine tag from those of `resources` (an instance and its volumes) where its
+/// value is `value`; a tag of another incident, or none, is left alone.
+pub async fn untag(
+    ec2: &aws_sdk_ec2::Client,
+    resources: &[String],
+    value: &str,
+) -> Result<Undone, AwsError> {
+    let tags = ec2
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("resource-id")
+                .set_values(Some(resources.to_vec()))
+                .build(),
+        )
+        .filters(Filter::builder().name("key").values(QUARANTINE_TAG).build())
+        .send()
+        .await
+        .aws()?;
+    let ours: Vec<String> = tags
+        .tags()
+        .iter()
+        .filter(|t| t.value() == Some(value))
+        .filter_map(|t| t.resource_id())
+        .map(str::to_string)
+        .collect();
+    if ours.is_empty() {
+        return Ok(Undone::Unchanged(format!(
+            "none of {resources:?} is tagged {QUARANTINE_TAG}={value} any more"
+        )));
+    }
+    {
+        ec2.delete_tags()
+            .set_resources(Some(ours.clone()))
+            .tags(Tag::builder().key(QUARANTINE_TAG).value(value).build())
+            .send()
+            .await
+            .aws()?;
+    }
+    Ok(Undone::Changed(format!(
+        "{QUARANTINE_TAG}={value} removed from {} of {} resource(s) {ours:?}",
+        ours.len(),
+        resources.len()
+    )))
+}
+
+/// Tags the instance and its volumes.
+pub async fn tag_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &Instance,
+    value: &str,
+) -> Result<String, AwsError> {
+    let instance_id = instance.instance_id().unwrap_or_default();
+    let mut resources = vec![instance_id.to_string()];
+    resources.extend(volume_ids(instance));
+    let n = resources.len();
+    ec2.create_tags()
+        .set_resources(Some(resources))
+        .tags(Tag::builder().key(QUARANTINE_TAG).value(value).build())
+        .send()
+        .await
+        .aws()?;
+    Ok(format!(
+        "{QUARANTINE_TAG}={value} on the instance and {} volume(s)",
+        n - 1
+    ))
+}
+
+/// The instance's state, as evidence.
+pub fn instance_state(instance: &Instance) -> serde_json::Value {
+    json!({
+        "type": "ec2_instance",
+        "instance_id": instance.instance_id(),
+        "state": instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        "image_id": instance.image_id(),
+        "instance_type": instance.instance_type().map(|t| t.as_str()),
+        "launch_time": instance.launch_time().map(|t| t.to_string()),
+        "vpc_id": instance.vpc_id(),
+        "subnet_id": instance.subnet_id(),
+        "private_ip": instance.private_ip_address(),
+        "public_ip": instance.public_ip_address(),
+        "instance_profile": instance.iam_instance_profile().and_then(|p| p.arn()),
+        "security_groups": instance.security_groups().iter().map(|g| g.group_id()).collect::<Vec<_>>(),
+        "network_interfaces": instance.network_interfaces().iter().map(|n| json!({
+            "id": n.network_interface_id(),
+            "groups": n.groups().iter().map(|g| g.group_id()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "volumes": volume_ids(instance),
+        "tags": instance.tags().iter().map(|t| json!({"key": t.key(), "value": t.value()})).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,12 @@
+//! One module per AWS service, each holding only that service's calls and what they read
+//! back. Nothing here knows about incidents' evidence or plans.
+
+pub mod autoscaling;
+pub mod cloudtrail;
+pub mod cognito;
+pub mod ec2;
+pub mod eventbridge;
+pub mod guardduty;
+pub mod iam;
+pub mod s3;
+pub mod sns;
