@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use firebreak_aws::store::evidence::{Once, StepClaim, Then};
+use firebreak_aws::store::format::{PageClaim, StageClaim};
 use firebreak_aws::store::log;
 use firebreak_aws::{Collector, EvidenceStore};
 use firebreak_core::render::page;
@@ -193,7 +194,11 @@ async fn run_stage(
         Stage::Contain => ("steps/contain.json", DetailType::ContainmentFinished),
         _ => ("steps/preserve.json", DetailType::EvidencePreserved),
     };
-    let claim = json!({ "event_key": event_key, "claimed_by": collector, "claimed_at": now });
+    let claim = StageClaim {
+        event_key: event_key.to_string(),
+        claimed_by: collector.clone(),
+        claimed_at: now,
+    };
     let claimed = StepClaim {
         id,
         name: step,
@@ -313,8 +318,11 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
         return Ok(json!({ "incident_id": incident.id, "paged": false, "route": route }));
     }
     let now = Utc::now();
-    let claim =
-        json!({ "detail_type": detail_type.as_str(), "event_key": event_key, "claimed_at": now });
+    let claim = PageClaim {
+        detail_type: detail_type.as_str().to_string(),
+        event_key: event_key.to_string(),
+        claimed_at: now,
+    };
     let step = StepClaim {
         id: &incident.id,
         name: &name,

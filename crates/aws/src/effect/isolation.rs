@@ -10,7 +10,6 @@ use aws_sdk_ec2::types::{
 };
 use chrono::{DateTime, Utc};
 use firebreak_core::IncidentId;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -18,27 +17,10 @@ use crate::sdk::error::Undone;
 use crate::sdk::error::{AwsError, SdkResultExt};
 use crate::service::ec2::{ISOLATION_GROUP, PASS_THROUGH_GROUP, describe};
 use crate::store::evidence::{Collector, EvidenceStore, Item, hex};
+pub use crate::store::format::IsolationGroups;
 
 /// The groups each ENI had before isolation: recorded so a release can restore them.
 pub use firebreak_core::record::release::OriginalGroups;
-
-/// The two groups Firebreak created for one incident in one VPC, as it recorded them in the
-/// evidence store (`incidents/<id>/isolation/<vpc-id>.json`, written once). Only these ids are
-/// ever used: a group's name, description and tags are chosen by whoever may create or tag
-/// groups in the account, so they are information only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IsolationGroups {
-    /// Incident.
-    pub incident_id: IncidentId,
-    /// The VPC both groups are in.
-    pub vpc_id: String,
-    /// The group with no rule at all.
-    pub isolation_group: String,
-    /// The allow-all group ENIs pass through first.
-    pub pass_through_group: String,
-    /// When Firebreak created them.
-    pub created_at: DateTime<Utc>,
-}
 
 /// Where isolation finds and records the groups it created: the evidence store, which nobody
 /// in the contained account can write, under the incident's prefix.

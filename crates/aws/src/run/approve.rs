@@ -9,7 +9,8 @@ use firebreak_core::{ActionOutcome, Entry, Incident, IncidentId, Status, Triage}
 use crate::effect::Responder;
 use crate::sdk::error::AwsError;
 use crate::store::evidence::{Item, Once, StepClaim, Then};
-use crate::store::records::{self, ClaimBody};
+use crate::store::format::ClaimBody;
+use crate::store::records;
 
 /// How long an unfinished approval blocks another of the same action: longer than one action
 /// takes with the SDK's retries. An approval that failed can be run again after this.

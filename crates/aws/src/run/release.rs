@@ -13,7 +13,8 @@ use crate::effect::undo::undo;
 use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::store::evidence::{Once, StepClaim, Then};
-use crate::store::records::{self, ClaimBody};
+use crate::store::format::ClaimBody;
+use crate::store::records;
 
 /// How long an unfinished release step blocks another attempt at it.
 pub const RELEASE_STALE_SECONDS: i64 = 60;

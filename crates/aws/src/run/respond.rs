@@ -6,11 +6,11 @@ use firebreak_core::IncidentId;
 use firebreak_core::record::release::OriginalGroups;
 use firebreak_core::render::page;
 use firebreak_core::{Action, ActionOutcome, Entry, Incident, Mode, PageKind, Stage, Status};
-use serde_json::json;
 
 use crate::effect::{Responder, Run, failed, missing, outcome};
 use crate::sdk::error::AwsError;
 use crate::store::evidence::{Item, Manifest};
+use crate::store::format::OutcomesRecord;
 
 /// What a response did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -271,8 +271,12 @@ impl Responder {
         if let Some(e) = &run.evidence_failed {
             return failed(e);
         }
-        let body = serde_json::to_vec_pretty(&json!({"incident_id": incident.id, "outcomes": outcomes, "original_groups": run.original_groups}))
-            .unwrap_or_default();
+        let body = serde_json::to_vec_pretty(&OutcomesRecord {
+            incident_id: incident.id.clone(),
+            outcomes: outcomes.to_vec(),
+            original_groups: run.original_groups.clone(),
+        })
+        .unwrap_or_default();
         match self
             .evidence
             .put(&incident.id, "outcomes", "json", body, &self.collector, now)

@@ -17,51 +17,12 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
 use chrono::{DateTime, Duration, Utc};
 use firebreak_core::IncidentId;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use firebreak_core::action::plan::QUARANTINE_TAG;
 
 use crate::sdk::error::{AwsError, SdkResultExt};
-
-/// Who collected evidence: a function ARN and request id, or the CLI caller's ARN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Collector {
-    /// Function ARN or caller identity ARN.
-    pub identity: String,
-    /// Lambda request id, when collected by a function.
-    pub request_id: Option<String>,
-}
-
-/// One item in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Item {
-    /// Object key.
-    pub key: String,
-    /// What it is (`source-event`, `incident`, `resource-state`, `principal-activity`, `outcomes`).
-    pub kind: String,
-    /// Hex SHA-256 of the bytes.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Who collected it.
-    pub collected_by: Collector,
-    /// When.
-    pub collected_at: DateTime<Utc>,
-    /// Object Lock retain-until date.
-    pub retain_until: DateTime<Utc>,
-    /// True when an identical item was already stored (a repeated delivery).
-    pub already_stored: bool,
-}
-
-/// An item that could not be collected, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Missing {
-    /// What it would have been.
-    pub kind: String,
-    /// Why it is missing (`code: message`).
-    pub error: String,
-}
+pub use crate::store::format::{Collector, Finished, Item, Manifest, Missing};
 
 /// Where a step that must happen once per key stands, as its claim object says.
 ///
@@ -131,23 +92,6 @@ pub enum Claim {
     Open(Vec<u8>),
     /// Claimed, with this body, and finished.
     Done(Vec<u8>),
-}
-
-/// The chain-of-custody record of one preservation run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Incident.
-    pub incident_id: IncidentId,
-    /// When the manifest was written.
-    pub written_at: DateTime<Utc>,
-    /// Who wrote it.
-    pub written_by: Collector,
-    /// Items collected in this run.
-    pub items: Vec<Item>,
-    /// Items that could not be collected.
-    pub missing: Vec<Missing>,
-    /// The evidence bucket the items are in.
-    pub bucket: String,
 }
 
 /// One version of a key, as `ListObjectVersions` lists it.
@@ -383,7 +327,7 @@ impl EvidenceStore {
         now: DateTime<Utc>,
     ) -> Result<(), AwsError> {
         let key = format!("{}{name}.done", Self::prefix(id));
-        let body = serde_json::to_vec(&serde_json::json!({ "finished_at": now }))
+        let body = serde_json::to_vec(&Finished { finished_at: now })
             .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
         let checksum = checksum_of(&body);
         self.create(Some(id), &key, body, &checksum, now)

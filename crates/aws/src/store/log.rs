@@ -147,8 +147,11 @@ pub async fn mark(
     id: &IncidentId,
     now: DateTime<Utc>,
 ) -> Result<(), AwsError> {
-    let body = serde_json::to_vec(&serde_json::json!({ "incident_id": id, "marked_at": now }))
-        .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+    let body = serde_json::to_vec(&crate::store::format::WatchMark {
+        incident_id: id.clone(),
+        marked_at: now,
+    })
+    .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
     store
         .create_key(id, &watch_key(id, now), body, now)
         .await

@@ -3,5 +3,6 @@
 //! and an incident read back from all of them.
 
 pub mod evidence;
+pub mod format;
 pub mod log;
 pub mod records;

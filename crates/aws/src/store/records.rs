@@ -9,10 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use firebreak_core::record::approval::ApprovalRecord;
 use firebreak_core::{ActionOutcome, Decision, Incident, IncidentId, Triage};
-use serde::{Deserialize, Serialize};
 
 use crate::sdk::error::AwsError;
 use sha2::{Digest, Sha256};
@@ -20,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::store::evidence::{
     Claim, Collector, EvidenceStore, Item, Manifest, Missing, Versions, hex,
 };
+use crate::store::format::{ClaimBody, OutcomesRecord};
 
 /// Where a run's records go, and as whom: the responder's store and collector, and whether it
 /// is a dry run (which writes nothing).
@@ -148,23 +148,6 @@ impl Locked {
         all.extend(self.approvals.iter().map(|a| a.outcome.clone()));
         all
     }
-}
-
-/// The body of an `outcomes/` record (written by `Responder::close_evidence`).
-#[derive(Deserialize)]
-struct OutcomesRecord {
-    outcomes: Vec<ActionOutcome>,
-}
-
-/// The body of an approval or release claim: who claimed the step, and when.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ClaimBody {
-    /// Caller identity ARN.
-    pub by: String,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// The step (`approve action 3`, a release step id).
-    pub step: String,
 }
 
 impl ClaimBody {
