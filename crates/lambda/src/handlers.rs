@@ -342,28 +342,27 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
                     kind,
                     &ctx.evidence().location(&incident.id),
                 );
-                let message_id = ctx
-                    .pager()
-                    .send(route, &message)
-                    .await
-                    .map_err(|e| FunctionError::aws("publishing the page", e))?;
-                // Before `.done`: a failed append leaves the page claimed, so a retry resumes it (and may
-                // page again: pages are at-least-once) rather than drop the entry.
-                let entry = Entry::Page {
-                    page_kind: kind,
-                    route,
-                    message_id: message_id.clone(),
-                    about: name.clone(),
-                };
-                log::append(
+                // Logged before `.done`: a failed append leaves the page claimed, so a retry
+                // resumes it (and may page again: pages are at-least-once) rather than drop the
+                // entry.
+                let sent = log::page_and_log(
                     ctx.evidence(),
                     &incident.id,
                     &collector.identity,
-                    vec![entry],
+                    Box::pin(ctx.pager().send(route, &message)),
+                    |message_id| {
+                        Some(Entry::Page {
+                            page_kind: kind,
+                            route,
+                            message_id,
+                            about: name.clone(),
+                        })
+                    },
                     now,
                 )
                 .await
-                .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
+                .map_err(|e| FunctionError::aws("publishing and logging the page", e))?;
+                let message_id = sent.message_id;
                 Ok(Then::Finish((message, message_id)))
             },
         )

@@ -397,19 +397,22 @@ async fn remind(
         return Ok(());
     }
     let message = page::reminder(record, &due, now);
-    let message_id = pager.send(route, &message).await?;
-    crate::store::log::append(
+    let sent = crate::store::log::page_and_log(
         store,
         &record.id,
         by,
-        vec![Entry::Reminder {
-            obligations: obligations.clone(),
-            hour,
-            message_id: message_id.clone(),
-        }],
+        Box::pin(pager.send(route, &message)),
+        |message_id| {
+            Some(Entry::Reminder {
+                obligations: obligations.clone(),
+                hour,
+                message_id,
+            })
+        },
         now,
     )
     .await?;
+    let message_id = sent.message_id;
     tick.reminded
         .push((record.id.clone(), obligations, message_id));
     Ok(())

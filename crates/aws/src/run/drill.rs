@@ -116,30 +116,24 @@ pub async fn finish(
     }
     let checks = drill::checks(&record);
     let passed = drill::passed(&checks);
-    let message_id = Some(
-        pager
-            .send(Route::Pager, &page::drill_summary(&record, &checks))
-            .await?,
-    );
     // A drill whose triage never ran has no log to hold its verdict; the page says so.
-    let logged = if record.opening.is_some() {
-        crate::store::log::append(
-            store,
-            id,
-            by,
-            vec![Entry::Drill {
+    let opened = record.opening.is_some();
+    let sent = crate::store::log::page_and_log(
+        store,
+        id,
+        by,
+        Box::pin(pager.send(Route::Pager, &page::drill_summary(&record, &checks))),
+        |message_id| {
+            opened.then(|| Entry::Drill {
                 passed,
                 checks: checks.clone(),
-                message_id: message_id.clone(),
-            }],
-            Utc::now(),
-        )
-        .await?
-        .into_iter()
-        .next()
-    } else {
-        None
-    };
+                message_id: Some(message_id),
+            })
+        },
+        Utc::now(),
+    )
+    .await?;
+    let (message_id, logged) = (Some(sent.message_id), sent.logged);
     Ok(Verdict {
         incident_id: id.clone(),
         checks,

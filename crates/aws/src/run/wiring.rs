@@ -359,31 +359,38 @@ pub async fn check(
     let pager_broken = pager
         .topic(Route::Pager)
         .is_some_and(|t| check.drifts.iter().any(|d| silences(d, t)));
-    let mut message_id = match pager.send(Route::Pager, &page).await {
-        Ok(id) => Some(id),
-        Err(e) if pager.topic(Route::Ticket).is_some() => {
-            tracing::warn!(error = %e, "the S1 topic refused the wiring page");
-            None
+    let send = async {
+        let mut message_id = match pager.send(Route::Pager, &page).await {
+            Ok(id) => Some(id),
+            Err(e) if pager.topic(Route::Ticket).is_some() => {
+                tracing::warn!(error = %e, "the S1 topic refused the wiring page");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if pager_broken || message_id.is_none() {
+            let ticket = pager.send(Route::Ticket, &page).await?;
+            message_id.get_or_insert(ticket);
         }
-        Err(e) => return Err(e),
+        Ok(message_id.unwrap_or_default())
     };
-    if pager_broken || message_id.is_none() {
-        let ticket = pager.send(Route::Ticket, &page).await?;
-        message_id.get_or_insert(ticket);
-    }
-    let message_id = message_id.unwrap_or_default();
-    crate::store::log::append(
+    let drifts = check.lines();
+    let sent = crate::store::log::page_and_log(
         store,
         &id,
         by,
-        vec![Entry::Wiring {
-            drifts: check.lines(),
-            hour,
-            message_id: message_id.clone(),
-        }],
+        Box::pin(send),
+        |message_id| {
+            Some(Entry::Wiring {
+                drifts,
+                hour,
+                message_id,
+            })
+        },
         now,
     )
     .await?;
+    let message_id = sent.message_id;
     check.paged = Some(message_id);
     Ok(check)
 }

@@ -35,6 +35,46 @@ pub fn evidence(item: &Item) -> Entry {
     }
 }
 
+/// A page that was sent, and where its log entry went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// SNS message id.
+    pub message_id: String,
+    /// The log key of the entry; `None` when there was no entry to log, or it was logged before.
+    pub logged: Option<String>,
+}
+
+/// A page being sent: resolves to SNS's message id.
+pub type Sending<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<String, AwsError>> + Send + 'a>>;
+
+/// Sends a page and logs it: awaits `send` (the message published, giving SNS's message id),
+/// then appends `entry(message_id)` to incident `id`'s log. The one way a page is logged after
+/// triage (the page function, the clock's reminders, a drill's verdict, the wiring check); a
+/// response logs its page in the same append as the outcomes the page reports.
+///
+/// Nothing is logged for a page SNS refused. A page that was sent and whose entry could not be
+/// appended is an error: the caller fails so it is retried (pages are at-least-once).
+pub async fn page_and_log(
+    store: &EvidenceStore,
+    id: &IncidentId,
+    by: &str,
+    send: Sending<'_>,
+    entry: impl FnOnce(String) -> Option<Entry>,
+    now: DateTime<Utc>,
+) -> Result<Sent, AwsError> {
+    let message_id = send.await?;
+    let logged = match entry(message_id.clone()) {
+        // Boxed, as `send` is: the callers' futures stay small (the SDK's are large).
+        Some(entry) => Box::pin(append(store, id, by, vec![entry], now))
+            .await?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    Ok(Sent { message_id, logged })
+}
+
 /// Appends `entries`, in order, to incident `id`'s log as `by`; the keys written (entries
 /// already in the log are skipped).
 pub async fn append(
