@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s venv
 # A debug build: the time is the emulator's, not the client's.
-cargo build -q -p firebreak-tests --bin firebreak-bench-clock
+cargo build -q -p firebreak-xtask --bin firebreak-bench-clock
 [ $# -gt 0 ] || set -- 1000 10000
 ./target/debug/firebreak-bench-clock "$@"

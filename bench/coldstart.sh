@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s venv
 cargo build -q --release -p firebreak-triage -p firebreak-contain -p firebreak-preserve -p firebreak-page
-cargo build -q -p firebreak-tests --bin firebreak-bench-coldstart
+cargo build -q -p firebreak-xtask --bin firebreak-bench-coldstart
 PATH="$PWD/.venv/bin:$PATH" ./target/debug/firebreak-bench-coldstart target/release "${1:-30}"

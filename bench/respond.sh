@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 make -s venv
 # A debug build: the time is the emulator's, not the client's (and a release build of the SDK
 # takes ten minutes on two cores).
-cargo build -q -p firebreak-tests --bin firebreak-bench-respond
+cargo build -q -p firebreak-xtask --bin firebreak-bench-respond
 MOTO_RECORDER_FILEPATH="$(mktemp)" ./target/debug/firebreak-bench-respond "${1:-7}"

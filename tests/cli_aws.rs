@@ -1,9 +1,9 @@
 //! `firebreak respond` and `firebreak lockdown` as a user runs them: the real binary, its
 //! credentials from the environment, `--endpoint` pointing at the local emulator.
 
-use firebreak_tests::cli::Cli;
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::{iam_user_finding, seed};
+use firebreak_testbed::cli::Cli;
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::{iam_user_finding, seed};
 
 #[tokio::test]
 async fn respond_dry_run_then_for_real() {
@@ -157,7 +157,7 @@ async fn responders_are_never_contained_whatever_the_event_says() {
     }
     let (key, _) = seed::user_with_two_keys(&iam, "ops-automation").await;
     // The CLI runs as IncidentResponder, a role no configuration names.
-    let sts = aws_sdk_sts::Client::new(&firebreak_tests::moto::sdk_for(&cli.moto.endpoint).await);
+    let sts = aws_sdk_sts::Client::new(&firebreak_testbed::moto::sdk_for(&cli.moto.endpoint).await);
     let assumed = sts
         .assume_role()
         .role_arn(format!(
@@ -180,7 +180,7 @@ async fn responders_are_never_contained_whatever_the_event_says() {
     let mut events = Vec::new();
     // GuardDuty findings about each role's credentials.
     for role in roles {
-        let mut e = firebreak_tests::event("gd-iam-breakglass-role-anomalous-behavior.json");
+        let mut e = firebreak_testbed::event("gd-iam-breakglass-role-anomalous-behavior.json");
         e["detail"]["accountId"] = HOME_ACCOUNT.into();
         e["detail"]["region"] = "us-east-1".into();
         e["detail"]["resource"]["accessKeyDetails"]["userName"] = role.into();
@@ -188,7 +188,7 @@ async fn responders_are_never_contained_whatever_the_event_says() {
     }
     // CloudTrail indicators whose actor is each role, and one by the allow-listed user.
     for role in roles {
-        let mut e = firebreak_tests::event("ct-cloudtrail-stop-logging.json");
+        let mut e = firebreak_testbed::event("ct-cloudtrail-stop-logging.json");
         e["detail"]["userIdentity"] = serde_json::json!({
             "type": "AssumedRole",
             "principalId": "AROAEXAMPLE:on-call",

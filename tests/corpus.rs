@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use firebreak_tests::{firebreak, repo};
+use firebreak_testbed::{firebreak, repo};
 use serde_json::Value;
 
 #[derive(Debug, PartialEq)]

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use firebreak_lambda::{Context, FunctionError};
-use firebreak_tests::eventbridge::{Taps, drain_queue};
-use firebreak_tests::lambda::{contexts, function_env};
-use firebreak_tests::moto::Moto;
-use firebreak_tests::seed;
+use firebreak_testbed::eventbridge::{Taps, drain_queue};
+use firebreak_testbed::lambda::{contexts, function_env};
+use firebreak_testbed::moto::Moto;
+use firebreak_testbed::seed;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -117,10 +117,7 @@ fn copies(function: &str) -> usize {
 }
 
 fn collector() -> firebreak_aws::Collector {
-    firebreak_aws::Collector {
-        identity: "arn:aws:lambda:us-east-1:111122223333:function:firebreak-test".into(),
-        request_id: None,
-    }
+    firebreak_testbed::collector("arn:aws:lambda:us-east-1:111122223333:function:firebreak-test")
 }
 
 /// A GuardDuty re-emit of `event`: a new EventBridge id, the count raised, a later `updatedAt`.
@@ -153,7 +150,7 @@ async fn every_event_delivered_fifty_times_has_its_effects_once() {
     });
 
     // Every sample event, and two re-emits of every GuardDuty finding.
-    let files = firebreak_tests::corpus_files();
+    let files = firebreak_testbed::corpus_files();
     let mut sources: Vec<(String, Value)> = Vec::new();
     for file in &files {
         let event: Value = serde_json::from_str(&std::fs::read_to_string(file).expect("read"))

@@ -16,12 +16,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use firebreak_lambda::{Context, FunctionError};
-use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::faults::{FaultProxy, Faults};
-use firebreak_tests::lambda::{contexts, function_env};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto, sdk_for};
-use firebreak_tests::seed::{self, Server, Stack};
-use firebreak_tests::{event, iam_user_finding};
+use firebreak_testbed::eventbridge::Taps;
+use firebreak_testbed::faults::{FaultProxy, Faults};
+use firebreak_testbed::lambda::{contexts, function_env};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto, sdk_for};
+use firebreak_testbed::seed::{self, Server, Stack};
+use firebreak_testbed::{event, iam_user_finding};
 use serde_json::Value;
 
 const BUS: &str = "firebreak-bus";
@@ -229,7 +229,7 @@ async fn run(rate: f64, seed: u64) -> Tally {
         }
     }
     let sqs = aws_sdk_sqs::Client::new(&direct);
-    tally.pages_received = firebreak_tests::eventbridge::drain_queue(&sqs, &stack.queue_url)
+    tally.pages_received = firebreak_testbed::eventbridge::drain_queue(&sqs, &stack.queue_url)
         .await
         .len();
     tally
@@ -245,13 +245,10 @@ async fn deliver(
 ) {
     for attempt in 1..=DELIVERIES {
         tally.deliveries += 1;
-        let collector = firebreak_aws::Collector {
-            identity: format!(
-                "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
-                ctx.function.name()
-            ),
-            request_id: None,
-        };
+        let collector = firebreak_testbed::collector(format!(
+            "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
+            ctx.function.name()
+        ));
         match ctx.handle(raw, collector).await {
             Ok(answer) => {
                 answers.push((ctx.function.name(), answer));

@@ -10,8 +10,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
-use firebreak_tests::faults::{FaultProxy, Faults};
-use firebreak_tests::moto::{Moto, sdk_for};
+use firebreak_testbed::faults::{FaultProxy, Faults};
+use firebreak_testbed::moto::{Moto, sdk_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The emulator with the proxy in front of it.

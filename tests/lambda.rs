@@ -2,10 +2,10 @@
 //! watch`) against the emulator, and hand one incident on to each other through the emulator's
 //! EventBridge, with the template's own rules: triage → contain, preserve, page → page.
 
-use firebreak_tests::eventbridge::{Taps, drain_queue};
-use firebreak_tests::lambda::{Invoked, LambdaHost, function_env};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{assert_only_key_inactive, iam_user_finding, seed};
+use firebreak_testbed::eventbridge::{Taps, drain_queue};
+use firebreak_testbed::lambda::{Invoked, LambdaHost, function_env};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed};
 use serde_json::Value;
 
 const BUS: &str = "firebreak-bus";
@@ -257,7 +257,7 @@ async fn the_functions_log_no_personal_data_from_the_corpus() {
     let host = |name: &str| &hosts.iter().find(|(n, _)| *n == name).expect("a host").1;
 
     let mut secrets = std::collections::BTreeSet::new();
-    let files = firebreak_tests::corpus_files();
+    let files = firebreak_testbed::corpus_files();
     let mut invocations = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");

@@ -10,11 +10,11 @@ use firebreak_core::record::Record;
 use firebreak_core::render::report;
 use firebreak_core::{Entry, IncidentId, LogEntry, Obligation};
 use firebreak_lambda::Context;
-use firebreak_tests::cli::{CALLER, Cli};
-use firebreak_tests::eventbridge::{Taps, drain_queue};
-use firebreak_tests::lambda::{contexts, deliver, function_env, pump};
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::{browser, iam_user_finding, seed};
+use firebreak_testbed::cli::{CALLER, Cli};
+use firebreak_testbed::eventbridge::{Taps, drain_queue};
+use firebreak_testbed::lambda::{contexts, deliver, function_env, pump};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::{browser, iam_user_finding, seed};
 use serde_json::Value;
 
 const BUS: &str = "firebreak-bus";
@@ -361,13 +361,7 @@ async fn the_clock_pages_again_until_a_human_acknowledges() {
     assert!(answer["incidents"].as_u64() >= Some(1), "{answer}");
     assert!(
         clock
-            .handle(
-                "not json",
-                firebreak_aws::Collector {
-                    identity: "t".into(),
-                    request_id: None
-                }
-            )
+            .handle("not json", firebreak_testbed::collector("t"))
             .await
             .is_err()
     );
@@ -466,7 +460,7 @@ async fn a_drill_runs_the_pipeline_dry_and_counts_as_the_plan_review() {
     // (the only bus whose Drills rule exists) and waits while the rules carry it through the
     // functions.
     let config = cli.dir.join("firebreak.toml");
-    let mut drill_cli = tokio::process::Command::new(firebreak_tests::cli::binary());
+    let mut drill_cli = tokio::process::Command::new(firebreak_testbed::cli::binary());
     drill_cli
         .args([
             "drill",
@@ -544,10 +538,7 @@ async fn closing_archives_the_finding_the_incident_came_from() {
             .interceptor(MockResponseInterceptor::new().with_rule(&archive))
             .build(),
     );
-    let collector = firebreak_aws::Collector {
-        identity: CALLER.into(),
-        request_id: None,
-    };
+    let collector = firebreak_testbed::collector(CALLER);
     let mut responder = functions["contain"].responder(collector, false);
     responder.home.guardduty = guardduty;
 

@@ -8,9 +8,9 @@ use firebreak_core::triage::rules::eventbridge_sources;
 use firebreak_core::{
     Config, Decision, DetailType, IncidentNotice, Mode, Stage, StageFinished, Triage,
 };
-use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::moto::Moto;
-use firebreak_tests::{repo, template};
+use firebreak_testbed::eventbridge::Taps;
+use firebreak_testbed::moto::Moto;
+use firebreak_testbed::{repo, template};
 use serde_json::{Value, json};
 
 /// Ignored events that the default-bus patterns cannot tell from incidents, because telling them

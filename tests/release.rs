@@ -5,10 +5,10 @@
 use aws_sdk_ec2::types::{Filter, InstanceAttributeName};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
 use firebreak_aws::Clients;
-use firebreak_tests::cli::{CALLER, Cli};
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::seed::{self, Server};
-use firebreak_tests::{
+use firebreak_testbed::cli::{CALLER, Cli};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::seed::{self, Server};
+use firebreak_testbed::{
     assert_only_key_inactive, event, iam_user_finding, without_auto_scaling_group,
 };
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use firebreak_core::{
     ActionOutcome, Entry, IncidentId, LogEntry, Obligation, PageKind, Route, Severity, Source,
     Status, TagTarget,
 };
-use firebreak_tests::browser;
+use firebreak_testbed::browser;
 
 const ACCOUNT: &str = "493827105164";
 const TRIAGE: &str = "arn:aws:lambda:eu-west-1:493827105164:function:firebreak-triage";

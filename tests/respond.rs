@@ -2,91 +2,16 @@
 //! starts its own emulator, seeds it, responds to a corpus event, and asserts on the emulator's
 //! state — never on Firebreak's own report alone.
 
-use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
-use firebreak_aws::{Clients, Collector, Responder, Response};
-use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto};
-use firebreak_tests::seed::{self, Stack};
-use firebreak_tests::{
+use firebreak_aws::{Clients, Response};
+use firebreak_core::{Mode, Status, Triage};
+use firebreak_testbed::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT};
+use firebreak_testbed::seed;
+use firebreak_testbed::world::World;
+use firebreak_testbed::{
     assert_only_key_inactive, event, iam_user_finding, percent_decode, without_auto_scaling_group,
 };
 use serde_json::Value;
-
-struct World {
-    _moto: Moto,
-    sdk: SdkConfig,
-    stack: Stack,
-}
-
-async fn world() -> World {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    World {
-        _moto: moto,
-        sdk,
-        stack,
-    }
-}
-
-impl World {
-    fn config(&self) -> Config {
-        seed::config(&self.stack)
-    }
-
-    fn responder(&self, config: Config, dry_run: bool) -> Responder {
-        let collector = Collector {
-            identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests"),
-            request_id: None,
-        };
-        Responder::new(
-            Clients::new(&self.sdk),
-            HOME_ACCOUNT,
-            config,
-            collector,
-            dry_run,
-        )
-        .unwrap()
-    }
-
-    async fn respond(&self, config: Config, dry_run: bool, event: &Value) -> (Incident, Response) {
-        let text = event.to_string();
-        let incident = match Triage::new(config.clone())
-            .unwrap()
-            .triage_json(&text)
-            .unwrap()
-        {
-            Decision::Incident(i) => *i,
-            Decision::Ignored { reason } => panic!("ignored: {reason}"),
-        };
-        let response = self
-            .responder(config, dry_run)
-            .respond(&incident, &text)
-            .await;
-        (incident, response)
-    }
-
-    fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.sdk)
-    }
-
-    async fn pages(&self) -> Vec<Value> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let out = sqs
-            .receive_message()
-            .queue_url(&self.stack.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        out.messages()
-            .iter()
-            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-            .collect()
-    }
-}
 
 fn status_of<'a>(r: &'a Response, kind: &str) -> &'a Status {
     &r.outcomes
@@ -119,12 +44,12 @@ fn revoke_time(document: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_evidence_and_pages() {
-    let w = world().await;
+    let w = World::new().await;
     let iam = w.iam();
     let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
     let before = Utc::now() - Duration::seconds(1);
     let (incident, r) = w
-        .respond(
+        .incident(
             w.config(),
             false,
             &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
@@ -285,11 +210,11 @@ async fn iam_user_finding_deactivates_only_its_key_revokes_sessions_locks_eviden
 
 #[tokio::test]
 async fn responding_twice_writes_no_second_copy_of_the_evidence() {
-    let w = world().await;
+    let w = World::new().await;
     let (key, _) = seed::user_with_two_keys(&w.iam(), "deploy-bot").await;
     let e = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT);
-    let (incident, _) = w.respond(w.config(), false, &e).await;
-    let (_, again) = w.respond(w.config(), false, &e).await;
+    let (incident, _) = w.incident(w.config(), false, &e).await;
+    let (_, again) = w.incident(w.config(), false, &e).await;
     assert!(
         matches!(
             status_of(&again, "deactivate_access_key"),
@@ -327,11 +252,11 @@ async fn responding_twice_writes_no_second_copy_of_the_evidence() {
 
 #[tokio::test]
 async fn dry_run_changes_nothing() {
-    let w = world().await;
+    let w = World::new().await;
     let iam = w.iam();
     let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
     let (_, r) = w
-        .respond(
+        .incident(
             w.config(),
             true,
             &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
@@ -385,7 +310,7 @@ async fn dry_run_changes_nothing() {
 
 #[tokio::test]
 async fn role_finding_revokes_the_roles_sessions_as_of_now() {
-    let w = world().await;
+    let w = World::new().await;
     let iam = w.iam();
     seed::role(&iam, "web-app-role").await;
     let mut e = event("gd-iam-instance-credential-exfiltration-outside-aws.json");
@@ -393,7 +318,7 @@ async fn role_finding_revokes_the_roles_sessions_as_of_now() {
     e["detail"]["region"] = "us-east-1".into();
     e["detail"]["resource"]["accessKeyDetails"]["userName"] = "web-app-role".into();
     let before = Utc::now() - Duration::seconds(1);
-    let (incident, r) = w.respond(w.config(), false, &e).await;
+    let (incident, r) = w.incident(w.config(), false, &e).await;
     assert_all_done(&r);
     let policy = iam
         .get_role_policy()
@@ -423,13 +348,13 @@ async fn role_finding_revokes_the_roles_sessions_as_of_now() {
 
 #[tokio::test]
 async fn protected_principals_are_untouched_even_when_a_plan_names_them() {
-    let w = world().await;
+    let w = World::new().await;
     let iam = w.iam();
     seed::role(&iam, "BreakGlass").await;
     let mut e = event("gd-iam-breakglass-role-anomalous-behavior.json");
     e["detail"]["accountId"] = HOME_ACCOUNT.into();
     e["detail"]["region"] = "us-east-1".into();
-    let (mut incident, r) = w.respond(w.config(), false, &e).await;
+    let (mut incident, r) = w.incident(w.config(), false, &e).await;
     assert!(!r.outcomes.iter().any(|o| o.kind == "revoke_role_sessions"));
     // A crafted plan that names the break-glass role is refused by the responder itself.
     incident.plan.insert(
@@ -444,7 +369,7 @@ async fn protected_principals_are_untouched_even_when_a_plan_names_them() {
         },
     );
     let r = w
-        .responder(w.config(), false)
+        .responder_with(w.config(), false)
         .respond(&incident, &e.to_string())
         .await;
     assert!(
@@ -472,7 +397,7 @@ async fn protected_principals_are_untouched_even_when_a_plan_names_them() {
 
 #[tokio::test]
 async fn instance_finding_protects_snapshots_isolates_and_tags() {
-    let w = world().await;
+    let w = World::new().await;
     let server = seed::server(&w.sdk, "web").await;
     let mut e = event("gd-ec2-bitcoin-tool-dns.json");
     e["detail"]["accountId"] = HOME_ACCOUNT.into();
@@ -484,7 +409,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     without_auto_scaling_group(&mut e);
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
-    let (incident, r) = w.respond(config.clone(), false, &e).await;
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
     assert_all_done(&r);
 
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
@@ -619,7 +544,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     );
 
     // A second delivery snapshots nothing new.
-    let (_, again) = w.respond(config, false, &e).await;
+    let (_, again) = w.incident(config, false, &e).await;
     assert!(
         matches!(status_of(&again, "isolate_instance"), Status::Done { detail } if detail == "already isolated")
     );
@@ -628,7 +553,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
 
 #[tokio::test]
 async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
-    let w = world().await;
+    let w = World::new().await;
     let s3 = seed::s3_client(&w.sdk);
     let mut e = event("gd-s3-malicious-ip-caller-public-bucket.json");
     e["detail"]["accountId"] = HOME_ACCOUNT.into();
@@ -659,7 +584,7 @@ async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
         .send()
         .await
         .unwrap();
-    let (incident, r) = w.respond(w.config(), false, &e).await;
+    let (incident, r) = w.incident(w.config(), false, &e).await;
     assert_all_done(&r);
     let block = s3
         .get_public_access_block()
@@ -701,7 +626,7 @@ async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
 #[tokio::test]
 async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keeping_other_settings()
 {
-    let w = world().await;
+    let w = World::new().await;
     // The pool lives in eu-west-1, as the event says; the responder's SDK defaults to us-east-1.
     let c = Clients::new(&w.sdk).in_region("eu-west-1").cognito;
     use aws_sdk_cognitoidentityprovider::types::{
@@ -791,7 +716,7 @@ async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keepi
 
     let mut config = w.config();
     config.cognito.invite_only_pools = vec![pool_id.clone()];
-    let (_, r) = w.respond(config, false, &e).await;
+    let (_, r) = w.incident(config, false, &e).await;
     assert_all_done(&r);
 
     let u = c
@@ -836,7 +761,7 @@ async fn cognito_sign_up_disables_and_signs_out_the_user_and_stops_sign_up_keepi
 
 #[tokio::test]
 async fn member_account_incidents_act_in_the_member_account_through_its_role() {
-    let w = world().await;
+    let w = World::new().await;
     // Seed the member account through the same role Firebreak will assume there.
     let home = Clients::new(&w.sdk);
     let member = firebreak_aws::sdk::accounts::member_clients(
@@ -852,7 +777,7 @@ async fn member_account_incidents_act_in_the_member_account_through_its_role() {
     assert_eq!(who.account(), Some(MEMBER_ACCOUNT));
     let (key, _) = seed::user_with_two_keys(&member.iam, "member-app").await;
     let (incident, r) = w
-        .respond(
+        .incident(
             w.config(),
             false,
             &iam_user_finding("member-app", &key, MEMBER_ACCOUNT),
@@ -902,12 +827,12 @@ impl Truncate for DateTime<Utc> {
 
 #[tokio::test]
 async fn the_configured_lock_mode_is_what_s3_records() {
-    let w = world().await;
+    let w = World::new().await;
     let (key, _) = seed::user_with_two_keys(&w.iam(), "deploy-bot").await;
     let mut config = w.config();
     config.evidence.lock_mode = firebreak_core::LockMode::Governance;
     let (incident, r) = w
-        .respond(
+        .incident(
             config,
             false,
             &iam_user_finding("deploy-bot", &key, HOME_ACCOUNT),
@@ -977,7 +902,7 @@ fn finding_in_group(server: &seed::Server, group: &str) -> Value {
 /// (it launches a replacement) and the instance keeps running, isolated, outside it.
 #[tokio::test]
 async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated() {
-    let w = world().await;
+    let w = World::new().await;
     let server = server_in_group(&w, "asg", "batch-workers").await;
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
     let autoscaling = aws_sdk_autoscaling::Client::new(&w.sdk);
@@ -997,7 +922,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     let e = finding_in_group(&server, "batch-workers");
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
-    let (incident, r) = w.respond(config.clone(), false, &e).await;
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
     assert_all_done(&r);
     // Right after termination protection, long before isolation makes it unhealthy.
     let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
@@ -1040,7 +965,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     );
 
     // A second run finds it in no group: nothing to do, nothing failed.
-    let (_, again) = w.respond(config.clone(), false, &e).await;
+    let (_, again) = w.incident(config.clone(), false, &e).await;
     assert!(
         matches!(status_of(&again, "detach_from_auto_scaling_group"),
             Status::Skipped { why } if why.contains("in no Auto Scaling group")),
@@ -1050,7 +975,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
 
     // Release attaches it to its group again, as the recorded change says.
     let released = firebreak_aws::run::release::release(
-        &w.responder(config.clone(), false),
+        &w.responder_with(config.clone(), false),
         &Triage::new(config).unwrap(),
         &incident.id,
         firebreak_core::record::release::Options::default(),
@@ -1076,7 +1001,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
 /// holding a name Firebreak will not print leaves the name out of the plan, not the finding.
 #[tokio::test]
 async fn a_protected_group_keeps_its_instance_and_an_unprintable_group_name_is_left_out() {
-    let w = world().await;
+    let w = World::new().await;
     let server = server_in_group(&w, "pay", "payments-web").await;
     let mut config = w.config();
     config.modes.instance_isolation = Mode::Auto;
@@ -1086,7 +1011,7 @@ async fn a_protected_group_keeps_its_instance_and_an_unprintable_group_name_is_l
         .push("arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/payments-*".into());
     // The tag is the finding's; the group the instance is really in is what is judged.
     let e = finding_in_group(&server, "payments-web\u{202e}bew");
-    let (incident, r) = w.respond(config, false, &e).await;
+    let (incident, r) = w.incident(config, false, &e).await;
     assert!(
         incident.plan.iter().any(|p| matches!(&p.action,
             firebreak_core::Action::DetachFromAutoScalingGroup { group_name, .. }

@@ -13,11 +13,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode};
 use firebreak_aws::EvidenceStore;
 use firebreak_core::{Entry, IncidentId, LogEntry};
-use firebreak_tests::cli::{CALLER, Cli};
-use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::lambda::{contexts, deliver, function_env, pump};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{iam_user_finding, seed};
+use firebreak_testbed::cli::{CALLER, Cli};
+use firebreak_testbed::eventbridge::Taps;
+use firebreak_testbed::lambda::{contexts, deliver, function_env, pump};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::{iam_user_finding, seed};
 use sha2::{Digest, Sha256};
 
 const BUS: &str = "firebreak-bus";

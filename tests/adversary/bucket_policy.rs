@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use firebreak_tests::moto::Moto;
-use firebreak_tests::{seed, template};
+use firebreak_testbed::moto::Moto;
+use firebreak_testbed::{seed, template};
 use serde_yaml::Value;
 
 /// The statements of `EvidenceBucketPolicy`.

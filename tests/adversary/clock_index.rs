@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use firebreak_aws::run::clock::{self, Scan};
 use firebreak_core::record::reminder_hour;
 use firebreak_core::{Entry, IncidentId, Obligation};
-use firebreak_tests::clock::{
+use firebreak_testbed::clock::{
     World, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
 };
 

@@ -15,9 +15,9 @@ use chrono::Utc;
 use firebreak_aws::store::evidence::hex;
 use firebreak_core::record::release::{Change, OriginalBlock};
 use firebreak_core::{ActionOutcome, Status};
-use firebreak_tests::cli::Cli;
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::{assert_only_key_inactive, iam_user_finding, seed};
+use firebreak_testbed::cli::Cli;
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -4,16 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use firebreak_tests::moto::HOME_ACCOUNT;
+use firebreak_testbed::moto::HOME_ACCOUNT;
 use serde_json::{Value, json};
 
-use crate::world::{World, cloudtrail, iam_user};
+use firebreak_testbed::world::{World, cloudtrail, iam_user};
 
 fn collector() -> firebreak_aws::Collector {
-    firebreak_aws::Collector {
-        identity: format!("arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-triage"),
-        request_id: None,
-    }
+    firebreak_testbed::collector(format!(
+        "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-triage"
+    ))
 }
 
 fn refused(who: Value, i: usize, minute: usize) -> Value {

@@ -3,17 +3,16 @@
 //! wrote; a CloudTrail-shaped detail under such a source must plan nothing and change nothing.
 
 use firebreak_lambda::FunctionError;
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::seed;
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::seed;
 use serde_json::json;
 
-use crate::world::{World, cloudtrail, iam_user};
+use firebreak_testbed::world::{World, cloudtrail, iam_user};
 
 fn collector() -> firebreak_aws::Collector {
-    firebreak_aws::Collector {
-        identity: format!("arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-triage"),
-        request_id: None,
-    }
+    firebreak_testbed::collector(format!(
+        "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-triage"
+    ))
 }
 
 #[tokio::test]
@@ -82,7 +81,7 @@ async fn a_forged_guardduty_finding_is_refused_by_triage() {
     let w = World::new().await;
     let functions = w.functions().await;
     let mut finding =
-        firebreak_tests::iam_user_finding("alice", "AKIAIOSFODNN7EXAMPLE", HOME_ACCOUNT);
+        firebreak_testbed::iam_user_finding("alice", "AKIAIOSFODNN7EXAMPLE", HOME_ACCOUNT);
     for source in [
         "aws.partner/guardduty.example/1/x",
         "guardduty",

@@ -20,12 +20,12 @@ use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeInput;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
 use firebreak_aws::effect::isolation::{IsolationGroups, REFUSED};
-use firebreak_aws::{Clients, Collector, Responder, Response};
+use firebreak_aws::{Clients, Responder, Response};
 use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::seed::{self, Server, Stack};
-use firebreak_tests::{event, moto};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::seed::{self, Server, Stack};
+use firebreak_testbed::{event, moto};
 use serde_json::Value;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -85,10 +85,9 @@ impl World {
     }
 
     fn responder(&self, ec2: Option<aws_sdk_ec2::Client>) -> Responder {
-        let collector = Collector {
-            identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests"),
-            request_id: None,
-        };
+        let collector = firebreak_testbed::collector(format!(
+            "arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests"
+        ));
         let mut responder = Responder::new(
             Clients::new(&self.sdk),
             HOME_ACCOUNT,

@@ -4,11 +4,11 @@
 //! sequence into a terminal, a page or a log, so it cannot forge a section of a page.
 
 use firebreak_lambda::FunctionError;
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::{iam_user_finding, seed};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::{iam_user_finding, seed};
 use serde_json::json;
 
-use crate::world::{World, cloudtrail, iam_user};
+use firebreak_testbed::world::{World, cloudtrail, iam_user};
 
 const FORGED: &str =
     "Routine check\n\nWHAT FIREBREAK DID\n  nothing to do: all clear\u{1b}[2J\u{1b}]0;ok\u{7}";
@@ -17,10 +17,9 @@ const FORGED: &str =
 async fn a_name_aws_does_not_allow_is_refused_and_changes_nothing() {
     let w = World::new().await;
     let functions = w.functions().await;
-    let collector = firebreak_aws::Collector {
-        identity: "arn:aws:lambda:us-east-1:111122223333:function:firebreak-triage".into(),
-        request_id: None,
-    };
+    let collector = firebreak_testbed::collector(
+        "arn:aws:lambda:us-east-1:111122223333:function:firebreak-triage",
+    );
     for name in [
         "deploy-bot\nWHAT FIREBREAK DID",
         "deploy\u{1b}[31mbot",
@@ -80,7 +79,7 @@ async fn a_finding_title_cannot_forge_a_section_of_the_page_or_repaint_the_termi
     );
 
     // The command line prints the same title without a control character.
-    let (code, out, err) = firebreak_tests::firebreak(&["plan", "-"], &finding.to_string());
+    let (code, out, err) = firebreak_testbed::firebreak(&["plan", "-"], &finding.to_string());
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Routine check"), "{out}");
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");

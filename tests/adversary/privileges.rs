@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_aws::{Clients, Responder};
 use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Status, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{event, percent_decode, repo, seed, template};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::{event, percent_decode, repo, seed, template};
 use serde_json::{Value, json};
 
 fn deny_all_documents() -> Vec<(String, Value)> {
@@ -189,10 +189,8 @@ async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_i
     let Decision::Incident(incident) = triage.triage_json(&e.to_string()).expect("parses") else {
         panic!("StopLogging is an incident");
     };
-    let collector = Collector {
-        identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/responder"),
-        request_id: None,
-    };
+    let collector =
+        firebreak_testbed::collector(format!("arn:aws:iam::{HOME_ACCOUNT}:user/responder"));
     let responder = Responder::new(Clients::new(&sdk), HOME_ACCOUNT, config, collector, false)
         .expect("responder");
     let response = responder.respond(&incident, &e.to_string()).await;

@@ -2,11 +2,11 @@
 //! one canonical ARN (a session's role, a federated session's issuing user, the path IAM
 //! holds), by the same function at triage and in the executor's guard.
 
-use firebreak_tests::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT};
-use firebreak_tests::{event, seed};
+use firebreak_testbed::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT};
+use firebreak_testbed::{event, seed};
 use serde_json::{Value, json};
 
-use crate::world::{World, cloudtrail, iam_user};
+use firebreak_testbed::world::{World, cloudtrail, iam_user};
 
 /// GuardDuty's finding about a session of role `name` in the home account, first emit.
 fn role_finding(name: &str, finding_id: &str) -> Value {

@@ -3,11 +3,11 @@
 //! topic, and the principal who did it is contained (unless protected: then paged only).
 
 use firebreak_core::{Severity, Status};
-use firebreak_tests::moto::HOME_ACCOUNT;
-use firebreak_tests::seed;
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::seed;
 use serde_json::{Value, json};
 
-use crate::world::{World, cloudtrail, iam_user};
+use firebreak_testbed::world::{World, cloudtrail, iam_user};
 
 async fn s1_paged(w: &World, event: &Value, ioc: &str) -> firebreak_aws::Response {
     let (incident, r) = w.respond(w.config(), event).await.expect("an incident");
@@ -57,7 +57,7 @@ async fn tampering_with_firebreaks_functions_topics_and_detection_is_s1_and_page
         "{:?}",
         r.outcomes
     );
-    firebreak_tests::assert_only_key_inactive(&iam, "intruder", &key).await;
+    firebreak_testbed::assert_only_key_inactive(&iam, "intruder", &key).await;
     assert!(
         w.user_policies("intruder")
             .await

@@ -11,8 +11,8 @@ use aws_sdk_s3::types::{
 };
 use firebreak_core::Entry;
 use firebreak_core::lifecycle::wiring;
-use firebreak_tests::template;
-use firebreak_tests::wiring::{BUS, CLOCK, DENY_SID, World};
+use firebreak_testbed::template;
+use firebreak_testbed::wiring::{BUS, CLOCK, DENY_SID, World};
 
 /// Runs the clock, which must page S1 once naming every `expected` text (through `via`, the
 /// topic the page must arrive by), then again in the same hour, which must not page.
@@ -168,7 +168,7 @@ async fn a_removed_subscription_pages_s1_by_the_other_topic() {
 #[tokio::test]
 async fn a_deleted_bucket_policy_pages_s1() {
     let world = World::build().await;
-    let s3 = firebreak_tests::seed::s3_client(&world.sdk);
+    let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     s3.delete_bucket_policy()
         .bucket(&world.stack.bucket)
         .send()
@@ -188,7 +188,7 @@ async fn a_deleted_bucket_policy_pages_s1() {
 #[tokio::test]
 async fn a_replaced_bucket_policy_pages_s1() {
     let world = World::build().await;
-    let s3 = firebreak_tests::seed::s3_client(&world.sdk);
+    let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     let bucket = &world.stack.bucket;
     let harmless = serde_json::json!({"Version": "2012-10-17", "Statement": [{
         "Sid": DENY_SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
@@ -212,7 +212,7 @@ async fn a_replaced_bucket_policy_pages_s1() {
 #[tokio::test]
 async fn a_shortened_lock_pages_s1() {
     let world = World::build().await;
-    let s3 = firebreak_tests::seed::s3_client(&world.sdk);
+    let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     let bucket = &world.stack.bucket;
     // The policy denies changing the lock: an attacker removes it first.
     s3.delete_bucket_policy()

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_aws::{Clients, Responder};
 use firebreak_core::{Action, Decision, Incident, Status, TagTarget, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::seed;
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::seed;
 
 /// What one event needs to exist, and the emulator's ids for the sample's ids.
 #[derive(Default)]
@@ -33,12 +33,11 @@ async fn main() -> std::process::ExitCode {
     );
     let mut config = seed::config(&stack);
     let home = Clients::new(&sdk);
-    let collector = Collector {
-        identity: format!("arn:aws:sts::{HOME_ACCOUNT}:assumed-role/FirebreakAdministrator/demo"),
-        request_id: None,
-    };
+    let collector = firebreak_testbed::collector(format!(
+        "arn:aws:sts::{HOME_ACCOUNT}:assumed-role/FirebreakAdministrator/demo"
+    ));
 
-    let files = firebreak_tests::corpus_files();
+    let files = firebreak_testbed::corpus_files();
 
     let mut seeded = Seeded::default();
     let mut rows = Vec::new();
@@ -284,7 +283,7 @@ async fn main() -> std::process::ExitCode {
                 let now = chrono::Utc::now();
                 println!("\nfirebreak report {id}\n");
                 println!("{}", firebreak_core::render::report::markdown(&record, now));
-                let dir = firebreak_tests::repo().join("target/artefacts");
+                let dir = firebreak_testbed::repo().join("target/artefacts");
                 let html = dir.join(format!("demo-report-{id}.html"));
                 match std::fs::create_dir_all(&dir).and_then(|()| {
                     std::fs::write(&html, firebreak_core::render::report::html(&record, now))

@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use firebreak_aws::{Clients, Collector, Responder};
+use firebreak_aws::{Clients, Responder};
 use firebreak_core::{Decision, Mode, Status, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{event, seed};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::{event, seed};
 use serde_json::Value;
 
 /// A plain HTTP/1.1 call to the emulator's control API.
@@ -45,10 +45,7 @@ async fn main() {
     let mut config = seed::config(&stack);
     config.modes.instance_isolation = Mode::Auto;
     let home = Clients::new(&sdk);
-    let collector = Collector {
-        identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/bench"),
-        request_id: None,
-    };
+    let collector = firebreak_testbed::collector(format!("arn:aws:iam::{HOME_ACCOUNT}:user/bench"));
     let responder =
         Responder::new(home.clone(), HOME_ACCOUNT, config.clone(), collector, false).unwrap();
     let triage = Triage::new(config.clone()).unwrap();

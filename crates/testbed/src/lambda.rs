@@ -104,13 +104,10 @@ pub fn contexts(
 
 /// Delivers `raw` to `ctx` as its function, retrying a failure a few times as Lambda would.
 pub async fn deliver(ctx: &firebreak_lambda::Context, raw: &str) -> Value {
-    let collector = firebreak_aws::Collector {
-        identity: format!(
-            "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
-            ctx.function.name()
-        ),
-        request_id: None,
-    };
+    let collector = crate::collector(format!(
+        "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
+        ctx.function.name()
+    ));
     let mut last = None;
     for _ in 0..5 {
         match ctx.handle(raw, collector.clone()).await {

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::lambda::{LambdaHost, function_env};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::{iam_user_finding, repo, seed};
+use firebreak_testbed::eventbridge::Taps;
+use firebreak_testbed::lambda::{LambdaHost, function_env};
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::{iam_user_finding, repo, seed};
 
 const FUNCTIONS: [&str; 4] = ["triage", "contain", "preserve", "page"];
 

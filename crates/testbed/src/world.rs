@@ -1,11 +1,11 @@
 //! One account on the emulator with Firebreak's stack seeded, a responder and the deployed
 //! functions' handlers, shared by the modules that act against the emulator.
 
+use crate::moto::{HOME_ACCOUNT, Moto};
+use crate::seed::{self, Stack};
 use aws_config::SdkConfig;
-use firebreak_aws::{Clients, Collector, Responder, Response};
+use firebreak_aws::{Clients, Responder, Response};
 use firebreak_core::{Config, Decision, Incident, Triage};
-use firebreak_tests::moto::{HOME_ACCOUNT, Moto};
-use firebreak_tests::seed::{self, Stack};
 use serde_json::Value;
 
 /// Firebreak's own bus in the tests.
@@ -32,8 +32,8 @@ impl World {
         let events = aws_sdk_eventbridge::Client::new(&self.sdk);
         let _ = events.create_event_bus().name(BUS).send().await;
         let creds = self.moto.home_credentials().await;
-        let env = firebreak_tests::lambda::function_env(&self.moto, &creds, &self.stack, BUS);
-        firebreak_tests::lambda::contexts(&env, &self.sdk)
+        let env = crate::lambda::function_env(&self.moto, &creds, &self.stack, BUS);
+        crate::lambda::contexts(&env, &self.sdk)
     }
 
     /// The project configuration, pointed at this world's stack.
@@ -41,17 +41,19 @@ impl World {
         seed::config(&self.stack)
     }
 
+    /// A responder of the security account, collecting as a test user.
     pub fn responder(&self, config: Config) -> Responder {
-        let collector = Collector {
-            identity: format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests"),
-            request_id: None,
-        };
+        self.responder_with(config, false)
+    }
+
+    /// A responder of the security account; `dry_run` makes no mutating call.
+    pub fn responder_with(&self, config: Config, dry_run: bool) -> Responder {
         Responder::new(
             Clients::new(&self.sdk),
             HOME_ACCOUNT,
             config,
-            collector,
-            false,
+            crate::collector(format!("arn:aws:iam::{HOME_ACCOUNT}:user/firebreak-tests")),
+            dry_run,
         )
         .expect("a responder")
     }
@@ -69,6 +71,30 @@ impl World {
         };
         let response = self.responder(config).respond(&incident, &text).await;
         Some((incident, response))
+    }
+
+    /// Triage, then the whole response (dry with `dry_run`), of an event that must open an
+    /// incident.
+    pub async fn incident(
+        &self,
+        config: Config,
+        dry_run: bool,
+        event: &Value,
+    ) -> (Incident, Response) {
+        let text = event.to_string();
+        let incident = match Triage::new(config.clone())
+            .expect("rules")
+            .triage_json(&text)
+            .expect("triage")
+        {
+            Decision::Incident(i) => *i,
+            Decision::Ignored { reason } => panic!("ignored: {reason}"),
+        };
+        let response = self
+            .responder_with(config, dry_run)
+            .respond(&incident, &text)
+            .await;
+        (incident, response)
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {

@@ -254,10 +254,9 @@ impl World {
             "account": HOME_ACCOUNT, "region": REGION, "resources": [], "detail": {}
         })
         .to_string();
-        let collector = firebreak_aws::Collector {
-            identity: format!("arn:aws:lambda:{REGION}:{HOME_ACCOUNT}:function:fb-clock"),
-            request_id: None,
-        };
+        let collector = crate::collector(format!(
+            "arn:aws:lambda:{REGION}:{HOME_ACCOUNT}:function:fb-clock"
+        ));
         self.clock
             .handle(&scheduled, collector)
             .await

@@ -1,5 +1,6 @@
-//! Helpers shared by Firebreak's end-to-end tests: the CLI in-process, the local AWS emulator,
-//! and a seeded account.
+//! The world Firebreak's end-to-end tests, the demo and the benchmarks run in: the local AWS
+//! emulator, a seeded account ([`world::World`] puts them together with a responder and the
+//! deployed functions' handlers), and the CLI in-process.
 
 use std::path::PathBuf;
 
@@ -13,10 +14,19 @@ pub mod moto;
 pub mod seed;
 pub mod template;
 pub mod wiring;
+pub mod world;
 
-/// The repository root (tests run with the crate directory as working directory).
+/// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Who collects evidence in a test: `identity` (a user's or a function's ARN), no request id.
+pub fn collector(identity: impl Into<String>) -> firebreak_aws::Collector {
+    firebreak_aws::Collector {
+        identity: identity.into(),
+        request_id: None,
+    }
 }
 
 /// Runs the `firebreak` command line in-process; returns (exit code, stdout, stderr).

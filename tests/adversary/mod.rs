@@ -15,4 +15,3 @@ mod privileges;
 mod protection;
 mod self_defence;
 mod wiring;
-mod world;

@@ -6,10 +6,10 @@
 //! run beside it and receive what the rules route, so its finding goes through the pipeline.
 //! Prints the answer, the logs, and what was routed.
 
-use firebreak_tests::eventbridge::Taps;
-use firebreak_tests::lambda::{Invoked, LambdaHost, function_env};
-use firebreak_tests::moto::Moto;
-use firebreak_tests::seed;
+use firebreak_testbed::eventbridge::Taps;
+use firebreak_testbed::lambda::{Invoked, LambdaHost, function_env};
+use firebreak_testbed::moto::Moto;
+use firebreak_testbed::seed;
 
 const BUS: &str = "firebreak-bus";
 
@@ -25,9 +25,9 @@ fn scheduled_event() -> String {
         "id": "5f0e6a2c-0000-4000-8000-000000000001",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": firebreak_tests::moto::HOME_ACCOUNT,
+        "account": firebreak_testbed::moto::HOME_ACCOUNT,
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": firebreak_tests::moto::REGION,
+        "region": firebreak_testbed::moto::REGION,
         "resources": [],
         "detail": {}
     })

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use firebreak_aws::run::clock::{self, Scan};
-use firebreak_tests::clock::{
+use firebreak_testbed::clock::{
     World, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
 };
 

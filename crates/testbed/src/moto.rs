@@ -27,7 +27,7 @@ pub struct Moto {
 
 impl Moto {
     /// Starts `moto_server` on a free port: `$MOTO_SERVER` as it is, or the project's `.venv`
-    /// moto through `support/moto_server.py` (moto's server with its ListObjectVersions made to
+    /// moto through `crates/testbed/moto_server.py` (moto's server with its ListObjectVersions made to
     /// filter by prefix before it copies; the script says why).
     pub fn start() -> Moto {
         match std::env::var_os("MOTO_SERVER") {
@@ -44,7 +44,7 @@ impl Moto {
         Moto::spawn(Moto::launcher(true))
     }
 
-    /// `.venv/bin/python tests/support/moto_server.py [--serial]`.
+    /// `.venv/bin/python crates/testbed/moto_server.py [--serial]`.
     fn launcher(serial: bool) -> Command {
         let python = crate::repo().join(".venv/bin/python");
         assert!(
@@ -53,7 +53,7 @@ impl Moto {
             python.display()
         );
         let mut command = Command::new(&python);
-        command.arg(crate::repo().join("tests/support/moto_server.py"));
+        command.arg(crate::repo().join("crates/testbed/moto_server.py"));
         if serial {
             command.arg("--serial");
         }
