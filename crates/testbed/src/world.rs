@@ -60,17 +60,7 @@ impl World {
 
     /// Triage under `config`, then the whole response; `None` when triage ignored the event.
     pub async fn respond(&self, config: Config, event: &Value) -> Option<(Incident, Response)> {
-        let text = event.to_string();
-        let incident = match Triage::new(config.clone())
-            .expect("rules")
-            .triage_json(&text)
-            .expect("triage")
-        {
-            Decision::Incident(i) => *i,
-            Decision::Ignored { .. } => return None,
-        };
-        let response = self.responder(config).respond(&incident, &text).await;
-        Some((incident, response))
+        self.respond_with(config, false, event).await.ok()
     }
 
     /// Triage, then the whole response (dry with `dry_run`), of an event that must open an
@@ -81,6 +71,19 @@ impl World {
         dry_run: bool,
         event: &Value,
     ) -> (Incident, Response) {
+        match self.respond_with(config, dry_run, event).await {
+            Ok(done) => done,
+            Err(reason) => panic!("ignored: {reason}"),
+        }
+    }
+
+    /// Triage, then the whole response; the reason when triage ignored the event.
+    async fn respond_with(
+        &self,
+        config: Config,
+        dry_run: bool,
+        event: &Value,
+    ) -> Result<(Incident, Response), String> {
         let text = event.to_string();
         let incident = match Triage::new(config.clone())
             .expect("rules")
@@ -88,13 +91,13 @@ impl World {
             .expect("triage")
         {
             Decision::Incident(i) => *i,
-            Decision::Ignored { reason } => panic!("ignored: {reason}"),
+            Decision::Ignored { reason } => return Err(reason),
         };
         let response = self
             .responder_with(config, dry_run)
             .respond(&incident, &text)
             .await;
-        (incident, response)
+        Ok((incident, response))
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
