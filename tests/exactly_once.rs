@@ -7,7 +7,7 @@
 //! as Lambda's retry would. Each incident must be opened once, each stage run once, each page
 //! sent once, and no evidence object written twice. (The emulator serves one request at a time
 //! here: its threaded server does not make `If-None-Match` atomic, and S3 does; see
-//! `Moto::start_serial`.)
+//! `World::serial`.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use firebreak_lambda::{Context, FunctionError};
 use firebreak_testbed::eventbridge::{Taps, drain_queue};
 use firebreak_testbed::lambda::{contexts, function_env};
-use firebreak_testbed::moto::Moto;
 use firebreak_testbed::seed;
+use firebreak_testbed::world::World;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -135,12 +135,11 @@ fn reemit(event: &Value, n: u64) -> Value {
 async fn every_event_delivered_fifty_times_has_its_effects_once() {
     let started = Instant::now();
     // One request at a time, so S3's conditional writes are atomic as they are in AWS.
-    let moto = Moto::start_serial();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let taps = Taps::install(&sdk, BUS).await;
-    let env = function_env(&moto, &moto.home_credentials().await, &stack, BUS);
-    let functions = contexts(&env, &sdk)
+    let world = World::serial().await;
+    let (moto, sdk, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(sdk, BUS).await;
+    let env = function_env(moto, &moto.home_credentials().await, stack, BUS);
+    let functions = contexts(&env, sdk)
         .into_iter()
         .map(|(name, ctx)| (name, Arc::new(ctx)))
         .collect();
@@ -266,7 +265,7 @@ async fn every_event_delivered_fifty_times_has_its_effects_once() {
 
     // What reached responders: one opening page per paged incident, one page per re-emit and
     // per finished stage, nothing twice.
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut received: BTreeMap<(String, String), usize> = BTreeMap::new();
     for body in drain_queue(&sqs, &stack.queue_url).await {
         let envelope: Value = serde_json::from_str(&body).expect("an SNS envelope");
@@ -293,7 +292,7 @@ async fn every_event_delivered_fifty_times_has_its_effects_once() {
     let opening_pages = received.keys().filter(|(_, k)| k == "opened").count();
 
     // No evidence object has a second version: conditional writes made every retry a no-op.
-    let s3 = seed::s3_client(&sdk);
+    let s3 = seed::s3_client(sdk);
     let mut objects = 0;
     let mut rewritten = Vec::new();
     let mut marker: Option<(String, String)> = None;

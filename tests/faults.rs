@@ -19,8 +19,9 @@ use firebreak_lambda::{Context, FunctionError};
 use firebreak_testbed::eventbridge::Taps;
 use firebreak_testbed::faults::{FaultProxy, Faults};
 use firebreak_testbed::lambda::{contexts, function_env};
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto, sdk_for};
+use firebreak_testbed::moto::{HOME_ACCOUNT, sdk_for};
 use firebreak_testbed::seed::{self, Server, Stack};
+use firebreak_testbed::world::World;
 use firebreak_testbed::{event, iam_user_finding};
 use serde_json::Value;
 
@@ -118,11 +119,10 @@ async fn every_action_is_done_or_reported_failed_and_no_evidence_is_lost_under_f
 
 /// The four incidents at one fault rate, on a fresh emulator.
 async fn run(rate: f64, seed: u64) -> Tally {
-    let moto = Moto::start();
-    let direct = moto.sdk().await;
-    let stack = seed::stack(&direct).await;
-    let taps = Taps::install(&direct, BUS).await;
-    let scenario = seed_scenario(&direct).await;
+    let world = World::new().await;
+    let (moto, direct, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(direct, BUS).await;
+    let scenario = seed_scenario(direct).await;
 
     let mut faults = Faults::uniform(rate, seed);
     faults.slow_by = Duration::from_millis(150);
@@ -148,7 +148,7 @@ async fn run(rate: f64, seed: u64) -> Tally {
                 .build(),
         )
         .build();
-    let env = function_env(&moto, &creds, &stack, BUS);
+    let env = function_env(moto, &creds, stack, BUS);
     let mut functions = contexts(&env, &faulty);
     for ctx in functions.values_mut() {
         // A retry may take over a step its failed delivery claimed without waiting 90 s.
@@ -207,7 +207,7 @@ async fn run(rate: f64, seed: u64) -> Tally {
                     match o["status"].as_str() {
                         Some("done") => {
                             tally.done += 1;
-                            if !confirmed(&direct, &stack, &scenario, answer, kind, target).await {
+                            if !confirmed(direct, stack, &scenario, answer, kind, target).await {
                                 tally.wrongly_done.push(label);
                             }
                         }
@@ -221,14 +221,14 @@ async fn run(rate: f64, seed: u64) -> Tally {
                     }
                 }
                 if let Some(key) = answer["manifest_key"].as_str() {
-                    verify_manifest(&direct, &stack, key, &mut tally).await;
+                    verify_manifest(direct, stack, key, &mut tally).await;
                 }
             }
             "page" if answer["paged"] == true => tally.pages_sent += 1,
             _ => {}
         }
     }
-    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let sqs = aws_sdk_sqs::Client::new(direct);
     tally.pages_received = firebreak_testbed::eventbridge::drain_queue(&sqs, &stack.queue_url)
         .await
         .len();

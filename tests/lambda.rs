@@ -4,7 +4,8 @@
 
 use firebreak_testbed::eventbridge::{Taps, drain_queue};
 use firebreak_testbed::lambda::{Invoked, LambdaHost, function_env};
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::world::World;
 use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed};
 use serde_json::Value;
 
@@ -28,14 +29,13 @@ async fn pages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_functions_run_as_lambdas_and_hand_an_incident_on_through_eventbridge() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let taps = Taps::install(&sdk, BUS).await;
-    let iam = aws_sdk_iam::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let world = World::new().await;
+    let (moto, sdk, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(sdk, BUS).await;
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
-    let env = function_env(&moto, &moto.home_credentials().await, &stack, BUS);
+    let env = function_env(moto, &moto.home_credentials().await, stack, BUS);
     let triage = LambdaHost::start("triage", &env);
     let contain = LambdaHost::start("contain", &env);
     let preserve = LambdaHost::start("preserve", &env);
@@ -96,7 +96,7 @@ async fn the_functions_run_as_lambdas_and_hand_an_incident_on_through_eventbridg
         manifest.starts_with(&format!("incidents/{incident_id}/")),
         "{manifest}"
     );
-    let head = seed::s3_client(&sdk)
+    let head = seed::s3_client(sdk)
         .head_object()
         .bucket(&stack.bucket)
         .key(&manifest)
@@ -245,11 +245,10 @@ fn personal_values(event: &Value, out: &mut std::collections::BTreeSet<String>) 
 /// address, user name and access key id the events hold.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_functions_log_no_personal_data_from_the_corpus() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let taps = Taps::install(&sdk, BUS).await;
-    let env = function_env(&moto, &moto.home_credentials().await, &stack, BUS);
+    let world = World::new().await;
+    let (moto, sdk, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(sdk, BUS).await;
+    let env = function_env(moto, &moto.home_credentials().await, stack, BUS);
     let hosts: Vec<(&str, LambdaHost)> = ["triage", "contain", "preserve", "page"]
         .into_iter()
         .map(|f| (f, LambdaHost::start(f, &env)))

@@ -16,7 +16,8 @@ use firebreak_core::{Entry, IncidentId, LogEntry};
 use firebreak_testbed::cli::{CALLER, Cli};
 use firebreak_testbed::eventbridge::Taps;
 use firebreak_testbed::lambda::{contexts, deliver, function_env, pump};
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::world::World;
 use firebreak_testbed::{iam_user_finding, seed};
 use sha2::{Digest, Sha256};
 
@@ -232,14 +233,13 @@ async fn verify_catches_an_unlisted_object_and_an_edited_manifest_copy() {
 
 #[tokio::test]
 async fn the_functions_log_each_step_as_the_pipeline_runs() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let taps = Taps::install(&sdk, BUS).await;
-    let (key, _) = seed::user_with_two_keys(&aws_sdk_iam::Client::new(&sdk), "deploy-bot").await;
+    let world = World::new().await;
+    let (moto, sdk, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(sdk, BUS).await;
+    let (key, _) = seed::user_with_two_keys(&aws_sdk_iam::Client::new(sdk), "deploy-bot").await;
     let creds = moto.home_credentials().await;
-    let env = function_env(&moto, &creds, &stack, BUS);
-    let mut functions = contexts(&env, &sdk);
+    let env = function_env(moto, &creds, stack, BUS);
+    let mut functions = contexts(&env, sdk);
     for ctx in functions.values_mut() {
         // A retry may take over a step its failed delivery claimed without waiting 90 s.
         ctx.stale_after = chrono::Duration::milliseconds(500);

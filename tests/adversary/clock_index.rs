@@ -8,14 +8,14 @@ use firebreak_aws::run::clock::{self, Scan};
 use firebreak_core::record::reminder_hour;
 use firebreak_core::{Entry, IncidentId, Obligation};
 use firebreak_testbed::clock::{
-    World, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
+    ClockWorld, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
 };
 
 const SETTLED: usize = 300;
 const BY: &str = "arn:aws:sts::111122223333:assumed-role/firebreak-clock/clock";
 
 /// Incidents `first..first + n`, settled, each log entry's bytes garbage, each marked days ago.
-async fn seed_garbage_settled(world: &World, first: usize, n: usize) -> Vec<IncidentId> {
+async fn seed_garbage_settled(world: &ClockWorld, first: usize, n: usize) -> Vec<IncidentId> {
     let long_ago = Utc::now() - Duration::days(30);
     let mut objects = Vec::new();
     let ids: Vec<IncidentId> = (first..first + n).map(id).collect();
@@ -32,7 +32,7 @@ async fn seed_garbage_settled(world: &World, first: usize, n: usize) -> Vec<Inci
 
 /// Appends incident `id`'s opening through the log (which marks it), detected `ago` before now:
 /// its Amazon notice was due 24 hours after.
-async fn open_through_the_log(world: &World, id: &IncidentId, ago: Duration) {
+async fn open_through_the_log(world: &ClockWorld, id: &IncidentId, ago: Duration) {
     let now = Utc::now();
     firebreak_aws::store::log::append(&world.store, id, BY, open(now - ago), now)
         .await
@@ -45,7 +45,7 @@ fn reminded(tick: &clock::Tick) -> Vec<IncidentId> {
     ids
 }
 
-async fn reminders_logged(world: &World, id: &IncidentId) -> usize {
+async fn reminders_logged(world: &ClockWorld, id: &IncidentId) -> usize {
     firebreak_aws::store::log::record(&world.store, id)
         .await
         .expect("log")
@@ -57,7 +57,7 @@ async fn reminders_logged(world: &World, id: &IncidentId) -> usize {
 
 #[tokio::test]
 async fn a_flood_of_settled_incidents_is_not_read_and_every_due_obligation_is_paged() {
-    let world = World::new().await;
+    let world = ClockWorld::new().await;
     let garbage = seed_garbage_settled(&world, 0, SETTLED).await;
     // Three open incidents, their Amazon notices overdue: two the last snapshot watched, one
     // opened since (through the log, which marks it).
@@ -120,7 +120,7 @@ async fn a_flood_of_settled_incidents_is_not_read_and_every_due_obligation_is_pa
 
 #[tokio::test]
 async fn an_incident_opened_between_two_runs_is_read_by_the_next() {
-    let world = World::new().await;
+    let world = ClockWorld::new().await;
     let now = Utc::now();
     // A settled incident: the first run (no index yet) reads it once and does not keep it.
     let quiet = id(1);
@@ -154,7 +154,7 @@ async fn an_incident_opened_between_two_runs_is_read_by_the_next() {
 
 #[tokio::test]
 async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
-    let world = World::new().await;
+    let world = ClockWorld::new().await;
     let now = Utc::now();
     let due = id(7);
     open_through_the_log(&world, &due, Duration::days(2)).await;
@@ -194,7 +194,7 @@ async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
 
     // With no index at all (a new stack, or an index lost), the same: one full scan, and the
     // snapshot it writes is used by the run after.
-    let fresh = World::new().await;
+    let fresh = ClockWorld::new().await;
     open_through_the_log(&fresh, &due, Duration::days(2)).await;
     let first = clock::tick(&fresh.store, &fresh.pager, BY, now, false)
         .await

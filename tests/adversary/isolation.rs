@@ -23,37 +23,37 @@ use firebreak_aws::effect::isolation::{IsolationGroups, REFUSED};
 use firebreak_aws::{Clients, Responder, Response};
 use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Incident, Mode, Status, Triage};
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
-use firebreak_testbed::seed::{self, Server, Stack};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::seed::{self, Server};
+use firebreak_testbed::world::World;
 use firebreak_testbed::{event, moto};
 use serde_json::Value;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-struct World {
-    _moto: Moto,
-    sdk: SdkConfig,
-    stack: Stack,
+/// The shared world with a server in it, and the EC2 client isolation is watched through.
+struct Scene {
+    base: World,
     server: Server,
     ec2: aws_sdk_ec2::Client,
 }
 
-async fn world() -> World {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let server = seed::server(&sdk, "web").await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    World {
-        _moto: moto,
-        sdk,
-        stack,
-        server,
-        ec2,
+impl std::ops::Deref for Scene {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.base
     }
 }
 
-impl World {
+async fn world() -> Scene {
+    let base = World::new().await;
+    let server = seed::server(&base.sdk, "web").await;
+    let ec2 = aws_sdk_ec2::Client::new(&base.sdk);
+    Scene { base, server, ec2 }
+}
+
+impl Scene {
     fn config(&self) -> Config {
         let mut config = seed::config(&self.stack);
         config.modes.instance_isolation = Mode::Auto;

@@ -10,7 +10,8 @@ use std::process::Command;
 use firebreak_aws::{Clients, Responder};
 use firebreak_core::record::release::{Change, Options};
 use firebreak_core::{Config, Decision, Status, Triage};
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::world::World;
 use firebreak_testbed::{event, percent_decode, repo, seed, template};
 use serde_json::{Value, json};
 
@@ -74,10 +75,9 @@ fn the_deny_policy_denies_everything_and_the_default_name_is_the_configs() {
 /// removed from someone) is refused and the policy stays attached.
 #[tokio::test]
 async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    seed::stack(&sdk).await;
-    let iam = Clients::new(&sdk).iam;
+    let world = World::new().await;
+    let sdk = &world.sdk;
+    let iam = Clients::new(sdk).iam;
     seed::user_with_two_keys(&iam, "mallory").await;
     let name = Config::default().accounts.deny_policy;
     let arn = firebreak_aws::service::iam::deny_policy_arn("aws", HOME_ACCOUNT, &name);
@@ -177,21 +177,20 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
 /// policy either way.
 #[tokio::test]
 async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_it() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let iam = Clients::new(&sdk).iam;
+    let world = World::new().await;
+    let (sdk, stack) = (&world.sdk, &world.stack);
+    let iam = Clients::new(sdk).iam;
     let (key, _) = seed::user_with_two_keys(&iam, "legacy-reporting").await;
     let mut e = event("ct-cloudtrail-stop-logging.json");
     e["detail"]["userIdentity"]["accessKeyId"] = key.clone().into();
-    let config = seed::config(&stack);
+    let config = seed::config(stack);
     let triage = Triage::new(config.clone()).expect("rules");
     let Decision::Incident(incident) = triage.triage_json(&e.to_string()).expect("parses") else {
         panic!("StopLogging is an incident");
     };
     let collector =
         firebreak_testbed::collector(format!("arn:aws:iam::{HOME_ACCOUNT}:user/responder"));
-    let responder = Responder::new(Clients::new(&sdk), HOME_ACCOUNT, config, collector, false)
+    let responder = Responder::new(Clients::new(sdk), HOME_ACCOUNT, config, collector, false)
         .expect("responder");
     let response = responder.respond(&incident, &e.to_string()).await;
     let deny = response

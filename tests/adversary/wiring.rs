@@ -12,11 +12,11 @@ use aws_sdk_s3::types::{
 use firebreak_core::Entry;
 use firebreak_core::lifecycle::wiring;
 use firebreak_testbed::template;
-use firebreak_testbed::wiring::{BUS, CLOCK, DENY_SID, World};
+use firebreak_testbed::wiring::{BUS, CLOCK, DENY_SID, WiredWorld};
 
 /// Runs the clock, which must page S1 once naming every `expected` text (through `via`, the
 /// topic the page must arrive by), then again in the same hour, which must not page.
-async fn pages_once(world: &World, via: &str, expected: &[&str]) {
+async fn pages_once(world: &WiredWorld, via: &str, expected: &[&str]) {
     let before = wiring::hour(chrono::Utc::now());
     let answer = world.tick().await;
     let drifts = answer["wiring_drifts"].as_u64().unwrap_or(0);
@@ -59,7 +59,7 @@ async fn pages_once(world: &World, via: &str, expected: &[&str]) {
 
 #[tokio::test]
 async fn the_wiring_as_built_is_clean_and_pages_nobody() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let answer = world.tick().await;
     assert_eq!(answer["wiring_drifts"], 0, "{answer:#}");
     assert_eq!(world.pages().await, []);
@@ -71,7 +71,7 @@ async fn the_wiring_as_built_is_clean_and_pages_nobody() {
 
 #[tokio::test]
 async fn a_disabled_rule_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let (bus, rule, _) = &world.rules[1];
     assert_eq!(bus, BUS);
     let events = aws_sdk_eventbridge::Client::new(&world.sdk);
@@ -95,7 +95,7 @@ async fn a_disabled_rule_pages_s1() {
 
 #[tokio::test]
 async fn a_removed_target_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let (bus, rule, target) = &world.rules[0];
     let events = aws_sdk_eventbridge::Client::new(&world.sdk);
     events
@@ -118,7 +118,7 @@ async fn a_removed_target_pages_s1() {
 
 #[tokio::test]
 async fn a_filter_that_drops_every_page_pages_s1_by_the_other_topic() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let subscription = world.subscription(&world.stack.pager_topic).await;
     let sns = aws_sdk_sns::Client::new(&world.sdk);
     sns.set_subscription_attributes()
@@ -146,7 +146,7 @@ async fn a_filter_that_drops_every_page_pages_s1_by_the_other_topic() {
 
 #[tokio::test]
 async fn a_removed_subscription_pages_s1_by_the_other_topic() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let subscription = world.subscription(&world.stack.pager_topic).await;
     let sns = aws_sdk_sns::Client::new(&world.sdk);
     sns.unsubscribe()
@@ -167,7 +167,7 @@ async fn a_removed_subscription_pages_s1_by_the_other_topic() {
 
 #[tokio::test]
 async fn a_deleted_bucket_policy_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     s3.delete_bucket_policy()
         .bucket(&world.stack.bucket)
@@ -187,7 +187,7 @@ async fn a_deleted_bucket_policy_pages_s1() {
 
 #[tokio::test]
 async fn a_replaced_bucket_policy_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     let bucket = &world.stack.bucket;
     let harmless = serde_json::json!({"Version": "2012-10-17", "Statement": [{
@@ -211,7 +211,7 @@ async fn a_replaced_bucket_policy_pages_s1() {
 
 #[tokio::test]
 async fn a_shortened_lock_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let s3 = firebreak_testbed::seed::s3_client(&world.sdk);
     let bucket = &world.stack.bucket;
     // The policy denies changing the lock: an attacker removes it first.
@@ -252,7 +252,7 @@ async fn a_shortened_lock_pages_s1() {
 
 #[tokio::test]
 async fn a_changed_function_configuration_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let (function, _) = &world.functions[0];
     let lambda = aws_sdk_lambda::Client::new(&world.sdk);
     let now = lambda
@@ -291,7 +291,7 @@ async fn a_changed_function_configuration_pages_s1() {
 
 #[tokio::test]
 async fn a_function_throttled_to_zero_pages_s1() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let (function, _) = &world.functions[1];
     let lambda = aws_sdk_lambda::Client::new(&world.sdk);
     lambda
@@ -314,7 +314,7 @@ async fn a_function_throttled_to_zero_pages_s1() {
 
 #[tokio::test]
 async fn firebreak_clock_prints_every_drift_with_its_fix() {
-    let world = World::build().await;
+    let world = WiredWorld::build().await;
     let (code, out, err) = world.firebreak(&["clock", "--wiring-from", CLOCK]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("wiring: 8 part(s) checked, no drift"), "{out}");

@@ -4,13 +4,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use serde_json::Value;
 
-use crate::moto::Moto;
 use crate::repo;
-use crate::seed::{self, Stack};
+use crate::seed;
 
 /// Whoever runs the CLI in these tests (the emulator's home-account session).
 pub const CALLER: &str =
@@ -32,25 +30,28 @@ pub fn binary() -> PathBuf {
 
 /// The emulator, Firebreak's stack on it, and a configuration file for the CLI.
 pub struct Cli {
-    /// The emulator.
-    pub moto: Moto,
-    /// SDK configuration of the home account.
-    pub sdk: SdkConfig,
-    /// Firebreak's stack.
-    pub stack: Stack,
+    /// The emulator and Firebreak's stack on it.
+    pub base: crate::world::World,
     /// The whole environment the binary runs with: the caller's credentials and region.
     pub env: Vec<(String, String)>,
     /// Where the configuration and event files go.
     pub dir: PathBuf,
 }
 
+impl std::ops::Deref for Cli {
+    type Target = crate::world::World;
+
+    fn deref(&self) -> &crate::world::World {
+        &self.base
+    }
+}
+
 impl Cli {
     /// Starts the emulator and seeds the stack; `name` keeps test directories apart.
     pub async fn start(name: &str) -> Cli {
-        let moto = Moto::start();
-        let sdk = moto.sdk().await;
-        let stack = seed::stack(&sdk).await;
-        let creds = sdk
+        let base = crate::world::World::new().await;
+        let creds = base
+            .sdk
             .credentials_provider()
             .unwrap()
             .provide_credentials()
@@ -71,13 +72,7 @@ impl Cli {
         ];
         let dir = std::env::temp_dir().join(format!("firebreak-cli-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let cli = Cli {
-            moto,
-            sdk,
-            stack,
-            env,
-            dir,
-        };
+        let cli = Cli { base, env, dir };
         cli.configure(|c| c);
         cli
     }

@@ -13,18 +13,13 @@ use firebreak_core::record::log::{Entry, LOG_DIR, LogEntry};
 use firebreak_core::{IncidentId, Obligation, Severity, Source};
 use tokio::task::JoinSet;
 
-use crate::moto::Moto;
-use crate::seed::{self, Stack};
-
 /// Who the seeded entries say appended them.
 pub const SEEDER: &str = "arn:aws:sts::111122223333:assumed-role/firebreak-triage/seed";
 
-/// A running emulator with Firebreak's stack, the store and the pager the clock uses.
-pub struct World {
-    /// The emulator (stopped on drop).
-    pub moto: Moto,
-    /// The stack.
-    pub stack: Stack,
+/// The shared world (emulator, stack) with the store and the pager the clock uses.
+pub struct ClockWorld {
+    /// The emulator and Firebreak's stack on it.
+    pub base: crate::world::World,
     /// Clients of the home account.
     pub home: Clients,
     /// The evidence store.
@@ -33,18 +28,27 @@ pub struct World {
     pub pager: Pager,
 }
 
-impl World {
+impl std::ops::Deref for ClockWorld {
+    type Target = crate::world::World;
+
+    fn deref(&self) -> &crate::world::World {
+        &self.base
+    }
+}
+
+impl ClockWorld {
     /// A fresh emulator and stack.
-    pub async fn new() -> World {
-        let moto = Moto::start();
-        let sdk = moto.sdk().await;
-        let stack = seed::stack(&sdk).await;
-        let home = Clients::new(&sdk);
-        let store = EvidenceStore::new(home.s3.clone(), &stack.bucket, 90, false);
-        let pager = Pager::new(home.sns.clone(), &stack.pager_topic, &stack.ticket_topic);
-        World {
-            moto,
-            stack,
+    pub async fn new() -> ClockWorld {
+        let base = crate::world::World::new().await;
+        let home = Clients::new(&base.sdk);
+        let store = EvidenceStore::new(home.s3.clone(), &base.stack.bucket, 90, false);
+        let pager = Pager::new(
+            home.sns.clone(),
+            &base.stack.pager_topic,
+            &base.stack.ticket_topic,
+        );
+        ClockWorld {
+            base,
             home,
             store,
             pager,
@@ -194,7 +198,7 @@ pub fn snapshot_object(at: DateTime<Utc>, watched: Vec<IncidentId>) -> (String, 
 }
 
 /// Stores every object, `concurrency` at a time.
-pub async fn put_all(world: &World, objects: Vec<(String, Vec<u8>)>, concurrency: usize) {
+pub async fn put_all(world: &ClockWorld, objects: Vec<(String, Vec<u8>)>, concurrency: usize) {
     let objects = Arc::new(std::sync::Mutex::new(objects));
     let mut tasks = JoinSet::new();
     for _ in 0..concurrency.max(1) {

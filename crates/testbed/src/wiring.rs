@@ -5,11 +5,10 @@
 //! evidence bucket with a deny statement in its policy. The clock function runs in-process with
 //! the `FIREBREAK_WIRING_*` variables the template gives it.
 
-use aws_config::SdkConfig;
 use serde_json::{Value, json};
 
-use crate::moto::{HOME_ACCOUNT, Moto, REGION};
-use crate::seed::{self, Stack};
+use crate::moto::{HOME_ACCOUNT, REGION};
+use crate::seed;
 
 /// Firebreak's bus on the emulator.
 pub const BUS: &str = "firebreak-wiring-bus";
@@ -24,13 +23,9 @@ pub const DENY_SID: &str = "EvidenceIsNeverDeleted";
 const PLAN_REVIEW_SUBJECT: &str = "Firebreak: the response plan is due for review";
 
 /// The wired stack.
-pub struct World {
-    /// The emulator (stopped on drop).
-    pub moto: Moto,
-    /// SDK configuration in the home account.
-    pub sdk: SdkConfig,
-    /// Bucket, topics, the queue that reads pages.
-    pub stack: Stack,
+pub struct WiredWorld {
+    /// The emulator and Firebreak's stack on it.
+    pub base: crate::world::World,
     /// `(bus, rule name, target function ARN)`.
     pub rules: Vec<(String, String, String)>,
     /// `(function ARN, role ARN)`.
@@ -47,8 +42,7 @@ pub fn bucket_policy(bucket: &str) -> String {
             "Sid": DENY_SID,
             "Effect": "Deny",
             "Principal": "*",
-            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration",
-                       "s3:PutBucketObjectLockConfiguration"],
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration"],
             "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
         }]
     })
@@ -61,14 +55,21 @@ fn code() -> Vec<u8> {
     b"firebreak wiring test: never invoked".to_vec()
 }
 
-impl World {
+impl std::ops::Deref for WiredWorld {
+    type Target = crate::world::World;
+
+    fn deref(&self) -> &crate::world::World {
+        &self.base
+    }
+}
+
+impl WiredWorld {
     /// Builds the wiring on a fresh emulator.
-    pub async fn build() -> World {
-        let moto = Moto::start();
-        let sdk = moto.sdk().await;
+    pub async fn build() -> WiredWorld {
+        let base = crate::world::World::new().await;
+        let (moto, sdk, stack) = (&base.moto, &base.sdk, &base.stack);
         let creds = moto.home_credentials().await;
-        let stack = seed::stack(&sdk).await;
-        let s3 = seed::s3_client(&sdk);
+        let s3 = seed::s3_client(sdk);
         s3.put_bucket_policy()
             .bucket(&stack.bucket)
             .policy(bucket_policy(&stack.bucket))
@@ -76,9 +77,9 @@ impl World {
             .await
             .expect("bucket policy");
 
-        let iam = aws_sdk_iam::Client::new(&sdk);
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let iam = aws_sdk_iam::Client::new(sdk);
+        let lambda = aws_sdk_lambda::Client::new(sdk);
+        let events = aws_sdk_eventbridge::Client::new(sdk);
         events
             .create_event_bus()
             .name(BUS)
@@ -86,7 +87,7 @@ impl World {
             .await
             .expect("Firebreak's bus");
 
-        let env = crate::lambda::function_env(&moto, &creds, &stack, BUS);
+        let env = crate::lambda::function_env(moto, &creds, stack, BUS);
         let mut roles = Vec::new();
         for name in ["fb-TriageRole", "fb-PageRole", "fb-ClockRole"] {
             let arn = iam
@@ -234,12 +235,10 @@ impl World {
         .expect("the clock's settings");
         assert!(settings.wiring.is_some(), "the clock is given its wiring");
         let clock =
-            firebreak_lambda::Context::new(firebreak_lambda::Function::Clock, &sdk, settings)
+            firebreak_lambda::Context::new(firebreak_lambda::Function::Clock, sdk, settings)
                 .expect("clock context");
-        World {
-            moto,
-            sdk,
-            stack,
+        WiredWorld {
+            base,
             rules,
             functions,
             clock,

@@ -1,5 +1,6 @@
-//! One account on the emulator with Firebreak's stack seeded, a responder and the deployed
-//! functions' handlers, shared by the modules that act against the emulator.
+//! The one test world: an emulator with Firebreak's stack seeded in its home account, and what
+//! tests build on it (a responder, the deployed functions' handlers, pages and evidence read
+//! back). The CLI harness, the clock's and the wiring check's worlds extend it.
 
 use crate::moto::{HOME_ACCOUNT, Moto};
 use crate::seed::{self, Stack};
@@ -11,15 +12,28 @@ use serde_json::Value;
 /// Firebreak's own bus in the tests.
 pub const BUS: &str = "firebreak-bus";
 
+/// An emulator (stopped on drop) with Firebreak's stack seeded.
 pub struct World {
+    /// The emulator.
     pub moto: Moto,
+    /// SDK configuration of the home account.
     pub sdk: SdkConfig,
+    /// Bucket, topics, the queue that reads pages.
     pub stack: Stack,
 }
 
 impl World {
+    /// A fresh emulator, seeded.
     pub async fn new() -> World {
-        let moto = Moto::start();
+        World::on(Moto::start()).await
+    }
+
+    /// The same on an emulator serving one request at a time (see [`Moto::start_serial`]).
+    pub async fn serial() -> World {
+        World::on(Moto::start_serial()).await
+    }
+
+    async fn on(moto: Moto) -> World {
         let sdk = moto.sdk().await;
         let stack = seed::stack(&sdk).await;
         World { moto, sdk, stack }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use firebreak_aws::run::clock::{self, Scan};
 use firebreak_testbed::clock::{
-    World, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
+    ClockWorld, id, log_objects, mark_object, open, put_all, settled, snapshot_object,
 };
 
 /// Incidents that can still fall due, whatever N.
@@ -54,7 +54,7 @@ async fn main() {
     let mut rows = Vec::new();
     for n in sizes {
         // A fresh emulator per N: nothing of the last one's bucket is listed.
-        let world = World::new().await;
+        let world = ClockWorld::new().await;
         let now = Utc::now();
         let started = Instant::now();
         let mut objects = Vec::with_capacity(2 * n + 1);
