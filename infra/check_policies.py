@@ -82,6 +82,8 @@ class Template:
         if kind == "AWS::IAM::Role":
             role = self.resolve(resource.get("Properties", {}).get("RoleName", name))
             return f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        if kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{name}"
         return f"{name}.{attr}"
 
     def resolve(self, node):

@@ -12,6 +12,7 @@ mod faults;
 mod faults_proxy;
 mod lambda;
 mod lifecycle;
+mod loud_failures;
 mod patterns;
 mod release;
 mod report_browser;

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use firebreak_testbed::moto::Moto;
+use firebreak_testbed::template::{references, texts};
+use firebreak_testbed::world::World;
 use firebreak_testbed::{seed, template};
 use serde_yaml::Value;
 
@@ -21,38 +22,10 @@ fn statements() -> Vec<Value> {
         .clone()
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Sequence(list) => list.iter().flat_map(strings).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Every `!GetAtt X.Arn` and `!Ref X` inside `v`, as `GetAtt X.Arn` / `Ref X`.
-fn references(v: &Value) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    match v {
-        Value::Tagged(t) => {
-            let tag = t.tag.to_string();
-            if let (Some("GetAtt" | "Ref"), Value::String(target)) =
-                (tag.strip_prefix('!'), &t.value)
-            {
-                out.insert(format!("{} {target}", &tag[1..]));
-            }
-            out.extend(references(&t.value));
-        }
-        Value::Sequence(list) => list.iter().for_each(|x| out.extend(references(x))),
-        Value::Mapping(m) => m.values().for_each(|x| out.extend(references(x))),
-        _ => {}
-    }
-    out
-}
-
 fn denies(s: &Value, action: &str) -> bool {
     s["Effect"].as_str() == Some("Deny")
         && s["Principal"].as_str() == Some("*")
-        && strings(&s["Action"]).iter().any(|a| a == action)
+        && texts(&s["Action"]).iter().any(|a| a == action)
 }
 
 /// The resource of every statement below covers the objects: `${EvidenceBucket.Arn}/*`.
@@ -114,7 +87,7 @@ fn only_firebreaks_roles_and_the_named_responders_write_evidence() {
     assert_eq!(writers.len(), 1, "one writers' deny");
     let s = writers[0];
     assert!(covers_objects(s), "{s:?}");
-    let actions = strings(&s["Action"]);
+    let actions = texts(&s["Action"]);
     for write in [
         "s3:PutObject",
         "s3:PutObjectRetention",
@@ -137,6 +110,32 @@ fn only_firebreaks_roles_and_the_named_responders_write_evidence() {
 }
 
 #[test]
+fn a_deploy_can_change_the_retention_and_anyone_else_changing_it_is_s1() {
+    // Denied to everyone, CloudFormation would fail every update of EvidenceRetentionDays or
+    // EvidenceLockMode.
+    assert!(
+        !statements()
+            .iter()
+            .any(|s| denies(s, "s3:PutBucketObjectLockConfiguration") && s["Condition"].is_null()),
+        "the bucket policy refuses the lock configuration to CloudFormation too"
+    );
+    // The change is detected instead: the API's CloudTrail name is PutObjectLockConfiguration.
+    let rules = firebreak_core::RuleSet::builtin().expect("the built-in rules");
+    let rule = rules
+        .rules()
+        .iter()
+        .find(|r| r.name == "firebreak-evidence-bucket-changed")
+        .expect("the evidence-bucket rule");
+    assert!(
+        rule.events
+            .iter()
+            .any(|e| e == "PutObjectLockConfiguration"),
+        "{:?}",
+        rule.events
+    );
+}
+
+#[test]
 fn deletion_stays_denied_to_everyone() {
     let statements = statements();
     let delete: Vec<&Value> = statements
@@ -145,12 +144,11 @@ fn deletion_stays_denied_to_everyone() {
         .collect();
     assert_eq!(delete.len(), 1);
     let s = delete[0];
-    let actions = strings(&s["Action"]);
+    let actions = texts(&s["Action"]);
     for a in [
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
         "s3:PutLifecycleConfiguration",
-        "s3:PutBucketObjectLockConfiguration",
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} not denied");
     }
@@ -165,10 +163,9 @@ fn deletion_stays_denied_to_everyone() {
 /// conditions it does not understand as refusals of all object I/O.
 #[tokio::test]
 async fn the_policy_is_kept_off_the_emulators_bucket() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let stack = seed::stack(&sdk).await;
-    let err = seed::s3_client(&sdk)
+    let world = World::new().await;
+    let (sdk, stack) = (&world.sdk, &world.stack);
+    let err = seed::s3_client(sdk)
         .get_bucket_policy()
         .bucket(&stack.bucket)
         .send()

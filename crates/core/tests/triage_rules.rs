@@ -840,6 +840,12 @@ fn attacks_on_firebreak_are_s1_near_misses_are_not() {
         json!({"bucketName": "fb-evidence-111122223333-copy"}),
     ));
     s1(call(
+        "s3.amazonaws.com",
+        "PutObjectLockConfiguration",
+        user(),
+        json!({"bucketName": "fb-evidence-111122223333", "ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}),
+    ));
+    s1(call(
         "cloudformation.amazonaws.com",
         "DeleteStack",
         user(),

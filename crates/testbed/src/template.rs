@@ -111,3 +111,32 @@ pub const AWS_DETAIL_TYPES: &[&str] = &[
     "AWS Console Sign In via CloudTrail",
     "AWS Service Event via CloudTrail",
 ];
+
+/// Every `!GetAtt X.Arn` and `!Ref X` inside `v`, as `GetAtt X.Arn` / `Ref X`.
+pub fn references(v: &serde_yaml::Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    match v {
+        serde_yaml::Value::Tagged(t) => {
+            let tag = t.tag.to_string();
+            if let (Some("GetAtt" | "Ref"), serde_yaml::Value::String(target)) =
+                (tag.strip_prefix('!'), &t.value)
+            {
+                out.insert(format!("{} {target}", &tag[1..]));
+            }
+            out.extend(references(&t.value));
+        }
+        serde_yaml::Value::Sequence(list) => list.iter().for_each(|x| out.extend(references(x))),
+        serde_yaml::Value::Mapping(m) => m.values().for_each(|x| out.extend(references(x))),
+        _ => {}
+    }
+    out
+}
+
+/// The strings of a YAML scalar or list (an IAM `Action`, a `Principal`'s services).
+pub fn texts(v: &serde_yaml::Value) -> Vec<String> {
+    match v {
+        serde_yaml::Value::String(s) => vec![s.clone()],
+        serde_yaml::Value::Sequence(list) => list.iter().flat_map(texts).collect(),
+        _ => Vec::new(),
+    }
+}
