@@ -7,6 +7,7 @@
 mod adversary;
 mod cli_aws;
 mod corpus;
+mod degraded;
 mod exactly_once;
 mod faults;
 mod faults_proxy;

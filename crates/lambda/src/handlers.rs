@@ -53,6 +53,52 @@ pub async fn triage(
         }
         Decision::Incident(incident) => incident,
     };
+    match record(ctx, &event, raw, &incident, &collector).await {
+        Ok(Recorded::Done(answer)) => Ok(answer),
+        Ok(Recorded::Busy(why)) => Err(FunctionError::Retry(why)),
+        // Nothing downstream runs until a retry records the incident: page what is known now,
+        // straight to SNS, then fail so the event is retried for the evidence.
+        Err(e) => {
+            page_degraded(ctx, &incident, &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Where recording an incident ended, when AWS did not fail.
+enum Recorded {
+    /// Recorded and announced on the bus (or found recorded before): triage's answer.
+    Done(Value),
+    /// Another delivery of the same event holds its claim.
+    Busy(String),
+}
+
+/// Sends the degraded page of an incident triage could not record; a page SNS refuses too is
+/// logged, and the invocation fails either way.
+async fn page_degraded(ctx: &Context, incident: &Incident, e: &FunctionError) {
+    if incident.route == Route::Record || ctx.pager().topic(incident.route).is_none() {
+        return;
+    }
+    let message = page::degraded(incident, &e.to_string());
+    match ctx.pager().send(incident.route, &message).await {
+        Ok(id) => {
+            tracing::warn!(incident_id = %incident.id, message_id = %id, "degraded page sent")
+        }
+        Err(sent) => {
+            tracing::error!(incident_id = %incident.id, error = %sent.code, "degraded page refused")
+        }
+    }
+}
+
+/// Records the incident of `event` once (the locked event, the opening, the log) and announces
+/// it on Firebreak's bus.
+async fn record(
+    ctx: &Context,
+    event: &Event<'_>,
+    raw: &str,
+    incident: &Incident,
+    collector: &Collector,
+) -> Result<Recorded, FunctionError> {
     let now = Utc::now();
     let id = &incident.id;
     // One record per delivered event, named by EventBridge's event id (kept across retries).
@@ -95,7 +141,7 @@ pub async fn triage(
                 // Logged before the notice: a failure here is retried, and the entry's hash
                 // makes the retry's append a no-op if this one got through.
                 let entry = if opens {
-                    Entry::opened(&incident, &event_key)
+                    Entry::opened(incident, &event_key)
                 } else {
                     Entry::Updated {
                         event_key: event_key.clone(),
@@ -127,12 +173,12 @@ pub async fn triage(
         .await?;
     let (detail_type, event_id) = match ran {
         Once::Duplicate => {
-            return Ok(
+            return Ok(Recorded::Done(
                 json!({ "decision": "duplicate", "incident_id": id, "event_key": event_key }),
-            );
+            ));
         }
         Once::Busy => {
-            return Err(FunctionError::Retry(format!(
+            return Ok(Recorded::Busy(format!(
                 "another delivery of {event_key} is being processed"
             )));
         }
@@ -141,13 +187,13 @@ pub async fn triage(
             value
         }
     };
-    Ok(json!({
+    Ok(Recorded::Done(json!({
         "decision": detail_type.as_str(),
         "incident_id": id,
         "severity": incident.severity,
         "event_key": event_key,
         "bus_event_id": event_id,
-    }))
+    })))
 }
 
 /// `contain`: the incident's automatic containment, once.

@@ -302,6 +302,54 @@ pub fn plan_review(
     }
 }
 
+/// The page triage sends itself when it could not record the incident (the evidence bucket or
+/// Firebreak's bus failed): nothing downstream will run until a retry gets through, so the
+/// humans hear of the incident now, with what is known from the event alone. Retries of the same
+/// event may send it again.
+pub fn degraded(incident: &Incident, problem: &str) -> Page {
+    let prefix = if incident.drill { "[DRILL] " } else { "" };
+    let subject = subject_line(&format!(
+        "{prefix}[{}] DEGRADED {} {}",
+        incident.severity, incident.id, incident.title
+    ));
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "{prefix}Firebreak incident {} - {} ({})",
+        incident.id, incident.severity, incident.severity_reason
+    );
+    let _ = writeln!(
+        body,
+        "\nFIREBREAK IS DEGRADED\n  It could not record this incident: {}\n  Nothing has been contained or preserved yet. The event is retried; if the retries fail\n  it waits in the failure queue. Contain by hand now if the incident cannot wait.",
+        crate::action::names::printable_line(problem)
+    );
+    let _ = writeln!(body, "\nWHAT HAPPENED\n  {}", incident.title);
+    let _ = writeln!(
+        body,
+        "  account {} · {} · detected {}",
+        incident.account,
+        incident.region,
+        incident.detected_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(p) = &incident.principal {
+        let _ = writeln!(body, "  principal: {}", p.describe());
+    }
+    let _ = writeln!(body, "  indicators: {}", incident.iocs.join(", "));
+    let _ = writeln!(body, "\nWHAT FIREBREAK WOULD DO");
+    for a in &incident.plan {
+        let _ = writeln!(body, "  - {}", a.action.would());
+    }
+    Page {
+        subject,
+        body,
+        attributes: vec![
+            ("severity".into(), incident.severity.to_string()),
+            ("incident_id".into(), incident.id.to_string()),
+            ("kind".into(), "degraded".into()),
+        ],
+    }
+}
+
 fn subject_line(text: &str) -> String {
     let mut out: String = text
         .chars()
