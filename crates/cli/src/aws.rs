@@ -29,6 +29,9 @@ pub struct AwsArgs {
     /// Configuration file (TOML); its [stack] names the evidence bucket and topics.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// On an AWS failure, print the SDK's whole error besides the one-line reason.
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 /// What to lock down.
@@ -77,15 +80,33 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// An AWS failure as one line a responder can act on: what failed, why, and the fix where one
+/// is known; with `verbose`, the SDK's whole error on the lines after it.
+pub(crate) fn aws_failure(what: &str, e: &firebreak_aws::AwsError, verbose: bool) -> anyhow::Error {
+    let mut text = format!("{what}: {} ({})", e.message, e.code);
+    if let Some(fix) = e.fix() {
+        text.push_str(&format!(". Fix: {fix}"));
+    }
+    if let (true, Some(detail)) = (verbose, &e.detail) {
+        text.push_str(&format!("\n  {detail}"));
+    }
+    anyhow::anyhow!(text)
+}
+
 /// Who is running Firebreak: account and ARN.
-async fn caller(clients: &Clients) -> anyhow::Result<(String, String)> {
+async fn caller(clients: &Clients, verbose: bool) -> anyhow::Result<(String, String)> {
     let me = clients
         .sts
         .get_caller_identity()
         .send()
         .await
-        .map_err(firebreak_aws::AwsError::from_sdk)
-        .context("cannot tell who is calling (sts:GetCallerIdentity); check credentials, region and --endpoint")?;
+        .map_err(|e| {
+            aws_failure(
+                "cannot tell who is calling (sts:GetCallerIdentity)",
+                &firebreak_aws::AwsError::from_sdk(e),
+                verbose,
+            )
+        })?;
     Ok((
         me.account().unwrap_or_default().to_string(),
         me.arn().unwrap_or_default().to_string(),
@@ -109,7 +130,7 @@ struct RespondLine<'a> {
 /// A responder acting as whoever runs the CLI (caller identity from STS).
 pub(crate) async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder> {
     let clients = Clients::new(&sdk(args).await);
-    let (account, arn) = caller(&clients).await?;
+    let (account, arn) = caller(&clients, args.verbose).await?;
     let collector = Collector {
         identity: arn.clone(),
         request_id: None,
@@ -403,7 +424,7 @@ pub fn lockdown(
                 firebreak_aws::run::lockdown::cognito_pool(&clients, pool, args.dry_run).await
             }
             LockdownTarget::Role { role } => {
-                let (account, arn) = caller(&clients).await?;
+                let (account, arn) = caller(&clients, args.verbose).await?;
                 let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
                 firebreak_aws::run::lockdown::role(
                     &clients,

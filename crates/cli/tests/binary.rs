@@ -168,3 +168,42 @@ fn the_rule_tables_in_the_docs_are_generated() {
          FIREBREAK_BLESS=1 cargo test -p firebreak-cli --test binary the_rule_tables"
     );
 }
+
+/// `firebreak respond` where no credentials can be found: one line saying what failed, why and
+/// the fix, instead of the SDK's error dump; `--verbose` adds the dump.
+#[test]
+fn no_credentials_is_one_line_with_its_fix() {
+    let home = std::env::temp_dir().join(format!("firebreak-no-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["respond", "--config", "infra/firebreak.toml"];
+        args.extend_from_slice(extra);
+        args.push("events/gd-iam-user-malicious-ip-caller-custom.json");
+        let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
+            .args(&args)
+            .current_dir(repo())
+            .env_clear()
+            .env("HOME", &home)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("run firebreak");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.len() < 400, "{} characters: {err}", err.len());
+    assert!(
+        err.contains("sts:GetCallerIdentity")
+            && err.contains("no AWS credentials were found")
+            && err.contains("Fix: "),
+        "{err}"
+    );
+    let (_, verbose) = run(&["--verbose"]);
+    assert!(verbose.lines().count() > 1, "{verbose}");
+    assert!(verbose.contains("CredentialsNotLoaded"), "{verbose}");
+}
