@@ -258,6 +258,22 @@ pub fn clock(
     })
 }
 
+/// The wiring check of the deployed clock `function` (see `run::wiring::check_deployed`).
+async fn wiring_check(
+    responder: &firebreak_aws::Responder,
+    function: &str,
+    now: chrono::DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<(
+    usize,
+    firebreak_aws::run::wiring::Check,
+    std::collections::BTreeMap<String, String>,
+)> {
+    firebreak_aws::run::wiring::check_deployed(responder, function, now, dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
 /// The clock's self-check from the command line: the wiring the deployed clock `function`'s
 /// environment describes (and the clock function itself), checked and printed; true on drift.
 async fn wiring(
@@ -267,46 +283,7 @@ async fn wiring(
     now: chrono::DateTime<Utc>,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let observer = firebreak_aws::run::wiring::Observer::new(&responder.home.sdk);
-    let clock = observer
-        .deployed(function)
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the clock function {function}: {e}"))?;
-    let mut expected =
-        firebreak_core::lifecycle::wiring::expected(&clock.environment, &responder.config)
-            .map_err(|(name, message)| anyhow::anyhow!("{function}: {name}: {message}"))?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{function} carries no FIREBREAK_WIRING_* variables: is it the clock?"
-                )
-            })?;
-    let environment = firebreak_core::lifecycle::wiring::Environment::of(
-        clock
-            .environment
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    if !expected.functions.iter().any(|f| f.arn == clock.arn) {
-        expected
-            .functions
-            .push(firebreak_core::lifecycle::wiring::FunctionWiring {
-                arn: clock.arn.clone(),
-                role_arn: clock.role_arn.clone(),
-                environment,
-            });
-    }
-    let check = firebreak_aws::run::wiring::check(
-        &observer,
-        &expected,
-        &responder.evidence,
-        &responder.pager,
-        &responder.collector.identity,
-        now,
-        args.dry_run,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("checking Firebreak's wiring: {e}"))?;
-    let checked = expected.rules.len() + expected.functions.len() + expected.topics.len() + 1;
+    let (checked, check, _) = wiring_check(responder, function, now, args.dry_run).await?;
     if check.drifts.is_empty() {
         writeln!(stdout, "wiring: {checked} part(s) checked, no drift")?;
         return Ok(false);
@@ -417,4 +394,44 @@ pub fn print_verdict(
             .unwrap_or_default()
     )?;
     Ok(if verdict.passed { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `firebreak doctor`: everything that would leave Firebreak blind or toothless in this account
+/// and region, each problem with its fix; exit 1 on any. Reads only: the wiring check runs dry.
+pub fn doctor(
+    triage: Triage,
+    args: &AwsArgs,
+    clock_function: &str,
+    json: bool,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let responder = responder(&triage, args).await?;
+        let now = Utc::now();
+        let (observed, diagnosis) =
+            firebreak_aws::run::doctor::examine(&responder, clock_function, now).await;
+        if json {
+            writeln!(stdout, "{}", serde_json::to_string(&diagnosis)?)?;
+        } else {
+            writeln!(
+                stdout,
+                "doctor: {} in {}: {} problem(s)",
+                diagnosis.checked.join(", "),
+                observed.region,
+                diagnosis.problems.len()
+            )?;
+            for p in &diagnosis.problems {
+                writeln!(
+                    stdout,
+                    "  - [{}] {}\n    Fix: {}",
+                    p.check, p.problem, p.fix
+                )?;
+            }
+        }
+        Ok(if diagnosis.problems.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        })
+    })
 }

@@ -166,6 +166,20 @@ enum Command {
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
+    /// Everything that would leave Firebreak blind or toothless in this account and region
+    /// (trail, GuardDuty, failure queues, subscriptions, the last drill, the wiring), each with
+    /// its fix; exit 1 on any problem. Reads only.
+    Doctor {
+        /// The deployed clock function (name or ARN): its environment names the wiring and the
+        /// failure queues.
+        #[arg(long)]
+        clock_function: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
     /// Send a drill through the deployed pipeline (containment dry), check every stage's
     /// records, page a [DRILL] summary and record it (exit 1 when a stage left no record).
     Drill {
@@ -410,6 +424,12 @@ fn run_commands(
         }),
         Command::Clock { wiring_from, aws } => load_triage(aws.config.as_deref())
             .and_then(|t| human::clock(t, &aws, wiring_from.as_deref(), stdout)),
+        Command::Doctor {
+            clock_function,
+            json,
+            aws,
+        } => load_triage(aws.config.as_deref())
+            .and_then(|t| human::doctor(t, &aws, &clock_function, json, stdout)),
         Command::Drill { wait, bus, aws } => load_triage(aws.config.as_deref()).and_then(|t| {
             let wait = std::time::Duration::from_secs(wait);
             human::drill(t, &aws, bus.as_deref(), wait, stdout)

@@ -53,7 +53,8 @@ pub async fn triage(
         }
         Decision::Incident(incident) => incident,
     };
-    match record(ctx, &event, raw, &incident, &collector).await {
+    // Boxed: the recording future is deep, and every function binary holds every handler.
+    match Box::pin(record(ctx, &event, raw, &incident, &collector)).await {
         Ok(Recorded::Done(answer)) => Ok(answer),
         Ok(Recorded::Busy(why)) => Err(FunctionError::Retry(why)),
         // Nothing downstream runs until a retry records the incident: page what is known now,

@@ -26,6 +26,8 @@ const PLAN_REVIEW_SUBJECT: &str = "Firebreak: the response plan is due for revie
 pub struct WiredWorld {
     /// The emulator and Firebreak's stack on it.
     pub base: crate::world::World,
+    /// The failure queues (URLs) the clock's environment names.
+    pub failure_queues: Vec<String>,
     /// `(bus, rule name, target function ARN)`.
     pub rules: Vec<(String, String, String)>,
     /// `(function ARN, role ARN)`.
@@ -210,6 +212,25 @@ impl WiredWorld {
                 .filter(|(k, _)| k.starts_with(firebreak_core::lifecycle::wiring::OWN_PREFIX))
                 .cloned(),
         );
+        // The two failure queues, named to the clock as the template names them.
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let mut failure_queues = Vec::new();
+        for name in ["fb-function-failures", "fb-rule-dead-letters"] {
+            let url = sqs
+                .create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("create a failure queue")
+                .queue_url()
+                .unwrap_or_default()
+                .to_string();
+            failure_queues.push(url);
+        }
+        clock_env.insert(
+            "FIREBREAK_WIRING_FAILURE_QUEUES".into(),
+            failure_queues.join(","),
+        );
         lambda
             .create_function()
             .function_name(CLOCK)
@@ -239,6 +260,7 @@ impl WiredWorld {
                 .expect("clock context");
         WiredWorld {
             base,
+            failure_queues,
             rules,
             functions,
             clock,

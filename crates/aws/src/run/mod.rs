@@ -4,6 +4,7 @@
 
 pub mod approve;
 pub mod clock;
+pub mod doctor;
 pub mod drill;
 pub mod human;
 pub mod lockdown;

@@ -406,3 +406,62 @@ fn silences(drift: &Drift, topic: &str) -> bool {
         _ => false,
     }
 }
+
+/// The wiring the deployed clock `function`'s environment describes (the clock function
+/// included), checked as `responder` (paged unless `dry_run`): how many parts were checked, the
+/// check, and the clock's environment.
+pub async fn check_deployed(
+    responder: &crate::effect::Responder,
+    function: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<(usize, Check, std::collections::BTreeMap<String, String>), AwsError> {
+    let observer = Observer::new(&responder.home.sdk);
+    let clock = observer.deployed(function).await.map_err(|e| {
+        AwsError::new(
+            &e.code,
+            format!("reading the clock function {function}: {}", e.message),
+        )
+    })?;
+    let mut expected = wiring::expected(&clock.environment, &responder.config)
+        .map_err(|(name, message)| {
+            AwsError::new("BadWiring", format!("{function}: {name}: {message}"))
+        })?
+        .ok_or_else(|| {
+            AwsError::new(
+                "BadWiring",
+                format!("{function} carries no FIREBREAK_WIRING_* variables: is it the clock?"),
+            )
+        })?;
+    let environment = wiring::Environment::of(
+        clock
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    if !expected.functions.iter().any(|f| f.arn == clock.arn) {
+        expected.functions.push(wiring::FunctionWiring {
+            arn: clock.arn.clone(),
+            role_arn: clock.role_arn.clone(),
+            environment,
+        });
+    }
+    let check = check(
+        &observer,
+        &expected,
+        &responder.evidence,
+        &responder.pager,
+        &responder.collector.identity,
+        now,
+        dry_run,
+    )
+    .await
+    .map_err(|e| {
+        AwsError::new(
+            &e.code,
+            format!("checking Firebreak's wiring: {}", e.message),
+        )
+    })?;
+    let checked = expected.rules.len() + expected.functions.len() + expected.topics.len() + 1;
+    Ok((checked, check, clock.environment))
+}

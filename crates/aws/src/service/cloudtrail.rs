@@ -72,3 +72,42 @@ pub async fn principal_activity(
         "events": events,
     }))
 }
+
+/// Every trail this region can see, with whether it is logging and logs management events.
+pub async fn trails(
+    client: &aws_sdk_cloudtrail::Client,
+) -> Result<Vec<firebreak_core::lifecycle::doctor::Trail>, AwsError> {
+    let listed = client.describe_trails().send().await.aws()?;
+    let mut out = Vec::new();
+    for t in listed.trail_list() {
+        let Some(name) = t.trail_arn().or(t.name()) else {
+            continue;
+        };
+        let status = client.get_trail_status().name(name).send().await.aws()?;
+        let selectors = client
+            .get_event_selectors()
+            .trail_name(name)
+            .send()
+            .await
+            .aws()?;
+        // No selectors of either kind: the trail logs every management event.
+        let basic = selectors.event_selectors();
+        let advanced = selectors.advanced_event_selectors();
+        let management_events = (basic.is_empty() && advanced.is_empty())
+            || basic
+                .iter()
+                .any(|s| s.include_management_events() != Some(false))
+            || advanced.iter().any(|s| {
+                s.field_selectors().iter().any(|f| {
+                    f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management")
+                })
+            });
+        out.push(firebreak_core::lifecycle::doctor::Trail {
+            name: t.name().unwrap_or(name).to_string(),
+            logging: status.is_logging().unwrap_or(false),
+            multi_region: t.is_multi_region_trail().unwrap_or(false),
+            management_events,
+        });
+    }
+    Ok(out)
+}

@@ -413,6 +413,26 @@ impl From<Obj> for Value {
     }
 }
 
+/// The region's GuardDuty detectors, with their status and publishing frequency.
+pub async fn detectors(
+    gd: &aws_sdk_guardduty::Client,
+) -> Result<Vec<firebreak_core::lifecycle::doctor::Detector>, AwsError> {
+    let ids = gd.list_detectors().send().await.aws()?;
+    let mut out = Vec::new();
+    for id in ids.detector_ids() {
+        let d = gd.get_detector().detector_id(id).send().await.aws()?;
+        out.push(firebreak_core::lifecycle::doctor::Detector {
+            id: id.clone(),
+            enabled: d.status().map(|s| s.as_str()) == Some("ENABLED"),
+            frequency: d
+                .finding_publishing_frequency()
+                .map(|f| f.as_str().to_string())
+                .unwrap_or_else(|| "SIX_HOURS".into()),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,3 +10,4 @@ pub mod guardduty;
 pub mod iam;
 pub mod s3;
 pub mod sns;
+pub mod sqs;

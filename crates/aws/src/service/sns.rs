@@ -64,3 +64,31 @@ impl Pager {
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
+
+/// The subscriptions of `topic` (an unconfirmed one's ARN is `PendingConfirmation`).
+pub async fn subscriptions(
+    sns: &aws_sdk_sns::Client,
+    topic: &str,
+) -> Result<Vec<firebreak_core::lifecycle::doctor::Subscription>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws()?;
+        out.extend(page.subscriptions().iter().map(|s| {
+            firebreak_core::lifecycle::doctor::Subscription {
+                arn: s.subscription_arn().unwrap_or_default().to_string(),
+                protocol: s.protocol().unwrap_or_default().to_string(),
+            }
+        }));
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(out),
+        }
+    }
+}

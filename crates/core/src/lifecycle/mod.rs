@@ -2,5 +2,6 @@
 //! drills and their checks, and the wiring the hourly clock holds the account against.
 
 pub mod bus;
+pub mod doctor;
 pub mod drill;
 pub mod wiring;

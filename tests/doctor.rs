@@ -1,0 +1,191 @@
+//! `firebreak doctor` on the emulator. Through the real binary: it exits 1 naming each problem
+//! with its fix, and what the emulator cannot answer (CloudTrail's trails: 404 through the Rust
+//! SDK) is reported as unreadable, never as fine. In-process, with the trails answered by
+//! aws-smithy-mocks and everything else the emulator: a healthy account has no problem, and each
+//! way to be blind the emulator or the mock can show is exactly one check's problem. (An unconfirmed subscription, which the emulator never shows since it confirms every
+//! subscription, is judged in the core's unit tests.)
+
+use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+use aws_sdk_cloudtrail::operation::get_trail_status::GetTrailStatusOutput;
+use aws_sdk_guardduty::types::FindingPublishingFrequency;
+use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+use chrono::Utc;
+use firebreak_aws::run::clock::{Snapshot, snapshot_key};
+use firebreak_core::lifecycle::doctor::Diagnosis;
+use firebreak_testbed::seed;
+use firebreak_testbed::wiring::{CLOCK, WiredWorld};
+
+/// A client of `$sdk` whose every call is answered by `$rule`s (any order).
+macro_rules! mocked {
+    ($sdk:ident, [$($rule:expr),+ $(,)?]) => {{
+        let interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        $(let interceptor = interceptor.with_rule($rule);)+
+        $sdk::Client::from_conf(
+            $sdk::Config::builder()
+                .with_test_defaults()
+                .region($sdk::config::Region::new("us-east-1"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
+fn trails(logging: bool) -> aws_sdk_cloudtrail::Client {
+    let described = mock!(aws_sdk_cloudtrail::Client::describe_trails).then_output(|| {
+        DescribeTrailsOutput::builder()
+            .trail_list(
+                aws_sdk_cloudtrail::types::Trail::builder()
+                    .name("org-trail")
+                    .trail_arn("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail")
+                    .is_multi_region_trail(true)
+                    .build(),
+            )
+            .build()
+    });
+    let status = mock!(aws_sdk_cloudtrail::Client::get_trail_status)
+        .then_output(move || GetTrailStatusOutput::builder().is_logging(logging).build());
+    let selectors = mock!(aws_sdk_cloudtrail::Client::get_event_selectors)
+        .then_output(|| GetEventSelectorsOutput::builder().build());
+    mocked!(aws_sdk_cloudtrail, [&described, &status, &selectors])
+}
+
+/// The checks that found a problem, one entry per problem.
+async fn examine(world: &WiredWorld, trails: aws_sdk_cloudtrail::Client) -> Diagnosis {
+    let collector = firebreak_testbed::collector("arn:aws:iam::111122223333:user/oncall");
+    let mut responder = world.clock.responder(collector, true);
+    responder.home.cloudtrail = trails;
+    firebreak_aws::run::doctor::examine(&responder, CLOCK, Utc::now())
+        .await
+        .1
+}
+
+fn checks(d: &Diagnosis) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = d.problems.iter().map(|p| p.check).collect();
+    found.dedup();
+    found
+}
+
+#[tokio::test]
+async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
+    let world = WiredWorld::build().await;
+
+    let guardduty = aws_sdk_guardduty::Client::new(&world.sdk);
+
+    // The real binary: no detector, the trails unreadable on the emulator, no drill ever passed.
+    let (code, out, err) = world
+        .firebreak(&["doctor", "--clock-function", CLOCK])
+        .await;
+    assert_eq!(code, 1, "{out}{err}");
+    for check in [
+        "[trail] cannot read",
+        "[guardduty] GuardDuty is not enabled",
+        "[drill] no drill",
+    ] {
+        assert!(out.contains(check), "{check}: {out}");
+    }
+    assert!(
+        !out.contains("[wiring]") && !out.contains("[failure-queue]"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("    Fix: ").count(),
+        out.matches("  - [").count(),
+        "every problem has its fix: {out}"
+    );
+    let (code, out, _) = world
+        .firebreak(&["doctor", "--clock-function", CLOCK, "--json"])
+        .await;
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(json["checked"].as_array().map(Vec::len), Some(6), "{json}");
+
+    // GuardDuty on, publishing every 15 minutes; in-process, the only problem left is the drill.
+    let detector = guardduty
+        .create_detector()
+        .enable(true)
+        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
+        .send()
+        .await
+        .expect("create detector")
+        .detector_id()
+        .unwrap_or_default()
+        .to_string();
+    let d = examine(&world, trails(true)).await;
+    assert_eq!(checks(&d), vec!["drill"], "{:#?}", d.problems);
+
+    // The clock's index says a drill passed ten days ago: healthy.
+    let now = Utc::now();
+    let snapshot = Snapshot {
+        hour: firebreak_core::record::reminder_hour(now),
+        written_at: now,
+        watched: Vec::new(),
+        last_drill_passed: Some(now - chrono::Duration::days(10)),
+    };
+    seed::s3_client(&world.sdk)
+        .put_object()
+        .bucket(&world.stack.bucket)
+        .key(snapshot_key(&snapshot.hour))
+        .body(serde_json::to_vec(&snapshot).expect("snapshot").into())
+        .send()
+        .await
+        .expect("seed the clock's index");
+    let d = examine(&world, trails(true)).await;
+    assert!(d.problems.is_empty(), "healthy: {:#?}", d.problems);
+
+    // Each way to be blind or toothless, one at a time.
+    let d = examine(&world, trails(false)).await;
+    assert_eq!(checks(&d), vec!["trail"], "{:#?}", d.problems);
+    guardduty
+        .update_detector()
+        .detector_id(&detector)
+        .finding_publishing_frequency(FindingPublishingFrequency::SixHours)
+        .send()
+        .await
+        .expect("update detector");
+    let d = examine(&world, trails(true)).await;
+    assert_eq!(checks(&d), vec!["guardduty"], "{:#?}", d.problems);
+    guardduty
+        .update_detector()
+        .detector_id(&detector)
+        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
+        .send()
+        .await
+        .expect("update detector");
+
+    let sqs = aws_sdk_sqs::Client::new(&world.sdk);
+    let queue = &world.failure_queues[0];
+    sqs.send_message()
+        .queue_url(queue)
+        .message_body("{}")
+        .send()
+        .await
+        .expect("a failed event");
+    let d = examine(&world, trails(true)).await;
+    assert_eq!(checks(&d), vec!["failure-queue"], "{:#?}", d.problems);
+    sqs.purge_queue()
+        .queue_url(queue)
+        .send()
+        .await
+        .expect("purge");
+
+    let (bus, rule, _) = &world.rules[0];
+    let events = aws_sdk_eventbridge::Client::new(&world.sdk);
+    events
+        .disable_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .expect("disable rule");
+    let d = examine(&world, trails(true)).await;
+    assert_eq!(checks(&d), vec!["wiring"], "{:#?}", d.problems);
+    assert!(
+        d.problems[0].fix.contains("enable-rule"),
+        "{:#?}",
+        d.problems
+    );
+    // Checked dry: the wiring drift paged nobody.
+    assert!(world.pages().await.is_empty());
+}
