@@ -107,6 +107,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "FIREBREAK_WIRING_BUCKET_DENY",
         "the clock's self-check: comma-separated Sids of the evidence bucket policy's deny statements",
     ),
+    (
+        "FIREBREAK_WIRING_FAILURE_QUEUES",
+        "for `firebreak doctor`: comma-separated URLs of the failure queues",
+    ),
 ];
 
 impl Settings {
