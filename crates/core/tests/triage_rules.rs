@@ -1165,3 +1165,46 @@ fn principals_of_another_account_and_federated_sessions() {
     };
     assert_eq!(kinds(&i), ["preserve_evidence", "page"]);
 }
+
+/// Root acting is S1 whatever GuardDuty's scale says; an attack sequence contains each actor
+/// it names by the playbook a single finding would get, and one it cannot read is still S1 and
+/// paged, never refused.
+#[test]
+fn root_findings_are_s1_and_attack_sequences_contain_their_actors() {
+    let root = incident(&finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
+        2.0,
+        key_resource("Root", "Root", "ASIAROOTEXAMPLE00001"),
+    ));
+    assert_eq!(root.severity, Severity::S1);
+    assert_eq!(kinds(&root), vec!["preserve_evidence", "page"]);
+
+    let mut sequence = finding(
+        "AttackSequence:IAM/CompromisedCredentials",
+        9.0,
+        json!({"resourceType": "AttackSequence"}),
+    );
+    sequence["detail"]["service"]["detection"] = json!({"sequence": {"actors": [
+        {"id": "a1", "user": {"name": "ci-bot", "type": "IAMUser", "credentialUid": "AKIAEXAMPLEEXAMPLE01", "account": {"uid": "111122223333"}}},
+        {"id": "a2", "user": {"name": "ci-bot", "type": "IAMUser", "credentialUid": "AKIAEXAMPLEEXAMPLE01", "account": {"uid": "111122223333"}}},
+        {"id": "a3", "user": {"name": "etl", "type": "AssumedRole", "account": {"uid": "111122223333"}}},
+        {"id": "a4", "process": {"name": "not a user"}}
+    ]}});
+    let i = incident(&sequence);
+    assert_eq!(i.severity, Severity::S1);
+    let k = kinds(&i);
+    assert_eq!(
+        k.iter().filter(|a| **a == "deactivate_access_key").count(),
+        1,
+        "one actor named twice is contained once: {k:?}"
+    );
+    assert!(
+        k.contains(&"deny_user") && k.contains(&"revoke_role_sessions"),
+        "{k:?}"
+    );
+
+    sequence["detail"]["service"]["detection"] = json!({"sequence": {"actors": "unexpected"}});
+    let i = incident(&sequence);
+    assert_eq!(i.severity, Severity::S1);
+    assert_eq!(kinds(&i), vec!["preserve_evidence", "page"]);
+}

@@ -203,6 +203,10 @@ pub struct Service {
     /// Holds the `sample` flag of generated findings.
     #[serde(default)]
     pub additional_info: Option<AdditionalInfo>,
+    /// An attack sequence's `sequence` (its actors, resources, signals), kept as JSON: its
+    /// actors are read leniently by triage, so an odd shape there cannot refuse the finding.
+    #[serde(default)]
+    pub detection: Option<serde_json::Value>,
 }
 
 /// `service.additionalInfo`.

@@ -31,7 +31,7 @@ pub const ROOT_RUNBOOK: [&str; 6] = [
 pub const UNPRINTED_GROUP: &str = "(its Auto Scaling group)";
 
 /// The GuardDuty playbooks, for `firebreak rules`: (match, plan).
-pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
+pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 8] = [
     (
         "AccessKey + IAMUser",
         "preserve; deactivate the finding's AKIA key only; revoke user sessions; deny-all (S1); tag; page",
@@ -42,7 +42,11 @@ pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
     ),
     (
         "AccessKey + Root",
-        "preserve; page with the root runbook (root cannot be contained by API)",
+        "preserve; page at S1 with the root runbook (root cannot be contained by API)",
+    ),
+    (
+        "AttackSequence",
+        "preserve; each actor of the sequence contained by its own playbook above (its key, user or role); page",
     ),
     (
         "AccessKey + FederatedUser",
@@ -63,7 +67,7 @@ pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 7] = [
 pub const SEVERITY_POLICY: [(&str, &str); 10] = [
     (
         "S1",
-        "successful root activity (console sign-in or API call)",
+        "successful root activity (console sign-in or API call); any GuardDuty finding naming root",
     ),
     (
         "S1",
@@ -190,12 +194,27 @@ impl Triage {
             .ok_or(Error::MissingField("detail.createdAt"))?;
 
         let t = f.finding_type.as_str();
-        let (severity, severity_reason) = guardduty_severity(t, f.severity);
+        let (mut severity, mut severity_reason) = guardduty_severity(t, f.severity);
         let resource = &f.resource;
         let principal = resource
             .access_key_details
             .as_ref()
             .map(|k| Principal::from_guardduty(k, partition, account));
+        // Root acting is S1 whatever GuardDuty's own scale says: root cannot be contained by
+        // API, so only a human can stop it, and only if paged now.
+        if matches!(principal, Some(Principal::Root { .. })) && severity > Severity::S1 {
+            severity_reason = format!("a GuardDuty finding naming root ({severity_reason})");
+            severity = Severity::S1;
+        }
+        let actors = sequence_actors(f, partition, account);
+        if actors
+            .iter()
+            .any(|(p, _)| matches!(p, Principal::Root { .. }))
+            && severity > Severity::S1
+        {
+            severity_reason = format!("an attack sequence whose actor is root ({severity_reason})");
+            severity = Severity::S1;
+        }
 
         let mut notes = Vec::new();
         let mut human_steps = Vec::new();
@@ -354,6 +373,28 @@ impl Triage {
                             resource: TagTarget::Instance(id),
                         },
                         "mark the instance and its artefacts",
+                    );
+                }
+            }
+            // An attack sequence names its actors only inside the sequence: each is contained by
+            // the playbook a single finding about it would get, with the same protections.
+            "AttackSequence" => {
+                if actors.is_empty() {
+                    notes.push(
+                        "the attack sequence names no actor Firebreak can contain: read its \
+                         signals and contain by hand"
+                            .into(),
+                    );
+                }
+                for (actor, key) in &actors {
+                    self.contain_principal(
+                        &mut plan,
+                        account,
+                        actor,
+                        key.as_deref(),
+                        severity,
+                        &mut notes,
+                        &mut human_steps,
                     );
                 }
             }
@@ -795,6 +836,51 @@ fn cognito_plan(plan: &mut PlanBuilder<'_>, r: &Record<'_>, notes: &mut Vec<Stri
             "the new user is not named in the event: find it in the pool and disable it".into(),
         ),
     }
+}
+
+/// The actors of an attack sequence (`service.detection.sequence.actors[].user`), each with
+/// the access key it used, read leniently: an actor of a shape Firebreak does not know is left
+/// out (the page still names the finding), never a reason to refuse it. Repeats are dropped.
+fn sequence_actors(
+    f: &crate::event::guardduty::Finding,
+    partition: &str,
+    account: &str,
+) -> Vec<(Principal, Option<String>)> {
+    let text = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let actors = f
+        .service
+        .detection
+        .as_ref()
+        .and_then(|d| d.get("sequence"))
+        .and_then(|s| s.get("actors"))
+        .and_then(Value::as_array);
+    let mut out: Vec<(Principal, Option<String>)> = Vec::new();
+    for user in actors.into_iter().flatten().filter_map(|a| a.get("user")) {
+        let actor_account = user
+            .get("account")
+            .and_then(|a| text(a, "uid"))
+            .unwrap_or_else(|| account.to_string());
+        let details = crate::event::guardduty::AccessKeyDetails {
+            access_key_id: text(user, "credentialUid"),
+            principal_id: text(user, "uid"),
+            user_name: text(user, "name"),
+            user_type: text(user, "type"),
+        };
+        let principal = Principal::from_guardduty(&details, partition, &actor_account);
+        if matches!(principal, Principal::Other { .. }) {
+            continue;
+        }
+        let key = details.access_key_id;
+        if !out.iter().any(|(p, k)| *p == principal && *k == key) {
+            out.push((principal, key));
+        }
+    }
+    out
 }
 
 fn guardduty_severity(t: &str, score: f64) -> (Severity, String) {
