@@ -35,6 +35,10 @@ const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
         "amis.allowed",
     ),
     (
+        "ct-ec2-run-instances-small-nearmiss.json",
+        "launches.costly_families and launches.max_instances",
+    ),
+    (
         "ct-ec2-run-instances-autoscaling-service-linked-role.json",
         "service-linked caller",
     ),

@@ -29,6 +29,8 @@ pub struct Config {
     pub protect: Protect,
     /// AMI allow-list for the RunInstances rule.
     pub amis: Amis,
+    /// Instance launches that are an incident whatever the image.
+    pub launches: Launches,
     /// Modes per class of containment action.
     pub modes: Modes,
     /// Evidence retention.
@@ -74,6 +76,33 @@ pub struct Protect {
     pub firebreak_roles: Vec<String>,
     /// Any other principal or resource never to contain.
     pub allow: Vec<String>,
+}
+
+/// `[launches]`: launches that are an incident whatever their image: GPU and accelerator
+/// families, or many instances at once, the shape of a leaked key used for crypto-mining.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Launches {
+    /// Instance families (the type before its dot, `p4d` of `p4d.24xlarge`) whose launch is an
+    /// incident; empty turns this half off.
+    pub costly_families: Vec<String>,
+    /// One RunInstances of at least this many instances is an incident; 0 turns this half off.
+    pub max_instances: u64,
+}
+
+impl Default for Launches {
+    fn default() -> Self {
+        Launches {
+            costly_families: [
+                "p2", "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "g3", "g3s",
+                "g4ad", "g4dn", "g5", "g5g", "g6", "g6e", "gr6", "dl1", "dl2q", "trn1", "trn1n",
+                "trn2", "inf1", "inf2", "f1", "f2", "vt1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_instances: 10,
+        }
+    }
 }
 
 /// `[amis]`.

@@ -1208,3 +1208,36 @@ fn root_findings_are_s1_and_attack_sequences_contain_their_actors() {
     assert_eq!(i.severity, Severity::S1);
     assert_eq!(kinds(&i), vec!["preserve_evidence", "page"]);
 }
+
+/// GPU and accelerator families, or ten instances at once, are an incident whatever the image
+/// (and with amis.allowed empty); both halves can be turned off.
+#[test]
+fn costly_launches_are_incidents_by_default() {
+    let launch = |itype: &str, count: Value| {
+        call(
+            "ec2.amazonaws.com",
+            "RunInstances",
+            role("ci-deployer"),
+            json!({"instanceType": itype, "instancesSet": {"items": [{"imageId": "ami-0a1b2c3d4e5f60718", "minCount": 1, "maxCount": count}]}}),
+        )
+    };
+    let mut open = config();
+    open.amis.allowed.clear();
+    let fired = |config: &Config, e: &Value| matches!(run(config.clone(), e), Ok(Decision::Incident(i)) if i.iocs.contains(&"costly-instances-launched".to_string()));
+    assert!(fired(&open, &launch("p4d.24xlarge", json!(1))));
+    assert!(
+        fired(&open, &launch("G5.xlarge", json!(1))),
+        "families match in any case"
+    );
+    assert!(fired(&open, &launch("t3.micro", json!(10))));
+    assert!(
+        fired(&open, &launch("t3.micro", json!("12"))),
+        "a count sent as text"
+    );
+    assert!(!fired(&open, &launch("t3.micro", json!(9))));
+    assert!(!fired(&open, &launch("c5.24xlarge", json!(2))));
+    let mut off = open.clone();
+    off.launches.costly_families.clear();
+    off.launches.max_instances = 0;
+    assert!(!fired(&off, &launch("p5.48xlarge", json!(50))));
+}

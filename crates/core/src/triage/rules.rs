@@ -23,6 +23,9 @@ pub enum Condition {
     Always,
     /// RunInstances with an image not on `amis.allowed` (off when the list is empty).
     AmiNotAllowed,
+    /// RunInstances of a family in `launches.costly_families`, or of at least
+    /// `launches.max_instances` instances.
+    CostlyLaunch,
     /// A trust policy naming an AWS principal of another account, or `*`.
     TrustsOtherAccount,
     /// Event selectors that reduce what CloudTrail records.
@@ -57,6 +60,9 @@ impl Condition {
         match self {
             Condition::Always => "always",
             Condition::AmiNotAllowed => "image not in amis.allowed",
+            Condition::CostlyLaunch => {
+                "a GPU/accelerator family (launches.costly_families) or launches.max_instances at once"
+            }
             Condition::TrustsOtherAccount => "trust policy names another account or *",
             Condition::SelectorsReduce => "drops management events, reads or writes",
             Condition::DetectorDisabled => "enable = false",
@@ -202,6 +208,7 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
     match condition {
         Condition::Always => true,
         Condition::AmiNotAllowed => ami_not_allowed(&record.request(), &ctx.config.amis.allowed),
+        Condition::CostlyLaunch => costly_launch(&record.request(), &ctx.config.launches),
         Condition::TrustsOtherAccount => trusts_other_account(&record.request(), ctx.account),
         Condition::SelectorsReduce => selectors_reduce(&record.request()),
         Condition::DetectorDisabled => {
@@ -458,6 +465,38 @@ fn ami_not_allowed(request: &Value, allowed: &[String]) -> bool {
         .chain(request.get("imageId"))
         .filter_map(Value::as_str)
         .any(|image| !allowed.iter().any(|a| a == image))
+}
+
+/// Whether RunInstances asks for a costly family or for many instances at once. The count is
+/// each item's `maxCount` (else `minCount`), summed.
+fn costly_launch(request: &Value, launches: &crate::config::Launches) -> bool {
+    let family = request
+        .get("instanceType")
+        .and_then(Value::as_str)
+        .map(|t| t.split('.').next().unwrap_or(t).to_ascii_lowercase());
+    if family.is_some_and(|f| {
+        launches
+            .costly_families
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&f))
+    }) {
+        return true;
+    }
+    let count: u64 = request
+        .pointer("/instancesSet/items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            item.get("maxCount")
+                .or_else(|| item.get("minCount"))
+                .and_then(|n| {
+                    n.as_u64()
+                        .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+                })
+        })
+        .fold(0u64, u64::saturating_add);
+    launches.max_instances > 0 && count >= launches.max_instances
 }
 
 /// Whether a trust policy (a JSON string in the request, sometimes URL-encoded) lets an AWS
