@@ -210,3 +210,57 @@ fn both_schedules_retry_and_dead_letter() {
     }
     assert_eq!(schedules, 2, "the clock and the drill");
 }
+
+/// CloudWatch publishes as a service, with no principal ARN: the topic policy must admit this
+/// stack's alarms, and its deny of everyone else must exempt them, or no alarm pages. The key
+/// that carries every page can be neither disabled nor deleted, and it is one of Firebreak's own
+/// resources, so a changed key policy is S1.
+#[test]
+fn the_stacks_alarms_may_publish_and_nobody_silences_the_key() {
+    let t = template::load();
+    let policy = &t["Resources"]["TopicPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let statements = policy.as_sequence().expect("topic policy statements");
+    let allow = statements
+        .iter()
+        .find(|s| {
+            s["Effect"].as_str() == Some("Allow")
+                && texts(&s["Principal"]["Service"]).contains(&"cloudwatch.amazonaws.com".into())
+        })
+        .expect("an Allow for CloudWatch");
+    let scoped = serde_yaml::to_string(&allow["Condition"]).unwrap_or_default();
+    assert!(
+        scoped.contains("aws:SourceArn") && scoped.contains(":alarm:${AWS::StackName}-"),
+        "only this stack's alarms: {scoped}"
+    );
+    for s in statements
+        .iter()
+        .filter(|s| s["Effect"].as_str() == Some("Deny"))
+    {
+        let condition = serde_yaml::to_string(&s["Condition"]).unwrap_or_default();
+        assert!(
+            condition.contains("aws:PrincipalServiceName")
+                && condition.contains("cloudwatch.amazonaws.com"),
+            "a deny that does not exempt CloudWatch refuses every alarm: {condition}"
+        );
+    }
+    for (name, alarm) in paging_alarms(&t) {
+        let named = serde_yaml::to_string(&alarm["Properties"]["AlarmName"]).unwrap_or_default();
+        assert!(
+            named.contains("${AWS::StackName}-"),
+            "{name} is named {named}"
+        );
+    }
+    let key = &t["Resources"]["TopicKey"]["Properties"]["KeyPolicy"]["Statement"];
+    assert!(
+        key.as_sequence().into_iter().flatten().any(|s| {
+            s["Effect"].as_str() == Some("Deny")
+                && ["kms:DisableKey", "kms:ScheduleKeyDeletion"]
+                    .iter()
+                    .all(|a| texts(&s["Action"]).contains(&a.to_string()))
+                && s["Condition"].is_null()
+        }),
+        "the key can be disabled or deleted"
+    );
+    let own = &t["Globals"]["Function"]["Environment"]["Variables"]["FIREBREAK_OWN_RESOURCES"];
+    assert!(references(own).contains("GetAtt TopicKey.Arn"), "{own:?}");
+}

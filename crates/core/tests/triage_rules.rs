@@ -1188,7 +1188,8 @@ fn root_findings_are_s1_and_attack_sequences_contain_their_actors() {
         {"id": "a1", "user": {"name": "ci-bot", "type": "IAMUser", "credentialUid": "AKIAEXAMPLEEXAMPLE01", "account": {"uid": "111122223333"}}},
         {"id": "a2", "user": {"name": "ci-bot", "type": "IAMUser", "credentialUid": "AKIAEXAMPLEEXAMPLE01", "account": {"uid": "111122223333"}}},
         {"id": "a3", "user": {"name": "etl", "type": "AssumedRole", "account": {"uid": "111122223333"}}},
-        {"id": "a4", "process": {"name": "not a user"}}
+        {"id": "a4", "process": {"name": "not a user"}},
+        {"id": "a5", "user": {"name": "bad\u{1b}name", "type": "IAMUser", "credentialUid": "AKIAEXAMPLEEXAMPLE02"}}
     ]}});
     let i = incident(&sequence);
     assert_eq!(i.severity, Severity::S1);
@@ -1236,6 +1237,17 @@ fn costly_launches_are_incidents_by_default() {
     );
     assert!(!fired(&open, &launch("t3.micro", json!(9))));
     assert!(!fired(&open, &launch("c5.24xlarge", json!(2))));
+    // Through a launch template the request names no type; the response does.
+    let mut templated = launch("t3.micro", json!(1));
+    templated["detail"]["requestParameters"]
+        .as_object_mut()
+        .map(|r| r.remove("instanceType"));
+    templated["detail"]["responseElements"] = json!({"instancesSet": {"items": [{"instanceId": "i-0a", "instanceType": "g6e.12xlarge"}]}});
+    assert!(fired(&open, &templated));
+    // A null maxCount falls back to minCount.
+    let mut nulled = launch("t3.micro", json!(null));
+    nulled["detail"]["requestParameters"]["instancesSet"]["items"][0]["minCount"] = json!(12);
+    assert!(fired(&open, &nulled));
     let mut off = open.clone();
     off.launches.costly_families.clear();
     off.launches.max_instances = 0;

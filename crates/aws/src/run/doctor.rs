@@ -74,29 +74,35 @@ pub async fn examine(
     clock_function: &str,
     now: DateTime<Utc>,
 ) -> (Observed, Diagnosis) {
-    let (wiring, queues) =
+    let (wiring, environment) =
         match crate::run::wiring::check_deployed(responder, clock_function, now, true).await {
-            Ok((_, check, environment)) => (
-                Ok(check.lines()),
-                environment
-                    .get("FIREBREAK_WIRING_FAILURE_QUEUES")
-                    .map(|v| {
-                        v.split(',')
-                            .map(str::trim)
-                            .filter(|q| !q.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            ),
-            Err(e) => (Err(e.to_string()), Vec::new()),
+            Ok((_, check, environment)) => (Ok(check.lines()), environment),
+            Err(e) => (Err(e.to_string()), Default::default()),
         };
-    let stack = &responder.config.stack;
-    let topics: Vec<String> = [&stack.pager_topic_arn, &stack.ticket_topic_arn]
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .cloned()
-        .collect();
+    let listed = |name: &str| -> Vec<String> {
+        environment
+            .get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|q| !q.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let queues = listed("FIREBREAK_WIRING_FAILURE_QUEUES");
+    // The topics the deployed functions page through, else the configuration's.
+    let mut topics = listed("FIREBREAK_PAGER_TOPIC_ARN");
+    topics.extend(listed("FIREBREAK_TICKET_TOPIC_ARN"));
+    if topics.is_empty() {
+        let stack = &responder.config.stack;
+        topics = [&stack.pager_topic_arn, &stack.ticket_topic_arn]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect();
+    }
     let observed = observe(
         &responder.home,
         &queues,
@@ -109,6 +115,15 @@ pub async fn examine(
     )
     .await;
     let mut diagnosis = diagnose(&observed, now);
+    if topics.is_empty() {
+        diagnosis.problems.push(Problem {
+            check: "subscription",
+            problem: "no topic is known (neither the clock's environment nor --config names one): \
+                      who gets paged cannot be checked"
+                .into(),
+            fix: "pass --config with the stack's topics, or redeploy the stack".into(),
+        });
+    }
     if queues.is_empty() {
         diagnosis.problems.push(Problem {
             check: "failure-queue",

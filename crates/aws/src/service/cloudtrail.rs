@@ -90,17 +90,29 @@ pub async fn trails(
             .send()
             .await
             .aws()?;
-        // No selectors of either kind: the trail logs every management event.
+        // No selectors of either kind: the trail logs every management event. Otherwise some
+        // selector must log the write (change) management events, from every source: those are
+        // what EventBridge's CloudTrail rules receive.
         let basic = selectors.event_selectors();
         let advanced = selectors.advanced_event_selectors();
         let management_events = (basic.is_empty() && advanced.is_empty())
-            || basic
-                .iter()
-                .any(|s| s.include_management_events() != Some(false))
+            || basic.iter().any(|s| {
+                s.include_management_events() != Some(false)
+                    && s.read_write_type().map(|r| r.as_str()) != Some("ReadOnly")
+                    && s.exclude_management_event_sources().is_empty()
+            })
             || advanced.iter().any(|s| {
-                s.field_selectors().iter().any(|f| {
+                let fields = s.field_selectors();
+                let management = fields.iter().any(|f| {
                     f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management")
-                })
+                });
+                let only_reads = fields
+                    .iter()
+                    .any(|f| f.field() == "readOnly" && f.equals().iter().any(|v| v == "true"));
+                let some_sources_left_out = fields
+                    .iter()
+                    .any(|f| f.field() == "eventSource" && !f.not_equals().is_empty());
+                management && !only_reads && !some_sources_left_out
             });
         out.push(firebreak_core::lifecycle::doctor::Trail {
             name: t.name().unwrap_or(name).to_string(),

@@ -809,8 +809,13 @@ pub fn publish_denials(policy: &str, publishers: &[String]) -> Vec<String> {
                     negated
                         && tests.as_object().is_some_and(|t| {
                             t.iter().all(|(key, values)| {
-                                key.eq_ignore_ascii_case("aws:PrincipalArn")
-                                    && !strings(Some(values)).iter().any(|v| v == role)
+                                if key.eq_ignore_ascii_case("aws:PrincipalArn") {
+                                    !strings(Some(values)).iter().any(|v| v == role)
+                                } else {
+                                    // A role has no service name: a test that exempts a
+                                    // service (CloudWatch's alarms) holds for every role.
+                                    key.eq_ignore_ascii_case("aws:PrincipalServiceName")
+                                }
                             })
                         })
                 }),
@@ -1291,6 +1296,10 @@ mod tests {
             serde_json::json!({"Sid": "NoPages", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "*", "Resource": TOPIC}),
             serde_json::json!({"Sid": "NoPages", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": TOPIC,
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/other"]}}}),
+            // Exempting CloudWatch's alarms (as the template does) exempts no role.
+            serde_json::json!({"Sid": "NoPages", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": TOPIC,
+                "Condition": {"StringNotEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"},
+                              "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/other"]}}}),
         ] {
             let mut o = observed();
             topic(&mut o).policy = Some(serde_json::json!({"Statement": [denying]}).to_string());

@@ -872,7 +872,19 @@ fn sequence_actors(
             user_type: text(user, "type"),
         };
         let principal = Principal::from_guardduty(&details, partition, &actor_account);
-        if matches!(principal, Principal::Other { .. }) {
+        // A name or key id AWS would not allow cannot be the actor: left out here (the page
+        // still names the sequence), so it cannot refuse the whole finding.
+        let named = match &principal {
+            Principal::IamUser { name, .. } => crate::action::names::iam_user(name).is_ok(),
+            Principal::Role { name, .. } => crate::action::names::iam_role(name).is_ok(),
+            Principal::Other { .. } => false,
+            _ => true,
+        };
+        let key_ok = details
+            .access_key_id
+            .as_deref()
+            .is_none_or(|k| crate::action::names::access_key_id(k).is_ok());
+        if !named || !key_ok {
             continue;
         }
         let key = details.access_key_id;

@@ -208,7 +208,9 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
     match condition {
         Condition::Always => true,
         Condition::AmiNotAllowed => ami_not_allowed(&record.request(), &ctx.config.amis.allowed),
-        Condition::CostlyLaunch => costly_launch(&record.request(), &ctx.config.launches),
+        Condition::CostlyLaunch => {
+            costly_launch(&record.request(), &record.response(), &ctx.config.launches)
+        }
         Condition::TrustsOtherAccount => trusts_other_account(&record.request(), ctx.account),
         Condition::SelectorsReduce => selectors_reduce(&record.request()),
         Condition::DetectorDisabled => {
@@ -469,17 +471,30 @@ fn ami_not_allowed(request: &Value, allowed: &[String]) -> bool {
 
 /// Whether RunInstances asks for a costly family or for many instances at once. The count is
 /// each item's `maxCount` (else `minCount`), summed.
-fn costly_launch(request: &Value, launches: &crate::config::Launches) -> bool {
-    let family = request
+fn costly_launch(request: &Value, response: &Value, launches: &crate::config::Launches) -> bool {
+    // A launch through a launch template names no type in the request; the instances that
+    // started do, in the response.
+    let launched = response
+        .pointer("/instancesSet/items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("instanceType"));
+    let costly = |t: &Value| {
+        t.as_str().is_some_and(|t| {
+            let family = t.split('.').next().unwrap_or(t);
+            launches
+                .costly_families
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(family))
+        })
+    };
+    if request
         .get("instanceType")
-        .and_then(Value::as_str)
-        .map(|t| t.split('.').next().unwrap_or(t).to_ascii_lowercase());
-    if family.is_some_and(|f| {
-        launches
-            .costly_families
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(&f))
-    }) {
+        .into_iter()
+        .chain(launched)
+        .any(costly)
+    {
         return true;
     }
     let count: u64 = request
@@ -488,12 +503,13 @@ fn costly_launch(request: &Value, launches: &crate::config::Launches) -> bool {
         .into_iter()
         .flatten()
         .filter_map(|item| {
-            item.get("maxCount")
-                .or_else(|| item.get("minCount"))
-                .and_then(|n| {
+            let count = |key: &str| {
+                item.get(key).and_then(|n| {
                     n.as_u64()
                         .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
                 })
+            };
+            count("maxCount").or_else(|| count("minCount"))
         })
         .fold(0u64, u64::saturating_add);
     launches.max_instances > 0 && count >= launches.max_instances
