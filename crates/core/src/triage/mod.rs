@@ -547,7 +547,11 @@ impl Triage {
             );
         }
         let Some((severity, severity_reason)) = severity else {
-            let reason = if r.read_only == Some(true) || is_read_only_name(&r.event_name) {
+            // CloudTrail's own readOnly decides; the name only when the record has none.
+            let read_only = r
+                .read_only
+                .unwrap_or_else(|| is_read_only_name(&r.event_name));
+            let reason = if read_only {
                 format!("read-only call {} matches no rule", r.event_name)
             } else {
                 format!("{} {} matches no rule", r.event_source, r.event_name)
@@ -1139,9 +1143,11 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
 pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
 
 fn is_read_only_name(name: &str) -> bool {
-    ["Describe", "Get", "List", "Lookup", "Head"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    // STS mints credentials under Get names: those calls change what can act in the account.
+    !matches!(name, "GetFederationToken" | "GetSessionToken")
+        && ["Describe", "Get", "List", "Lookup", "Head"]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 /// `cloudtrail-stopped` → `Cloudtrail stopped`.
