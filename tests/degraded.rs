@@ -39,7 +39,7 @@ async fn triage_that_cannot_record_pages_degraded_and_fails_for_a_retry() {
     assert!(subject.contains("DEGRADED"), "{subject}");
     assert!(subject.contains("FB-"), "the incident id: {subject}");
     assert!(
-        body.contains("could not record this incident") && body.contains("Inactive"),
+        body.contains("could not finish recording this incident") && body.contains("Inactive"),
         "what failed and what Firebreak would do: {body}"
     );
 

@@ -49,18 +49,7 @@ pub fn compose(
         "{prefix}Firebreak incident {} - {} ({})",
         incident.id, incident.severity, incident.severity_reason
     );
-    let _ = writeln!(body, "\nWHAT HAPPENED\n  {}", incident.title);
-    let _ = writeln!(
-        body,
-        "  account {} · {} · detected {}",
-        incident.account,
-        incident.region,
-        incident.detected_at.format("%Y-%m-%d %H:%M UTC")
-    );
-    if let Some(p) = &incident.principal {
-        let _ = writeln!(body, "  principal: {}", p.describe());
-    }
-    let _ = writeln!(body, "  indicators: {}", incident.iocs.join(", "));
+    what_happened(&mut body, incident);
     if incident.occurrence > 1 {
         let _ = writeln!(
             body,
@@ -320,21 +309,10 @@ pub fn degraded(incident: &Incident, problem: &str) -> Page {
     );
     let _ = writeln!(
         body,
-        "\nFIREBREAK IS DEGRADED\n  It could not record this incident: {}\n  Nothing has been contained or preserved yet. The event is retried; if the retries fail\n  it waits in the failure queue. Contain by hand now if the incident cannot wait.",
+        "\nFIREBREAK IS DEGRADED\n  It could not finish recording this incident: {}\n  Containment, evidence and the regular page may not have run. The event is retried; if\n  the retries fail it waits in the failure queue. Contain by hand if it cannot wait.",
         crate::action::names::printable_line(problem)
     );
-    let _ = writeln!(body, "\nWHAT HAPPENED\n  {}", incident.title);
-    let _ = writeln!(
-        body,
-        "  account {} · {} · detected {}",
-        incident.account,
-        incident.region,
-        incident.detected_at.format("%Y-%m-%d %H:%M UTC")
-    );
-    if let Some(p) = &incident.principal {
-        let _ = writeln!(body, "  principal: {}", p.describe());
-    }
-    let _ = writeln!(body, "  indicators: {}", incident.iocs.join(", "));
+    what_happened(&mut body, incident);
     let _ = writeln!(body, "\nWHAT FIREBREAK WOULD DO");
     for a in &incident.plan {
         let _ = writeln!(body, "  - {}", a.action.would());
@@ -348,6 +326,22 @@ pub fn degraded(incident: &Incident, problem: &str) -> Page {
             ("kind".into(), "degraded".into()),
         ],
     }
+}
+
+/// WHAT HAPPENED: the title, where and when, who, and the indicators.
+fn what_happened(body: &mut String, incident: &Incident) {
+    let _ = writeln!(body, "\nWHAT HAPPENED\n  {}", incident.title);
+    let _ = writeln!(
+        body,
+        "  account {} · {} · detected {}",
+        incident.account,
+        incident.region,
+        incident.detected_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(p) = &incident.principal {
+        let _ = writeln!(body, "  principal: {}", p.describe());
+    }
+    let _ = writeln!(body, "  indicators: {}", incident.iocs.join(", "));
 }
 
 fn subject_line(text: &str) -> String {
