@@ -258,22 +258,6 @@ pub fn clock(
     })
 }
 
-/// The wiring check of the deployed clock `function` (see `run::wiring::check_deployed`).
-async fn wiring_check(
-    responder: &firebreak_aws::Responder,
-    function: &str,
-    now: chrono::DateTime<Utc>,
-    dry_run: bool,
-) -> anyhow::Result<(
-    usize,
-    firebreak_aws::run::wiring::Check,
-    std::collections::BTreeMap<String, String>,
-)> {
-    firebreak_aws::run::wiring::check_deployed(responder, function, now, dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
-}
-
 /// The clock's self-check from the command line: the wiring the deployed clock `function`'s
 /// environment describes (and the clock function itself), checked and printed; true on drift.
 async fn wiring(
@@ -283,7 +267,10 @@ async fn wiring(
     now: chrono::DateTime<Utc>,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let (checked, check, _) = wiring_check(responder, function, now, args.dry_run).await?;
+    let (checked, check, _) =
+        firebreak_aws::run::wiring::check_deployed(responder, function, now, args.dry_run)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if check.drifts.is_empty() {
         writeln!(stdout, "wiring: {checked} part(s) checked, no drift")?;
         return Ok(false);

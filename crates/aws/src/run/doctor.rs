@@ -6,23 +6,17 @@
 use chrono::{DateTime, Utc};
 use firebreak_core::lifecycle::doctor::{Diagnosis, Observed, Problem, diagnose};
 
-use crate::sdk::clients::Clients;
-use crate::service::sns::Pager;
 use crate::service::{cloudtrail, guardduty, sns, sqs};
-use crate::store::evidence::EvidenceStore;
 
-/// What the account shows; each part that cannot be read says why.
-#[allow(clippy::too_many_arguments)]
+/// What the account shows to `responder`; each part that cannot be read says why.
 pub async fn observe(
-    clients: &Clients,
+    responder: &crate::effect::Responder,
     queues: &[String],
     topics: &[String],
-    store: &EvidenceStore,
-    pager: &Pager,
-    by: &str,
     wiring: Result<Vec<String>, String>,
     now: DateTime<Utc>,
 ) -> Observed {
+    let clients = &responder.home;
     let sqs_client = aws_sdk_sqs::Client::new(&clients.sdk);
     let mut depths = Vec::new();
     for url in queues {
@@ -43,10 +37,16 @@ pub async fn observe(
         ));
     }
     // The clock's own reading of the drills, without paging or writing anything.
-    let last_drill = crate::run::clock::tick(store, pager, by, now, true)
-        .await
-        .map(|tick| tick.last_drill_passed)
-        .map_err(|e| e.to_string());
+    let last_drill = crate::run::clock::tick(
+        &responder.evidence,
+        &responder.pager,
+        &responder.collector.identity,
+        now,
+        true,
+    )
+    .await
+    .map(|tick| tick.last_drill_passed)
+    .map_err(|e| e.to_string());
     Observed {
         region: clients
             .sdk
@@ -103,17 +103,7 @@ pub async fn examine(
             .cloned()
             .collect();
     }
-    let observed = observe(
-        &responder.home,
-        &queues,
-        &topics,
-        &responder.evidence,
-        &responder.pager,
-        &responder.collector.identity,
-        wiring,
-        now,
-    )
-    .await;
+    let observed = observe(responder, &queues, &topics, wiring, now).await;
     let mut diagnosis = diagnose(&observed, now);
     if topics.is_empty() {
         diagnosis.problems.push(Problem {

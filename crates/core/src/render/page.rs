@@ -43,12 +43,7 @@ pub fn compose(
         "{prefix}[{}] {} {}",
         incident.severity, incident.id, incident.title
     ));
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "{prefix}Firebreak incident {} - {} ({})",
-        incident.id, incident.severity, incident.severity_reason
-    );
+    let mut body = heading(prefix, incident);
     what_happened(&mut body, incident);
     if incident.occurrence > 1 {
         let _ = writeln!(
@@ -301,12 +296,7 @@ pub fn degraded(incident: &Incident, problem: &str) -> Page {
         "{prefix}[{}] DEGRADED {} {}",
         incident.severity, incident.id, incident.title
     ));
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "{prefix}Firebreak incident {} - {} ({})",
-        incident.id, incident.severity, incident.severity_reason
-    );
+    let mut body = heading(prefix, incident);
     let _ = writeln!(
         body,
         "\nFIREBREAK IS DEGRADED\n  It could not finish recording this incident: {}\n  Containment, evidence and the regular page may not have run. The event is retried; if\n  the retries fail it waits in the failure queue. Contain by hand if it cannot wait.",
@@ -326,6 +316,14 @@ pub fn degraded(incident: &Incident, problem: &str) -> Page {
             ("kind".into(), "degraded".into()),
         ],
     }
+}
+
+/// The first line of every incident page: prefix, incident, severity and why.
+fn heading(prefix: &str, incident: &Incident) -> String {
+    format!(
+        "{prefix}Firebreak incident {} - {} ({})\n",
+        incident.id, incident.severity, incident.severity_reason
+    )
 }
 
 /// WHAT HAPPENED: the title, where and when, who, and the indicators.
