@@ -19,6 +19,102 @@ use serde_json::{Value, json};
 /// triage, which ignores them; every other ignored event must reach no function at all.
 const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
     (
+        "ct-ec2-authorize-security-group-ingress-from-security-group-nearmiss.json",
+        "ingress source judged by the core",
+    ),
+    (
+        "ct-ec2-authorize-security-group-ingress-ssh-office-nearmiss.json",
+        "ingress source judged by the core",
+    ),
+    (
+        "ct-ec2-create-network-acl-entry-egress-nearmiss.json",
+        "ACL entry judged by the core",
+    ),
+    (
+        "ct-ec2-modify-image-attribute-nearmiss.json",
+        "launch permission judged by the core",
+    ),
+    (
+        "ct-ec2-modify-instance-attribute-termination-protection-nearmiss.json",
+        "attribute judged by the core",
+    ),
+    (
+        "ct-ec2-modify-snapshot-attribute-nearmiss.json",
+        "volume permission judged by the core",
+    ),
+    (
+        "ct-ecr-set-repository-policy-nearmiss.json",
+        "resource policy judged by the core",
+    ),
+    (
+        "ct-guardduty-create-filter-noop-nearmiss.json",
+        "filter action judged by the core",
+    ),
+    (
+        "ct-iam-create-role-github-oidc-pinned-repo-nearmiss.json",
+        "trust policy judged by the core",
+    ),
+    (
+        "ct-kms-put-key-policy-nearmiss.json",
+        "key policy judged by the core",
+    ),
+    (
+        "ct-lambda-add-permission-s3-service-nearmiss.json",
+        "permission principal judged by the core",
+    ),
+    (
+        "ct-lambda-create-function-url-config-iam-auth-nearmiss.json",
+        "auth type judged by the core",
+    ),
+    (
+        "ct-lambda-update-function-code-ops-automation-nearmiss.json",
+        "routine caller (protected principal)",
+    ),
+    (
+        "ct-lambda-update-function-configuration-timeout-nearmiss.json",
+        "configuration judged by the core",
+    ),
+    (
+        "ct-rds-modify-db-snapshot-attribute-nearmiss.json",
+        "snapshot attribute judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-encryption-own-key-nearmiss.json",
+        "key account judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-lifecycle-nearmiss.json",
+        "trail.buckets and lifecycle rules",
+    ),
+    (
+        "ct-s3-put-bucket-lifecycle-tmp-prefix-nearmiss.json",
+        "lifecycle filter judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-logging-nearmiss.json",
+        "logging status judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-policy-deny-insecure-transport-nearmiss.json",
+        "bucket policy judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-policy-nearmiss.json",
+        "bucket policy judged by the core",
+    ),
+    (
+        "ct-s3-put-bucket-versioning-enabled-nearmiss.json",
+        "versioning status judged by the core",
+    ),
+    (
+        "ct-ssm-get-parameters-nine-names-nearmiss.json",
+        "name count judged by the core",
+    ),
+    (
+        "ct-ssm-send-command-patch-manager-nearmiss.json",
+        "ssm.allowed_principals",
+    ),
+    (
         "ct-cloudtrail-put-event-selectors-nearmiss.json",
         "selectors judged by the core",
     ),
@@ -314,10 +410,14 @@ fn every_aws_rule_lists_exact_aws_sources_and_fits_the_pattern_quota() {
 
 /// The rules that carry the rule table's CloudTrail calls (infra/gen_patterns.py writes them:
 /// one pattern cannot hold them all under EventBridge's 2,048 characters).
-const INDICATOR_RULES: [&str; 3] = [
+const INDICATOR_RULES: [&str; 7] = [
     "IndicatorCalls",
     "FirebreakAttackedCalls",
     "EscalationCalls",
+    "EvasionCalls",
+    "PersistenceCalls",
+    "ExposureCalls",
+    "CredentialReads",
 ];
 
 /// The indicator rules' event names and sources are together exactly the runbook table's (an
@@ -363,6 +463,49 @@ fn the_indicator_pattern_lists_every_runbook_call() {
     }
     assert_eq!(listed_names, names);
     assert_eq!(listed_sources, sources);
+}
+
+/// EventBridge delivers read-only management events only to a rule in state
+/// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: the rule carrying the table's read-only calls
+/// (category `credential-access`) has it, and only that narrow rule (every read in the account is
+/// matched against such a rule).
+#[test]
+fn read_only_calls_have_the_one_rule_that_can_see_them() {
+    const ALL_MANAGEMENT: &str = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS";
+    let table = firebreak_core::RuleSet::builtin().expect("rules");
+    let reads: BTreeSet<String> = table
+        .rules()
+        .iter()
+        .filter(|r| r.category == "credential-access")
+        .flat_map(|r| r.events.clone())
+        .collect();
+    assert!(!reads.is_empty());
+    let mut carriers = Vec::new();
+    for rule in template::rules() {
+        let names: Vec<&str> = rule.pattern["detail"]["eventName"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let carries = names.iter().any(|n| reads.contains(*n));
+        if rule.state.as_deref() == Some(ALL_MANAGEMENT) {
+            assert!(carries, "{} sees every read but needs none", rule.name);
+            assert!(
+                names.iter().all(|n| reads.contains(*n)),
+                "{} mixes read-only calls with others",
+                rule.name
+            );
+            carriers.push(rule.name.clone());
+        } else {
+            assert!(
+                !carries,
+                "{} lists a read-only call but cannot see it",
+                rule.name
+            );
+        }
+    }
+    assert_eq!(carriers, ["CredentialReads"]);
 }
 
 /// The template gives every function exactly the settings the functions read, and builds each

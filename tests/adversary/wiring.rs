@@ -93,6 +93,32 @@ async fn a_disabled_rule_pages_s1() {
     .await;
 }
 
+/// The rule for read-only calls put back in plain `ENABLED` still looks enabled, but sees none of
+/// the reads it exists for: the clock pages that too.
+#[tokio::test]
+async fn a_read_rule_downgraded_to_plain_enabled_pages_s1() {
+    let world = WiredWorld::build().await;
+    let (bus, rule, _) = &world.rules[2];
+    let events = aws_sdk_eventbridge::Client::new(&world.sdk);
+    events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(serde_json::json!({"source": ["firebreak"]}).to_string())
+        .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+        .send()
+        .await
+        .expect("downgrade");
+    pages_once(
+        &world,
+        &world.stack.pager_topic,
+        &[&format!(
+            "rule {rule} on bus {bus} is ENABLED, not ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+        )],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_removed_target_pages_s1() {
     let world = WiredWorld::build().await;
@@ -317,7 +343,7 @@ async fn firebreak_clock_prints_every_drift_with_its_fix() {
     let world = WiredWorld::build().await;
     let (code, out, err) = world.firebreak(&["clock", "--wiring-from", CLOCK]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("wiring: 8 part(s) checked, no drift"), "{out}");
+    assert!(out.contains("wiring: 9 part(s) checked, no drift"), "{out}");
     assert_eq!(world.pages().await, []);
 
     // The clock function itself, throttled to nothing: only the command line can name it.
@@ -397,9 +423,14 @@ fn the_template_gives_the_clock_the_whole_wiring() {
         for (event, e) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
             let event = event.as_str().unwrap_or_default();
             if matches!(e["Type"].as_str(), Some("EventBridgeRule" | "Schedule")) {
+                // With the state the template gives the rule, when it is not plain ENABLED.
+                let state = e["Properties"]["State"]
+                    .as_str()
+                    .map(|s| format!("@{s}"))
+                    .unwrap_or_default();
                 assert!(
-                    rules.contains(&format!("${{{id}{event}.Arn}}=${{{id}.Arn}}")),
-                    "{id}{event} is not checked: {rules}"
+                    rules.contains(&format!("${{{id}{event}.Arn}}{state}=${{{id}.Arn}}")),
+                    "{id}{event} is not checked in its state {state}: {rules}"
                 );
                 named += 1;
             }

@@ -39,6 +39,10 @@ pub struct Config {
     pub obligations: Obligations,
     /// Cognito user pools that must have no self sign-up.
     pub cognito: Cognito,
+    /// The trail's log buckets (their lifecycle shortened is an indicator).
+    pub trail: Trail,
+    /// Who may run commands on instances through Systems Manager.
+    pub ssm: Ssm,
     /// Drills (GuardDuty sample findings and synthetic events).
     pub drills: Drills,
     /// Acting in member accounts of an organisation.
@@ -132,6 +136,24 @@ impl Default for Launches {
             max_instances: 10,
         }
     }
+}
+
+/// `[trail]`: where the organisation's CloudTrail log files are kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Trail {
+    /// The trail's S3 buckets: a lifecycle rule put on one of them can expire the evidence
+    /// every investigation needs. Empty turns that rule off.
+    pub buckets: Vec<String>,
+}
+
+/// `[ssm]`: Systems Manager's remote commands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ssm {
+    /// ARN patterns that may `SendCommand` / `StartSession` (patching, the operations team);
+    /// anyone else, unless protected, is an incident. Empty: every unprotected caller is.
+    pub allowed_principals: Vec<String>,
 }
 
 /// `[amis]`.

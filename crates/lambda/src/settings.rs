@@ -96,6 +96,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "comma-separated ARN patterns allowed to create users there",
     ),
     (
+        "FIREBREAK_TRAIL_BUCKETS",
+        "comma-separated buckets of the trail's log files (a lifecycle put on one is an incident)",
+    ),
+    (
+        "FIREBREAK_SSM_PRINCIPALS",
+        "comma-separated ARN patterns that may SendCommand / StartSession",
+    ),
+    (
         "FIREBREAK_WIRING_RULES",
         "the clock's self-check: comma-separated <rule-arn>=<target-arn>[|<target-arn>]",
     ),
@@ -193,6 +201,8 @@ impl Settings {
         }
         config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
         config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");
+        config.trail.buckets = list("FIREBREAK_TRAIL_BUCKETS");
+        config.ssm.allowed_principals = list("FIREBREAK_SSM_PRINCIPALS");
 
         let mut dry_run = false;
         match get("FIREBREAK_CONTAINMENT_MODE")

@@ -79,6 +79,14 @@ pub fn function_env(
             "FIREBREAK_COGNITO_ADMINS",
             "arn:aws:iam::*:role/MarketplaceUserAdmin".into(),
         ),
+        (
+            "FIREBREAK_TRAIL_BUCKETS",
+            "aws-cloudtrail-logs-111122223333-org".into(),
+        ),
+        (
+            "FIREBREAK_SSM_PRINCIPALS",
+            "arn:aws:iam::*:role/PatchManager".into(),
+        ),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

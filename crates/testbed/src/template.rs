@@ -14,6 +14,8 @@ pub struct Rule {
     pub firebreak_bus: bool,
     /// The event pattern.
     pub pattern: Value,
+    /// The rule's `State` (`None`: CloudFormation's default, `ENABLED`).
+    pub state: Option<String>,
 }
 
 /// The template as YAML (CloudFormation tags kept as tagged values).
@@ -76,6 +78,7 @@ pub fn rules() -> Vec<Rule> {
                 name: name.as_str().expect("event name").to_string(),
                 firebreak_bus: !props["EventBusName"].is_null(),
                 pattern,
+                state: props["State"].as_str().map(str::to_string),
             });
         }
     }

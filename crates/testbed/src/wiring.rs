@@ -148,22 +148,39 @@ impl WiredWorld {
         }
 
         let mut rules = Vec::new();
-        for (bus, name, target) in [
+        let mut states = Vec::new();
+        use aws_sdk_eventbridge::types::RuleState;
+        for (bus, name, target, state) in [
             (
                 "default",
                 "fb-TriageFunctionGuardDutyFinding",
                 &functions[0].0,
+                RuleState::Enabled,
             ),
-            (BUS, "fb-PageFunctionFirebreakEvents", &functions[1].0),
+            (
+                BUS,
+                "fb-PageFunctionFirebreakEvents",
+                &functions[1].0,
+                RuleState::Enabled,
+            ),
+            // The rule that must see read-only calls, in the state that lets it.
+            (
+                "default",
+                "fb-TriageFunctionCredentialReads",
+                &functions[0].0,
+                RuleState::EnabledWithAllCloudtrailManagementEvents,
+            ),
         ] {
             events
                 .put_rule()
                 .name(name)
                 .event_bus_name(bus)
                 .event_pattern(json!({"source": ["firebreak"]}).to_string())
+                .state(state.clone())
                 .send()
                 .await
                 .expect("rule");
+            states.push(state);
             events
                 .put_targets()
                 .rule(name)
@@ -192,7 +209,11 @@ impl WiredWorld {
             "FIREBREAK_WIRING_RULES".into(),
             rules
                 .iter()
-                .map(|(bus, name, target)| format!("{}={target}", rule_arn(bus, name)))
+                .zip(&states)
+                .map(|((bus, name, target), state)| match state {
+                    RuleState::Enabled => format!("{}={target}", rule_arn(bus, name)),
+                    other => format!("{}@{}={target}", rule_arn(bus, name), other.as_str()),
+                })
                 .collect::<Vec<_>>()
                 .join(","),
         ));

@@ -20,6 +20,9 @@ use crate::render::page::Page;
 /// The state an EventBridge rule must be in.
 pub const ENABLED: &str = "ENABLED";
 
+/// The state of a rule that also receives read-only management events.
+pub const ALL_MANAGEMENT_EVENTS: &str = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS";
+
 /// Environment variables whose names start with this are the clock's own (the expected wiring
 /// itself): they are left out of every function's environment fingerprint.
 pub const OWN_PREFIX: &str = "FIREBREAK_WIRING";
@@ -49,6 +52,9 @@ pub struct RuleWiring {
     pub bus: String,
     /// The ARNs it must target (the functions).
     pub targets: Vec<String>,
+    /// The state it must be in: [`ENABLED`], or [`ALL_MANAGEMENT_EVENTS`] for the rule that
+    /// must see read-only calls (in plain `ENABLED` it silently sees none of them).
+    pub state: String,
 }
 
 impl RuleWiring {
@@ -75,6 +81,7 @@ impl RuleWiring {
             name: name.to_string(),
             bus: bus.to_string(),
             targets,
+            state: ENABLED.to_string(),
         })
     }
 }
@@ -264,6 +271,8 @@ pub enum Drift {
         rule: String,
         /// Its state.
         state: String,
+        /// The state it must be in.
+        expected: String,
     },
     /// A rule no longer targets one of Firebreak's functions.
     TargetMissing {
@@ -386,7 +395,17 @@ impl Drift {
             Drift::RuleMissing { bus, rule } => format!(
                 "rule {rule} on bus {bus} is gone: its events reach no Firebreak function. Fix: redeploy the stack (sam deploy) to recreate it, and find who deleted it (CloudTrail DeleteRule)."
             ),
-            Drift::RuleDisabled { bus, rule, state } => format!(
+            Drift::RuleDisabled {
+                bus,
+                rule,
+                state,
+                expected,
+            } if expected.as_str() == ALL_MANAGEMENT_EVENTS => format!(
+                "rule {rule} on bus {bus} is {state}, not {expected}: the read-only calls it exists for reach no Firebreak function. Fix: redeploy the stack (sam deploy) to restore its state, and find who changed it (CloudTrail PutRule/DisableRule)."
+            ),
+            Drift::RuleDisabled {
+                bus, rule, state, ..
+            } => format!(
                 "rule {rule} on bus {bus} is {state}: its events reach no Firebreak function. Fix: aws events enable-rule --name {rule} --event-bus-name {bus}, and find who disabled it (CloudTrail DisableRule/PutRule)."
             ),
             Drift::TargetMissing { bus, rule, target } => format!(
@@ -505,11 +524,12 @@ pub fn drift(expected: &Wiring, observed: &Observed) -> Vec<Drift> {
                 out.push(unreadable(what, code, message));
             }
             Some(Seen::Found(found)) => {
-                if found.state != ENABLED {
+                if found.state != rule.state {
                     out.push(Drift::RuleDisabled {
                         bus: rule.bus.clone(),
                         rule: rule.name.clone(),
                         state: quoted(&found.state),
+                        expected: rule.state.clone(),
                     });
                 }
                 for target in &rule.targets {
@@ -926,13 +946,22 @@ fn pairs(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
         .collect()
 }
 
-/// The rules of `FIREBREAK_WIRING_RULES`: `<rule-arn>=<target-arn>[|<target-arn>…]`, comma
-/// separated.
+/// The rules of `FIREBREAK_WIRING_RULES`: `<rule-arn>[@<state>]=<target-arn>[|<target-arn>…]`,
+/// comma separated; the state is [`ENABLED`] unless given (`@` appears in no rule ARN).
 pub fn parse_rules(text: &str) -> Result<Vec<RuleWiring>, String> {
     pairs(text)?
         .into_iter()
         .map(|(arn, targets)| {
-            RuleWiring::from_arn(&arn, targets).ok_or_else(|| format!("{arn:?} is not a rule ARN"))
+            let (arn, state) = match arn.split_once('@') {
+                Some((arn, state)) if [ENABLED, ALL_MANAGEMENT_EVENTS].contains(&state) => {
+                    (arn.to_string(), state.to_string())
+                }
+                Some((_, state)) => return Err(format!("{state:?} is not a rule state")),
+                None => (arn, ENABLED.to_string()),
+            };
+            RuleWiring::from_arn(&arn, targets)
+                .map(|r| RuleWiring { state, ..r })
+                .ok_or_else(|| format!("{arn:?} is not a rule ARN"))
         })
         .collect()
 }
@@ -1430,6 +1459,15 @@ mod tests {
         assert!(parse_functions(&format!("{FN}={ROLE}|{ROLE}"), &e).is_err());
         assert!(parse_functions(&format!("fb-triage={ROLE}"), &e).is_err());
         assert_eq!(parse_rules("").unwrap(), []);
+        let rule = "arn:aws:events:us-east-1:111122223333:rule/fb-credential-reads";
+        let reads = parse_rules(&format!("{rule}@{ALL_MANAGEMENT_EVENTS}={FN}")).unwrap();
+        assert_eq!(reads[0].state, ALL_MANAGEMENT_EVENTS);
+        assert_eq!(reads[0].name, "fb-credential-reads");
+        assert_eq!(
+            parse_rules(&format!("{rule}={FN}")).unwrap()[0].state,
+            ENABLED
+        );
+        assert!(parse_rules(&format!("{rule}@DISABLED={FN}")).is_err());
     }
 
     #[test]
@@ -1439,6 +1477,7 @@ mod tests {
                 bus: "b".into(),
                 rule: "r".into(),
                 state: "DISABLED".into(),
+                expected: ENABLED.into(),
             },
             Drift::PolicyMissing {
                 bucket: "evidence".into(),

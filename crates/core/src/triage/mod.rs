@@ -558,6 +558,18 @@ impl Triage {
             };
             return Ok(ignored(&reason));
         };
+        // Routine work: what only warrants a record (S3, S4), done by a caller that is expected to
+        // do it (protected automation, a service-linked role, an AWS service itself), opens
+        // nothing. S1 and S2 still open an incident, without containing such a caller.
+        if !is_root
+            && severity >= Severity::S3
+            && let Some(caller) = routine_caller(&self.config, id.identity_type.as_deref(), &actor)
+        {
+            return Ok(ignored(&format!(
+                "routine {} call by {caller}",
+                r.event_name
+            )));
+        }
         let title = title.unwrap_or_else(|| {
             let first = matched
                 .first()
@@ -1141,6 +1153,25 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
 
 /// The EventBridge source of GuardDuty findings.
 pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
+
+/// Who, of the callers expected to do routine work, made a call: protected automation, a
+/// service-linked role, or an AWS service acting on its own.
+fn routine_caller(
+    config: &Config,
+    identity_type: Option<&str>,
+    actor: &Principal,
+) -> Option<String> {
+    if identity_type == Some("AWSService") {
+        return Some("an AWS service".into());
+    }
+    if actor.is_service_linked_role() {
+        return Some(format!("the service-linked role {}", actor.describe()));
+    }
+    let arn = actor.canonical_arn()?;
+    config
+        .protection(&arn)
+        .map(|_| format!("the protected principal {arn}"))
+}
 
 fn is_read_only_name(name: &str) -> bool {
     // STS mints credentials under Get names: those calls change what can act in the account.

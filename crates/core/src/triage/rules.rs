@@ -52,7 +52,55 @@ pub enum Condition {
     /// A policy with an `Allow` written by one of Firebreak's own roles, which only ever write
     /// denies.
     FirebreakWritesAllow,
+    /// PutBucketLogging whose status has no `LoggingEnabled`: access logging removed.
+    LoggingRemoved,
+    /// A GuardDuty filter whose action archives what it matches.
+    ArchivesFindings,
+    /// A call on one of the trail's log buckets (`trail.buckets`).
+    OnTrailBucket,
+    /// An image, snapshot or database snapshot shared with another account or with everyone.
+    SharesOutside,
+    /// A resource policy allowing another account or anyone; an ACL granting everyone.
+    GrantsOutside,
+    /// Ingress opened to `0.0.0.0/0` or `::/0` on an administration port (or every port).
+    OpenToWorldAdmin,
+    /// Ingress opened to `0.0.0.0/0` or `::/0` on ports none of which is an administration port.
+    OpenToWorldOther,
+    /// A network ACL entry allowing every address in.
+    AclOpensWorld,
+    /// A Lambda permission for `*` (outside an organisation) or another account.
+    LambdaPrincipalOutside,
+    /// A function configuration that sets its layers.
+    ChangesLayers,
+    /// A function URL with auth type `NONE`.
+    AuthNone,
+    /// ModifyInstanceAttribute setting the user data.
+    SetsUserData,
+    /// A Systems Manager command or session by a caller neither protected nor in
+    /// `ssm.allowed_principals`.
+    SsmNotAllowed,
+    /// A trust policy letting any subject of a web-identity issuer assume the role.
+    TrustsOpenWebIdentity,
+    /// GetParameters decrypting at least [`MANY_PARAMETERS`] names in one call.
+    DecryptsMany,
+    /// PutBucketVersioning with status `Suspended`.
+    SuspendsVersioning,
+    /// A lifecycle rule expiring every object of the bucket.
+    ExpiresEverything,
+    /// Default encryption with a KMS key of another account.
+    OutsideKmsKey,
+    /// A bucket policy denying everyone everything, with no condition.
+    DeniesEveryone,
 }
+
+/// How many decrypted parameters in one GetParameters call make a bulk read.
+pub const MANY_PARAMETERS: usize = 10;
+
+/// Ports whose exposure to the internet is an administration or data-store door.
+pub const ADMIN_PORTS: [u16; 18] = [
+    22, 23, 3389, 5985, 5986, 3306, 5432, 1433, 1521, 6379, 9200, 27017, 2375, 2376, 6443, 11211,
+    5900, 445,
+];
 
 impl Condition {
     /// Short human text for `firebreak rules`.
@@ -77,6 +125,25 @@ impl Condition {
             Condition::ReactivatesKey => "status Active, caller not protected",
             Condition::UndoesContainment => "Firebreak's revoke/deny policy removed",
             Condition::FirebreakWritesAllow => "by a Firebreak role, document has an Allow",
+            Condition::LoggingRemoved => "logging status without LoggingEnabled",
+            Condition::ArchivesFindings => "filter action ARCHIVE",
+            Condition::OnTrailBucket => "bucket in trail.buckets",
+            Condition::SharesOutside => "shared with another account or all",
+            Condition::GrantsOutside => "allows another account or anyone",
+            Condition::OpenToWorldAdmin => "0.0.0.0/0 or ::/0 on an admin port",
+            Condition::OpenToWorldOther => "0.0.0.0/0 or ::/0 on other ports",
+            Condition::AclOpensWorld => "inbound allow from 0.0.0.0/0 or ::/0",
+            Condition::LambdaPrincipalOutside => "principal * or another account",
+            Condition::ChangesLayers => "layers set",
+            Condition::AuthNone => "authType NONE",
+            Condition::SetsUserData => "userData set",
+            Condition::SsmNotAllowed => "caller not in ssm.allowed_principals, not protected",
+            Condition::TrustsOpenWebIdentity => "web identity without a subject condition",
+            Condition::DecryptsMany => "withDecryption, 10 or more names",
+            Condition::SuspendsVersioning => "status Suspended",
+            Condition::ExpiresEverything => "expiration on the whole bucket",
+            Condition::OutsideKmsKey => "KMS key of another account",
+            Condition::DeniesEveryone => "Deny * to everyone, no condition",
         }
     }
 }
@@ -258,6 +325,64 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
                 .is_some_and(|arn| ctx.config.stack.resources.iter().any(|r| r == arn));
             (inline || managed) && !actor_protected(ctx)
         }
+        Condition::LoggingRemoved => !record
+            .request()
+            .get("BucketLoggingStatus")
+            .and_then(|s| s.get("LoggingEnabled"))
+            .is_some_and(Value::is_object),
+        Condition::ArchivesFindings => record
+            .request()
+            .get("action")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")),
+        Condition::OnTrailBucket => record
+            .request()
+            .get("bucketName")
+            .and_then(Value::as_str)
+            .is_some_and(|b| ctx.config.trail.buckets.iter().any(|t| t == b)),
+        Condition::SharesOutside => shares_outside(&record.request(), ctx.account),
+        Condition::GrantsOutside => grants_outside(&record.request(), ctx.account),
+        Condition::OpenToWorldAdmin => world_open(&record.request()).0,
+        Condition::OpenToWorldOther => world_open(&record.request()).1,
+        Condition::AclOpensWorld => acl_opens_world(&record.request()),
+        Condition::LambdaPrincipalOutside => {
+            lambda_principal_outside(&record.request(), ctx.account)
+        }
+        Condition::ChangesLayers => record.request().get("layers").is_some(),
+        Condition::AuthNone => {
+            record.request().get("authType").and_then(Value::as_str) == Some("NONE")
+        }
+        Condition::SetsUserData => record.request().get("userData").is_some(),
+        Condition::SsmNotAllowed => {
+            let allowed = ctx.actor.canonical_arn().is_some_and(|arn| {
+                ctx.config
+                    .ssm
+                    .allowed_principals
+                    .iter()
+                    .any(|p| pattern_matches(p, &arn))
+            });
+            !allowed && !actor_protected(ctx)
+        }
+        Condition::TrustsOpenWebIdentity => trusts_open_web_identity(&record.request()),
+        Condition::DecryptsMany => {
+            let request = record.request();
+            request.get("withDecryption").and_then(Value::as_bool) == Some(true)
+                && request
+                    .get("names")
+                    .and_then(Value::as_array)
+                    .is_some_and(|n| n.len() >= MANY_PARAMETERS)
+        }
+        Condition::SuspendsVersioning => {
+            record
+                .request()
+                .get("VersioningConfiguration")
+                .and_then(|v| v.get("Status"))
+                .and_then(Value::as_str)
+                == Some("Suspended")
+        }
+        Condition::ExpiresEverything => expires_everything(&record.request()),
+        Condition::OutsideKmsKey => outside_kms_key(&record.request(), ctx.account),
+        Condition::DeniesEveryone => denies_everyone(&record.request(), ctx.account),
         Condition::FirebreakWritesAllow => {
             let by_firebreak = ctx.actor.canonical_arn().is_some_and(|arn| {
                 ctx.config.protection(&arn) == Some(crate::config::Protection::Firebreak)
@@ -560,6 +685,282 @@ fn trusts_other_account(request: &Value, own_account: &str) -> bool {
         })
 }
 
+/// A list CloudTrail records either as `{"items": [...]}` or as a bare array (or one object).
+fn items(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        Some(Value::Object(map)) if map.contains_key("items") => items(map.get("items")),
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    }
+}
+
+/// An image's launch permission or a snapshot's volume permission added for another account
+/// or for `all`; a database snapshot's `restore` attribute given to another account or `all`.
+fn shares_outside(request: &Value, own_account: &str) -> bool {
+    let outside = |v: &str| v.eq_ignore_ascii_case("all") || v != own_account;
+    let ec2 = ["launchPermission", "createVolumePermission"]
+        .iter()
+        .filter_map(|k| request.get(*k))
+        .flat_map(|perm| items(perm.get("add")))
+        .any(|item| {
+            item.get("group").and_then(Value::as_str) == Some("all")
+                || item
+                    .get("userId")
+                    .and_then(Value::as_str)
+                    .is_some_and(outside)
+        });
+    let rds = request
+        .get("attributeName")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a.eq_ignore_ascii_case("restore"))
+        && strings(request.get("valuesToAdd")).any(outside);
+    ec2 || rds
+}
+
+/// The resource policy a request puts: S3's `bucketPolicy` (an object), KMS's `policy`, ECR's
+/// `policyText` (JSON strings).
+fn resource_policy(request: &Value) -> Option<Value> {
+    let doc = request
+        .get("bucketPolicy")
+        .or_else(|| request.get("policy"))
+        .or_else(|| request.get("policyText"))?;
+    match doc {
+        Value::String(text) => serde_json::from_str(text)
+            .ok()
+            .or_else(|| serde_json::from_str(&percent_decode(text)).ok()),
+        other => Some(other.clone()),
+    }
+}
+
+/// The AWS principals of a statement (`"*"` for `Principal: "*"`).
+fn aws_principals(statement: &Value) -> Vec<&str> {
+    match statement.get("Principal") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Object(map)) => strings(map.get("AWS")).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A policy allowing anyone (with no condition narrowing it) or another account; an ACL granting
+/// all users or all authenticated AWS users.
+fn grants_outside(request: &Value, own_account: &str) -> bool {
+    let policy = resource_policy(request).is_some_and(|doc| {
+        statements(&doc).filter(|s| effect_is(s, "Allow")).any(|s| {
+            aws_principals(s).into_iter().any(|p| {
+                if p == "*" {
+                    s.get("Condition").is_none()
+                } else {
+                    principal_account(p).is_some_and(|a| a != own_account)
+                }
+            })
+        })
+    });
+    const PUBLIC_ACLS: [&str; 3] = ["public-read", "public-read-write", "authenticated-read"];
+    let canned = strings(request.get("x-amz-acl")).any(|a| PUBLIC_ACLS.contains(&a));
+    let text = request.to_string();
+    let grants_group = text.contains("acs.amazonaws.com/groups/global/AllUsers")
+        || text.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers");
+    policy || canned || grants_group
+}
+
+/// Whether an ingress request opens to the whole internet (a) an administration port or every
+/// port, (b) only other ports.
+fn world_open(request: &Value) -> (bool, bool) {
+    let mut permissions: Vec<&Value> = items(request.get("ipPermissions"));
+    if request.get("cidrIp").is_some() || request.get("ipProtocol").is_some() {
+        permissions.push(request);
+    }
+    let (mut admin, mut other) = (false, false);
+    for p in permissions {
+        let v4 = items(p.get("ipRanges"))
+            .into_iter()
+            .filter_map(|r| r.get("cidrIp"))
+            .chain(p.get("cidrIp"))
+            .any(|c| c.as_str() == Some("0.0.0.0/0"));
+        let v6 = items(p.get("ipv6Ranges"))
+            .into_iter()
+            .filter_map(|r| r.get("cidrIpv6"))
+            .any(|c| c.as_str() == Some("::/0"));
+        if !(v4 || v6) {
+            continue;
+        }
+        let protocol = p
+            .get("ipProtocol")
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default();
+        let port = |k: &str| {
+            p.get(k).and_then(|n| {
+                n.as_i64()
+                    .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+            })
+        };
+        let every_port = matches!(protocol.as_str(), "-1" | "all");
+        let covers_admin = match (port("fromPort"), port("toPort")) {
+            _ if every_port => true,
+            (Some(from), Some(to)) if matches!(protocol.as_str(), "tcp" | "udp" | "6" | "17") => {
+                // -1 … -1 on TCP is every port.
+                (from < 0 && to < 0)
+                    || ADMIN_PORTS
+                        .iter()
+                        .any(|&a| i64::from(a) >= from && i64::from(a) <= to)
+            }
+            (None, None) if matches!(protocol.as_str(), "tcp" | "udp" | "6" | "17") => true,
+            _ => false,
+        };
+        if covers_admin {
+            admin = true;
+        } else {
+            other = true;
+        }
+    }
+    (admin, other)
+}
+
+fn acl_opens_world(request: &Value) -> bool {
+    let egress = request
+        .get("egress")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let allow = request
+        .get("ruleAction")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a.eq_ignore_ascii_case("allow"));
+    let world = request.get("cidrBlock").and_then(Value::as_str) == Some("0.0.0.0/0")
+        || request.get("ipv6CidrBlock").and_then(Value::as_str) == Some("::/0");
+    !egress && allow && world
+}
+
+fn lambda_principal_outside(request: &Value, own_account: &str) -> bool {
+    let Some(principal) = request.get("principal").and_then(Value::as_str) else {
+        return false;
+    };
+    if principal == "*" {
+        return request.get("principalOrgID").is_none();
+    }
+    principal_account(principal).is_some_and(|a| a != own_account)
+}
+
+/// A statement allowing `AssumeRoleWithWebIdentity` to a federated issuer with no condition on
+/// the token's subject, or with a subject that is a bare wildcard (`*`, `repo:*`): any user of
+/// the issuer (any GitHub repository, any Kubernetes service account) may assume the role.
+fn trusts_open_web_identity(request: &Value) -> bool {
+    let Some(doc) = request
+        .get("assumeRolePolicyDocument")
+        .or_else(|| request.get("policyDocument"))
+    else {
+        return false;
+    };
+    let Some(policy) = (match doc {
+        Value::String(text) => serde_json::from_str::<Value>(text)
+            .ok()
+            .or_else(|| serde_json::from_str(&percent_decode(text)).ok()),
+        other => Some(other.clone()),
+    }) else {
+        return false;
+    };
+    statements(&policy).any(|s| {
+        let web = strings(s.get("Action")).any(|a| {
+            a.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity") || a == "sts:*" || a == "*"
+        });
+        let federated: Vec<&str> = match s.get("Principal") {
+            Some(Value::Object(map)) => strings(map.get("Federated")).collect(),
+            _ => Vec::new(),
+        };
+        // Cognito identity pools are narrowed by their `aud` (the pool), not a subject.
+        let cognito = federated.contains(&"cognito-identity.amazonaws.com");
+        if !effect_is(s, "Allow") || !web || federated.is_empty() || cognito {
+            return false;
+        }
+        let subjects: Vec<&str> = match s.get("Condition") {
+            Some(Value::Object(ops)) => ops
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|keys| {
+                    keys.iter()
+                        .filter(|(k, _)| k.ends_with(":sub"))
+                        .flat_map(|(_, v)| strings(Some(v)))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        subjects.is_empty()
+            || subjects.iter().any(|v| {
+                let rest = v.split_once(':').map_or(*v, |(_, r)| r);
+                v.starts_with('*') || rest.starts_with('*')
+            })
+    })
+}
+
+/// The rules of a lifecycle configuration (`Rule` is one object or a list).
+fn lifecycle_rules(request: &Value) -> Vec<&Value> {
+    items(
+        request
+            .get("LifecycleConfiguration")
+            .and_then(|c| c.get("Rule")),
+    )
+}
+
+/// An enabled rule expiring objects (current or noncurrent) with no filter narrowing it.
+fn expires_everything(request: &Value) -> bool {
+    lifecycle_rules(request).into_iter().any(|rule| {
+        let enabled = rule.get("Status").and_then(Value::as_str) == Some("Enabled");
+        let expires =
+            rule.get("Expiration").is_some() || rule.get("NoncurrentVersionExpiration").is_some();
+        let empty_prefix = |v: Option<&Value>| match v {
+            None => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Object(map)) => map.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        let whole = empty_prefix(rule.get("Prefix"))
+            && match rule.get("Filter") {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::Object(f)) => f
+                    .iter()
+                    .all(|(k, v)| k == "Prefix" && empty_prefix(Some(v))),
+                _ => false,
+            };
+        enabled && expires && whole
+    })
+}
+
+/// Default encryption naming a KMS key (by ARN) of another account.
+fn outside_kms_key(request: &Value, own_account: &str) -> bool {
+    let config = request.get("ServerSideEncryptionConfiguration");
+    items(config.and_then(|c| c.get("Rule")))
+        .into_iter()
+        .filter_map(|r| r.get("ApplyServerSideEncryptionByDefault"))
+        .filter_map(|d| d.get("KMSMasterKeyID").and_then(Value::as_str))
+        .any(|key| principal_account(key).is_some_and(|a| a != own_account))
+}
+
+/// A bucket policy denying every action to everyone (or to this account) with no condition:
+/// the owner locked out of their own data.
+fn denies_everyone(request: &Value, own_account: &str) -> bool {
+    let Some(doc) = request.get("bucketPolicy").and_then(|d| match d {
+        Value::String(text) => serde_json::from_str::<Value>(text).ok(),
+        other => Some(other.clone()),
+    }) else {
+        return false;
+    };
+    statements(&doc).any(|s| {
+        effect_is(s, "Deny")
+            && s.get("Condition").is_none()
+            && s.get("NotPrincipal").is_none()
+            && aws_principals(s)
+                .into_iter()
+                .any(|p| p == "*" || principal_account(p) == Some(own_account))
+            && strings(s.get("Action")).any(|a| a == "*" || a == "s3:*")
+    })
+}
+
 /// `arn:aws:iam::123456789012:root` / `123456789012` → the account id; `*` → none.
 fn principal_account(value: &str) -> Option<&str> {
     if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -837,6 +1238,112 @@ mod tests {
         ));
         assert!(!selectors_reduce(
             &json!({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true}]})
+        ));
+    }
+
+    #[test]
+    fn world_open_ingress_by_port() {
+        let perm = |proto: &str, from: i64, to: i64, cidr: &str| {
+            json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": proto,
+                "fromPort": from, "toPort": to, "ipRanges": {"items": [{"cidrIp": cidr}]}}]}})
+        };
+        assert_eq!(world_open(&perm("tcp", 22, 22, "0.0.0.0/0")), (true, false));
+        assert_eq!(
+            world_open(&perm("tcp", 1, 1024, "0.0.0.0/0")),
+            (true, false)
+        );
+        assert_eq!(world_open(&perm("-1", -1, -1, "0.0.0.0/0")), (true, false));
+        assert_eq!(
+            world_open(&perm("tcp", 443, 443, "0.0.0.0/0")),
+            (false, true)
+        );
+        assert_eq!(
+            world_open(&perm("icmp", -1, -1, "0.0.0.0/0")),
+            (false, true)
+        );
+        assert_eq!(
+            world_open(&perm("tcp", 22, 22, "203.0.113.0/24")),
+            (false, false)
+        );
+        let v6 = json!({"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 3389,
+            "toPort": 3389, "ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}}]}});
+        assert_eq!(world_open(&v6), (true, false));
+        // The older flat form of the API.
+        let flat = json!({"groupName": "web", "ipProtocol": "tcp", "fromPort": 5432,
+            "toPort": 5432, "cidrIp": "0.0.0.0/0"});
+        assert_eq!(world_open(&flat), (true, false));
+    }
+
+    #[test]
+    fn open_web_identity_trusts() {
+        let trust = |principal: &str, condition: Value| {
+            json!({"roleName": "r", "assumeRolePolicyDocument": json!({"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {"Federated": principal}, "Condition": condition}]}).to_string()})
+        };
+        let gh = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
+        let aud = json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}});
+        assert!(trusts_open_web_identity(&trust(gh, aud)));
+        let any_repo = json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"}});
+        assert!(trusts_open_web_identity(&trust(gh, any_repo)));
+        let org = json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:example-org/*"}});
+        assert!(!trusts_open_web_identity(&trust(gh, org)));
+        let cognito =
+            json!({"StringEquals": {"cognito-identity.amazonaws.com:aud": "eu-west-1:pool"}});
+        assert!(!trusts_open_web_identity(&trust(
+            "cognito-identity.amazonaws.com",
+            cognito
+        )));
+    }
+
+    #[test]
+    fn shares_and_grants_outside() {
+        let own = "111122223333";
+        let image = |item: Value| json!({"imageId": "ami-1", "launchPermission": {"add": {"items": [item]}}});
+        assert!(shares_outside(&image(json!({"group": "all"})), own));
+        assert!(shares_outside(
+            &image(json!({"userId": "777788889999"})),
+            own
+        ));
+        assert!(!shares_outside(&image(json!({"userId": own})), own));
+        let removed = json!({"imageId": "ami-1", "launchPermission": {"remove": {"items": [{"group": "all"}]}}});
+        assert!(!shares_outside(&removed, own));
+        let rds = json!({"attributeName": "restore", "valuesToAdd": ["all"]});
+        assert!(shares_outside(&rds, own));
+        let policy = |statement: Value| json!({"bucketName": "b", "bucketPolicy": {"Statement": [statement]}});
+        assert!(grants_outside(
+            &policy(json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"})),
+            own
+        ));
+        assert!(!grants_outside(
+            &policy(
+                json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}})
+            ),
+            own
+        ));
+        assert!(grants_outside(
+            &policy(
+                json!({"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::777788889999:root"]}})
+            ),
+            own
+        ));
+        assert!(!grants_outside(
+            &policy(json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*"})),
+            own
+        ));
+        assert!(grants_outside(
+            &json!({"bucketName": "b", "x-amz-acl": ["public-read"]}),
+            own
+        ));
+        assert!(denies_everyone(
+            &policy(json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*"})),
+            own
+        ));
+        assert!(!denies_everyone(
+            &policy(json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})),
+            own
         ));
     }
 
