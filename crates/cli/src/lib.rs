@@ -208,6 +208,10 @@ enum Command {
         /// The tables of docs/rules.md, as Markdown.
         #[arg(long)]
         markdown: bool,
+        /// MITRE ATT&CK coverage instead: each technique the rules detect, and the IaaS
+        /// techniques they do not, with why (docs/coverage.md with --markdown).
+        #[arg(long)]
+        coverage: bool,
         /// Configuration file (TOML), to show which conditions are off.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -311,6 +315,7 @@ fn run_commands(
         Command::Rules {
             json,
             markdown,
+            coverage,
             config,
         } => {
             let format = match (json, markdown) {
@@ -318,7 +323,13 @@ fn run_commands(
                 (_, true) => rules::Format::Markdown,
                 _ => rules::Format::Text,
             };
-            load_triage(config.as_deref()).and_then(|t| rules::run(&t, format, stdout))
+            load_triage(config.as_deref()).and_then(|t| {
+                if coverage {
+                    rules::coverage(&t, format, stdout)
+                } else {
+                    rules::run(&t, format, stdout)
+                }
+            })
         }
         Command::Respond {
             files,

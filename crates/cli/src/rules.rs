@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use firebreak_core::Triage;
+use firebreak_core::triage::coverage::Coverage;
 use firebreak_core::triage::rules::Condition;
 use firebreak_core::triage::{GUARDDUTY_PLAYBOOKS, SEVERITY_POLICY};
 
@@ -78,6 +79,76 @@ pub fn run(triage: &Triage, format: Format, out: &mut dyn Write) -> anyhow::Resu
     writeln!(out, "\nSeverity policy")?;
     for (sev, rule) in SEVERITY_POLICY {
         writeln!(out, "{sev:<6} {rule}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `firebreak rules --coverage`: the ATT&CK techniques the rules detect, each with its rules, and
+/// the IaaS techniques they do not, each with why.
+pub fn coverage(triage: &Triage, format: Format, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let c = Coverage::builtin(triage.rules())?;
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &c)?;
+            writeln!(out)?;
+        }
+        Format::Markdown => {
+            writeln!(
+                out,
+                "### Covered: {} techniques\n\n| technique | name | tactic | rules |\n|---|---|---|---|",
+                c.covered.len()
+            )?;
+            for t in &c.covered {
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    t.technique.id,
+                    cell(&t.technique.name),
+                    cell(&t.technique.tactic),
+                    cell(&t.rules.join(", "))
+                )?;
+            }
+            writeln!(
+                out,
+                "\n### Not covered: {} techniques\n\n| technique | name | why |\n|---|---|---|",
+                c.uncovered.len()
+            )?;
+            for u in &c.uncovered {
+                writeln!(out, "| {} | {} | {} |", u.id, cell(&u.name), cell(&u.why))?;
+            }
+            writeln!(
+                out,
+                "\n### Rules naming no technique\n\n{}",
+                c.unmapped.join(", ")
+            )?;
+        }
+        Format::Text => {
+            writeln!(
+                out,
+                "MITRE ATT&CK techniques detected ({})",
+                c.covered.len()
+            )?;
+            for t in &c.covered {
+                writeln!(
+                    out,
+                    "{:<10} {:<60} {}",
+                    t.technique.id,
+                    t.technique.name,
+                    t.rules.join(",")
+                )?;
+            }
+            writeln!(out, "\nIaaS techniques not covered ({})", c.uncovered.len())?;
+            for u in &c.uncovered {
+                writeln!(out, "{:<10} {}\n{:<10} {}", u.id, u.name, "", u.why)?;
+            }
+            if !c.unmapped.is_empty() {
+                writeln!(
+                    out,
+                    "\nRules naming no technique: {}",
+                    c.unmapped.join(", ")
+                )?;
+            }
+        }
     }
     Ok(EXIT_OK)
 }

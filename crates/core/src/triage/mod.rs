@@ -1,6 +1,7 @@
 //! Triage: one parsed event in, one [`Decision`] out. Pure: the same event and config always
 //! give the same decision.
 
+pub mod coverage;
 pub mod rules;
 
 use chrono::{DateTime, Utc};

@@ -164,6 +164,9 @@ pub struct IocRule {
     pub condition: Condition,
     /// Severity of an incident that fires only this rule.
     pub severity: Severity,
+    /// The MITRE ATT&CK techniques it detects (ids named in `rules/attack.toml`; empty where none
+    /// fits).
+    pub attack: Vec<String>,
     /// Why it matters, in the runbook's words.
     pub why: String,
 }
@@ -1175,7 +1178,7 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_refused() {
-        let text = "[[ioc]]\nname='a'\ncategory='c'\nsource='s'\nevents=['E']\ncondition='always'\nseverity='S1'\nwhy='w'\n";
+        let text = "[[ioc]]\nname='a'\ncategory='c'\nsource='s'\nevents=['E']\ncondition='always'\nseverity='S1'\nattack=[]\nwhy='w'\n";
         let twice = format!("{text}{text}");
         let err = RuleSet::from_toml(&twice).unwrap_err();
         assert!(err.to_string().starts_with("ioc[1].name"), "{err}");
