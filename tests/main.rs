@@ -19,4 +19,5 @@ mod patterns;
 mod release;
 mod report_browser;
 mod respond;
+mod undo_exposure;
 mod verify;

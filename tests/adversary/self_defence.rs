@@ -88,7 +88,7 @@ async fn tampering_with_firebreaks_functions_topics_and_detection_is_s1_and_page
                    "findingCriteria": {"criterion": {"severity": {"gte": 0}}}}),
             "self-0003",
         ),
-        "guardduty-blinded",
+        "guardduty-findings-suppressed",
     )
     .await;
     // The same change to someone else's function is not an attack on Firebreak.

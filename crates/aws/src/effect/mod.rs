@@ -20,7 +20,7 @@ use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::service::cloudtrail::{Lookup, principal_activity};
 use crate::service::sns::Pager;
-use crate::service::{autoscaling, cognito, ec2, iam, s3};
+use crate::service::{autoscaling, cognito, ec2, iam, lambda, s3};
 use crate::store::evidence::{Collector, EvidenceStore, Item, Missing};
 
 /// How far back the principal's CloudTrail activity is collected.
@@ -216,7 +216,9 @@ impl Responder {
                 | Touches::Nothing
                 | Touches::Instance(_)
                 | Touches::Bucket(_)
-                | Touches::UserPool(..),
+                | Touches::UserPool(..)
+                | Touches::Ec2(..)
+                | Touches::Function(_),
                 _,
             ) => None,
         };
@@ -386,6 +388,55 @@ impl Responder {
                         done(detail)
                     }
                 }
+                Action::RevokeIngress { group_id, rules } => {
+                    let (revoked, absent) = ec2::revoke_ingress(&c.ec2, group_id, rules).await?;
+                    if revoked.is_empty() {
+                        skipped(format!("{group_id} no longer had the {} permission(s) the event opened", absent.len()))
+                    } else {
+                        let n = revoked.len();
+                        run.changes.push(Change::IngressRevoked { group_id: group_id.clone(), rules: revoked });
+                        done(format!("{n} permission(s) open to the internet revoked from {group_id}; {} already gone; its other rules untouched", absent.len()))
+                    }
+                }
+                Action::RemoveShare { resource, accounts, public } => {
+                    // Only what is shared now is removed (and recorded for a release).
+                    let (now_accounts, now_public) = ec2::shares(&c.ec2, resource).await?;
+                    let accounts: Vec<String> = accounts.iter().filter(|a| now_accounts.contains(a)).cloned().collect();
+                    let public = *public && now_public;
+                    if accounts.is_empty() && !public {
+                        skipped(format!("{} is no longer shared as the event shared it", resource.id()))
+                    } else {
+                        ec2::modify_shares(&c.ec2, resource, &accounts, public, false).await?;
+                        let detail = format!(
+                            "share of {} removed: account(s) {:?}{}; shares the event did not add untouched",
+                            resource.id(),
+                            accounts,
+                            if public { " and everyone" } else { "" }
+                        );
+                        run.changes.push(Change::ShareRemoved { resource: resource.clone(), accounts, public });
+                        done(detail)
+                    }
+                }
+                Action::RemoveLambdaPermission { function_name, statement_id, grant } => {
+                    if lambda::remove_permission(&c.lambda, function_name, statement_id, grant.qualifier.as_deref()).await? {
+                        run.changes.push(Change::LambdaPermissionRemoved {
+                            function_name: function_name.clone(),
+                            statement_id: statement_id.clone(),
+                            grant: grant.clone(),
+                        });
+                        done(format!("statement {statement_id} removed from {function_name}'s policy; its other statements untouched"))
+                    } else {
+                        skipped(format!("{function_name} has no statement {statement_id} any more"))
+                    }
+                }
+                Action::DeleteLoginProfile { user_name } => {
+                    if iam::delete_login_profile(&c.iam, user_name).await? {
+                        run.changes.push(Change::LoginProfileDeleted { user_name: user_name.clone() });
+                        done(format!("console password of {user_name} deleted (a release cannot restore it; the user's keys untouched)"))
+                    } else {
+                        skipped(format!("{user_name} has no console password"))
+                    }
+                }
                 Action::TagQuarantine { resource } => {
                     let (detail, volumes) = match resource {
                         TagTarget::IamUser(u) => {
@@ -511,6 +562,14 @@ impl Responder {
                 Touches::UserPool(pool, Some(user)) => {
                     cognito::user_state(&c.cognito, pool, user).await
                 }
+                Touches::Ec2("security-group", id) => ec2::security_group_state(&c.ec2, id).await,
+                Touches::Ec2(_, _) => match &planned.action {
+                    Action::RemoveShare { resource, .. } => {
+                        ec2::share_state(&c.ec2, resource).await
+                    }
+                    _ => continue,
+                },
+                Touches::Function(name) => lambda::policy_state(&c.lambda, name).await,
                 Touches::UserPool(_, None) | Touches::Nothing => continue,
             };
             match result {

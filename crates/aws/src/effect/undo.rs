@@ -7,7 +7,7 @@ use firebreak_core::{IncidentId, TagTarget};
 use crate::effect::isolation;
 use crate::sdk::clients::Clients;
 use crate::sdk::error::{AwsError, Undone};
-use crate::service::{autoscaling, cognito, ec2, iam, s3};
+use crate::service::{autoscaling, cognito, ec2, iam, lambda, s3};
 
 /// Undoes one change in the incident's account and region; `deny_policy` names Firebreak's
 /// deny-all managed policy, the only managed policy a release detaches.
@@ -60,6 +60,30 @@ pub async fn undo(
             instance_id,
             interfaces,
         } => isolation::restore_groups(&c.ec2, instance_id, interfaces).await,
+        Change::IngressRevoked { group_id, rules } => {
+            ec2::authorize_ingress(&c.ec2, group_id, rules).await
+        }
+        Change::ShareRemoved {
+            resource,
+            accounts,
+            public,
+        } => {
+            ec2::modify_shares(&c.ec2, resource, accounts, *public, true).await?;
+            Ok(Undone::Changed(format!(
+                "{} shared again with {:?}{}",
+                resource.id(),
+                accounts,
+                if *public { " and everyone" } else { "" }
+            )))
+        }
+        Change::LambdaPermissionRemoved {
+            function_name,
+            statement_id,
+            grant,
+        } => lambda::add_permission(&c.lambda, function_name, statement_id, grant).await,
+        Change::LoginProfileDeleted { user_name } => Ok(Undone::Unchanged(format!(
+            "a deleted password cannot be restored: give {user_name} a new one (aws iam create-login-profile --user-name {user_name} --password-reset-required)"
+        ))),
         Change::Tagged { resource, volumes } => match resource {
             TagTarget::IamUser(u) => iam::untag_user(&c.iam, u, &tag).await,
             TagTarget::IamRole(r) => iam::untag_role(&c.iam, r, &tag).await,

@@ -23,6 +23,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// GuardDuty (fetching findings after the fact).
     pub guardduty: aws_sdk_guardduty::Client,
+    /// Lambda (a permission an attacker added).
+    pub lambda: aws_sdk_lambda::Client,
     /// The configuration they were built from.
     pub sdk: SdkConfig,
 }
@@ -56,6 +58,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
             guardduty: aws_sdk_guardduty::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
             sdk: sdk.clone(),
         }
     }

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::json;
 
-use firebreak_core::action::plan::QUARANTINE_TAG;
+use firebreak_core::action::plan::{Ingress, QUARANTINE_TAG, Shared};
 
 use crate::sdk::error::Undone;
 use crate::sdk::error::{AwsError, SdkResultExt};
@@ -248,4 +248,230 @@ pub fn instance_state(instance: &Instance) -> serde_json::Value {
         "volumes": volume_ids(instance),
         "tags": instance.tags().iter().map(|t| json!({"key": t.key(), "value": t.value()})).collect::<Vec<_>>(),
     })
+}
+
+fn ip_permission(rule: &Ingress) -> aws_sdk_ec2::types::IpPermission {
+    let mut p = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .set_from_port(rule.from_port)
+        .set_to_port(rule.to_port);
+    p = if rule.cidr.contains(':') {
+        p.ipv6_ranges(
+            aws_sdk_ec2::types::Ipv6Range::builder()
+                .cidr_ipv6(&rule.cidr)
+                .build(),
+        )
+    } else {
+        p.ip_ranges(
+            aws_sdk_ec2::types::IpRange::builder()
+                .cidr_ip(&rule.cidr)
+                .build(),
+        )
+    };
+    p.build()
+}
+
+/// Revokes each of `rules` from the group, one at a time so a permission already gone does not
+/// keep the others: the ones revoked, and the ones the group no longer had.
+pub async fn revoke_ingress(
+    ec2: &aws_sdk_ec2::Client,
+    group_id: &str,
+    rules: &[Ingress],
+) -> Result<(Vec<Ingress>, Vec<Ingress>), AwsError> {
+    let (mut revoked, mut absent) = (Vec::new(), Vec::new());
+    for rule in rules {
+        let result = ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(ip_permission(rule))
+            .send()
+            .await
+            .aws();
+        match result {
+            Ok(out) if !out.unknown_ip_permissions().is_empty() => absent.push(rule.clone()),
+            Ok(out) if out.r#return() == Some(false) => absent.push(rule.clone()),
+            Ok(_) => revoked.push(rule.clone()),
+            Err(e) if e.code == "InvalidPermission.NotFound" => absent.push(rule.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((revoked, absent))
+}
+
+/// Authorizes `rules` on the group again (a release): each that is there already is left.
+pub async fn authorize_ingress(
+    ec2: &aws_sdk_ec2::Client,
+    group_id: &str,
+    rules: &[Ingress],
+) -> Result<Undone, AwsError> {
+    let mut added = 0;
+    for rule in rules {
+        match ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(ip_permission(rule))
+            .send()
+            .await
+            .aws()
+        {
+            Ok(_) => added += 1,
+            Err(e) if e.code == "InvalidPermission.Duplicate" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(if added == 0 {
+        Undone::Unchanged(format!("{group_id} already had every permission"))
+    } else {
+        Undone::Changed(format!(
+            "{added} ingress permission(s) authorized on {group_id} again"
+        ))
+    })
+}
+
+/// Who an image or snapshot is shared with now: (account ids, public).
+pub async fn shares(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &Shared,
+) -> Result<(Vec<String>, bool), AwsError> {
+    let (mut accounts, mut public) = (Vec::new(), false);
+    let mut note = |user: Option<&str>, group: Option<&str>| {
+        if let Some(u) = user {
+            accounts.push(u.to_string());
+        }
+        if group == Some("all") {
+            public = true;
+        }
+    };
+    match resource {
+        Shared::Image(id) => {
+            let out = ec2
+                .describe_image_attribute()
+                .image_id(id)
+                .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+                .send()
+                .await
+                .aws()?;
+            for p in out.launch_permissions() {
+                note(p.user_id(), p.group().map(|g| g.as_str()));
+            }
+        }
+        Shared::Snapshot(id) => {
+            let out = ec2
+                .describe_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                .send()
+                .await
+                .aws()?;
+            for p in out.create_volume_permissions() {
+                note(p.user_id(), p.group().map(|g| g.as_str()));
+            }
+        }
+    }
+    Ok((accounts, public))
+}
+
+/// Adds (`add`) or removes shares of an image or snapshot.
+pub async fn modify_shares(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &Shared,
+    accounts: &[String],
+    public: bool,
+    add: bool,
+) -> Result<(), AwsError> {
+    match resource {
+        Shared::Image(id) => {
+            let mut list: Vec<aws_sdk_ec2::types::LaunchPermission> = accounts
+                .iter()
+                .map(|a| {
+                    aws_sdk_ec2::types::LaunchPermission::builder()
+                        .user_id(a)
+                        .build()
+                })
+                .collect();
+            if public {
+                list.push(
+                    aws_sdk_ec2::types::LaunchPermission::builder()
+                        .group(aws_sdk_ec2::types::PermissionGroup::All)
+                        .build(),
+                );
+            }
+            let change = aws_sdk_ec2::types::LaunchPermissionModifications::builder();
+            let change = if add {
+                change.set_add(Some(list))
+            } else {
+                change.set_remove(Some(list))
+            };
+            ec2.modify_image_attribute()
+                .image_id(id)
+                .launch_permission(change.build())
+                .send()
+                .await
+                .aws()?;
+        }
+        Shared::Snapshot(id) => {
+            let mut call = ec2
+                .modify_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                .operation_type(if add {
+                    aws_sdk_ec2::types::OperationType::Add
+                } else {
+                    aws_sdk_ec2::types::OperationType::Remove
+                })
+                .set_user_ids((!accounts.is_empty()).then(|| accounts.to_vec()));
+            if public {
+                call = call.group_names("all");
+            }
+            call.send().await.aws()?;
+        }
+    }
+    Ok(())
+}
+
+/// A security group's ingress as evidence of the state before a change.
+pub async fn security_group_state(
+    ec2: &aws_sdk_ec2::Client,
+    group_id: &str,
+) -> Result<serde_json::Value, AwsError> {
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .aws()?;
+    let group = out
+        .security_groups()
+        .first()
+        .ok_or_else(|| AwsError::new("InvalidGroup.NotFound", format!("no group {group_id}")))?;
+    let ingress: Vec<serde_json::Value> = group
+        .ip_permissions()
+        .iter()
+        .map(|p| {
+            json!({
+                "protocol": p.ip_protocol(),
+                "from_port": p.from_port(),
+                "to_port": p.to_port(),
+                "ipv4": p.ip_ranges().iter().filter_map(|r| r.cidr_ip()).collect::<Vec<_>>(),
+                "ipv6": p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).collect::<Vec<_>>(),
+                "groups": p.user_id_group_pairs().iter().filter_map(|g| g.group_id()).collect::<Vec<_>>(),
+                "prefix_lists": p.prefix_list_ids().iter().filter_map(|g| g.prefix_list_id()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "security_group": group_id,
+        "name": group.group_name(),
+        "vpc": group.vpc_id(),
+        "ingress": ingress,
+    }))
+}
+
+/// Who an image or snapshot is shared with, as evidence.
+pub async fn share_state(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &Shared,
+) -> Result<serde_json::Value, AwsError> {
+    let (accounts, public) = shares(ec2, resource).await?;
+    Ok(json!({"resource": resource.id(), "shared_with": accounts, "public": public}))
 }

@@ -436,3 +436,18 @@ pub async fn untag_role(
         "{QUARANTINE_TAG}={value} removed from role {role}"
     )))
 }
+
+/// Deletes the user's console password; false when the user has none.
+pub async fn delete_login_profile(iam: &aws_sdk_iam::Client, user: &str) -> Result<bool, AwsError> {
+    match iam
+        .delete_login_profile()
+        .user_name(user)
+        .send()
+        .await
+        .aws()
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == "NoSuchEntity" => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -8,6 +8,7 @@ pub mod ec2;
 pub mod eventbridge;
 pub mod guardduty;
 pub mod iam;
+pub mod lambda;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::action::plan::{Action, TagTarget};
+use crate::action::plan::{Action, Shared, TagTarget};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +160,51 @@ pub fn instance_profile_arn(arn: &str) -> Result<(), BadName> {
     )
 }
 
+/// An EC2 id of the form `<prefix>-<8 or 17 hex digits>` (`sg-…`, `ami-…`, `snap-…`).
+pub fn ec2_id(kind: &'static str, prefix: &str, id: &str) -> Result<(), BadName> {
+    let hex = id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    check(kind, id, hex, "the prefix, a hyphen and 8 or 17 hex digits")
+}
+
+/// A 12-digit AWS account id.
+pub fn account_id(id: &str) -> Result<(), BadName> {
+    check(
+        "account id",
+        id,
+        id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()),
+        "12 digits",
+    )
+}
+
+/// A Lambda function name or ARN (`[A-Za-z0-9-_:.$]`, at most 140 characters).
+pub fn function_name(name: &str) -> Result<(), BadName> {
+    check(
+        "Lambda function name",
+        name,
+        len_in(name, 1, 140)
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_:.$".contains(c)),
+        "1-140 of letters, digits and -_:.$",
+    )
+}
+
+/// A Lambda permission's statement id (`[a-zA-Z0-9-_.]`, 1–100 characters).
+pub fn statement_id(id: &str) -> Result<(), BadName> {
+    check(
+        "statement id",
+        id,
+        len_in(id, 1, 100)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "1-100 of letters, digits and -_.",
+    )
+}
+
 /// Checks every identifier an action would act on.
 pub fn check_action(action: &Action) -> Result<(), BadName> {
     match action {
@@ -193,6 +238,42 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
             username,
         } => user_pool_id(pool).and_then(|()| cognito_username(username)),
         Action::BlockPublicAccess { bucket: b } => bucket(b),
+        Action::RevokeIngress { group_id, rules } => {
+            ec2_id("security group id", "sg", group_id)?;
+            for r in rules {
+                check(
+                    "ingress range",
+                    &r.cidr,
+                    r.cidr == "0.0.0.0/0" || r.cidr == "::/0",
+                    "0.0.0.0/0 or ::/0",
+                )?;
+                check(
+                    "IP protocol",
+                    &r.protocol,
+                    len_in(&r.protocol, 1, 8)
+                        && r.protocol
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                    "a protocol name or number",
+                )?;
+            }
+            Ok(())
+        }
+        Action::RemoveShare {
+            resource, accounts, ..
+        } => {
+            match resource {
+                Shared::Image(id) => ec2_id("image id", "ami", id)?,
+                Shared::Snapshot(id) => ec2_id("snapshot id", "snap", id)?,
+            }
+            accounts.iter().try_for_each(|a| account_id(a))
+        }
+        Action::RemoveLambdaPermission {
+            function_name: f,
+            statement_id: s,
+            ..
+        } => function_name(f).and_then(|()| statement_id(s)),
+        Action::DeleteLoginProfile { user_name } => iam_user(user_name),
         Action::TagQuarantine { resource } => match resource {
             TagTarget::IamUser(u) => iam_user(u),
             TagTarget::IamRole(r) => iam_role(r),

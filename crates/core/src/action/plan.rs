@@ -39,6 +39,63 @@ impl TagTarget {
     }
 }
 
+/// One ingress permission an attacker opened to the whole internet, exactly as the event gave
+/// it: what `revoke_ingress` revokes and a release authorizes again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ingress {
+    /// `tcp`, `udp`, `icmp`, `-1` (every protocol) or a protocol number.
+    pub protocol: String,
+    /// First port (ICMP type), when the protocol has ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// Last port (ICMP code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// `0.0.0.0/0` or `::/0`.
+    pub cidr: String,
+}
+
+/// A resource whose share an attacker added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Shared {
+    /// An AMI's launch permission.
+    Image(String),
+    /// An EBS snapshot's create-volume permission.
+    Snapshot(String),
+}
+
+impl Shared {
+    /// The image or snapshot id.
+    pub fn id(&self) -> &str {
+        match self {
+            Shared::Image(id) | Shared::Snapshot(id) => id,
+        }
+    }
+}
+
+/// A Lambda permission statement as `AddPermission` took it: what `remove_lambda_permission`
+/// removes and a release adds again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LambdaGrant {
+    /// `lambda:InvokeFunction`, `lambda:InvokeFunctionUrl`, …
+    pub action: String,
+    /// `*`, an account id or ARN, or a service principal.
+    pub principal: String,
+    /// The `sourceArn` condition, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    /// The `sourceAccount` condition, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<String>,
+    /// The function URL auth type condition, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_url_auth_type: Option<String>,
+    /// The version or alias the statement is on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+}
+
 /// One action of the vocabulary, with what it acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -118,6 +175,39 @@ pub enum Action {
         /// The group its `aws:autoscaling:groupName` tag names.
         group_name: String,
     },
+    /// Revoke exactly the ingress permissions the event opened to the whole internet.
+    RevokeIngress {
+        /// Security group id.
+        group_id: String,
+        /// The permissions, as opened.
+        rules: Vec<Ingress>,
+    },
+    /// Remove the shares the event added to an image or snapshot (other accounts, `all`).
+    RemoveShare {
+        /// The image or snapshot.
+        resource: Shared,
+        /// Account ids the event added.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accounts: Vec<String>,
+        /// Whether the event made it public (group `all`).
+        #[serde(default)]
+        public: bool,
+    },
+    /// Remove the Lambda permission statement the event added for `*` or another account.
+    RemoveLambdaPermission {
+        /// Function name or ARN.
+        function_name: String,
+        /// The statement's id.
+        statement_id: String,
+        /// The statement as added.
+        grant: LambdaGrant,
+    },
+    /// Delete the console password the event gave a user. A release cannot restore a password:
+    /// always waits for a human.
+    DeleteLoginProfile {
+        /// IAM user name.
+        user_name: String,
+    },
     /// Move every ENI into Firebreak's isolation group; the instance keeps running.
     IsolateInstance {
         /// Instance id.
@@ -146,8 +236,11 @@ pub enum ActionClass {
     Cognito,
     /// Network isolation of an instance.
     InstanceIsolation,
-    /// Bucket public access.
+    /// Bucket public access, and what an attacker opened or shared.
     PublicAccess,
+    /// A change a release cannot undo: it always waits for a human (or stays off where
+    /// `modes.credentials` is off).
+    Irreversible,
 }
 
 /// The inline policy that revokes sessions: the name the console's "Revoke active sessions"
@@ -180,6 +273,11 @@ pub enum Touches<'a> {
     Bucket(&'a str),
     /// A Cognito user pool, and the user in it when the action is about one.
     UserPool(&'a str, Option<&'a str>),
+    /// An EC2 resource other than an instance: (`security-group`, id), (`image`, id),
+    /// (`snapshot`, id).
+    Ec2(&'static str, &'a str),
+    /// A Lambda function, by name or ARN.
+    Function(&'a str),
 }
 
 impl Touches<'_> {
@@ -195,6 +293,13 @@ impl Touches<'_> {
             Touches::UserPool(pool, _) => {
                 Some(format!("arn:{p}:cognito-idp:{r}:{a}:userpool/{pool}"))
             }
+            // Images and snapshots have no account in their ARN.
+            Touches::Ec2(kind @ ("image" | "snapshot"), id) => {
+                Some(format!("arn:{p}:ec2:{r}::{kind}/{id}"))
+            }
+            Touches::Ec2(kind, id) => Some(format!("arn:{p}:ec2:{r}:{a}:{kind}/{id}")),
+            Touches::Function(name) if name.starts_with("arn:") => Some(name.to_string()),
+            Touches::Function(name) => Some(format!("arn:{p}:lambda:{r}:{a}:function:{name}")),
         }
     }
 }
@@ -222,7 +327,9 @@ pub struct Facts<'a> {
 impl Action {
     /// Every fact of the action.
     pub fn facts(&self) -> Facts<'_> {
-        use ActionClass::{Cognito, Credentials, Evidence, InstanceIsolation, PublicAccess};
+        use ActionClass::{
+            Cognito, Credentials, Evidence, InstanceIsolation, Irreversible, PublicAccess,
+        };
         let facts = |kind, class, rank, runs, target: &str, touches, would: String| Facts {
             kind,
             class,
@@ -367,6 +474,74 @@ impl Action {
                 Touches::Instance(i),
                 format!("detach {i} from Auto Scaling group {group_name}"),
             ),
+            Action::RevokeIngress { group_id, rules } => facts(
+                "revoke_ingress",
+                PublicAccess,
+                12,
+                Runs::Contain,
+                group_id,
+                Touches::Ec2("security-group", group_id),
+                format!(
+                    "revoke {} ingress permission(s) open to the internet from {group_id}",
+                    rules.len()
+                ),
+            ),
+            Action::RemoveShare {
+                resource,
+                accounts,
+                public,
+            } => facts(
+                "remove_share",
+                PublicAccess,
+                12,
+                Runs::Contain,
+                resource.id(),
+                match resource {
+                    Shared::Image(id) => Touches::Ec2("image", id),
+                    Shared::Snapshot(id) => Touches::Ec2("snapshot", id),
+                },
+                format!(
+                    "remove the share of {} with {}{}",
+                    resource.id(),
+                    if accounts.is_empty() {
+                        String::new()
+                    } else {
+                        format!("account(s) {}", accounts.join(", "))
+                    },
+                    match (public, accounts.is_empty()) {
+                        (true, true) => "everyone",
+                        (true, false) => " and everyone",
+                        (false, _) => "",
+                    }
+                ),
+            ),
+            Action::RemoveLambdaPermission {
+                function_name,
+                statement_id,
+                grant,
+            } => facts(
+                "remove_lambda_permission",
+                PublicAccess,
+                12,
+                Runs::Contain,
+                function_name,
+                Touches::Function(function_name),
+                format!(
+                    "remove statement {statement_id} ({} for {}) from {function_name}'s policy",
+                    grant.action, grant.principal
+                ),
+            ),
+            Action::DeleteLoginProfile { user_name } => facts(
+                "delete_login_profile",
+                Irreversible,
+                7,
+                Runs::Contain,
+                user_name,
+                Touches::IamUser(user_name),
+                format!(
+                    "delete the console password of user {user_name} (a release cannot restore it)"
+                ),
+            ),
             Action::IsolateInstance { instance_id: i } => facts(
                 "isolate_instance",
                 InstanceIsolation,
@@ -486,6 +661,7 @@ impl<'c> PlanBuilder<'c> {
             ActionClass::Cognito => modes.cognito,
             ActionClass::InstanceIsolation => modes.instance_isolation,
             ActionClass::PublicAccess => modes.public_access,
+            ActionClass::Irreversible => modes.credentials.max(Mode::Approve),
         };
         match self.severity {
             // The stricter of the two: Off > Approve > Auto.

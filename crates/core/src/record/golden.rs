@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::action::plan::TagTarget;
+use crate::action::plan::{Ingress, LambdaGrant, Shared, TagTarget};
 use crate::fixtures::{KEY, done, every_kind, log_entry, outcome, t};
 use crate::record::log::{Entry, LogEntry};
 use crate::record::outcome::{
@@ -135,6 +135,47 @@ fn outcomes() -> Vec<(String, ActionOutcome)> {
                 volumes: vec!["vol-0a1".into()],
             },
         ),
+        (
+            "revoke_ingress",
+            Change::IngressRevoked {
+                group_id: "sg-0a1b2c3d4e5f60718".into(),
+                rules: vec![Ingress {
+                    protocol: "tcp".into(),
+                    from_port: Some(22),
+                    to_port: Some(22),
+                    cidr: "0.0.0.0/0".into(),
+                }],
+            },
+        ),
+        (
+            "remove_share",
+            Change::ShareRemoved {
+                resource: Shared::Snapshot("snap-0a1b2c3d4e5f60718".into()),
+                accounts: vec!["777788889999".into()],
+                public: true,
+            },
+        ),
+        (
+            "remove_lambda_permission",
+            Change::LambdaPermissionRemoved {
+                function_name: "orders-export".into(),
+                statement_id: "public-invoke".into(),
+                grant: LambdaGrant {
+                    action: "lambda:InvokeFunction".into(),
+                    principal: "*".into(),
+                    source_arn: None,
+                    source_account: None,
+                    function_url_auth_type: None,
+                    qualifier: None,
+                },
+            },
+        ),
+        (
+            "delete_login_profile",
+            Change::LoginProfileDeleted {
+                user_name: "svc-backup".into(),
+            },
+        ),
     ];
     changes
         .into_iter()
@@ -202,7 +243,7 @@ fn every_stored_format_reads_and_writes_back_byte_for_byte() {
     assert_eq!(kinds.len(), 15, "one example per entry kind: {kinds:?}");
     let mut problems: Vec<String> = entries.iter().map(|(name, e)| frozen(name, e)).collect();
     let outcomes = outcomes();
-    assert_eq!(outcomes.len(), 12);
+    assert_eq!(outcomes.len(), 16);
     problems.extend(outcomes.iter().map(|(name, o)| frozen(name, o)));
     problems.retain(|p| !p.is_empty());
     assert!(problems.is_empty(), "{problems:#?}");

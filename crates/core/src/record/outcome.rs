@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
 
-use crate::action::plan::TagTarget;
+use crate::action::plan::{Ingress, LambdaGrant, Shared, TagTarget};
 use crate::record::incident::IncidentId;
 
 /// The state an action ended in.
@@ -234,6 +234,38 @@ pub enum Change {
         /// above the minimum); otherwise the group launched a replacement.
         decremented: bool,
     },
+    /// Firebreak revoked these world-open ingress permissions of the group.
+    IngressRevoked {
+        /// Security group.
+        group_id: String,
+        /// The permissions revoked, exactly.
+        rules: Vec<Ingress>,
+    },
+    /// Firebreak removed these shares of an image or snapshot.
+    ShareRemoved {
+        /// The image or snapshot.
+        resource: Shared,
+        /// Accounts it was shared with.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accounts: Vec<String>,
+        /// Whether it was public.
+        #[serde(default)]
+        public: bool,
+    },
+    /// Firebreak removed this statement from a function's policy.
+    LambdaPermissionRemoved {
+        /// Function name or ARN.
+        function_name: String,
+        /// The statement's id.
+        statement_id: String,
+        /// The statement as it was added.
+        grant: LambdaGrant,
+    },
+    /// Firebreak deleted the user's console password (no release can restore it).
+    LoginProfileDeleted {
+        /// User.
+        user_name: String,
+    },
     /// Firebreak tagged the resource (and, for an instance, its volumes) with the incident.
     Tagged {
         /// The resource.
@@ -258,6 +290,10 @@ impl Change {
             Change::InstanceIsolated { .. } => "restore_security_groups",
             Change::DetachedFromAutoScalingGroup { .. } => "reattach_to_auto_scaling_group",
             Change::Tagged { .. } => "remove_quarantine_tag",
+            Change::IngressRevoked { .. } => "authorize_ingress",
+            Change::ShareRemoved { .. } => "restore_share",
+            Change::LambdaPermissionRemoved { .. } => "add_lambda_permission",
+            Change::LoginProfileDeleted { .. } => "new_login_profile",
         }
     }
 
@@ -289,6 +325,14 @@ impl Change {
             Change::InstanceIsolated { instance_id, .. }
             | Change::DetachedFromAutoScalingGroup { instance_id, .. } => instance_id.clone(),
             Change::Tagged { resource, .. } => resource.id().to_string(),
+            Change::IngressRevoked { group_id, .. } => group_id.clone(),
+            Change::ShareRemoved { resource, .. } => resource.id().to_string(),
+            Change::LambdaPermissionRemoved {
+                function_name,
+                statement_id,
+                ..
+            } => format!("{function_name}/{statement_id}"),
+            Change::LoginProfileDeleted { user_name } => user_name.clone(),
         }
     }
 
@@ -362,6 +406,31 @@ impl Change {
                 id.quarantine_tag(),
                 resource.id(),
                 volumes.len()
+            ),
+            Change::IngressRevoked { group_id, rules } => format!(
+                "authorize again the {} ingress permission(s) open to the internet on {group_id}",
+                rules.len()
+            ),
+            Change::ShareRemoved {
+                resource,
+                accounts,
+                public,
+            } => format!(
+                "share {} again with {}{}",
+                resource.id(),
+                accounts.join(", "),
+                if *public { " and everyone" } else { "" }
+            ),
+            Change::LambdaPermissionRemoved {
+                function_name,
+                statement_id,
+                grant,
+            } => format!(
+                "add statement {statement_id} ({} for {}) to {function_name} again",
+                grant.action, grant.principal
+            ),
+            Change::LoginProfileDeleted { user_name } => format!(
+                "nothing: a deleted password cannot be restored; give {user_name} a new one with aws iam create-login-profile --user-name {user_name} --password-reset-required"
             ),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod rules;
+mod undo;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -613,6 +614,19 @@ impl Triage {
         if matched.iter().any(|rule| rule.category == "cognito") {
             cognito_plan(&mut plan, r, &mut notes);
         }
+        // What the call opened or created is undone too, unless AWS refused it (then nothing
+        // was opened).
+        if !refused {
+            undo::plan_undo(
+                &self.config,
+                r,
+                &matched,
+                account,
+                partition,
+                &mut plan,
+                &mut notes,
+            );
+        }
         if let Some(route) = page_route(severity) {
             plan.push(Action::Page { route }, format!("{severity} routing"));
         }
@@ -1155,23 +1169,22 @@ fn check_source(event: &Event<'_>) -> Result<(), Error> {
 /// The EventBridge source of GuardDuty findings.
 pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
 
-/// Who, of the callers expected to do routine work, made a call: protected automation, a
-/// service-linked role, or an AWS service acting on its own.
+/// Which of the callers expected to do routine work made a call: protected automation, a
+/// service-linked role, or an AWS service acting on its own. Named by kind only: the reason is
+/// logged, and a log carries no identifier.
 fn routine_caller(
     config: &Config,
     identity_type: Option<&str>,
     actor: &Principal,
-) -> Option<String> {
+) -> Option<&'static str> {
     if identity_type == Some("AWSService") {
-        return Some("an AWS service".into());
+        return Some("an AWS service");
     }
     if actor.is_service_linked_role() {
-        return Some(format!("the service-linked role {}", actor.describe()));
+        return Some("a service-linked role");
     }
     let arn = actor.canonical_arn()?;
-    config
-        .protection(&arn)
-        .map(|_| format!("the protected principal {arn}"))
+    config.protection(&arn).map(|_| "a protected principal")
 }
 
 fn is_read_only_name(name: &str) -> bool {
