@@ -608,3 +608,75 @@ async fn a_created_key_is_deactivated_and_a_given_password_deleted_only_on_appro
     );
     assert!(!has_password(iam).await);
 }
+
+async fn restorable_by(rds: &aws_sdk_rds::Client, id: &str) -> Vec<String> {
+    let out = rds
+        .describe_db_snapshot_attributes()
+        .db_snapshot_identifier(id)
+        .send()
+        .await
+        .expect("attributes");
+    let mut v: Vec<String> = out
+        .db_snapshot_attributes_result()
+        .map(|r| {
+            r.db_snapshot_attributes()
+                .iter()
+                .flat_map(|a| a.attribute_values().to_vec())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A database snapshot made restorable by an outside account and by everyone: both removed,
+/// the member account's earlier permission kept, and a release restores the two.
+#[tokio::test]
+async fn a_shared_database_snapshot_is_made_private_again_and_released() {
+    let w = World::new().await;
+    let iam = aws_sdk_iam::Client::new(&w.sdk);
+    firebreak_testbed::seed::user_with_two_keys(&iam, "data-export").await;
+    let rds = aws_sdk_rds::Client::new(&w.sdk);
+    rds.create_db_instance()
+        .db_instance_identifier("orders")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("orders")
+        .master_user_password("n0t-a-real-passw0rd")
+        .allocated_storage(20)
+        .send()
+        .await
+        .expect("database");
+    rds.create_db_snapshot()
+        .db_snapshot_identifier("orders-2025-03-01")
+        .db_instance_identifier("orders")
+        .send()
+        .await
+        .expect("snapshot");
+    let add = |values: &[&str]| {
+        rds.modify_db_snapshot_attribute()
+            .db_snapshot_identifier("orders-2025-03-01")
+            .attribute_name("restore")
+            .set_values_to_add(Some(values.iter().map(|v| v.to_string()).collect()))
+            .send()
+    };
+    add(&[MEMBER]).await.expect("member");
+    let before = restorable_by(&rds, "orders-2025-03-01").await;
+    add(&[OUTSIDE, "all"]).await.expect("attacker");
+    let shared = restorable_by(&rds, "orders-2025-03-01").await;
+
+    let mut e = corpus("ct-rds-modify-db-cluster-snapshot-attribute-shared.json");
+    e["detail"]["eventName"] = "ModifyDBSnapshotAttribute".into();
+    e["detail"]["requestParameters"] = json!({"dBSnapshotIdentifier": "orders-2025-03-01",
+        "attributeName": "restore", "valuesToAdd": [OUTSIDE, "all"]});
+    let config = w.config();
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
+    assert!(
+        matches!(status_of(&r, "remove_share"), Status::Done { .. }),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(restorable_by(&rds, "orders-2025-03-01").await, before);
+    release(&w, config, &incident.id).await;
+    assert_eq!(restorable_by(&rds, "orders-2025-03-01").await, shared);
+}

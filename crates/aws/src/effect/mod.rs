@@ -8,7 +8,7 @@ pub mod isolation;
 pub mod undo;
 
 use chrono::{DateTime, Duration, Utc};
-use firebreak_core::action::plan::Touches;
+use firebreak_core::action::plan::{Shared, Touches};
 use firebreak_core::record::release::{Change, OriginalBlock, OriginalGroups};
 use firebreak_core::{
     Action, ActionOutcome, Config, Incident, PlannedAction, Principal, Stage, Status, TagTarget,
@@ -20,7 +20,7 @@ use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::service::cloudtrail::{Lookup, principal_activity};
 use crate::service::sns::Pager;
-use crate::service::{autoscaling, cognito, ec2, iam, lambda, s3};
+use crate::service::{autoscaling, cognito, ec2, iam, lambda, rds, s3};
 use crate::store::evidence::{Collector, EvidenceStore, Item, Missing};
 
 /// How far back the principal's CloudTrail activity is collected.
@@ -218,7 +218,8 @@ impl Responder {
                 | Touches::Bucket(_)
                 | Touches::UserPool(..)
                 | Touches::Ec2(..)
-                | Touches::Function(_),
+                | Touches::Function(_)
+                | Touches::Rds(..),
                 _,
             ) => None,
         };
@@ -400,13 +401,13 @@ impl Responder {
                 }
                 Action::RemoveShare { resource, accounts, public } => {
                     // Only what is shared now is removed (and recorded for a release).
-                    let (now_accounts, now_public) = ec2::shares(&c.ec2, resource).await?;
+                    let (now_accounts, now_public) = shares(c, resource).await?;
                     let accounts: Vec<String> = accounts.iter().filter(|a| now_accounts.contains(a)).cloned().collect();
                     let public = *public && now_public;
                     if accounts.is_empty() && !public {
                         skipped(format!("{} is no longer shared as the event shared it", resource.id()))
                     } else {
-                        ec2::modify_shares(&c.ec2, resource, &accounts, public, false).await?;
+                        modify_shares(c, resource, &accounts, public, false).await?;
                         let detail = format!(
                             "share of {} removed: account(s) {:?}{}; shares the event did not add untouched",
                             resource.id(),
@@ -569,6 +570,12 @@ impl Responder {
                     }
                     _ => continue,
                 },
+                Touches::Rds(..) => match &planned.action {
+                    Action::RemoveShare { resource, .. } => {
+                        rds::share_state(&c.rds, resource).await
+                    }
+                    _ => continue,
+                },
                 Touches::Function(name) => lambda::policy_state(&c.lambda, name).await,
                 Touches::UserPool(_, None) | Touches::Nothing => continue,
             };
@@ -581,6 +588,35 @@ impl Responder {
             }
         }
         state
+    }
+}
+
+/// Who an image or a (database) snapshot is shared with now: (accounts, public).
+pub(crate) async fn shares(
+    c: &Clients,
+    resource: &Shared,
+) -> Result<(Vec<String>, bool), AwsError> {
+    match resource {
+        Shared::Image(_) | Shared::Snapshot(_) => ec2::shares(&c.ec2, resource).await,
+        Shared::DbSnapshot(_) | Shared::DbClusterSnapshot(_) => rds::shares(&c.rds, resource).await,
+    }
+}
+
+/// Adds or removes shares of an image or a (database) snapshot.
+pub(crate) async fn modify_shares(
+    c: &Clients,
+    resource: &Shared,
+    accounts: &[String],
+    public: bool,
+    add: bool,
+) -> Result<(), AwsError> {
+    match resource {
+        Shared::Image(_) | Shared::Snapshot(_) => {
+            ec2::modify_shares(&c.ec2, resource, accounts, public, add).await
+        }
+        Shared::DbSnapshot(_) | Shared::DbClusterSnapshot(_) => {
+            rds::modify_shares(&c.rds, resource, accounts, public, add).await
+        }
     }
 }
 

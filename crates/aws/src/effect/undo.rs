@@ -68,7 +68,7 @@ pub async fn undo(
             accounts,
             public,
         } => {
-            ec2::modify_shares(&c.ec2, resource, accounts, *public, true).await?;
+            crate::effect::modify_shares(c, resource, accounts, *public, true).await?;
             Ok(Undone::Changed(format!(
                 "{} shared again with {:?}{}",
                 resource.id(),

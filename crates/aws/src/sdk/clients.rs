@@ -25,6 +25,8 @@ pub struct Clients {
     pub guardduty: aws_sdk_guardduty::Client,
     /// Lambda (a permission an attacker added).
     pub lambda: aws_sdk_lambda::Client,
+    /// RDS (a snapshot an attacker shared).
+    pub rds: aws_sdk_rds::Client,
     /// The configuration they were built from.
     pub sdk: SdkConfig,
 }
@@ -59,6 +61,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(sdk),
             guardduty: aws_sdk_guardduty::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
+            rds: aws_sdk_rds::Client::new(sdk),
             sdk: sdk.clone(),
         }
     }

@@ -367,6 +367,12 @@ pub async fn shares(
                 note(p.user_id(), p.group().map(|g| g.as_str()));
             }
         }
+        Shared::DbSnapshot(_) | Shared::DbClusterSnapshot(_) => {
+            return Err(AwsError::new(
+                "NotAnEc2Resource",
+                format!("{} is not an image or EBS snapshot", resource.id()),
+            ));
+        }
     }
     Ok((accounts, public))
 }
@@ -424,6 +430,12 @@ pub async fn modify_shares(
                 call = call.group_names("all");
             }
             call.send().await.aws()?;
+        }
+        Shared::DbSnapshot(_) | Shared::DbClusterSnapshot(_) => {
+            return Err(AwsError::new(
+                "NotAnEc2Resource",
+                format!("{} is not an image or EBS snapshot", resource.id()),
+            ));
         }
     }
     Ok(())

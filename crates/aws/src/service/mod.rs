@@ -9,6 +9,7 @@ pub mod eventbridge;
 pub mod guardduty;
 pub mod iam;
 pub mod lambda;
+pub mod rds;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

@@ -169,6 +169,20 @@ pub fn ec2_id(kind: &'static str, prefix: &str, id: &str) -> Result<(), BadName>
     check(kind, id, hex, "the prefix, a hyphen and 8 or 17 hex digits")
 }
 
+/// A database (cluster) snapshot identifier or ARN: letters, digits, hyphens and the colons of
+/// an ARN, at most 255 characters.
+pub fn db_snapshot(id: &str) -> Result<(), BadName> {
+    check(
+        "database snapshot identifier",
+        id,
+        len_in(id, 1, 255)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-:".contains(c)),
+        "1-255 of letters, digits, - and :",
+    )
+}
+
 /// A 12-digit AWS account id.
 pub fn account_id(id: &str) -> Result<(), BadName> {
     check(
@@ -265,6 +279,7 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
             match resource {
                 Shared::Image(id) => ec2_id("image id", "ami", id)?,
                 Shared::Snapshot(id) => ec2_id("snapshot id", "snap", id)?,
+                Shared::DbSnapshot(id) | Shared::DbClusterSnapshot(id) => db_snapshot(id)?,
             }
             accounts.iter().try_for_each(|a| account_id(a))
         }

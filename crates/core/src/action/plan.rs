@@ -63,13 +63,20 @@ pub enum Shared {
     Image(String),
     /// An EBS snapshot's create-volume permission.
     Snapshot(String),
+    /// A database snapshot's `restore` attribute.
+    DbSnapshot(String),
+    /// A database cluster snapshot's `restore` attribute.
+    DbClusterSnapshot(String),
 }
 
 impl Shared {
     /// The image or snapshot id.
     pub fn id(&self) -> &str {
         match self {
-            Shared::Image(id) | Shared::Snapshot(id) => id,
+            Shared::Image(id)
+            | Shared::Snapshot(id)
+            | Shared::DbSnapshot(id)
+            | Shared::DbClusterSnapshot(id) => id,
         }
     }
 }
@@ -278,6 +285,8 @@ pub enum Touches<'a> {
     Ec2(&'static str, &'a str),
     /// A Lambda function, by name or ARN.
     Function(&'a str),
+    /// An RDS resource: (`snapshot`, id), (`cluster-snapshot`, id).
+    Rds(&'static str, &'a str),
 }
 
 impl Touches<'_> {
@@ -300,6 +309,8 @@ impl Touches<'_> {
             Touches::Ec2(kind, id) => Some(format!("arn:{p}:ec2:{r}:{a}:{kind}/{id}")),
             Touches::Function(name) if name.starts_with("arn:") => Some(name.to_string()),
             Touches::Function(name) => Some(format!("arn:{p}:lambda:{r}:{a}:function:{name}")),
+            Touches::Rds(_, id) if id.starts_with("arn:") => Some(id.to_string()),
+            Touches::Rds(kind, id) => Some(format!("arn:{p}:rds:{r}:{a}:{kind}:{id}")),
         }
     }
 }
@@ -499,6 +510,8 @@ impl Action {
                 match resource {
                     Shared::Image(id) => Touches::Ec2("image", id),
                     Shared::Snapshot(id) => Touches::Ec2("snapshot", id),
+                    Shared::DbSnapshot(id) => Touches::Rds("snapshot", id),
+                    Shared::DbClusterSnapshot(id) => Touches::Rds("cluster-snapshot", id),
                 },
                 format!(
                     "remove the share of {} with {}{}",

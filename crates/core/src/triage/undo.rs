@@ -67,6 +67,42 @@ pub(crate) fn plan_undo(
                     );
                 }
             }
+            "rds-snapshot-shared" => {
+                let resource = match record.event_name.as_str() {
+                    "ModifyDBSnapshotAttribute" => {
+                        text(&request, "dBSnapshotIdentifier").map(Shared::DbSnapshot)
+                    }
+                    _ => {
+                        text(&request, "dBClusterSnapshotIdentifier").map(Shared::DbClusterSnapshot)
+                    }
+                };
+                let Some(resource) = resource else { continue };
+                let mut accounts = Vec::new();
+                let mut public = false;
+                for value in request
+                    .get("valuesToAdd")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if value.eq_ignore_ascii_case("all") {
+                        public = true;
+                    } else if value != account && !accounts.iter().any(|a| a == value) {
+                        accounts.push(value.to_string());
+                    }
+                }
+                if public || !accounts.is_empty() {
+                    plan.push(
+                        Action::RemoveShare {
+                            resource,
+                            accounts,
+                            public,
+                        },
+                        "take back exactly the restore permissions the event added",
+                    );
+                }
+            }
             "lambda-permission-opened" => {
                 let (Some(function_name), Some(statement_id), Some(action), Some(principal)) = (
                     text(&request, "functionName"),
