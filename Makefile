@@ -61,9 +61,9 @@ browser:
 
 # The SAM template and the member-account role: linted, and every IAM policy audited.
 check-infra: venv
-	$(AWS_OFFLINE) $(BIN)/cfn-lint infra/template.yaml infra/member-role.yaml
+	$(AWS_OFFLINE) $(BIN)/cfn-lint infra/template.yaml infra/member-role.yaml infra/forwarder.yaml
 	$(AWS_OFFLINE) $(BIN)/sam validate --lint -t infra/template.yaml
-	$(BIN)/python infra/check_policies.py infra/template.yaml infra/member-role.yaml
+	$(BIN)/python infra/check_policies.py infra/template.yaml infra/member-role.yaml infra/forwarder.yaml
 
 # The same build as `make test` (every binary and test of the workspace), so neither rebuilds the
 # SDK crates for the other's feature set.

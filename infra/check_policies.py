@@ -228,6 +228,7 @@ def main(paths):
         "ContainRoleArn": home_roles.get("ContainRole", "ContainRole"),
         "PreserveRoleArn": home_roles.get("PreserveRole", "PreserveRole"),
         "FirebreakRoleArns": ",".join(home_roles.values()),
+        "IntakeBusArn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/firebreak-intake",
     }
     templates = [home] + [Template(p, given) for p in paths[1:]]
     failures = 0

@@ -12,6 +12,7 @@ mod doctor;
 mod exactly_once;
 mod faults;
 mod faults_proxy;
+mod forwarding;
 mod lambda;
 mod lifecycle;
 mod loud_failures;

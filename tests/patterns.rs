@@ -391,8 +391,8 @@ fn every_aws_rule_lists_exact_aws_sources_and_fits_the_pattern_quota() {
     }
     assert_eq!(
         checked,
-        3 + INDICATOR_RULES.len(),
-        "GuardDutyFinding, Drills, RootActivity and {INDICATOR_RULES:?}"
+        4 + INDICATOR_RULES.len(),
+        "GuardDutyFinding, Drills, RootActivity, Intake and {INDICATOR_RULES:?}"
     );
     // Root's sign-in and root's calls to every service an indicator watches reach RootActivity.
     let root: BTreeSet<String> =

@@ -12,6 +12,8 @@ pub struct Taps {
     sqs: aws_sdk_sqs::Client,
     /// Firebreak's bus on the emulator.
     pub bus: String,
+    /// The intake bus on the emulator (`<bus>-intake`).
+    pub intake: String,
     /// Each rule with its queue URL.
     pub rules: Vec<(Rule, String)>,
 }
@@ -27,6 +29,13 @@ impl Taps {
             .send()
             .await
             .expect("create Firebreak's bus");
+        let intake = format!("{bus}-intake");
+        events
+            .create_event_bus()
+            .name(&intake)
+            .send()
+            .await
+            .expect("create the intake bus");
         let mut rules = Vec::new();
         for rule in crate::template::rules() {
             let name = format!("{}-{}", rule.function, rule.name);
@@ -44,7 +53,13 @@ impl Taps {
                 crate::moto::REGION,
                 crate::moto::HOME_ACCOUNT
             );
-            let on = if rule.firebreak_bus { bus } else { "default" };
+            let on = if rule.firebreak_bus {
+                bus
+            } else if rule.intake_bus {
+                intake.as_str()
+            } else {
+                "default"
+            };
             events
                 .put_rule()
                 .name(&name)
@@ -73,12 +88,27 @@ impl Taps {
             events,
             sqs,
             bus: bus.to_string(),
+            intake,
             rules,
         }
     }
 
     /// Puts `event` (an EventBridge event as JSON) on the default bus or Firebreak's.
     pub async fn put(&self, firebreak_bus: bool, event: &Value) {
+        let bus = if firebreak_bus {
+            self.bus.clone()
+        } else {
+            "default".into()
+        };
+        self.put_on(&bus, event).await;
+    }
+
+    /// Puts `event` on the intake bus, as a forwarder would.
+    pub async fn put_intake(&self, event: &Value) {
+        self.put_on(&self.intake.clone(), event).await;
+    }
+
+    async fn put_on(&self, bus: &str, event: &Value) {
         let resources: Vec<String> = event["resources"]
             .as_array()
             .map(|r| {
@@ -88,11 +118,7 @@ impl Taps {
             })
             .unwrap_or_default();
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(if firebreak_bus {
-                self.bus.as_str()
-            } else {
-                "default"
-            })
+            .event_bus_name(bus)
             .source(event["source"].as_str().unwrap_or_default())
             .detail_type(event["detail-type"].as_str().unwrap_or_default())
             .detail(event["detail"].to_string())

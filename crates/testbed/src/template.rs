@@ -10,8 +10,10 @@ pub struct Rule {
     pub function: String,
     /// Name of the event source in the function's `Events`.
     pub name: String,
-    /// True for Firebreak's own bus; false for the default bus.
+    /// True for Firebreak's own bus; false for the default bus and the intake bus.
     pub firebreak_bus: bool,
+    /// True for the intake bus (what forwarders put).
+    pub intake_bus: bool,
     /// The event pattern.
     pub pattern: Value,
     /// The rule's `State` (`None`: CloudFormation's default, `ENABLED`).
@@ -76,13 +78,30 @@ pub fn rules() -> Vec<Rule> {
             rules.push(Rule {
                 function: function.clone(),
                 name: name.as_str().expect("event name").to_string(),
-                firebreak_bus: !props["EventBusName"].is_null(),
+                firebreak_bus: bus_of(&props["EventBusName"]).as_deref() == Some("FirebreakBus"),
+                intake_bus: bus_of(&props["EventBusName"]).as_deref() == Some("IntakeBus"),
                 pattern,
                 state: props["State"].as_str().map(str::to_string),
             });
         }
     }
     rules
+}
+
+/// The logical id of the bus an `EventBusName: !Ref <Bus>` names (`None` for the default bus).
+fn bus_of(value: &serde_yaml::Value) -> Option<String> {
+    match value {
+        serde_yaml::Value::Tagged(t) => t.value.as_str().map(str::to_string),
+        serde_yaml::Value::Null => None,
+        other => other.as_str().map(str::to_string),
+    }
+}
+
+/// `infra/forwarder.yaml` as YAML.
+pub fn forwarder() -> serde_yaml::Value {
+    let text = std::fs::read_to_string(crate::repo().join("infra/forwarder.yaml"))
+        .expect("infra/forwarder.yaml");
+    serde_yaml::from_str(&text).expect("infra/forwarder.yaml is YAML")
 }
 
 /// The rule named `name` (its name in a function's `Events`).
