@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 /// triage, which ignores them; every other ignored event must reach no function at all.
 const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
     (
+        "ct-iam-put-role-policy-scoped-nearmiss.json",
+        "policy document and role judged by the core",
+    ),
+    (
         "ct-ec2-authorize-security-group-ingress-elb-service-linked-nearmiss.json",
         "routine caller (service-linked role)",
     ),

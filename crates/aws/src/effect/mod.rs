@@ -419,7 +419,17 @@ impl Responder {
                     }
                 }
                 Action::RemoveLambdaPermission { function_name, statement_id, grant } => {
-                    if lambda::remove_permission(&c.lambda, function_name, statement_id, grant.qualifier.as_deref()).await? {
+                    // Only the statement the event wrote: one of that id granting someone else
+                    // now (rewritten since) is left.
+                    let current = lambda::statement(&c.lambda, function_name, statement_id, grant.qualifier.as_deref()).await?;
+                    if let Some(principal) = current.as_ref().map(|s| s["Principal"].clone())
+                        && !lambda::grants_to(&principal, &grant.principal)
+                    {
+                        skipped(format!(
+                            "statement {statement_id} of {function_name} no longer grants {}: left",
+                            grant.principal
+                        ))
+                    } else if current.is_some() && lambda::remove_permission(&c.lambda, function_name, statement_id, grant.qualifier.as_deref()).await? {
                         run.changes.push(Change::LambdaPermissionRemoved {
                             function_name: function_name.clone(),
                             statement_id: statement_id.clone(),
@@ -576,7 +586,7 @@ impl Responder {
                     }
                     _ => continue,
                 },
-                Touches::Function(name) => lambda::policy_state(&c.lambda, name).await,
+                Touches::Function(name) => lambda::policy_state(&c.lambda, name, None).await,
                 Touches::UserPool(_, None) | Touches::Nothing => continue,
             };
             match result {

@@ -65,10 +65,12 @@ pub async fn add_permission(
 pub async fn policy_state(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
+    qualifier: Option<&str>,
 ) -> Result<serde_json::Value, AwsError> {
     let policy = match lambda
         .get_policy()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .send()
         .await
         .aws()
@@ -83,4 +85,39 @@ pub async fn policy_state(
     Ok(
         serde_json::json!({"function": function, "policy": parsed.or(policy.map(serde_json::Value::String))}),
     )
+}
+
+/// The statement `statement_id` of the function's policy, if it has one.
+pub async fn statement(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    statement_id: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<serde_json::Value>, AwsError> {
+    let state = policy_state(lambda, function, qualifier).await?;
+    let list = match &state["policy"]["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    Ok(list
+        .into_iter()
+        .find(|s| s["Sid"].as_str() == Some(statement_id)))
+}
+
+/// Whether a statement's `Principal` grants `principal` as AddPermission named it (`*`, an
+/// account id or ARN, a service).
+pub fn grants_to(statement_principal: &serde_json::Value, principal: &str) -> bool {
+    match statement_principal {
+        serde_json::Value::String(s) => s == principal,
+        serde_json::Value::Object(map) => map.values().any(|v| match v {
+            serde_json::Value::String(s) => s == principal || s.contains(&format!(":{principal}:")),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .any(|s| s == principal || s.contains(&format!(":{principal}:"))),
+            _ => false,
+        }),
+        _ => false,
+    }
 }

@@ -187,6 +187,12 @@ impl Principal {
         }
     }
 
+    /// True when the role's path is `/aws-service-role/`, which only AWS can create roles under
+    /// (a name alone proves nothing: anyone may name a role `AWSServiceRole…` where IAM lets them).
+    pub fn is_service_linked_by_path(&self) -> bool {
+        matches!(self, Principal::Role { arn, .. } if arn.contains(":role/aws-service-role/"))
+    }
+
     /// True for AWS service-linked roles, which Firebreak never touches.
     pub fn is_service_linked_role(&self) -> bool {
         match self {

@@ -563,9 +563,16 @@ impl Triage {
         // Routine work: what only warrants a record (S3, S4), done by a caller that is expected to
         // do it (protected automation, a service-linked role, an AWS service itself), opens
         // nothing. S1 and S2 still open an incident, without containing such a caller.
-        if !is_root
+        let routine = if is_root {
+            None
+        } else {
+            routine_caller(&self.config, id.identity_type.as_deref(), &actor)
+        };
+        // A refused attempt is never routine: a protected credential trying what it may not do
+        // is worth its (aggregated, S3) record.
+        if !refused
             && severity >= Severity::S3
-            && let Some(caller) = routine_caller(&self.config, id.identity_type.as_deref(), &actor)
+            && let Some(caller) = routine
         {
             return Ok(ignored(&format!(
                 "routine {} call by {caller}",
@@ -615,8 +622,13 @@ impl Triage {
             cognito_plan(&mut plan, r, &mut notes);
         }
         // What the call opened or created is undone too, unless AWS refused it (then nothing
-        // was opened).
-        if !refused {
+        // was opened) or a routine caller made it (a protected pipeline's shares, keys and
+        // ingress are its own: paged at S1/S2, never taken back automatically).
+        if let Some(caller) = routine {
+            notes.push(format!(
+                "made by {caller}: what it opened or created is left for a human to judge"
+            ));
+        } else if !refused {
             undo::plan_undo(
                 &self.config,
                 r,
@@ -1180,7 +1192,7 @@ fn routine_caller(
     if identity_type == Some("AWSService") {
         return Some("an AWS service");
     }
-    if actor.is_service_linked_role() {
+    if actor.is_service_linked_by_path() {
         return Some("a service-linked role");
     }
     let arn = actor.canonical_arn()?;

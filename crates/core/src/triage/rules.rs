@@ -91,15 +91,20 @@ pub enum Condition {
     OutsideKmsKey,
     /// A bucket policy denying everyone everything, with no condition.
     DeniesEveryone,
+    /// The rule or role named is one of the forwarders' (`firebreak-forward*`).
+    TargetsForwarder,
 }
+
+/// The name every forwarder rule and role starts with (infra/forwarder.yaml).
+pub const FORWARDER_PREFIX: &str = "firebreak-forward";
 
 /// How many decrypted parameters in one GetParameters call make a bulk read.
 pub const MANY_PARAMETERS: usize = 10;
 
 /// Ports whose exposure to the internet is an administration or data-store door.
-pub const ADMIN_PORTS: [u16; 18] = [
+pub const ADMIN_PORTS: [u16; 25] = [
     22, 23, 3389, 5985, 5986, 3306, 5432, 1433, 1521, 6379, 9200, 27017, 2375, 2376, 6443, 11211,
-    5900, 445,
+    5900, 445, 135, 139, 2049, 2379, 2380, 9092, 10250,
 ];
 
 impl Condition {
@@ -144,6 +149,7 @@ impl Condition {
             Condition::ExpiresEverything => "expiration on the whole bucket",
             Condition::OutsideKmsKey => "KMS key of another account",
             Condition::DeniesEveryone => "Deny * to everyone, no condition",
+            Condition::TargetsForwarder => "names a firebreak-forward* rule or role",
         }
     }
 }
@@ -333,11 +339,13 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
             .get("BucketLoggingStatus")
             .and_then(|s| s.get("LoggingEnabled"))
             .is_some_and(Value::is_object),
-        Condition::ArchivesFindings => record
-            .request()
-            .get("action")
-            .and_then(Value::as_str)
-            .is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")),
+        Condition::ArchivesFindings => match record.request().get("action") {
+            Some(a) => a
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")),
+            // An UpdateFilter that leaves the action as it was may widen an archiving filter.
+            None => record.event_name == "UpdateFilter",
+        },
         Condition::OnTrailBucket => record
             .request()
             .get("bucketName")
@@ -386,6 +394,13 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
         Condition::ExpiresEverything => expires_everything(&record.request()),
         Condition::OutsideKmsKey => outside_kms_key(&record.request(), ctx.account),
         Condition::DeniesEveryone => denies_everyone(&record.request(), ctx.account),
+        Condition::TargetsForwarder => {
+            let request = record.request();
+            ["name", "rule", "roleName"]
+                .iter()
+                .filter_map(|k| request.get(*k).and_then(Value::as_str))
+                .any(|n| n.starts_with(FORWARDER_PREFIX))
+        }
         Condition::FirebreakWritesAllow => {
             let by_firebreak = ctx.actor.canonical_arn().is_some_and(|arn| {
                 ctx.config.protection(&arn) == Some(crate::config::Protection::Firebreak)
@@ -750,13 +765,15 @@ fn aws_principals(statement: &Value) -> Vec<&str> {
 fn grants_outside(request: &Value, own_account: &str) -> bool {
     let policy = resource_policy(request).is_some_and(|doc| {
         statements(&doc).filter(|s| effect_is(s, "Allow")).any(|s| {
-            aws_principals(s).into_iter().any(|p| {
-                if p == "*" {
-                    s.get("Condition").is_none()
-                } else {
-                    principal_account(p).is_some_and(|a| a != own_account)
-                }
-            })
+            // Allow with NotPrincipal allows everyone but the few it names.
+            s.get("NotPrincipal").is_some()
+                || aws_principals(s).into_iter().any(|p| {
+                    if p == "*" {
+                        !narrowed_to_own(s.get("Condition"), own_account)
+                    } else {
+                        principal_account(p).is_some_and(|a| a != own_account)
+                    }
+                })
         })
     });
     const PUBLIC_ACLS: [&str; 3] = ["public-read", "public-read-write", "authenticated-read"];
@@ -765,6 +782,60 @@ fn grants_outside(request: &Value, own_account: &str) -> bool {
     let grants_group = text.contains("acs.amazonaws.com/groups/global/AllUsers")
         || text.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers");
     policy || canned || grants_group
+}
+
+/// Whether a statement's condition narrows `Principal: *` to this account or organisation (as
+/// S3 judges "public"): an organisation, VPC or source key with any value, or an account key
+/// whose every value is this account. Any other condition (TLS, time, a user agent) narrows
+/// nothing.
+fn narrowed_to_own(condition: Option<&Value>, own_account: &str) -> bool {
+    const ANY_VALUE: [&str; 6] = [
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:sourceorgid",
+        "aws:sourcevpce",
+        "aws:sourcevpc",
+        "aws:sourcearn",
+    ];
+    const ACCOUNT: [&str; 4] = [
+        "aws:principalaccount",
+        "aws:sourceaccount",
+        "kms:calleraccount",
+        "aws:resourceaccount",
+    ];
+    let Some(Value::Object(ops)) = condition else {
+        return false;
+    };
+    ops.iter()
+        .filter(|(op, _)| {
+            let op = op.to_ascii_lowercase();
+            !op.contains("not") && !op.contains("ifexists")
+        })
+        .filter_map(|(_, keys)| keys.as_object())
+        .flat_map(|keys| keys.iter())
+        .any(|(key, values)| {
+            let key = key.to_ascii_lowercase();
+            ANY_VALUE.contains(&key.as_str())
+                || (ACCOUNT.contains(&key.as_str())
+                    && strings(Some(values)).all(|v| v == own_account)
+                    && strings(Some(values)).next().is_some())
+        })
+}
+
+/// A CIDR that covers a large share of the internet: IPv4 /0-/7, IPv6 /0-/15 (`0.0.0.0/1` and
+/// `128.0.0.0/1` together are the whole internet).
+fn world_wide(cidr: &str) -> bool {
+    let Some((addr, len)) = cidr.trim().split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u8>() else {
+        return false;
+    };
+    if addr.contains(':') {
+        len < 16
+    } else {
+        len < 8
+    }
 }
 
 /// Whether an ingress request opens to the whole internet (a) an administration port or every
@@ -780,11 +851,11 @@ fn world_open(request: &Value) -> (bool, bool) {
             .into_iter()
             .filter_map(|r| r.get("cidrIp"))
             .chain(p.get("cidrIp"))
-            .any(|c| c.as_str() == Some("0.0.0.0/0"));
+            .any(|c| c.as_str().is_some_and(world_wide));
         let v6 = items(p.get("ipv6Ranges"))
             .into_iter()
             .filter_map(|r| r.get("cidrIpv6"))
-            .any(|c| c.as_str() == Some("::/0"));
+            .any(|c| c.as_str().is_some_and(world_wide));
         if !(v4 || v6) {
             continue;
         }
@@ -833,8 +904,10 @@ fn acl_opens_world(request: &Value) -> bool {
         .get("ruleAction")
         .and_then(Value::as_str)
         .is_some_and(|a| a.eq_ignore_ascii_case("allow"));
-    let world = request.get("cidrBlock").and_then(Value::as_str) == Some("0.0.0.0/0")
-        || request.get("ipv6CidrBlock").and_then(Value::as_str) == Some("::/0");
+    let world = ["cidrBlock", "ipv6CidrBlock"]
+        .iter()
+        .filter_map(|k| request.get(*k).and_then(Value::as_str))
+        .any(world_wide);
     !egress && allow && world
 }
 
@@ -867,15 +940,16 @@ fn trusts_open_web_identity(request: &Value) -> bool {
         return false;
     };
     statements(&policy).any(|s| {
-        let web = strings(s.get("Action")).any(|a| {
-            a.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity") || a == "sts:*" || a == "*"
-        });
+        let web = strings(s.get("Action"))
+            .any(|a| pattern_matches(&a.to_ascii_lowercase(), "sts:assumerolewithwebidentity"));
         let federated: Vec<&str> = match s.get("Principal") {
             Some(Value::Object(map)) => strings(map.get("Federated")).collect(),
             _ => Vec::new(),
         };
         // Cognito identity pools are narrowed by their `aud` (the pool), not a subject.
-        let cognito = federated.contains(&"cognito-identity.amazonaws.com");
+        let cognito = federated
+            .iter()
+            .all(|f| *f == "cognito-identity.amazonaws.com");
         if !effect_is(s, "Allow") || !web || federated.is_empty() || cognito {
             return false;
         }
@@ -891,11 +965,14 @@ fn trusts_open_web_identity(request: &Value) -> bool {
                 .collect(),
             _ => Vec::new(),
         };
-        subjects.is_empty()
-            || subjects.iter().any(|v| {
-                let rest = v.split_once(':').map_or(*v, |(_, r)| r);
-                v.starts_with('*') || rest.starts_with('*')
-            })
+        // Open when the subject's literal part before its first wildcard is too short to name
+        // an owner (`*`, `repo:*`, `repo:r*`).
+        let open = |v: &str| {
+            let rest = v.split_once(':').map_or(v, |(_, r)| r);
+            let short = |s: &str| s.find(['*', '?']).is_some_and(|i| i < 3);
+            short(v) || short(rest)
+        };
+        subjects.is_empty() || subjects.iter().any(|v| open(v))
     })
 }
 
@@ -921,13 +998,22 @@ fn expires_everything(request: &Value) -> bool {
             Some(Value::Null) => true,
             _ => false,
         };
+        // A size filter narrows nothing that matters (`ObjectSizeGreaterThan: 0` is everything).
+        let narrows_nothing = |f: &serde_json::Map<String, Value>| {
+            f.iter().all(|(k, v)| match k.as_str() {
+                "Prefix" => empty_prefix(Some(v)),
+                "ObjectSizeGreaterThan" | "ObjectSizeLessThan" => true,
+                _ => false,
+            })
+        };
         let whole = empty_prefix(rule.get("Prefix"))
             && match rule.get("Filter") {
                 None | Some(Value::Null) => true,
                 Some(Value::String(s)) => s.is_empty(),
-                Some(Value::Object(f)) => f
-                    .iter()
-                    .all(|(k, v)| k == "Prefix" && empty_prefix(Some(v))),
+                Some(Value::Object(f)) => match f.get("And") {
+                    Some(Value::Object(and)) => f.len() == 1 && narrows_nothing(and),
+                    _ => narrows_nothing(f),
+                },
                 _ => false,
             };
         enabled && expires && whole
@@ -954,14 +1040,49 @@ fn denies_everyone(request: &Value, own_account: &str) -> bool {
         return false;
     };
     statements(&doc).any(|s| {
+        let everything = strings(s.get("Action"))
+            .any(|a| a == "*" || a.eq_ignore_ascii_case("s3:*"))
+            || s.get("NotAction").is_some();
+        let everyone = aws_principals(s)
+            .into_iter()
+            .any(|p| p == "*" || principal_account(p) == Some(own_account));
         effect_is(s, "Deny")
-            && s.get("Condition").is_none()
             && s.get("NotPrincipal").is_none()
-            && aws_principals(s)
-                .into_iter()
-                .any(|p| p == "*" || principal_account(p) == Some(own_account))
-            && strings(s.get("Action")).any(|a| a == "*" || a == "s3:*")
+            && everything
+            && everyone
+            && exempts_none_of_own(s.get("Condition"), own_account)
     })
+}
+
+/// A deny's condition leaves this account's principals denied: no condition at all, or only
+/// "everyone but these" on principal keys, none of which is of this account (the ransom shape:
+/// deny all but the attacker's account).
+fn exempts_none_of_own(condition: Option<&Value>, own_account: &str) -> bool {
+    const PRINCIPAL_KEYS: [&str; 4] = [
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:userid",
+        "aws:principalorgid",
+    ];
+    let Some(Value::Object(ops)) = condition else {
+        return condition.is_none();
+    };
+    let mut exempted = Vec::new();
+    for (op, keys) in ops {
+        let Some(keys) = keys.as_object() else {
+            return false;
+        };
+        if !op.to_ascii_lowercase().contains("not") {
+            return false;
+        }
+        for (key, values) in keys {
+            if !PRINCIPAL_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+                return false;
+            }
+            exempted.extend(strings(Some(values)));
+        }
+    }
+    !exempted.is_empty() && !exempted.iter().any(|v| v.contains(own_account))
 }
 
 /// `arn:aws:iam::123456789012:root` / `123456789012` → the account id; `*` → none.
@@ -1348,6 +1469,63 @@ mod tests {
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}})),
             own
         ));
+    }
+
+    /// Shapes a first reading let through: a condition that narrows nothing, half-internet
+    /// ranges, the ransom deny, a size-only lifecycle filter, wildcard trust actions.
+    #[test]
+    fn evasions_of_the_exposure_conditions_are_caught() {
+        let own = "111122223333";
+        let policy = |statement: Value| json!({"bucketName": "b", "bucketPolicy": {"Statement": [statement]}});
+        let tls_only = json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}}});
+        assert!(grants_outside(&policy(tls_only), own));
+        let org = json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}});
+        assert!(!grants_outside(&policy(org), own));
+        let kms = json!({"policy": json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+            "Action": "kms:Decrypt", "Condition": {"StringEquals": {"kms:CallerAccount": "777788889999"}}}]}).to_string()});
+        assert!(grants_outside(&kms, own));
+        let not_principal = json!({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:*"});
+        assert!(grants_outside(&policy(not_principal), own));
+
+        let halves = json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp",
+            "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}]}}]}});
+        assert_eq!(world_open(&halves), (true, false));
+        let office = json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp",
+            "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "198.51.100.0/24"}]}}]}});
+        assert_eq!(world_open(&office), (false, false));
+        assert!(acl_opens_world(
+            &json!({"ruleAction": "allow", "egress": false, "cidrBlock": "0.0.0.0/2"})
+        ));
+
+        let ransom = json!({"Effect": "Deny", "Principal": "*", "Action": "S3:*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "777788889999"}}});
+        assert!(denies_everyone(&policy(ransom), own));
+        let guarded = json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/data-admin"}}});
+        assert!(!denies_everyone(&policy(guarded), own));
+
+        let sized = json!({"LifecycleConfiguration": {"Rule": {"Status": "Enabled",
+            "Filter": {"ObjectSizeGreaterThan": 0}, "Expiration": {"Days": 1}}}});
+        assert!(expires_everything(&sized));
+        let tmp = json!({"LifecycleConfiguration": {"Rule": {"Status": "Enabled",
+            "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}}});
+        assert!(!expires_everything(&tmp));
+
+        let trust = |action: &str, sub: &str| {
+            json!({"assumeRolePolicyDocument": json!({"Statement": [{"Effect": "Allow", "Action": action,
+                "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},
+                "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": sub}}}]}).to_string()})
+        };
+        assert!(trusts_open_web_identity(&trust(
+            "sts:AssumeRoleWith*",
+            "repo:r*"
+        )));
+        assert!(!trusts_open_web_identity(&trust(
+            "sts:AssumeRoleWith*",
+            "repo:example-org/*"
+        )));
     }
 
     #[test]
