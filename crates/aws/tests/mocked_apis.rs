@@ -431,3 +431,33 @@ async fn archive_finding_refused_is_err_with_its_code() {
     assert_eq!(err.code, "BadRequestException");
     assert_eq!(archive.num_calls(), 1);
 }
+
+/// A failing LookupEvents is recorded as missing evidence at once: one attempt, not the client's
+/// retries with backoff (the client here would retry three times and then succeed).
+#[tokio::test]
+async fn principal_activity_makes_one_attempt_whatever_the_clients_retries() {
+    let lookup = mock!(aws_sdk_cloudtrail::Client::lookup_events)
+        .sequence()
+        .http_status(500, None)
+        .times(2)
+        .output(|| LookupEventsOutput::builder().build())
+        .build();
+    let interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::Sequential)
+        .with_rule(&lookup);
+    let ct = aws_sdk_cloudtrail::Client::from_conf(
+        aws_sdk_cloudtrail::Config::builder()
+            .with_test_defaults()
+            .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .retry_config(
+                aws_sdk_cloudtrail::config::retry::RetryConfig::standard().with_max_attempts(3),
+            )
+            .build(),
+    );
+    let (start, end) = window();
+    let result = principal_activity(&ct, &Lookup::AccessKey(KEY.into()), start, end).await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(lookup.num_calls(), 1, "no retry of an evidence read");
+}

@@ -18,6 +18,25 @@ pub enum Lookup {
 /// At most this many pages of 50 events.
 pub const MAX_PAGES: usize = 3;
 
+/// How long one LookupEvents page may take, retries included.
+pub const ACTIVITY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The activity read's own budget: one attempt per page within [`ACTIVITY_DEADLINE`]. It is
+/// evidence, not containment: a throttled or failing LookupEvents (2 requests a second per
+/// account and region) is recorded as missing at once, never retried with backoff while the
+/// response waits.
+fn activity_budget() -> aws_sdk_cloudtrail::config::Builder {
+    aws_sdk_cloudtrail::config::Builder::default()
+        .retry_config(
+            aws_sdk_cloudtrail::config::retry::RetryConfig::standard().with_max_attempts(1),
+        )
+        .timeout_config(
+            aws_sdk_cloudtrail::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(ACTIVITY_DEADLINE)
+                .build(),
+        )
+}
+
 /// Events of the principal between `start` and `end`, newest first, as CloudTrail recorded them.
 pub async fn principal_activity(
     ct: &aws_sdk_cloudtrail::Client,
@@ -44,6 +63,8 @@ pub async fn principal_activity(
             .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp()))
             .max_results(50)
             .set_next_token(token.take())
+            .customize()
+            .config_override(activity_budget())
             .send()
             .await
             .aws()?;
