@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use firebreak_aws::{Clients, Responder};
+use firebreak_core::action::plan::Shared;
 use firebreak_core::{Action, Decision, Incident, Status, TagTarget, Triage};
 use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
 use firebreak_testbed::seed;
@@ -18,6 +19,9 @@ struct Seeded {
     buckets: std::collections::HashSet<String>,
     pools: HashMap<(String, String, String), String>,
     ids: BTreeMap<String, String>,
+    /// The first finding key seeded for each user: IAM allows two keys a user, so later
+    /// events naming other keys of the same user act on this one.
+    user_keys: HashMap<(String, String), String>,
     servers: usize,
 }
 
@@ -375,17 +379,22 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
             } => {
                 ensure_user(&c, s, user(user_name)).await;
                 if !s.ids.contains_key(access_key_id) {
-                    let k = c
-                        .iam
-                        .create_access_key()
-                        .user_name(user_name)
-                        .send()
-                        .await
-                        .expect("key");
-                    s.ids.insert(
-                        access_key_id.clone(),
-                        k.access_key().unwrap().access_key_id().to_string(),
-                    );
+                    let real = match s.user_keys.get(&user(user_name)) {
+                        Some(real) => real.clone(),
+                        None => {
+                            let k = c
+                                .iam
+                                .create_access_key()
+                                .user_name(user_name)
+                                .send()
+                                .await
+                                .expect("key");
+                            let real = k.access_key().unwrap().access_key_id().to_string();
+                            s.user_keys.insert(user(user_name), real.clone());
+                            real
+                        }
+                    };
+                    s.ids.insert(access_key_id.clone(), real);
                 }
             }
             Action::RevokeUserSessions { user_name }
@@ -434,6 +443,208 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
             }
             Action::CognitoStopSignUp { user_pool_id } => {
                 ensure_pool(&c, s, pool(user_pool_id)).await;
+            }
+            // What the attacker opened or shared, as the event says they did.
+            Action::RevokeIngress { group_id, rules } if !s.ids.contains_key(group_id) => {
+                s.servers += 1;
+                let real = c
+                    .ec2
+                    .create_security_group()
+                    .group_name(format!("demo-exposed-{}", s.servers))
+                    .description("opened to the internet")
+                    .send()
+                    .await
+                    .expect("group")
+                    .group_id()
+                    .expect("group id")
+                    .to_string();
+                for r in rules {
+                    let mut p = aws_sdk_ec2::types::IpPermission::builder()
+                        .ip_protocol(&r.protocol)
+                        .set_from_port(r.from_port)
+                        .set_to_port(r.to_port);
+                    p = if r.cidr.contains(':') {
+                        p.ipv6_ranges(
+                            aws_sdk_ec2::types::Ipv6Range::builder()
+                                .cidr_ipv6(&r.cidr)
+                                .build(),
+                        )
+                    } else {
+                        p.ip_ranges(
+                            aws_sdk_ec2::types::IpRange::builder()
+                                .cidr_ip(&r.cidr)
+                                .build(),
+                        )
+                    };
+                    c.ec2
+                        .authorize_security_group_ingress()
+                        .group_id(&real)
+                        .ip_permissions(p.build())
+                        .send()
+                        .await
+                        .expect("ingress");
+                }
+                s.ids.insert(group_id.clone(), real);
+            }
+            Action::RemoveShare {
+                resource,
+                accounts,
+                public,
+            } if !s.ids.contains_key(resource.id()) => {
+                let real = match resource {
+                    Shared::Snapshot(_) => {
+                        let volume = c
+                            .ec2
+                            .create_volume()
+                            .size(1)
+                            .availability_zone(format!("{}a", incident.region))
+                            .send()
+                            .await
+                            .expect("volume")
+                            .volume_id()
+                            .expect("volume id")
+                            .to_string();
+                        c.ec2
+                            .create_snapshot()
+                            .volume_id(volume)
+                            .send()
+                            .await
+                            .expect("snapshot")
+                            .snapshot_id()
+                            .expect("snapshot id")
+                            .to_string()
+                    }
+                    Shared::Image(_) => {
+                        s.servers += 1;
+                        let server = seed::server(&c.sdk, &format!("demo-{}", s.servers)).await;
+                        c.ec2
+                            .create_image()
+                            .instance_id(server.instance_id)
+                            .name(format!("demo-image-{}", s.servers))
+                            .send()
+                            .await
+                            .expect("image")
+                            .image_id()
+                            .expect("image id")
+                            .to_string()
+                    }
+                    Shared::DbSnapshot(id) | Shared::DbClusterSnapshot(id) => {
+                        let rds = aws_sdk_rds::Client::new(&c.sdk);
+                        rds.create_db_cluster()
+                            .db_cluster_identifier("demo-aurora")
+                            .engine("aurora-postgresql")
+                            .master_username("demo")
+                            .master_user_password("n0t-a-real-passw0rd")
+                            .send()
+                            .await
+                            .expect("cluster");
+                        rds.create_db_cluster_snapshot()
+                            .db_cluster_snapshot_identifier(id)
+                            .db_cluster_identifier("demo-aurora")
+                            .send()
+                            .await
+                            .expect("cluster snapshot");
+                        id.clone()
+                    }
+                };
+                let shared = match resource {
+                    Shared::Snapshot(_) => Shared::Snapshot(real.clone()),
+                    Shared::Image(_) => Shared::Image(real.clone()),
+                    other => other.clone(),
+                };
+                let mut values = accounts.clone();
+                match &shared {
+                    Shared::Image(id) => {
+                        let mut list: Vec<_> = values
+                            .iter()
+                            .map(|a| {
+                                aws_sdk_ec2::types::LaunchPermission::builder()
+                                    .user_id(a)
+                                    .build()
+                            })
+                            .collect();
+                        if *public {
+                            list.push(
+                                aws_sdk_ec2::types::LaunchPermission::builder()
+                                    .group(aws_sdk_ec2::types::PermissionGroup::All)
+                                    .build(),
+                            );
+                        }
+                        c.ec2
+                            .modify_image_attribute()
+                            .image_id(id)
+                            .launch_permission(
+                                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                                    .set_add(Some(list))
+                                    .build(),
+                            )
+                            .send()
+                            .await
+                            .expect("image share");
+                    }
+                    Shared::Snapshot(id) => {
+                        let mut call = c
+                            .ec2
+                            .modify_snapshot_attribute()
+                            .snapshot_id(id)
+                            .attribute(
+                                aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission,
+                            )
+                            .operation_type(aws_sdk_ec2::types::OperationType::Add)
+                            .set_user_ids(Some(values.clone()));
+                        if *public {
+                            call = call.group_names("all");
+                        }
+                        call.send().await.expect("snapshot share");
+                    }
+                    Shared::DbSnapshot(id) | Shared::DbClusterSnapshot(id) => {
+                        if *public {
+                            values.push("all".into());
+                        }
+                        aws_sdk_rds::Client::new(&c.sdk)
+                            .modify_db_cluster_snapshot_attribute()
+                            .db_cluster_snapshot_identifier(id)
+                            .attribute_name("restore")
+                            .set_values_to_add(Some(values))
+                            .send()
+                            .await
+                            .expect("cluster snapshot share");
+                    }
+                }
+                s.ids.insert(resource.id().to_string(), real);
+            }
+            Action::RemoveLambdaPermission {
+                function_name,
+                statement_id,
+                grant,
+            } if s.buckets.insert(format!("function:{function_name}")) => {
+                let role_name = format!("{function_name}-role");
+                seed::role(&c.iam, &role_name).await;
+                let role = format!("arn:aws:iam::{}:role/{role_name}", incident.account);
+                let lambda = aws_sdk_lambda::Client::new(&c.sdk);
+                lambda
+                    .create_function()
+                    .function_name(function_name)
+                    .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                    .handler("bootstrap")
+                    .role(role)
+                    .code(
+                        aws_sdk_lambda::types::FunctionCode::builder()
+                            .zip_file(aws_smithy_types::Blob::new(b"demo: never invoked".to_vec()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("function");
+                lambda
+                    .add_permission()
+                    .function_name(function_name)
+                    .statement_id(statement_id)
+                    .action(&grant.action)
+                    .principal(&grant.principal)
+                    .send()
+                    .await
+                    .expect("permission");
             }
             Action::CognitoDisableUser {
                 user_pool_id,
