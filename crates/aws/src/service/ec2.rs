@@ -250,7 +250,8 @@ pub fn instance_state(instance: &Instance) -> serde_json::Value {
     })
 }
 
-fn ip_permission(rule: &Ingress) -> aws_sdk_ec2::types::IpPermission {
+/// One ingress permission as the EC2 API takes it.
+pub fn ip_permission(rule: &Ingress) -> aws_sdk_ec2::types::IpPermission {
     let mut p = aws_sdk_ec2::types::IpPermission::builder()
         .ip_protocol(&rule.protocol)
         .set_from_port(rule.from_port)

@@ -704,7 +704,7 @@ fn trusts_other_account(request: &Value, own_account: &str) -> bool {
 }
 
 /// A list CloudTrail records either as `{"items": [...]}` or as a bare array (or one object).
-fn items(value: Option<&Value>) -> Vec<&Value> {
+pub(crate) fn items(value: Option<&Value>) -> Vec<&Value> {
     match value {
         Some(Value::Object(map)) if map.contains_key("items") => items(map.get("items")),
         Some(Value::Array(list)) => list.iter().collect(),

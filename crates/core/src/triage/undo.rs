@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::action::plan::{Action, Ingress, LambdaGrant, PlanBuilder, Shared};
 use crate::config::Config;
 use crate::event::cloudtrail::Record;
-use crate::triage::rules::IocRule;
+use crate::triage::rules::{IocRule, items};
 
 /// Adds the undo of what `record` opened, for each rule it fired. `account` is where it
 /// happened; `partition` names ARNs for the protection check.
@@ -242,13 +242,4 @@ fn added_shares(request: &Value, key: &str, own: &str) -> (Vec<String>, bool) {
         }
     }
     (accounts, public)
-}
-
-fn items(value: Option<&Value>) -> Vec<&Value> {
-    match value {
-        Some(Value::Object(map)) if map.contains_key("items") => items(map.get("items")),
-        Some(Value::Array(list)) => list.iter().collect(),
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => Vec::new(),
-    }
 }

@@ -459,27 +459,10 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
                     .expect("group id")
                     .to_string();
                 for r in rules {
-                    let mut p = aws_sdk_ec2::types::IpPermission::builder()
-                        .ip_protocol(&r.protocol)
-                        .set_from_port(r.from_port)
-                        .set_to_port(r.to_port);
-                    p = if r.cidr.contains(':') {
-                        p.ipv6_ranges(
-                            aws_sdk_ec2::types::Ipv6Range::builder()
-                                .cidr_ipv6(&r.cidr)
-                                .build(),
-                        )
-                    } else {
-                        p.ip_ranges(
-                            aws_sdk_ec2::types::IpRange::builder()
-                                .cidr_ip(&r.cidr)
-                                .build(),
-                        )
-                    };
                     c.ec2
                         .authorize_security_group_ingress()
                         .group_id(&real)
-                        .ip_permissions(p.build())
+                        .ip_permissions(firebreak_aws::service::ec2::ip_permission(r))
                         .send()
                         .await
                         .expect("ingress");
