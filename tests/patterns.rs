@@ -19,6 +19,22 @@ use serde_json::{Value, json};
 /// triage, which ignores them; every other ignored event must reach no function at all.
 const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
     (
+        "ct-ssm-start-automation-patch-manager-nearmiss.json",
+        "ssm.allowed_principals",
+    ),
+    (
+        "ct-ec2-instance-connect-patch-manager-nearmiss.json",
+        "ssm.allowed_principals",
+    ),
+    (
+        "ct-ssm-get-parameters-by-path-one-level-nearmiss.json",
+        "recursive judged by the core",
+    ),
+    (
+        "ct-kms-create-grant-own-account-nearmiss.json",
+        "grantee account judged by the core",
+    ),
+    (
         "ct-iam-put-role-policy-scoped-nearmiss.json",
         "policy document and role judged by the core",
     ),

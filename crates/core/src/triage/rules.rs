@@ -377,11 +377,13 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
         Condition::TrustsOpenWebIdentity => trusts_open_web_identity(&record.request()),
         Condition::DecryptsMany => {
             let request = record.request();
-            request.get("withDecryption").and_then(Value::as_bool) == Some(true)
-                && request
-                    .get("names")
-                    .and_then(Value::as_array)
-                    .is_some_and(|n| n.len() >= MANY_PARAMETERS)
+            let flag = |k: &str| request.get(k).and_then(Value::as_bool) == Some(true);
+            flag("withDecryption")
+                && (flag("recursive")
+                    || request
+                        .get("names")
+                        .and_then(Value::as_array)
+                        .is_some_and(|n| n.len() >= MANY_PARAMETERS))
         }
         Condition::SuspendsVersioning => {
             record
@@ -776,12 +778,17 @@ fn grants_outside(request: &Value, own_account: &str) -> bool {
                 })
         })
     });
+    // A KMS grant to a principal of another account.
+    let grant = request
+        .get("granteePrincipal")
+        .and_then(Value::as_str)
+        .is_some_and(|p| principal_account(p).is_some_and(|a| a != own_account));
     const PUBLIC_ACLS: [&str; 3] = ["public-read", "public-read-write", "authenticated-read"];
     let canned = strings(request.get("x-amz-acl")).any(|a| PUBLIC_ACLS.contains(&a));
     let text = request.to_string();
     let grants_group = text.contains("acs.amazonaws.com/groups/global/AllUsers")
         || text.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers");
-    policy || canned || grants_group
+    policy || canned || grants_group || grant
 }
 
 /// Whether a statement's condition narrows `Principal: *` to this account or organisation (as
