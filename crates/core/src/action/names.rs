@@ -160,6 +160,23 @@ pub fn instance_profile_arn(arn: &str) -> Result<(), BadName> {
     )
 }
 
+/// A CIDR that covers a large share of the internet: IPv4 /0-/7, IPv6 /0-/15 (`0.0.0.0/1` and
+/// `128.0.0.0/1` together are the whole internet). One judge for the rule that fires, the undo
+/// that is planned and the check of what it acts on.
+pub fn world_wide(cidr: &str) -> bool {
+    let Some((addr, len)) = cidr.trim().split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u8>() else {
+        return false;
+    };
+    if addr.contains(':') {
+        len < 16
+    } else {
+        len < 8
+    }
+}
+
 /// An EC2 id of the form `<prefix>-<8 or 17 hex digits>` (`sg-…`, `ami-…`, `snap-…`).
 pub fn ec2_id(kind: &'static str, prefix: &str, id: &str) -> Result<(), BadName> {
     let hex = id
@@ -258,8 +275,11 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
                 check(
                     "ingress range",
                     &r.cidr,
-                    r.cidr == "0.0.0.0/0" || r.cidr == "::/0",
-                    "0.0.0.0/0 or ::/0",
+                    world_wide(&r.cidr)
+                        && r.cidr
+                            .chars()
+                            .all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)),
+                    "an IPv4 range of /7 or wider, or an IPv6 range of /15 or wider",
                 )?;
                 check(
                     "IP protocol",

@@ -51,7 +51,7 @@ pub struct Ingress {
     /// Last port (ICMP code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_port: Option<i32>,
-    /// `0.0.0.0/0` or `::/0`.
+    /// The range: `0.0.0.0/0`, `::/0`, or another as wide (`names::world_wide`).
     pub cidr: String,
 }
 

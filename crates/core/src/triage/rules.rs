@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::action::names::world_wide;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::event::cloudtrail::Record;
@@ -718,7 +719,8 @@ pub(crate) fn items(value: Option<&Value>) -> Vec<&Value> {
 /// An image's launch permission or a snapshot's volume permission added for another account
 /// or for `all`; a database snapshot's `restore` attribute given to another account or `all`.
 fn shares_outside(request: &Value, own_account: &str) -> bool {
-    let outside = |v: &str| v.eq_ignore_ascii_case("all") || v != own_account;
+    // `all` is never an account id, so "not this account" covers it.
+    let outside = |v: &str| v != own_account;
     let ec2 = ["launchPermission", "createVolumePermission"]
         .iter()
         .filter_map(|k| request.get(*k))
@@ -827,22 +829,6 @@ fn narrowed_to_own(condition: Option<&Value>, own_account: &str) -> bool {
                     && strings(Some(values)).all(|v| v == own_account)
                     && strings(Some(values)).next().is_some())
         })
-}
-
-/// A CIDR that covers a large share of the internet: IPv4 /0-/7, IPv6 /0-/15 (`0.0.0.0/1` and
-/// `128.0.0.0/1` together are the whole internet).
-fn world_wide(cidr: &str) -> bool {
-    let Some((addr, len)) = cidr.trim().split_once('/') else {
-        return false;
-    };
-    let Ok(len) = len.parse::<u8>() else {
-        return false;
-    };
-    if addr.contains(':') {
-        len < 16
-    } else {
-        len < 8
-    }
 }
 
 /// Whether an ingress request opens to the whole internet (a) an administration port or every

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::action::names::world_wide;
 use crate::action::plan::{Action, Ingress, LambdaGrant, PlanBuilder, Shared};
 use crate::config::Config;
 use crate::event::cloudtrail::Record;
@@ -176,7 +177,7 @@ fn protected_user(config: &Config, partition: &str, account: &str, user: &str) -
     })
 }
 
-/// The ingress permissions of a request that are open to `0.0.0.0/0` or `::/0`, one per range.
+/// The ingress permissions of a request open to the internet (`names::world_wide`), one per range.
 fn world_ingress(request: &Value) -> Vec<Ingress> {
     let mut out = Vec::new();
     let mut permissions: Vec<&Value> = items(request.get("ipPermissions"));
@@ -201,12 +202,12 @@ fn world_ingress(request: &Value) -> Vec<Ingress> {
             .filter_map(|r| r.get("cidrIp"))
             .chain(p.get("cidrIp"))
             .filter_map(Value::as_str)
-            .filter(|c| *c == "0.0.0.0/0");
+            .filter(|c| world_wide(c));
         let v6 = items(p.get("ipv6Ranges"))
             .into_iter()
             .filter_map(|r| r.get("cidrIpv6"))
             .filter_map(Value::as_str)
-            .filter(|c| *c == "::/0");
+            .filter(|c| world_wide(c));
         for cidr in v4.chain(v6) {
             let rule = Ingress {
                 protocol: protocol.clone(),
@@ -242,4 +243,39 @@ fn added_shares(request: &Value, key: &str, own: &str) -> (Vec<String>, bool) {
         }
     }
     (accounts, public)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::names::check_action;
+    use serde_json::json;
+
+    /// The undo revokes what the rule judged open, however the range was written, and nothing
+    /// narrower; the plan's names check accepts exactly those ranges.
+    #[test]
+    fn the_undo_takes_every_range_the_rule_judged_open() {
+        let request = json!({"groupId": "sg-0a1b2c3d", "ipPermissions": {"items": [{
+            "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"},
+                                   {"cidrIp": "198.51.100.0/24"}]}}]}});
+        let rules = world_ingress(&request);
+        let cidrs: Vec<&str> = rules.iter().map(|r| r.cidr.as_str()).collect();
+        assert_eq!(cidrs, ["0.0.0.0/1", "128.0.0.0/1"]);
+        let action = Action::RevokeIngress {
+            group_id: "sg-0a1b2c3d".into(),
+            rules,
+        };
+        assert!(check_action(&action).is_ok());
+        let narrow = Action::RevokeIngress {
+            group_id: "sg-0a1b2c3d".into(),
+            rules: vec![Ingress {
+                protocol: "tcp".into(),
+                from_port: Some(22),
+                to_port: Some(22),
+                cidr: "198.51.100.0/24".into(),
+            }],
+        };
+        assert!(check_action(&narrow).is_err());
+    }
 }

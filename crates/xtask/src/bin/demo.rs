@@ -17,6 +17,7 @@ struct Seeded {
     users: std::collections::HashSet<(String, String)>,
     roles: std::collections::HashSet<(String, String)>,
     buckets: std::collections::HashSet<String>,
+    functions: std::collections::HashSet<String>,
     pools: HashMap<(String, String, String), String>,
     ids: BTreeMap<String, String>,
     /// The first finding key seeded for each user: IAM allows two keys a user, so later
@@ -600,7 +601,7 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
                 function_name,
                 statement_id,
                 grant,
-            } if s.buckets.insert(format!("function:{function_name}")) => {
+            } if s.functions.insert(function_name.clone()) => {
                 let role_name = format!("{function_name}-role");
                 seed::role(&c.iam, &role_name).await;
                 let role = format!("arn:aws:iam::{}:role/{role_name}", incident.account);
