@@ -83,7 +83,7 @@ package: venv
 
 # The layers of the two library crates, bottom first: a module imports only its own layer and
 # those before it (tools/check_modules.py), and no module imports another in a cycle.
-CORE_LAYERS = error,severity,event,config,action,record,render,lifecycle,triage
+CORE_LAYERS = error,severity,event,config,action,record,render,lifecycle,triage,hunt
 AWS_LAYERS = sdk,service,store,effect,run
 
 # ARCHITECTURE.md's invariants that a grep can check.

@@ -13,6 +13,7 @@ mod exactly_once;
 mod faults;
 mod faults_proxy;
 mod forwarding;
+mod hunt;
 mod lambda;
 mod lifecycle;
 mod loud_failures;

@@ -3,6 +3,7 @@
 
 mod aws;
 mod human;
+mod hunt;
 mod input;
 mod plan;
 mod rules;
@@ -200,6 +201,11 @@ enum Command {
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
+    /// Everything a principal did, from CloudTrail log files (a trail's S3 bucket, or local
+    /// files): a timeline (or NDJSON with --json), the sessions it minted followed, and a
+    /// summary of the indicators it tripped and what it created, changed and read. Exit 1
+    /// when a file could not be read (it is named; the rest are searched).
+    Hunt(hunt::HuntArgs),
     /// Print the rule table, the GuardDuty playbooks and the severity policy.
     Rules {
         /// The IOC table as JSON.
@@ -445,6 +451,8 @@ fn run_commands(
             let wait = std::time::Duration::from_secs(wait);
             human::drill(t, &aws, bus.as_deref(), wait, stdout)
         }),
+        Command::Hunt(args) => load_triage(args.config.as_deref())
+            .and_then(|t| hunt::run(&t, &args, chrono::Utc::now(), stdout, stderr)),
         Command::Lockdown { what, aws } => {
             load_triage(aws.config.as_deref()).and_then(|t| aws::lockdown(t, &aws, what, stdout))
         }

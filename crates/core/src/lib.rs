@@ -9,7 +9,7 @@
 //! check-invariants` fails on a cycle or an import upward): `error`, `severity` → `event/` (the
 //! input) → `config` → `action/` (what may be done) → `record/` (every stored type: incidents,
 //! outcomes, the log) → `render/` (what humans read) → `lifecycle/` (bus stages, drills, wiring)
-//! → `triage/` (rules and the decision).
+//! → `triage/` (rules and the decision) → `hunt/` (CloudTrail log files, judged by triage).
 
 pub mod action;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 #[cfg(test)]
 mod fixtures;
+pub mod hunt;
 pub mod lifecycle;
 pub mod record;
 pub mod render;

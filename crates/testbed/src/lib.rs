@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod moto;
 pub mod seed;
 pub mod template;
+pub mod trail;
 pub mod wiring;
 pub mod world;
 

@@ -18,9 +18,14 @@ pub const MEMBER_ACCOUNT: &str = "444455556666";
 /// Region of the tests.
 pub const REGION: &str = "us-east-1";
 
+/// How many request lines [`Moto::requests`] keeps (the reliability tests send hundreds of
+/// thousands; none of them reads the log).
+const MAX_LOGGED_REQUESTS: usize = 200_000;
+
 /// A running emulator.
 pub struct Moto {
     child: Child,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
 }
@@ -72,10 +77,20 @@ impl Moto {
             .expect("start moto_server");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
-        // The server logs every request to stderr: keep draining it so it never blocks.
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        // The server logs every request to stderr: keep draining it so it never blocks, and
+        // keep the request lines (`"GET /bucket?list-type=2&prefix=… HTTP/1.1" 200 -`) for the
+        // tests that count calls.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, request)) = line.split_once("] \"") {
+                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                    if log.len() < MAX_LOGGED_REQUESTS {
+                        log.push(request.to_string());
+                    }
+                }
                 if let Some(port) = line.split("Running on http://127.0.0.1:").nth(1) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(port.trim().to_string());
@@ -88,6 +103,7 @@ impl Moto {
             .expect("moto_server did not start within 60 s");
         let moto = Moto {
             child,
+            requests,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -101,6 +117,15 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(50));
         }
         moto
+    }
+
+    /// The request lines the emulator has logged so far (method, path and query, HTTP
+    /// version, status), oldest first.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// SDK configuration acting in the home (security) account. The emulator keeps accounts

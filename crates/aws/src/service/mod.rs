@@ -13,3 +13,4 @@ pub mod rds;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
+pub mod trail;

@@ -1,0 +1,477 @@
+//! `firebreak hunt`: every record of a principal in CloudTrail log files (local, or a trail's
+//! S3 bucket), the sessions it minted followed, each record judged by the rules. Files are
+//! read and scanned on every core; a worker holds one file (or, past the inflate cap, one
+//! record) at a time.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use firebreak_aws::service::trail::{self, Location, LogFile, Scope};
+use firebreak_core::Triage;
+use firebreak_core::hunt::query::Light;
+use firebreak_core::hunt::scan::{DEFAULT_INFLATE_CAP, scan};
+use firebreak_core::hunt::summary::{lines, minted, render_summary, render_timeline, summarise};
+use firebreak_core::hunt::{Compiled, FileScan, Hit, Hunted, Query, ScanError, Who, ordered};
+
+use crate::{EXIT_FAILED, EXIT_OK};
+
+/// How many rounds of minted sessions are followed (a key's session's session …).
+const FOLLOW_ROUNDS: usize = 4;
+/// Objects downloaded at once from S3.
+const DOWNLOADS_IN_FLIGHT: usize = 16;
+
+/// `firebreak hunt`'s arguments.
+#[derive(Args, Debug, Clone)]
+pub struct HuntArgs {
+    /// Where the logs are: `s3://bucket[/trail-prefix]`, or local files and directories
+    /// (`.json.gz` or `.json` CloudTrail log files).
+    #[arg(required = true)]
+    pub sources: Vec<String>,
+    /// Whose records: an access key id, an IAM user or role ARN, an assumed-role session ARN,
+    /// a root ARN, or `root`. Repeatable; none means everyone's.
+    #[arg(long)]
+    pub principal: Vec<String>,
+    /// Records at or after this time (RFC 3339, or YYYY-MM-DD). Default: 90 days before
+    /// --until.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Records before this time (RFC 3339, or YYYY-MM-DD). Default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only these calls (`eventName`) are shown; sessions minted by others are still followed.
+    /// Repeatable.
+    #[arg(long)]
+    pub event: Vec<String>,
+    /// Only calls from these addresses. Repeatable.
+    #[arg(long)]
+    pub source_ip: Vec<String>,
+    /// Only these accounts: only their records are searched (S3: only their folders are
+    /// listed), so a session minted in another account is not followed. Repeatable.
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// Only these regions, searched as --account is. Repeatable.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// One NDJSON line per matching record on standard output (the summary goes to standard
+    /// error).
+    #[arg(long)]
+    pub json: bool,
+    /// Do not follow the sessions a hunted key minted.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// S3 endpoint (a local emulator, say).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// The trail bucket's region (default: the SDK's usual lookup).
+    #[arg(long)]
+    pub bucket_region: Option<String>,
+    /// Configuration file (TOML) the indicator rules are judged under.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the files come from.
+enum Files {
+    Local(Vec<PathBuf>),
+    S3 {
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        files: Vec<LogFile>,
+    },
+}
+
+impl Files {
+    fn len(&self) -> usize {
+        match self {
+            Files::Local(paths) => paths.len(),
+            Files::S3 { files, .. } => files.len(),
+        }
+    }
+}
+
+/// What one pass over the files found.
+#[derive(Default)]
+struct Pass {
+    hits: Vec<Hit>,
+    unreadable: Vec<(String, String)>,
+    records: u64,
+    json_bytes: u64,
+}
+
+/// Counters the progress line reads.
+#[derive(Default)]
+struct Progress {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    records: AtomicU64,
+    matches: AtomicU64,
+}
+
+/// Runs a hunt; exit 1 when a file could not be read (the rest are searched and reported).
+pub fn run(
+    triage: &Triage,
+    args: &HuntArgs,
+    now: DateTime<Utc>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let until = match &args.until {
+        Some(t) => firebreak_core::hunt::query::parse_time(t).map_err(anyhow::Error::msg)?,
+        None => now,
+    };
+    let since = match &args.since {
+        Some(t) => firebreak_core::hunt::query::parse_time(t).map_err(anyhow::Error::msg)?,
+        None => until - chrono::Duration::days(90),
+    };
+    anyhow::ensure!(since < until, "--since must be before --until");
+    let named = args
+        .principal
+        .iter()
+        .map(|p| Who::parse(p).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<Who>>>()?;
+    let base = Query {
+        principals: Vec::new(),
+        since: Some(since),
+        until: Some(until),
+        events: args.event.clone(),
+        source_ips: args.source_ip.clone(),
+        accounts: args.account.clone(),
+        regions: args.region.clone(),
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let runtime = crate::aws::runtime()?;
+    let files = runtime.block_on(files(args, &base))?;
+    let show_progress = std::io::stderr().is_terminal();
+
+    let mut hunted: Vec<Hunted> = named
+        .iter()
+        .map(|who| Hunted {
+            who: who.clone(),
+            origin: "named".into(),
+        })
+        .collect();
+    let mut all = Pass::default();
+    let mut frontier = 0;
+    // With principals, --event and --source-ip narrow what is shown, not what is followed: a
+    // session minted by a call the filters leave out is still hunted.
+    let scope = if named.is_empty() {
+        base.clone()
+    } else {
+        Query {
+            events: Vec::new(),
+            source_ips: Vec::new(),
+            ..base.clone()
+        }
+    };
+    for round in 0..=FOLLOW_ROUNDS {
+        let query = Query {
+            principals: hunted[frontier..].iter().map(|h| h.who.clone()).collect(),
+            ..scope.clone()
+        };
+        let compiled = Compiled::new(query);
+        let mut pass = scan_all(&runtime, &files, &compiled, jobs, show_progress)?;
+        for hit in &mut pass.hits {
+            hit.principal += frontier;
+        }
+        let next = hunted.len();
+        if !args.no_follow && !named.is_empty() && round < FOLLOW_ROUNDS {
+            for hit in &pass.hits {
+                if let Some(m) = minted(hit, &hunted[hit.principal].who)
+                    && !hunted.iter().any(|h| h.who == m.who)
+                {
+                    hunted.push(m);
+                }
+            }
+        }
+        if round == 0 {
+            all.unreadable = std::mem::take(&mut pass.unreadable);
+            all.records = pass.records;
+            all.json_bytes = pass.json_bytes;
+        }
+        all.hits.append(&mut pass.hits);
+        if hunted.len() == next {
+            break;
+        }
+        frontier = next;
+    }
+
+    let shown = Compiled::new(Query {
+        principals: hunted.iter().map(|h| h.who.clone()).collect(),
+        ..base
+    });
+    let hits: Vec<Hit> = ordered(all.hits)
+        .into_iter()
+        .filter(|hit| {
+            serde_json::from_str::<Light>(&hit.raw).is_ok_and(|l| shown.matches(&l).is_some())
+        })
+        .collect();
+    let timeline = lines(&hits, triage);
+    let summary = summarise(&timeline, &hunted);
+    if args.json {
+        for hit in &hits {
+            writeln!(stdout, "{}", hit.raw)?;
+        }
+    } else {
+        stdout.write_all(render_timeline(&timeline, &hunted).as_bytes())?;
+        writeln!(stdout)?;
+    }
+    let summary_out: &mut dyn Write = if args.json { stderr } else { stdout };
+    writeln!(
+        summary_out,
+        "Searched {} files, {:.1} MB of JSON, {} records.",
+        files.len(),
+        all.json_bytes as f64 / 1e6,
+        all.records
+    )?;
+    summary_out.write_all(render_summary(&summary).as_bytes())?;
+    if all.unreadable.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    for (name, why) in &all.unreadable {
+        writeln!(stderr, "firebreak hunt: skipped {name}: {why}")?;
+    }
+    writeln!(
+        stderr,
+        "firebreak hunt: {} files could not be read; their records were not searched",
+        all.unreadable.len()
+    )?;
+    Ok(EXIT_FAILED)
+}
+
+/// The files to read: listed from S3 by the trail's layout, or walked locally.
+async fn files(args: &HuntArgs, q: &Query) -> anyhow::Result<Files> {
+    let s3: Vec<&String> = args
+        .sources
+        .iter()
+        .filter(|s| s.starts_with("s3://"))
+        .collect();
+    if s3.is_empty() {
+        let mut paths = Vec::new();
+        for source in &args.sources {
+            walk(Path::new(source), &mut paths)?;
+        }
+        paths.sort();
+        return Ok(Files::Local(paths));
+    }
+    anyhow::ensure!(
+        s3.len() == 1 && args.sources.len() == 1,
+        "hunt one S3 location at a time, without local files"
+    );
+    let at = Location::parse(s3[0]).context("an S3 location is s3://bucket[/trail-prefix]")?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &args.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = &args.bucket_region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    let sdk = loader.load().await;
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let scope = Scope {
+        accounts: q.accounts.clone(),
+        regions: q.regions.clone(),
+        first_day: q.since.map(|t| t.date_naive()),
+        last_day: q
+            .until
+            .map(|t| (t - chrono::Duration::nanoseconds(1)).date_naive()),
+    };
+    let files = trail::list(&client, &at, &scope)
+        .await
+        .map_err(|e| crate::aws::aws_failure("listing the trail's log files", &e, false))?;
+    Ok(Files::S3 {
+        client,
+        bucket: at.bucket,
+        files,
+    })
+}
+
+/// Log files under `path` (itself, when a file), depth first.
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
+        let entry = entry?;
+        let p = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&p, out)?;
+        } else {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.ends_with(".json.gz") || name.ends_with(".json") {
+                out.push(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One pass: every file scanned for `query` by `jobs` workers.
+fn scan_all(
+    runtime: &tokio::runtime::Runtime,
+    files: &Files,
+    query: &Compiled,
+    jobs: usize,
+    show_progress: bool,
+) -> anyhow::Result<Pass> {
+    let progress = Progress::default();
+    let pass = Mutex::new(Pass::default());
+    let done = AtomicBool::new(false);
+    let total = files.len() as u64;
+    let record = |name: &str, result: Result<FileScan, ScanError>| {
+        progress.files.fetch_add(1, Ordering::Relaxed);
+        let mut pass = pass.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(scan) => {
+                progress.bytes.fetch_add(scan.json_bytes, Ordering::Relaxed);
+                progress.records.fetch_add(scan.records, Ordering::Relaxed);
+                progress
+                    .matches
+                    .fetch_add(scan.hits.len() as u64, Ordering::Relaxed);
+                pass.records += scan.records;
+                pass.json_bytes += scan.json_bytes;
+                pass.hits.extend(scan.hits);
+                if scan.unreadable > 0 {
+                    let why = format!(
+                        "{} records unreadable (first: {})",
+                        scan.unreadable,
+                        scan.first_unreadable.unwrap_or_default()
+                    );
+                    pass.unreadable.push((name.to_string(), why));
+                }
+            }
+            Err(e) => pass.unreadable.push((name.to_string(), e.to_string())),
+        }
+    };
+    let next = AtomicU64::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(jobs * 2);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|outer| {
+        if show_progress {
+            outer.spawn(|| draw_progress(&progress, total, &done));
+        }
+        std::thread::scope(|threads| match files {
+            Files::Local(paths) => {
+                for _ in 0..jobs {
+                    threads.spawn(|| {
+                        let mut buffer = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                            let Some(path) = paths.get(i) else { break };
+                            let name = path.display().to_string();
+                            let result = std::fs::read(path)
+                                .map_err(|e| ScanError::Gzip(e.to_string()))
+                                .and_then(|data| {
+                                    scan(&data, query, DEFAULT_INFLATE_CAP, &mut buffer)
+                                });
+                            record(&name, result);
+                        }
+                    });
+                }
+            }
+            Files::S3 {
+                client,
+                bucket,
+                files,
+            } => {
+                for _ in 0..jobs {
+                    threads.spawn(|| {
+                        let mut buffer = Vec::new();
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok((name, data)) = job else { break };
+                            let result = scan(&data, query, DEFAULT_INFLATE_CAP, &mut buffer);
+                            record(&name, result);
+                        }
+                    });
+                }
+                runtime.block_on(download(client, bucket, files, tx, &record));
+            }
+        });
+        done.store(true, Ordering::Relaxed);
+    });
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    Ok(pass.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Downloads every file, a few at once, handing each to the workers; a file that cannot be
+/// read is recorded as unreadable.
+async fn download(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    files: &[LogFile],
+    tx: std::sync::mpsc::SyncSender<(String, Vec<u8>)>,
+    record: &(dyn Fn(&str, Result<FileScan, ScanError>) + Sync),
+) {
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut pending = files.iter();
+    loop {
+        while in_flight.len() < DOWNLOADS_IN_FLIGHT {
+            let Some(file) = pending.next() else { break };
+            let (client, bucket, key) = (client.clone(), bucket.to_string(), file.key.clone());
+            in_flight.spawn(async move {
+                let data = trail::read(&client, &bucket, &key).await;
+                (format!("s3://{bucket}/{key}"), data)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((name, Ok(data))) => {
+                if tx.send((name, data)).is_err() {
+                    break;
+                }
+            }
+            Ok((name, Err(e))) => record(
+                &name,
+                Err(ScanError::Gzip(format!("{} ({})", e.message, e.code))),
+            ),
+            Err(e) => record("a download", Err(ScanError::Gzip(e.to_string()))),
+        }
+    }
+}
+
+/// The progress line on a terminal: files, MB, records, matches, ETA; redrawn five times a
+/// second. Only numbers are printed, so it writes to the terminal directly.
+fn draw_progress(p: &Progress, total: u64, done: &AtomicBool) {
+    let start = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        let files = p.files.load(Ordering::Relaxed);
+        if files >= total {
+            break;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let eta = if files > 0 {
+            format!("{:.0}s", elapsed / files as f64 * (total - files) as f64)
+        } else {
+            "?".into()
+        };
+        eprint!(
+            "\r\x1b[Kfiles {files}/{total}  {:.1} MB  {} records  {} matches  ETA {eta}",
+            p.bytes.load(Ordering::Relaxed) as f64 / 1e6,
+            p.records.load(Ordering::Relaxed),
+            p.matches.load(Ordering::Relaxed),
+        );
+    }
+}

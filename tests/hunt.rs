@@ -1,0 +1,333 @@
+//! `firebreak hunt` over generated CloudTrail log files: the planted attacker's every record and
+//! nothing of anyone else's, across accounts, regions and midnight; the sessions it minted
+//! followed; broken files named and skipped; and a trail bucket on the emulator listed only for
+//! the days asked.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use firebreak_testbed::firebreak;
+use firebreak_testbed::moto::Moto;
+use firebreak_testbed::trail::{
+    ACCOUNTS, ATTACKER_KEY, ATTACKER_USER, MINTED_KEY, Spec, Written, write,
+};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("firebreak-hunt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn generated(name: &str, spec: &Spec) -> (PathBuf, Written) {
+    let dir = scratch(name);
+    let written = write(&dir, spec);
+    (dir, written)
+}
+
+/// The event ids of `--json` output, and every line is one JSON object.
+fn ids(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("one JSON object a line");
+            v["eventID"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn hunt(dir: &Path, extra: &[&str]) -> (u8, String, String) {
+    let dir = dir.display().to_string();
+    let mut args = vec![
+        "hunt",
+        &dir,
+        "--json",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-10",
+        "--jobs",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    firebreak(&args, "")
+}
+
+#[test]
+fn every_record_of_the_attacker_and_its_minted_sessions_and_nothing_else() {
+    let (dir, written) = generated("all", &Spec::default());
+    let both: BTreeSet<String> = written.attacker.union(&written.minted).cloned().collect();
+
+    let (code, out, err) = hunt(&dir, &["--principal", ATTACKER_KEY]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ids(&out), both, "{err}");
+    // Both accounts, both regions, both sides of midnight.
+    for place in [ACCOUNTS[0], ACCOUNTS[1], "us-east-1", "eu-west-1"] {
+        assert!(
+            err.contains(place),
+            "{place} missing from the summary:\n{err}"
+        );
+    }
+    assert!(out.contains("2026-11-02T23:") && out.contains("2026-11-03T00:"));
+    assert!(
+        err.contains(&format!("{MINTED_KEY} (AssumeRole at")),
+        "the minted session is named with its origin:\n{err}"
+    );
+    for indicator in ["admin-granted", "cloudtrail-stopped", "iam-user-created"] {
+        assert!(err.contains(indicator), "{indicator}:\n{err}");
+    }
+
+    let (code, out, _) = hunt(&dir, &["--principal", ATTACKER_KEY, "--no-follow"]);
+    assert_eq!(code, 0);
+    assert_eq!(ids(&out), written.attacker);
+
+    // By the user's ARN: the user `ops-mallory2` is somebody else.
+    let (code, out, _) = hunt(&dir, &["--principal", ATTACKER_USER]);
+    assert_eq!(code, 0);
+    assert_eq!(ids(&out), both);
+
+    // Accounts and regions bound what is searched; calls and addresses what is shown, so the
+    // instance run by the minted session is still found when only RunInstances is asked for.
+    let (_, out, _) = hunt(
+        &dir,
+        &[
+            "--principal",
+            ATTACKER_KEY,
+            "--account",
+            ACCOUNTS[0],
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(
+        ids(&out).len(),
+        written.attacker.len() - 1,
+        "all but StopLogging: {out}"
+    );
+    let (_, out, _) = hunt(
+        &dir,
+        &["--principal", ATTACKER_KEY, "--event", "CreateUser"],
+    );
+    assert_eq!(ids(&out).len(), 1);
+    let (_, out, _) = hunt(
+        &dir,
+        &["--principal", ATTACKER_KEY, "--event", "RunInstances"],
+    );
+    assert!(out.contains(MINTED_KEY) && ids(&out).len() == 1, "{out}");
+    let (_, out, _) = hunt(
+        &dir,
+        &["--principal", ATTACKER_KEY, "--source-ip", "192.0.2.1"],
+    );
+    assert!(out.is_empty());
+    let d = dir.display().to_string();
+    let (code, out, err) = firebreak(
+        &[
+            "hunt",
+            &d,
+            "--json",
+            "--principal",
+            ATTACKER_KEY,
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-03T00:00:00Z",
+        ],
+        "",
+    );
+    assert_eq!(
+        (code, ids(&out).len()),
+        (0, 3),
+        "before midnight only: {err}"
+    );
+
+    // The readable timeline has one line a record, then the summary.
+    let (code, out, _) = firebreak(
+        &[
+            "hunt",
+            &d,
+            "--principal",
+            ATTACKER_KEY,
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-10",
+        ],
+        "",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("2026-11-0")).count(),
+        both.len()
+    );
+    assert!(
+        out.contains("Created:") && out.contains("AKIAFBHUNTBACKDOOR01"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn broken_files_are_named_and_skipped_and_the_rest_searched() {
+    let spec = Spec {
+        records: 2_000,
+        ..Spec::default()
+    };
+    let (dir, written) = generated("broken", &spec);
+    let victims: Vec<&PathBuf> = written.files.iter().step_by(7).take(2).collect();
+    let truncated = victims[0];
+    let bytes = std::fs::read(truncated).unwrap();
+    std::fs::write(truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let junk = dir.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/junk.json.gz");
+    std::fs::write(&junk, b"\x1f\x8b\x08\x00not really gzip").unwrap();
+    let foreign = dir.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/other.json");
+    std::fs::write(&foreign, b"{\"not\": \"a trail\"}").unwrap();
+
+    let (code, out, err) = hunt(&dir, &["--principal", ATTACKER_KEY]);
+    assert_eq!(code, 1, "a skipped file is a blind spot: exit 1\n{err}");
+    for file in [truncated, &junk, &foreign] {
+        assert!(
+            err.contains(&format!("skipped {}", file.display())),
+            "{} not named:\n{err}",
+            file.display()
+        );
+    }
+    assert!(err.contains("3 files could not be read"), "{err}");
+    // The planted records are in other files: all still found.
+    let found = ids(&out);
+    let truncated_ids: BTreeSet<String> = {
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        written
+            .attacker
+            .iter()
+            .filter(|id| text.contains(id.as_str()))
+            .cloned()
+            .collect()
+    };
+    let expected: BTreeSet<String> = written
+        .attacker
+        .union(&written.minted)
+        .filter(|id| !truncated_ids.contains(*id))
+        .cloned()
+        .collect();
+    assert!(expected.is_subset(&found), "{found:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
+    let spec = Spec {
+        records: 1_000,
+        window_secs: 3_600,
+        ..Spec::default()
+    };
+    let (dir, written) = generated("s3", &spec);
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sdk = moto.sdk().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket().bucket("org-trail").send().await.unwrap();
+        let mut uploads = tokio::task::JoinSet::new();
+        for file in &written.files {
+            let key = format!("trail/{}", file.strip_prefix(&dir).unwrap().display());
+            let (s3, body) = (s3.clone(), std::fs::read(file).unwrap());
+            uploads.spawn(async move {
+                s3.put_object()
+                    .bucket("org-trail")
+                    .key(key)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap();
+            });
+            if uploads.len() >= 16 {
+                uploads.join_next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(done) = uploads.join_next().await {
+            done.unwrap();
+        }
+    });
+    let creds = runtime.block_on(moto.home_credentials());
+    let before = moto.requests().len();
+    // The real binary, as a responder runs it: credentials from the environment.
+    let output = std::process::Command::new(firebreak_testbed::cli::binary())
+        .args([
+            "hunt",
+            "s3://org-trail/trail",
+            "--json",
+            "--endpoint",
+            &moto.endpoint,
+            "--bucket-region",
+            "us-east-1",
+            "--principal",
+            ATTACKER_KEY,
+            "--since",
+            "2026-11-02T12:00:00Z",
+            "--until",
+            "2026-11-04",
+        ])
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .env(
+            "AWS_SESSION_TOKEN",
+            creds.session_token().unwrap_or_default(),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let (code, out, err) = (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let both: BTreeSet<String> = written.attacker.union(&written.minted).cloned().collect();
+    assert_eq!(ids(&out), both, "{err}");
+
+    let requests: Vec<String> = moto.requests()[before..].to_vec();
+    let days_listed: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET /org-trail?") || r.starts_with("GET /org-trail/?"))
+        .filter_map(|r| {
+            let prefix = r.split("prefix=").nth(1)?.split(['&', ' ']).next()?;
+            let prefix = prefix.replace("%2F", "/");
+            let day = prefix.split("/2026/").nth(1)?;
+            Some(day.trim_end_matches('/').to_string())
+        })
+        .collect();
+    assert_eq!(
+        days_listed,
+        ["11/02", "11/03", "11/04"].map(String::from).into(),
+        "{requests:#?}"
+    );
+    let read: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET /org-trail/trail/"))
+        .collect();
+    assert!(!read.is_empty());
+    assert!(
+        read.iter()
+            .all(|r| ["/2026/11/02/", "/2026/11/03/", "/2026/11/04/"]
+                .iter()
+                .any(|d| r.contains(d))),
+        "a file outside the days was read: {read:#?}"
+    );
+    let in_range = written
+        .files
+        .iter()
+        .filter(|f| {
+            let p = f.display().to_string();
+            !p.contains("/2026/11/05/")
+        })
+        .count();
+    assert!(
+        read.len() <= in_range * 4,
+        "each pass reads each listed file once"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
