@@ -55,7 +55,12 @@ fn hunt(dir: &Path, extra: &[&str]) -> (u8, String, String) {
 
 #[test]
 fn every_record_of_the_attacker_and_its_minted_sessions_and_nothing_else() {
-    let (dir, written) = generated("all", &Spec::default());
+    let spec = Spec {
+        records: 6_000,
+        window_secs: 900,
+        ..Spec::default()
+    };
+    let (dir, written) = generated("all", &spec);
     let both: BTreeSet<String> = written.attacker.union(&written.minted).cloned().collect();
 
     let (code, out, err) = hunt(&dir, &["--principal", ATTACKER_KEY]);
@@ -230,27 +235,7 @@ fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
                 .force_path_style(true)
                 .build(),
         );
-        s3.create_bucket().bucket("org-trail").send().await.unwrap();
-        let mut uploads = tokio::task::JoinSet::new();
-        for file in &written.files {
-            let key = format!("trail/{}", file.strip_prefix(&dir).unwrap().display());
-            let (s3, body) = (s3.clone(), std::fs::read(file).unwrap());
-            uploads.spawn(async move {
-                s3.put_object()
-                    .bucket("org-trail")
-                    .key(key)
-                    .body(body.into())
-                    .send()
-                    .await
-                    .unwrap();
-            });
-            if uploads.len() >= 16 {
-                uploads.join_next().await.unwrap().unwrap();
-            }
-        }
-        while let Some(done) = uploads.join_next().await {
-            done.unwrap();
-        }
+        upload(&s3, &dir, &written.files, "org-trail", "trail").await;
     });
     let creds = runtime.block_on(moto.home_credentials());
     let before = moto.requests().len();
@@ -300,9 +285,13 @@ fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
             Some(day.trim_end_matches('/').to_string())
         })
         .collect();
+    // From 36 hours before --since (a session used in the window may have been minted then)
+    // to the day after --until's last day; never 11/05.
     assert_eq!(
         days_listed,
-        ["11/02", "11/03", "11/04"].map(String::from).into(),
+        ["11/01", "11/02", "11/03", "11/04"]
+            .map(String::from)
+            .into(),
         "{requests:#?}"
     );
     let read: Vec<&String> = requests
@@ -311,10 +300,14 @@ fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
         .collect();
     assert!(!read.is_empty());
     assert!(
-        read.iter()
-            .all(|r| ["/2026/11/02/", "/2026/11/03/", "/2026/11/04/"]
-                .iter()
-                .any(|d| r.contains(d))),
+        read.iter().all(|r| [
+            "/2026/11/01/",
+            "/2026/11/02/",
+            "/2026/11/03/",
+            "/2026/11/04/"
+        ]
+        .iter()
+        .any(|d| r.contains(d))),
         "a file outside the days was read: {read:#?}"
     );
     let in_range = written
@@ -328,6 +321,128 @@ fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
     assert!(
         read.len() <= in_range * 4,
         "each pass reads each listed file once"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Uploads a generated trail to `bucket` under `prefix/`.
+async fn upload(
+    s3: &aws_sdk_s3::Client,
+    dir: &Path,
+    files: &[PathBuf],
+    bucket: &str,
+    prefix: &str,
+) {
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let mut uploads = tokio::task::JoinSet::new();
+    for file in files {
+        let key = format!("{prefix}/{}", file.strip_prefix(dir).unwrap().display());
+        let (s3, body, bucket) = (s3.clone(), std::fs::read(file).unwrap(), bucket.to_string());
+        uploads.spawn(async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        });
+        if uploads.len() >= 16 {
+            uploads.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(done) = uploads.join_next().await {
+        done.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn preserve_keeps_the_principals_activity_from_the_trail_and_says_what_it_could_not_read() {
+    use firebreak_testbed::moto::HOME_ACCOUNT;
+    use firebreak_testbed::world::{World, cloudtrail, iam_user};
+
+    // The attacker's night falls inside the week before the incident (2026-12-06).
+    let spec = Spec {
+        start: chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
+        days: 2,
+        records: 400,
+        window_secs: 3_600,
+        ..Spec::default()
+    };
+    let (dir, written) = generated("preserve", &spec);
+    let w = World::new().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&w.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    upload(&s3, &dir, &written.files, "org-trail", "trail").await;
+    // A truncated file among them: named in the evidence.
+    let broken = "trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/04/broken.json.gz";
+    s3.put_object()
+        .bucket("org-trail")
+        .key(broken)
+        .body(b"\x1f\x8b\x08\x00\x00".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let mut config = w.config();
+    config.trail.logs = Some("s3://org-trail/trail".into());
+    let event = cloudtrail(
+        "iam.amazonaws.com",
+        "CreateUser",
+        iam_user(HOME_ACCOUNT, "ops-mallory", ATTACKER_KEY),
+        serde_json::json!({"userName": "svc-backup"}),
+        "hunt-preserve-1",
+    );
+    // Not dry: preserving is what is tested (the user does not exist, so containment fails).
+    let (incident, _) = w.incident(config, false, &event).await;
+    let key = w
+        .evidence_keys()
+        .await
+        .into_iter()
+        .find(|k| k.contains(incident.id.as_str()) && k.contains("/principal-activity/"))
+        .expect("principal activity preserved");
+    let body = s3
+        .get_object()
+        .bucket(&w.stack.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let activity: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(activity["source"], "trail");
+    let ids: BTreeSet<String> = activity["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect();
+    // The incident's account only: the attacker's own records, nobody else's.
+    assert_eq!(ids, written.attacker, "{activity:#}");
+    let principals = activity["principals"].to_string();
+    assert!(
+        principals.contains(MINTED_KEY),
+        "the minted session is named: {principals}"
+    );
+    assert!(
+        activity["unreadable"]
+            .to_string()
+            .contains("broken.json.gz"),
+        "{}",
+        activity["unreadable"]
+    );
+    // The emulator has no LookupEvents: the undelivered minutes are an error in the evidence.
+    assert!(
+        activity["recent"]["error"].is_string(),
+        "{}",
+        activity["recent"]
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -14,15 +14,19 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use firebreak_aws::service::trail::{self, Location, LogFile, Scope};
 use firebreak_core::Triage;
+use firebreak_core::action::names::printable_line;
 use firebreak_core::hunt::query::Light;
 use firebreak_core::hunt::scan::{DEFAULT_INFLATE_CAP, scan};
-use firebreak_core::hunt::summary::{lines, minted, render_summary, render_timeline, summarise};
-use firebreak_core::hunt::{Compiled, FileScan, Hit, Hunted, Query, ScanError, Who, ordered};
+use firebreak_core::hunt::summary::{lines, render_summary, render_timeline, summarise};
+use firebreak_core::hunt::{
+    Compiled, FOLLOW_ROUNDS, FileScan, Follow, Hit, Pass, Query, ScanError, Who, conflicts,
+};
 
 use crate::{EXIT_FAILED, EXIT_OK};
 
-/// How many rounds of minted sessions are followed (a key's session's session …).
-const FOLLOW_ROUNDS: usize = 4;
+/// How long before the window a session used in it may have been minted: GetSessionToken and
+/// GetFederationToken give up to 36 hours.
+const MINTED_BEFORE: chrono::Duration = chrono::Duration::hours(36);
 /// Objects downloaded at once from S3.
 const DOWNLOADS_IN_FLIGHT: usize = 16;
 
@@ -98,15 +102,6 @@ impl Files {
     }
 }
 
-/// What one pass over the files found.
-#[derive(Default)]
-struct Pass {
-    hits: Vec<Hit>,
-    unreadable: Vec<(String, String)>,
-    records: u64,
-    json_bytes: u64,
-}
-
 /// Counters the progress line reads.
 #[derive(Default)]
 struct Progress {
@@ -147,71 +142,61 @@ pub fn run(
         accounts: args.account.clone(),
         regions: args.region.clone(),
     };
+    for account in &base.accounts {
+        anyhow::ensure!(
+            account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+            "--account {account:?}: an account id is 12 digits"
+        );
+    }
+    for region in &base.regions {
+        anyhow::ensure!(
+            trail::is_region(region),
+            "--region {region:?} is not a region name (us-east-1, eu-west-2 …)"
+        );
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let runtime = crate::aws::runtime()?;
-    let files = runtime.block_on(files(args, &base))?;
+    let files = runtime.block_on(files(args, &base, !named.is_empty()))?;
+    anyhow::ensure!(
+        files.len() > 0,
+        "no CloudTrail log files under {} for these days, accounts and regions: check the \
+         location (the folder above AWSLogs/), --account and --region",
+        args.sources.join(", ")
+    );
     let show_progress = std::io::stderr().is_terminal();
 
-    let mut hunted: Vec<Hunted> = named
-        .iter()
-        .map(|who| Hunted {
-            who: who.clone(),
-            origin: "named".into(),
-        })
-        .collect();
-    let mut all = Pass::default();
-    let mut frontier = 0;
-    // With principals, --event and --source-ip narrow what is shown, not what is followed: a
-    // session minted by a call the filters leave out is still hunted.
+    // The files are searched wider than what is shown, so that a session minted just before
+    // the window, or by a call the filters leave out, is still followed: from MINTED_BEFORE
+    // earlier (the longest a minted session lives), in every region read (the global STS
+    // endpoint records AssumeRole in us-east-1). --event, --source-ip, --region and the window
+    // then narrow what is shown.
     let scope = if named.is_empty() {
         base.clone()
     } else {
         Query {
+            since: Some(since - MINTED_BEFORE),
             events: Vec::new(),
             source_ips: Vec::new(),
+            regions: Vec::new(),
             ..base.clone()
         }
     };
-    for round in 0..=FOLLOW_ROUNDS {
-        let query = Query {
-            principals: hunted[frontier..].iter().map(|h| h.who.clone()).collect(),
-            ..scope.clone()
-        };
-        let compiled = Compiled::new(query);
-        let mut pass = scan_all(&runtime, &files, &compiled, jobs, show_progress)?;
-        for hit in &mut pass.hits {
-            hit.principal += frontier;
-        }
-        let next = hunted.len();
-        if !args.no_follow && !named.is_empty() && round < FOLLOW_ROUNDS {
-            for hit in &pass.hits {
-                if let Some(m) = minted(hit, &hunted[hit.principal].who)
-                    && !hunted.iter().any(|h| h.who == m.who)
-                {
-                    hunted.push(m);
-                }
-            }
-        }
-        if round == 0 {
-            all.unreadable = std::mem::take(&mut pass.unreadable);
-            all.records = pass.records;
-            all.json_bytes = pass.json_bytes;
-        }
-        all.hits.append(&mut pass.hits);
-        if hunted.len() == next {
-            break;
-        }
-        frontier = next;
+    let mut follow = Follow::new(&named, !args.no_follow);
+    while let Some(query) = follow.next_query(&scope) {
+        let pass = scan_all(&runtime, &files, &query, jobs, show_progress)?;
+        follow.absorb(pass);
     }
-
+    let unfollowed = follow.unfollowed().to_vec();
+    let (hunted, hits, all) = follow.finish();
+    let conflicting = conflicts(&hits);
     let shown = Compiled::new(Query {
         principals: hunted.iter().map(|h| h.who.clone()).collect(),
         ..base
     });
-    let hits: Vec<Hit> = ordered(all.hits)
+    let hits: Vec<Hit> = hits
         .into_iter()
         .filter(|hit| {
             serde_json::from_str::<Light>(&hit.raw).is_ok_and(|l| shown.matches(&l).is_some())
@@ -236,11 +221,35 @@ pub fn run(
         all.records
     )?;
     summary_out.write_all(render_summary(&summary).as_bytes())?;
+    let mut code = EXIT_OK;
+    for m in &unfollowed {
+        writeln!(
+            stderr,
+            "firebreak hunt: not followed (a chain of over {FOLLOW_ROUNDS} rounds): {} ({})",
+            m.who,
+            printable_line(&m.origin)
+        )?;
+        code = EXIT_FAILED;
+    }
+    for id in &conflicting {
+        writeln!(
+            stderr,
+            "firebreak hunt: event {} is in the files twice with different contents: somebody \
+             wrote to the trail's bucket; both copies are shown",
+            printable_line(id)
+        )?;
+        code = EXIT_FAILED;
+    }
     if all.unreadable.is_empty() {
-        return Ok(EXIT_OK);
+        return Ok(code);
     }
     for (name, why) in &all.unreadable {
-        writeln!(stderr, "firebreak hunt: skipped {name}: {why}")?;
+        writeln!(
+            stderr,
+            "firebreak hunt: skipped {}: {}",
+            printable_line(name),
+            printable_line(why)
+        )?;
     }
     writeln!(
         stderr,
@@ -251,7 +260,7 @@ pub fn run(
 }
 
 /// The files to read: listed from S3 by the trail's layout, or walked locally.
-async fn files(args: &HuntArgs, q: &Query) -> anyhow::Result<Files> {
+async fn files(args: &HuntArgs, q: &Query, following: bool) -> anyhow::Result<Files> {
     let s3: Vec<&String> = args
         .sources
         .iter()
@@ -283,10 +292,17 @@ async fn files(args: &HuntArgs, q: &Query) -> anyhow::Result<Files> {
             .force_path_style(true)
             .build(),
     );
+    let mut regions = q.regions.clone();
+    if following && !regions.is_empty() && !regions.iter().any(|r| r == "us-east-1") {
+        regions.push("us-east-1".into());
+    }
+    let since = q
+        .since
+        .map(|t| if following { t - MINTED_BEFORE } else { t });
     let scope = Scope {
         accounts: q.accounts.clone(),
-        regions: q.regions.clone(),
-        first_day: q.since.map(|t| t.date_naive()),
+        regions,
+        first_day: since.map(|t| t.date_naive()),
         last_day: q
             .until
             .map(|t| (t - chrono::Duration::nanoseconds(1)).date_naive()),
@@ -323,6 +339,17 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A local file's bytes, refused unread when larger than any log file can be.
+fn read_capped(path: &Path) -> Result<Vec<u8>, ScanError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| ScanError::Read(e.to_string()))?
+        .len();
+    if size > DEFAULT_INFLATE_CAP as u64 {
+        return Err(ScanError::TooLarge(DEFAULT_INFLATE_CAP));
+    }
+    std::fs::read(path).map_err(|e| ScanError::Read(e.to_string()))
+}
+
 /// One pass: every file scanned for `query` by `jobs` workers.
 fn scan_all(
     runtime: &tokio::runtime::Runtime,
@@ -337,32 +364,17 @@ fn scan_all(
     let total = files.len() as u64;
     let record = |name: &str, result: Result<FileScan, ScanError>| {
         progress.files.fetch_add(1, Ordering::Relaxed);
-        let mut pass = pass.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Ok(scan) => {
-                progress.bytes.fetch_add(scan.json_bytes, Ordering::Relaxed);
-                progress.records.fetch_add(scan.records, Ordering::Relaxed);
-                progress
-                    .matches
-                    .fetch_add(scan.hits.len() as u64, Ordering::Relaxed);
-                pass.records += scan.records;
-                pass.json_bytes += scan.json_bytes;
-                pass.hits.extend(scan.hits);
-                if scan.unreadable > 0 {
-                    let why = format!(
-                        "{} records unreadable (first: {})",
-                        scan.unreadable,
-                        scan.first_unreadable.unwrap_or_default()
-                    );
-                    pass.unreadable.push((name.to_string(), why));
-                }
-            }
-            Err(e) => pass.unreadable.push((name.to_string(), e.to_string())),
+        if let Ok(scan) = &result {
+            progress.bytes.fetch_add(scan.json_bytes, Ordering::Relaxed);
+            progress.records.fetch_add(scan.records, Ordering::Relaxed);
+            let hits = scan.hits.len() as u64;
+            progress.matches.fetch_add(hits, Ordering::Relaxed);
         }
+        pass.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(name, result);
     };
     let next = AtomicU64::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(jobs * 2);
-    let rx = Mutex::new(rx);
     std::thread::scope(|outer| {
         if show_progress {
             outer.spawn(|| draw_progress(&progress, total, &done));
@@ -376,11 +388,9 @@ fn scan_all(
                             let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                             let Some(path) = paths.get(i) else { break };
                             let name = path.display().to_string();
-                            let result = std::fs::read(path)
-                                .map_err(|e| ScanError::Gzip(e.to_string()))
-                                .and_then(|data| {
-                                    scan(&data, query, DEFAULT_INFLATE_CAP, &mut buffer)
-                                });
+                            let result = read_capped(path).and_then(|data| {
+                                scan(&data, query, DEFAULT_INFLATE_CAP, &mut buffer)
+                            });
                             record(&name, result);
                         }
                     });
@@ -391,18 +401,26 @@ fn scan_all(
                 bucket,
                 files,
             } => {
-                for _ in 0..jobs {
-                    threads.spawn(|| {
-                        let mut buffer = Vec::new();
-                        loop {
-                            let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                            let Ok((name, data)) = job else { break };
-                            let result = scan(&data, query, DEFAULT_INFLATE_CAP, &mut buffer);
-                            record(&name, result);
-                        }
-                    });
-                }
-                runtime.block_on(download(client, bucket, files, tx, &record));
+                let on_file = |result: &Result<FileScan, ScanError>| {
+                    progress.files.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(scan) = result {
+                        progress.bytes.fetch_add(scan.json_bytes, Ordering::Relaxed);
+                        progress.records.fetch_add(scan.records, Ordering::Relaxed);
+                        let hits = scan.hits.len() as u64;
+                        progress.matches.fetch_add(hits, Ordering::Relaxed);
+                    }
+                };
+                let query = std::sync::Arc::new(query.clone());
+                let found = runtime.block_on(trail::search(
+                    client,
+                    bucket,
+                    files,
+                    query,
+                    DEFAULT_INFLATE_CAP,
+                    DOWNLOADS_IN_FLIGHT.max(jobs),
+                    &on_file,
+                ));
+                *pass.lock().unwrap_or_else(|e| e.into_inner()) = found;
             }
         });
         done.store(true, Ordering::Relaxed);
@@ -411,44 +429,6 @@ fn scan_all(
         eprint!("\r\x1b[K");
     }
     Ok(pass.into_inner().unwrap_or_else(|e| e.into_inner()))
-}
-
-/// Downloads every file, a few at once, handing each to the workers; a file that cannot be
-/// read is recorded as unreadable.
-async fn download(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    files: &[LogFile],
-    tx: std::sync::mpsc::SyncSender<(String, Vec<u8>)>,
-    record: &(dyn Fn(&str, Result<FileScan, ScanError>) + Sync),
-) {
-    let mut in_flight = tokio::task::JoinSet::new();
-    let mut pending = files.iter();
-    loop {
-        while in_flight.len() < DOWNLOADS_IN_FLIGHT {
-            let Some(file) = pending.next() else { break };
-            let (client, bucket, key) = (client.clone(), bucket.to_string(), file.key.clone());
-            in_flight.spawn(async move {
-                let data = trail::read(&client, &bucket, &key).await;
-                (format!("s3://{bucket}/{key}"), data)
-            });
-        }
-        let Some(joined) = in_flight.join_next().await else {
-            break;
-        };
-        match joined {
-            Ok((name, Ok(data))) => {
-                if tx.send((name, data)).is_err() {
-                    break;
-                }
-            }
-            Ok((name, Err(e))) => record(
-                &name,
-                Err(ScanError::Gzip(format!("{} ({})", e.message, e.code))),
-            ),
-            Err(e) => record("a download", Err(ScanError::Gzip(e.to_string()))),
-        }
-    }
 }
 
 /// The progress line on a terminal: files, MB, records, matches, ETA; redrawn five times a

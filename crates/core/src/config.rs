@@ -139,12 +139,28 @@ impl Default for Launches {
 }
 
 /// `[trail]`: where the organisation's CloudTrail log files are kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Trail {
     /// The trail's S3 buckets: a lifecycle rule put on one of them can expire the evidence
     /// every investigation needs. Empty turns that rule off.
     pub buckets: Vec<String>,
+    /// Where the trail writes (`s3://bucket[/prefix]`, the folder above `AWSLogs/`): when set,
+    /// the principal's activity is preserved from a hunt through its log files rather than
+    /// from LookupEvents alone.
+    pub logs: Option<String>,
+    /// How many days before the incident that hunt reads (1 to 400).
+    pub activity_days: u32,
+}
+
+impl Default for Trail {
+    fn default() -> Self {
+        Trail {
+            buckets: Vec::new(),
+            logs: None,
+            activity_days: 7,
+        }
+    }
 }
 
 /// `[ssm]`: Systems Manager's remote commands.
@@ -314,6 +330,23 @@ impl Config {
                     "{} days is less than the {MIN_RETENTION_DAYS} days evidence must be kept",
                     self.evidence.retention_days
                 ),
+            });
+        }
+        if let Some(logs) = &self.trail.logs {
+            let bucket = logs
+                .strip_prefix("s3://")
+                .map(|r| r.split('/').next().unwrap_or(""));
+            if bucket.is_none_or(str::is_empty) {
+                return Err(ConfigError::Invalid {
+                    key: "trail.logs".into(),
+                    message: format!("{logs:?} is not s3://bucket[/prefix]"),
+                });
+            }
+        }
+        if !(1..=400).contains(&self.trail.activity_days) {
+            return Err(ConfigError::Invalid {
+                key: "trail.activity_days".into(),
+                message: format!("{} is not between 1 and 400", self.trail.activity_days),
             });
         }
         let lists = [

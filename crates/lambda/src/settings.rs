@@ -100,6 +100,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "comma-separated buckets of the trail's log files (a lifecycle put on one is an incident)",
     ),
     (
+        "FIREBREAK_TRAIL_LOGS",
+        "s3://bucket[/prefix] of the trail's log files: preserve hunts the principal's activity there",
+    ),
+    (
+        "FIREBREAK_ACTIVITY_DAYS",
+        "days of the trail's log files that hunt reads (default 7)",
+    ),
+    (
         "FIREBREAK_SSM_PRINCIPALS",
         "comma-separated ARN patterns that may SendCommand / StartSession",
     ),
@@ -202,6 +210,13 @@ impl Settings {
         config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
         config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");
         config.trail.buckets = list("FIREBREAK_TRAIL_BUCKETS");
+        config.trail.logs = get("FIREBREAK_TRAIL_LOGS");
+        if let Some(days) = get("FIREBREAK_ACTIVITY_DAYS") {
+            config.trail.activity_days = days.parse().map_err(|_| SettingsError {
+                name: "FIREBREAK_ACTIVITY_DAYS",
+                message: format!("{days:?} is not a number of days"),
+            })?;
+        }
         config.ssm.allowed_principals = list("FIREBREAK_SSM_PRINCIPALS");
 
         let mut dry_run = false;
@@ -300,8 +315,22 @@ mod tests {
             ("FIREBREAK_GDPR_APPLIES", "true"),
             ("FIREBREAK_CONTAINMENT_MODE", "approve"),
             ("FIREBREAK_RETENTION_DAYS", "365"),
+            ("FIREBREAK_TRAIL_LOGS", "s3://org-trail/logs"),
+            ("FIREBREAK_ACTIVITY_DAYS", "30"),
         ])
         .expect("settings");
+        assert_eq!(s.config.trail.logs.as_deref(), Some("s3://org-trail/logs"));
+        assert_eq!(s.config.trail.activity_days, 30);
+        // The template's empty value when no trail bucket is named: LookupEvents alone.
+        assert_eq!(
+            settings(&[("FIREBREAK_TRAIL_LOGS", "")])
+                .expect("empty")
+                .config
+                .trail
+                .logs,
+            None
+        );
+        assert!(settings(&[("FIREBREAK_TRAIL_LOGS", "/tmp/x")]).is_err());
         assert_eq!(s.config.protect.allow.len(), 2);
         assert!(
             s.config

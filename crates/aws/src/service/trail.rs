@@ -3,6 +3,8 @@
 //! accounts, regions and delivery days asked for, and read one object at a time.
 
 use chrono::{Days, NaiveDate};
+use firebreak_core::hunt::scan::scan;
+use firebreak_core::hunt::{Compiled, FileScan, Pass, ScanError};
 
 use crate::sdk::error::{AwsError, SdkResultExt};
 
@@ -109,7 +111,9 @@ pub async fn list(
     for account in account_folders {
         let trail = format!("{account}CloudTrail/");
         let regions: Vec<String> = if scope.regions.is_empty() {
-            folders(s3, &at.bucket, &trail).await?
+            let mut found = folders(s3, &at.bucket, &trail).await?;
+            found.retain(|f| is_region(folder_name(f)));
+            found
         } else {
             scope
                 .regions
@@ -125,6 +129,21 @@ pub async fn list(
         }
     }
     Ok(files)
+}
+
+/// A region name as AWS writes them (`us-east-1`, `ap-southeast-3`, `us-gov-west-1`): a
+/// planted folder with another name under `CloudTrail/` is not listed day by day.
+pub fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
 }
 
 /// `a/b/c/` → `c`.
@@ -179,6 +198,7 @@ async fn objects(
         let page = page.aws()?;
         out.extend(page.contents().iter().filter_map(|o| {
             let key = o.key()?;
+            // An object larger than any log file is still listed: scanning refuses it by name.
             (key.ends_with(".json.gz") || key.ends_with(".json")).then(|| LogFile {
                 key: key.to_string(),
                 size: o.size().unwrap_or(0).max(0) as u64,
@@ -196,6 +216,59 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Ve
             AwsError::new("ReadFailed", format!("reading s3://{bucket}/{key}: {e}"))
         })?;
     Ok(body.into_bytes().to_vec())
+}
+
+/// Reads and scans `files` for `query`: `in_flight` objects at once, each scanned on the
+/// blocking pool as it arrives (a worker holds one file, or one record past `cap` inflated).
+/// `on_file` sees each file's result as it is gathered (a progress line). A file that cannot
+/// be read is named in the pass, never dropped.
+pub async fn search(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    files: &[LogFile],
+    query: std::sync::Arc<Compiled>,
+    cap: usize,
+    in_flight: usize,
+    on_file: &(dyn Fn(&Result<FileScan, ScanError>) + Sync),
+) -> Pass {
+    let mut pass = Pass::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = files.iter();
+    loop {
+        while tasks.len() < in_flight.max(1) {
+            let Some(file) = pending.next() else { break };
+            let (s3, bucket, key) = (s3.clone(), bucket.to_string(), file.key.clone());
+            let query = query.clone();
+            let too_large = file.size > cap as u64;
+            tasks.spawn(async move {
+                let name = format!("s3://{bucket}/{key}");
+                if too_large {
+                    return (name, Err(ScanError::TooLarge(cap)));
+                }
+                let result = match read(&s3, &bucket, &key).await {
+                    Ok(data) => tokio::task::spawn_blocking(move || {
+                        scan(&data, &query, cap, &mut Vec::new())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(ScanError::Gzip(format!("scan failed: {e}")))),
+                    Err(e) => Err(ScanError::Read(format!("{} ({})", e.message, e.code))),
+                };
+                (name, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (name, result) = joined.unwrap_or_else(|e| {
+            (
+                "a log file".to_string(),
+                Err(ScanError::Gzip(format!("reading failed: {e}"))),
+            )
+        });
+        on_file(&result);
+        pass.add(&name, result);
+    }
+    pass
 }
 
 #[cfg(test)]
@@ -220,6 +293,29 @@ mod tests {
         }
         assert_eq!(Location::parse("s3:///x"), None);
         assert_eq!(Location::parse("/tmp/x"), None);
+    }
+
+    #[test]
+    fn region_folders_are_recognised_and_planted_names_are_not() {
+        for ok in [
+            "us-east-1",
+            "eu-west-2",
+            "ap-southeast-3",
+            "us-gov-west-1",
+            "il-central-1",
+        ] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in [
+            "us-east1",
+            "x",
+            "US-EAST-1",
+            "us-east-",
+            "a-b-c-d-1",
+            "us-east-123",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
+use aho_corasick::AhoCorasick;
 use chrono::{DateTime, NaiveDate, Utc};
-use memchr::memmem::Finder;
 use serde::Deserialize;
 
 use crate::event::principal::without_iam_path;
@@ -47,9 +47,11 @@ impl Who {
         }
         match (service, resource.split_once('/')) {
             ("iam", None) if resource == "root" => Ok(Who::Root(Some(account.to_string()))),
-            ("iam", Some(("user", name))) if !name.is_empty() => Ok(Who::User(text.to_string())),
-            ("iam", Some(("role", name))) if !name.is_empty() => Ok(Who::Role(text.to_string())),
-            ("sts", Some(("assumed-role", rest))) if rest.split('/').count() == 2 => {
+            ("iam", Some(("user", name))) if named(name) => Ok(Who::User(text.to_string())),
+            ("iam", Some(("role", name))) if named(name) => Ok(Who::Role(text.to_string())),
+            ("sts", Some(("assumed-role", rest)))
+                if rest.split('/').count() == 2 && rest.split('/').all(|p| !p.is_empty()) =>
+            {
                 Ok(Who::Session(text.to_string()))
             }
             _ => Err(format!(
@@ -105,6 +107,14 @@ impl std::fmt::Display for Who {
     }
 }
 
+/// A path and name (`ops/alice`): the name, after the last `/`, is not empty.
+fn named(path_and_name: &str) -> bool {
+    path_and_name
+        .rsplit('/')
+        .next()
+        .is_some_and(|n| !n.is_empty())
+}
+
 /// `AKIA…`/`ASIA…` followed by upper-case letters and digits, 16 to 128 characters in all.
 fn is_access_key_id(text: &str) -> bool {
     (text.starts_with("AKIA") || text.starts_with("ASIA"))
@@ -156,11 +166,12 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("{text:?} is neither RFC 3339 nor YYYY-MM-DD"))
 }
 
-/// A query made ready for scanning: the needles that must occur in a record for it to match.
-#[derive(Debug)]
+/// A query made ready for scanning: the needles that must occur in a record for it to match,
+/// searched all at once (a hunt that follows thousands of minted keys costs one pass).
+#[derive(Debug, Clone)]
 pub struct Compiled {
     query: Query,
-    needles: Vec<Finder<'static>>,
+    needles: Option<AhoCorasick>,
 }
 
 impl Compiled {
@@ -174,10 +185,12 @@ impl Compiled {
         } else {
             query.source_ips.clone()
         };
-        let needles = words
-            .into_iter()
-            .map(|w| Finder::new(w.as_bytes()).into_owned())
-            .collect();
+        let needles = if words.is_empty() || words.iter().any(String::is_empty) {
+            None
+        } else {
+            // Only fails past limits far beyond any key list; then every record is read.
+            AhoCorasick::new(&words).ok()
+        };
         Compiled { query, needles }
     }
 
@@ -189,7 +202,7 @@ impl Compiled {
     /// Whether `bytes` could hold a matching record: one of the needles occurs in it (always
     /// true without needles). False means no record in `bytes` matches.
     pub fn may_match(&self, bytes: &[u8]) -> bool {
-        self.needles.is_empty() || self.needles.iter().any(|n| n.find(bytes).is_some())
+        self.needles.as_ref().is_none_or(|n| n.is_match(bytes))
     }
 
     /// Which principal a record is (its index in the query's list; 0 when the query names
@@ -325,6 +338,8 @@ mod tests {
             "arn:aws:s3:::bucket",
             "arn:aws:iam::1111:user/x",
             "arn:aws:iam::111122223333:user/",
+            "arn:aws:iam::111122223333:user/alice/",
+            "arn:aws:sts::111122223333:assumed-role/Deploy/",
             "arn:aws:sts::111122223333:assumed-role/Deploy",
             "",
         ] {

@@ -13,9 +13,13 @@ use serde_json::value::RawValue;
 
 use super::query::{Compiled, Light};
 
-/// How far one file may inflate in memory before it is streamed instead (bounded memory
-/// whatever a file's size: a worker holds at most this, or one record).
+/// How far one file may inflate. CloudTrail delivers a file every few minutes per account and
+/// region, and its files hold a few MB; a file beyond this is refused by name, so a worker
+/// never holds more than this whatever is planted in the bucket.
 pub const DEFAULT_INFLATE_CAP: usize = 256 << 20;
+
+/// What a worker's buffer keeps between files after a large one.
+const RETAINED_BUFFER: usize = 32 << 20;
 
 /// One matching record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,12 @@ pub enum ScanError {
     /// The JSON is not a CloudTrail log file (`{"Records":[…]}`), or is cut short.
     #[error("not a CloudTrail log file ({0})")]
     Json(String),
+    /// The file is (or inflates to) more than the cap: no CloudTrail file is that large.
+    #[error("larger than {} MiB inflated: not a CloudTrail log file, not read", .0 >> 20)]
+    TooLarge(usize),
+    /// The file could not be read at all.
+    #[error("could not be read ({0})")]
+    Read(String),
 }
 
 /// Scans one file's bytes (gzip or plain JSON). `buffer` is reused between files by a worker.
@@ -75,10 +85,12 @@ pub fn scan(
             .map_err(|e| ScanError::Gzip(e.to_string()))?;
         if buffer.len() > cap {
             buffer.clear();
-            buffer.shrink_to(cap);
-            return scan_stream(flate2::read::MultiGzDecoder::new(data), query);
+            buffer.shrink_to(RETAINED_BUFFER);
+            return Err(ScanError::TooLarge(cap));
         }
         buffer
+    } else if data.len() > cap {
+        return Err(ScanError::TooLarge(cap));
     } else {
         data
     };
@@ -95,43 +107,15 @@ pub fn scan(
         return Ok(out);
     }
     let mut de = serde_json::Deserializer::from_slice(json);
-    FileSeed::<&RawValue, _>::new(|raw: &RawValue| check(raw, query, &mut out))
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| ScanError::Json(e.to_string()))?;
-    Ok(out)
-}
-
-/// The streaming path for a file too large to hold: one record in memory at a time.
-fn scan_stream(reader: impl Read, query: &Compiled) -> Result<FileScan, ScanError> {
-    let mut out = FileScan::default();
-    let mut counted = Counted {
-        inner: reader,
-        n: 0,
-    };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(&mut counted));
-    let result = FileSeed::<Box<RawValue>, _>::new(|raw: &RawValue| check(raw, query, &mut out))
+    let result = FileSeed::<&RawValue, _>::new(|raw: &RawValue| check(raw, query, &mut out))
         .deserialize(&mut de)
         .and_then(|()| de.end());
-    out.json_bytes = counted.n;
-    result.map_err(|e| match e.io_error_kind() {
-        Some(_) => ScanError::Gzip(e.to_string()),
-        None => ScanError::Json(e.to_string()),
-    })?;
-    Ok(out)
-}
-
-struct Counted<R> {
-    inner: R,
-    n: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
+    if buffer.capacity() > RETAINED_BUFFER {
+        buffer.clear();
+        buffer.shrink_to(RETAINED_BUFFER);
     }
+    result.map_err(|e| ScanError::Json(e.to_string()))?;
+    Ok(out)
 }
 
 /// A cheap test that skipped bytes are a whole log file: an object naming `Records`, closed.
@@ -147,6 +131,12 @@ fn check(raw: &RawValue, query: &Compiled, out: &mut FileScan) {
     out.records += 1;
     let text = raw.get();
     if !query.may_match(text.as_bytes()) {
+        return;
+    }
+    if !text.starts_with('{') {
+        out.unreadable += 1;
+        out.first_unreadable
+            .get_or_insert_with(|| "a record that is not a JSON object".into());
         return;
     }
     let light = match Light::deserialize(raw) {
@@ -220,7 +210,10 @@ where
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let mut seen = false;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "Records" && !seen {
+            if key == "Records" {
+                if seen {
+                    return Err(serde::de::Error::duplicate_field("Records"));
+                }
                 seen = true;
                 map.next_value_seed(Records::<E, _> {
                     on_record: &mut self.on_record,
@@ -388,12 +381,9 @@ mod tests {
     }
 
     #[test]
-    fn a_file_over_the_cap_is_streamed_with_the_same_hits() {
+    fn a_file_over_the_cap_is_refused_by_name_and_a_second_records_key_is_an_error() {
         let records: Vec<String> = (0..200)
-            .map(|i| {
-                let key = if i % 50 == 7 { ATTACKER } else { OTHER };
-                record(key, "2026-11-03T10:00:00Z", &format!("Call{i}"))
-            })
+            .map(|i| record(ATTACKER, "2026-11-03T10:00:00Z", &format!("Call{i}")))
             .collect();
         let data = gz(&file(&records));
         let whole = scan(
@@ -403,12 +393,33 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap();
-        let streamed = scan(&data, &by_key(ATTACKER), 1024, &mut Vec::new()).unwrap();
-        assert_eq!(whole.hits.len(), 4);
-        assert_eq!(whole.hits, streamed.hits);
-        assert_eq!(whole.json_bytes, streamed.json_bytes);
-        let cut = &data[..data.len() - 10];
-        assert!(scan(cut, &by_key(ATTACKER), 1024, &mut Vec::new()).is_err());
+        assert_eq!(whole.hits.len(), 200);
+        assert_eq!(
+            scan(&data, &by_key(ATTACKER), 1024, &mut Vec::new()),
+            Err(ScanError::TooLarge(1024))
+        );
+        let twice = format!(
+            "{{\"Records\":[],\"Records\":[{}]}}",
+            record(ATTACKER, "2026-11-03T10:00:00Z", "CreateUser")
+        );
+        assert!(matches!(
+            scan(
+                twice.as_bytes(),
+                &by_key(ATTACKER),
+                DEFAULT_INFLATE_CAP,
+                &mut Vec::new()
+            ),
+            Err(ScanError::Json(_))
+        ));
+        let array = format!("{{\"Records\":[[\"{ATTACKER}\"]]}}");
+        let got = scan(
+            array.as_bytes(),
+            &by_key(ATTACKER),
+            DEFAULT_INFLATE_CAP,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!((got.hits.len(), got.unreadable), (0, 1));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::query::Who;
 use super::scan::Hit;
+use crate::action::names::printable_line;
 use crate::event::{CLOUDTRAIL_API_CALL, CLOUDTRAIL_SERVICE_EVENT, CLOUDTRAIL_SIGN_IN};
 use crate::record::incident::Decision;
 use crate::severity::Severity;
@@ -33,17 +34,25 @@ fn display<S: serde::Serializer>(who: &Who, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(who)
 }
 
-/// The temporary credentials a record minted for its caller: `AssumeRole`, `GetSessionToken`
-/// and `GetFederationToken` that succeeded, by the access key in their response.
+/// The credentials a record gave its caller, to be hunted next: the temporary key of an
+/// `AssumeRole`, `GetSessionToken` or `GetFederationToken` that succeeded (only an `ASIA…`
+/// key: a forged record naming somebody's long-term key is not followed), and the long-term
+/// key of a `CreateAccessKey` (a backdoor user's key, say).
 pub fn minted(hit: &Hit, by: &Who) -> Option<Hunted> {
     let record: Value = serde_json::from_str(&hit.raw).ok()?;
     let name = record.get("eventName")?.as_str()?;
-    if !MINTING.contains(&name) || record.get("errorCode").is_some() {
+    if record.get("errorCode").is_some() {
         return None;
     }
-    let key = record
-        .pointer("/responseElements/credentials/accessKeyId")?
-        .as_str()?;
+    let (pointer, prefix) = match name {
+        _ if MINTING.contains(&name) => ("/responseElements/credentials/accessKeyId", "ASIA"),
+        "CreateAccessKey" => ("/responseElements/accessKey/accessKeyId", "AKIA"),
+        _ => return None,
+    };
+    let key = record.pointer(pointer)?.as_str()?;
+    if !key.starts_with(prefix) {
+        return None;
+    }
     let who = Who::parse(key)
         .ok()
         .filter(|w| matches!(w, Who::AccessKey(_)))?;
@@ -331,10 +340,11 @@ pub fn render_timeline(lines: &[Line], hunted: &[Hunted]) -> String {
             .get(l.principal)
             .map(|h| h.who.to_string())
             .unwrap_or_default();
-        out.push_str(&format!(
+        let line = format!(
             "{}  {:<24}  {:<40}  {}  from {}",
             l.time, l.place, l.call, who, l.source_ip
-        ));
+        );
+        out.push_str(&printable_line(&line));
         if let Some(code) = &l.error {
             out.push_str(&format!("  REFUSED {code}"));
         }
@@ -364,7 +374,7 @@ pub fn render_summary(s: &Summary) -> String {
         }
         out.push_str(&format!("{title}:\n"));
         for (k, n) in map {
-            out.push_str(&format!("  {k} ×{n}\n"));
+            out.push_str(&format!("  {} ×{n}\n", printable_line(k)));
         }
     };
     if s.indicators.is_empty() {
@@ -381,7 +391,12 @@ pub fn render_summary(s: &Summary) -> String {
     if !s.created.is_empty() {
         out.push_str("Created:\n");
         for c in &s.created {
-            out.push_str(&format!("  {} {} {}\n", c.time, c.call, c.what));
+            out.push_str(&format!(
+                "  {} {} {}\n",
+                c.time,
+                c.call,
+                printable_line(&c.what)
+            ));
         }
     }
     section(&mut out, "Changed", &s.changed);
@@ -410,6 +425,8 @@ mod tests {
     const CREATE_USER: &str = r#"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/mallory","accountId":"111122223333","accessKeyId":"AKIAMALLORY00000001","principalId":"AIDAMALLORY"},"eventTime":"2026-11-03T10:00:01Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli","requestParameters":{"userName":"backdoor"},"responseElements":{"user":{"userName":"backdoor","arn":"arn:aws:iam::111122223333:user/backdoor"}},"eventID":"e1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333"}"#;
     const ASSUME: &str = r#"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/mallory","accountId":"111122223333","accessKeyId":"AKIAMALLORY00000001"},"eventTime":"2026-11-03T10:00:02Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/Admin","roleSessionName":"x"},"responseElements":{"credentials":{"accessKeyId":"ASIAMINTED000000001","expiration":"Nov 3, 2026, 11:00:02 AM"},"assumedRoleUser":{"arn":"arn:aws:sts::111122223333:assumed-role/Admin/x"}},"eventID":"e2","readOnly":true,"eventType":"AwsApiCall","recipientAccountId":"111122223333"}"#;
 
+    const CREATE_KEY: &str = r#"{"eventTime":"2026-11-03T10:00:03Z","eventName":"CreateAccessKey","responseElements":{"accessKey":{"userName":"backdoor","accessKeyId":"AKIABACKDOOR0000001","status":"Active"}}}"#;
+
     #[test]
     fn a_minted_session_is_followed_by_its_key_and_a_refused_one_is_not() {
         let by = Who::AccessKey("AKIAMALLORY00000001".into());
@@ -421,6 +438,14 @@ mod tests {
         );
         let refused = ASSUME.replace("\"eventID\"", "\"errorCode\":\"AccessDenied\",\"eventID\"");
         assert_eq!(minted(&hit(&refused), &by), None);
+        let forged = ASSUME.replace("ASIAMINTED000000001", "AKIAADMIN0000000001");
+        assert_eq!(
+            minted(&hit(&forged), &by),
+            None,
+            "a long-term key is never minted"
+        );
+        let created = minted(&hit(CREATE_KEY), &by).unwrap();
+        assert_eq!(created.who, Who::AccessKey("AKIABACKDOOR0000001".into()));
         assert_eq!(minted(&hit(CREATE_USER), &by), None);
     }
 
