@@ -230,11 +230,7 @@ fn a_trail_bucket_is_listed_only_for_the_days_asked_and_the_day_after() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let sdk = moto.sdk().await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = firebreak_testbed::seed::s3_client(&sdk);
         upload(&s3, &dir, &written.files, "org-trail", "trail").await;
     });
     let creds = runtime.block_on(moto.home_credentials());
@@ -371,11 +367,7 @@ async fn preserve_keeps_the_principals_activity_from_the_trail_and_says_what_it_
     };
     let (dir, written) = generated("preserve", &spec);
     let w = World::new().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&w.sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = firebreak_testbed::seed::s3_client(&w.sdk);
     upload(&s3, &dir, &written.files, "org-trail", "trail").await;
     // A truncated file among them: named in the evidence.
     let broken = "trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/04/broken.json.gz";
@@ -404,19 +396,7 @@ async fn preserve_keeps_the_principals_activity_from_the_trail_and_says_what_it_
         .into_iter()
         .find(|k| k.contains(incident.id.as_str()) && k.contains("/principal-activity/"))
         .expect("principal activity preserved");
-    let body = s3
-        .get_object()
-        .bucket(&w.stack.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let activity: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let activity = w.read_json(&key).await;
     assert_eq!(activity["source"], "trail");
     let ids: BTreeSet<String> = activity["events"]
         .as_array()

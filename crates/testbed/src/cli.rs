@@ -151,18 +151,6 @@ impl Cli {
             .filter_map(|o| o.key().map(str::to_string))
             .collect()
     }
-
-    pub async fn read_json(&self, key: &str) -> Value {
-        let out = self
-            .s3()
-            .get_object()
-            .bucket(&self.stack.bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()
-    }
 }
 
 impl Drop for Cli {

@@ -114,6 +114,18 @@ impl World {
         Ok((incident, response))
     }
 
+    /// An evidence object of this world's bucket, read as JSON.
+    pub async fn read_json(&self, key: &str) -> serde_json::Value {
+        let out = crate::seed::s3_client(&self.sdk)
+            .get_object()
+            .bucket(&self.stack.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()
+    }
+
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk)
     }

@@ -543,16 +543,22 @@ impl Responder {
             }
         };
         let state = self.resource_state(c, incident, run).await;
-        if !state.is_empty() {
-            match put(
-                "resource-state",
-                serde_json::to_vec_pretty(&state).unwrap_or_default(),
-            )
-            .await
-            {
-                Ok(item) => run.items.push(item),
-                Err(e) => run.missing.push(missing("resource-state", &e)),
+        // What was read, locked as evidence; what could not be read or locked, named as missing.
+        let lock = |kind: &'static str, read: Result<Value, AwsError>| {
+            let put = &put;
+            async move {
+                let body = serde_json::to_vec_pretty(&read?).unwrap_or_default();
+                put(kind, body).await
             }
+        };
+        let keep = |run: &mut Run, kind: &'static str, locked: Result<Item, AwsError>| match locked
+        {
+            Ok(item) => run.items.push(item),
+            Err(e) => run.missing.push(missing(kind, &e)),
+        };
+        if !state.is_empty() {
+            let locked = lock("resource-state", Ok(Value::Array(state))).await;
+            keep(run, "resource-state", locked);
         }
         let lookup = match (&incident.access_key_id, &incident.principal) {
             (Some(key), _) if key.starts_with("AKIA") || key.starts_with("ASIA") => {
@@ -566,29 +572,13 @@ impl Responder {
             let activity = self
                 .trail_activity(c, logs, who, lookup, incident, now)
                 .await;
-            match put(
-                "principal-activity",
-                serde_json::to_vec_pretty(&activity).unwrap_or_default(),
-            )
-            .await
-            {
-                Ok(item) => run.items.push(item),
-                Err(e) => run.missing.push(missing("principal-activity", &e)),
-            }
+            let locked = lock("principal-activity", Ok(activity)).await;
+            keep(run, "principal-activity", locked);
         } else if let Some(lookup) = lookup {
             let start = incident.detected_at - Duration::days(ACTIVITY_WINDOW_DAYS);
-            match principal_activity(&c.cloudtrail, &lookup, start, now).await {
-                Ok(activity) => match put(
-                    "principal-activity",
-                    serde_json::to_vec_pretty(&activity).unwrap_or_default(),
-                )
-                .await
-                {
-                    Ok(item) => run.items.push(item),
-                    Err(e) => run.missing.push(missing("principal-activity", &e)),
-                },
-                Err(e) => run.missing.push(missing("principal-activity", &e)),
-            }
+            let read = principal_activity(&c.cloudtrail, &lookup, start, now).await;
+            let locked = lock("principal-activity", read).await;
+            keep(run, "principal-activity", locked);
         }
     }
 
