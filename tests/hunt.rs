@@ -426,3 +426,38 @@ async fn preserve_keeps_the_principals_activity_from_the_trail_and_says_what_it_
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn only_roots_calls_and_calls_a_rule_names_trip_indicators_in_every_sample() {
+    use firebreak_core::{Config, Decision, Triage};
+    let triage = Triage::new(Config::default()).unwrap();
+    let mut judged = 0;
+    for entry in std::fs::read_dir(firebreak_testbed::repo().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("ct-") || !name.ends_with(".json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(Decision::Incident(incident)) = triage.triage_json(&text) else {
+            continue;
+        };
+        if incident.iocs.is_empty() {
+            continue;
+        }
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let d = &event["detail"];
+        let root = d["userIdentity"]["type"] == "Root";
+        let named = triage.rules().names_call(
+            d["eventSource"].as_str().unwrap_or_default(),
+            d["eventName"].as_str().unwrap_or_default(),
+        );
+        assert!(
+            root || named,
+            "{name} trips {:?} but the hunt would not judge it",
+            incident.iocs
+        );
+        judged += 1;
+    }
+    assert!(judged > 50, "only {judged} samples tripped an indicator");
+}

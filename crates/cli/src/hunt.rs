@@ -196,13 +196,22 @@ pub fn run(
         principals: hunted.iter().map(|h| h.who.clone()).collect(),
         ..base
     });
+    // Reading the hits again (the filters shown, each judged by the rules) is spread over the
+    // workers too: a busy principal has tens of thousands.
+    let keep: Vec<bool> = on_every_core(&hits, jobs, |chunk| {
+        chunk
+            .iter()
+            .map(|hit| {
+                serde_json::from_str::<Light>(&hit.raw).is_ok_and(|l| shown.matches(&l).is_some())
+            })
+            .collect()
+    });
     let hits: Vec<Hit> = hits
         .into_iter()
-        .filter(|hit| {
-            serde_json::from_str::<Light>(&hit.raw).is_ok_and(|l| shown.matches(&l).is_some())
-        })
+        .zip(keep)
+        .filter_map(|(hit, keep)| keep.then_some(hit))
         .collect();
-    let timeline = lines(&hits, triage);
+    let timeline = on_every_core(&hits, jobs, |chunk| lines(chunk, triage));
     let summary = summarise(&timeline, &hunted);
     if args.json {
         for hit in &hits {
@@ -257,6 +266,25 @@ pub fn run(
         all.unreadable.len()
     )?;
     Ok(EXIT_FAILED)
+}
+
+/// `f` over `items` in `jobs` contiguous chunks at once, the results in the items' order.
+fn on_every_core<T: Sync, U: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&[T]) -> Vec<U> + Sync,
+) -> Vec<U> {
+    let size = items.len().div_ceil(jobs.max(1)).max(1);
+    std::thread::scope(|threads| {
+        let parts: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| threads.spawn(|| f(chunk)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The files to read: listed from S3 by the trail's layout, or walked locally.

@@ -255,6 +255,18 @@ impl RuleSet {
     }
 
     /// The rules a record fires.
+    /// Whether any rule is about this call at all (before its condition): a call no rule names
+    /// can trip an indicator only when root makes it.
+    pub fn names_call(&self, event_source: &str, event_name: &str) -> bool {
+        self.index
+            .get(event_source)
+            .is_some_and(|by_name| by_name.contains_key(event_name))
+            || self.prefixes.get(event_source).is_some_and(|p| {
+                p.iter()
+                    .any(|(prefix, _)| event_name.starts_with(prefix.as_str()))
+            })
+    }
+
     pub(crate) fn matching(&self, record: &Record<'_>, ctx: &MatchContext<'_>) -> Vec<&IocRule> {
         let exact = self
             .index
