@@ -418,21 +418,8 @@ async fn a_public_lambda_statement_is_removed_and_released() {
     let iam = aws_sdk_iam::Client::new(&w.sdk);
     firebreak_testbed::seed::user_with_two_keys(&iam, "release-bot").await;
     let role = seed_role(&w, "orders-export-role").await;
+    firebreak_testbed::seed::function(&w.sdk, "orders-export", &role).await;
     let lambda = aws_sdk_lambda::Client::new(&w.sdk);
-    lambda
-        .create_function()
-        .function_name("orders-export")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_smithy_types::Blob::new(b"never invoked".to_vec()))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("function");
     lambda
         .add_permission()
         .function_name("orders-export")

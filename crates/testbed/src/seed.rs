@@ -196,6 +196,25 @@ pub async fn role(iam: &aws_sdk_iam::Client, name: &str) {
         .expect("create role");
 }
 
+/// A Lambda function that is never invoked (the emulator runs none without Docker): something
+/// for a permission to be added to and removed from.
+pub async fn function(sdk: &SdkConfig, name: &str, role_arn: &str) {
+    aws_sdk_lambda::Client::new(sdk)
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role_arn)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(b"never invoked".to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create function");
+}
+
 /// A running instance with two volumes and an instance profile, in its own VPC.
 #[derive(Debug, Clone)]
 pub struct Server {

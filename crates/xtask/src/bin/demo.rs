@@ -536,63 +536,25 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
                     Shared::Image(_) => Shared::Image(real.clone()),
                     other => other.clone(),
                 };
-                let mut values = accounts.clone();
+                // Shared as the attacker did, with the same calls the undo reverses.
                 match &shared {
-                    Shared::Image(id) => {
-                        let mut list: Vec<_> = values
-                            .iter()
-                            .map(|a| {
-                                aws_sdk_ec2::types::LaunchPermission::builder()
-                                    .user_id(a)
-                                    .build()
-                            })
-                            .collect();
-                        if *public {
-                            list.push(
-                                aws_sdk_ec2::types::LaunchPermission::builder()
-                                    .group(aws_sdk_ec2::types::PermissionGroup::All)
-                                    .build(),
-                            );
-                        }
-                        c.ec2
-                            .modify_image_attribute()
-                            .image_id(id)
-                            .launch_permission(
-                                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                                    .set_add(Some(list))
-                                    .build(),
-                            )
-                            .send()
-                            .await
-                            .expect("image share");
+                    Shared::Image(_) | Shared::Snapshot(_) => {
+                        firebreak_aws::service::ec2::modify_shares(
+                            &c.ec2, &shared, accounts, *public, true,
+                        )
+                        .await
+                        .expect("image or snapshot share");
                     }
-                    Shared::Snapshot(id) => {
-                        let mut call = c
-                            .ec2
-                            .modify_snapshot_attribute()
-                            .snapshot_id(id)
-                            .attribute(
-                                aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission,
-                            )
-                            .operation_type(aws_sdk_ec2::types::OperationType::Add)
-                            .set_user_ids(Some(values.clone()));
-                        if *public {
-                            call = call.group_names("all");
-                        }
-                        call.send().await.expect("snapshot share");
-                    }
-                    Shared::DbSnapshot(id) | Shared::DbClusterSnapshot(id) => {
-                        if *public {
-                            values.push("all".into());
-                        }
-                        aws_sdk_rds::Client::new(&c.sdk)
-                            .modify_db_cluster_snapshot_attribute()
-                            .db_cluster_snapshot_identifier(id)
-                            .attribute_name("restore")
-                            .set_values_to_add(Some(values))
-                            .send()
-                            .await
-                            .expect("cluster snapshot share");
+                    Shared::DbSnapshot(_) | Shared::DbClusterSnapshot(_) => {
+                        firebreak_aws::service::rds::modify_shares(
+                            &aws_sdk_rds::Client::new(&c.sdk),
+                            &shared,
+                            accounts,
+                            *public,
+                            true,
+                        )
+                        .await
+                        .expect("database snapshot share");
                     }
                 }
                 s.ids.insert(resource.id().to_string(), real);
@@ -605,30 +567,16 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
                 let role_name = format!("{function_name}-role");
                 seed::role(&c.iam, &role_name).await;
                 let role = format!("arn:aws:iam::{}:role/{role_name}", incident.account);
+                seed::function(&c.sdk, function_name, &role).await;
                 let lambda = aws_sdk_lambda::Client::new(&c.sdk);
-                lambda
-                    .create_function()
-                    .function_name(function_name)
-                    .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-                    .handler("bootstrap")
-                    .role(role)
-                    .code(
-                        aws_sdk_lambda::types::FunctionCode::builder()
-                            .zip_file(aws_smithy_types::Blob::new(b"demo: never invoked".to_vec()))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .expect("function");
-                lambda
-                    .add_permission()
-                    .function_name(function_name)
-                    .statement_id(statement_id)
-                    .action(&grant.action)
-                    .principal(&grant.principal)
-                    .send()
-                    .await
-                    .expect("permission");
+                firebreak_aws::service::lambda::add_permission(
+                    &lambda,
+                    function_name,
+                    statement_id,
+                    grant,
+                )
+                .await
+                .expect("permission");
             }
             Action::CognitoDisableUser {
                 user_pool_id,
