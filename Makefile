@@ -77,8 +77,8 @@ package: venv
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(BIN):$$PATH" $(BIN)/cargo-lambda lambda build --release --arm64 --output-format zip \
 		-p firebreak-triage -p firebreak-contain -p firebreak-preserve -p firebreak-page \
-		-p firebreak-clock -p firebreak-drill
-	@for f in triage contain preserve page clock drill; do \
+		-p firebreak-clock -p firebreak-drill -p firebreak-hunt
+	@for f in triage contain preserve page clock drill hunt; do \
 		ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-9s %6.1f MiB  %s\n", f, $$5/1048576, $$9}'; done
 
 # The layers of the two library crates, bottom first: a module imports only its own layer and

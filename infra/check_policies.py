@@ -82,6 +82,9 @@ class Template:
         if kind == "AWS::IAM::Role":
             role = self.resolve(resource.get("Properties", {}).get("RoleName", name))
             return f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            function = self.resolve(resource.get("Properties", {}).get("FunctionName", name))
+            return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}"
         if kind == "AWS::KMS::Key":
             return f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{name}"
         return f"{name}.{attr}"

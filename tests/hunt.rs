@@ -461,3 +461,235 @@ fn only_roots_calls_and_calls_a_rule_names_trip_indicators_in_every_sample() {
     }
     assert!(judged > 50, "only {judged} samples tripped an indicator");
 }
+
+/// The template's hunt state machine on the emulator, calling `function` for each batch.
+async fn hunt_state_machine(sdk: &aws_config::SdkConfig, bucket: &str, function: &str) -> String {
+    let template = firebreak_testbed::template::load();
+    let machine = &template["Resources"]["HuntStateMachine"]["Properties"];
+    let definition = serde_json::to_string(&machine["Definition"])
+        .unwrap()
+        .replace("${EvidenceBucket}", bucket)
+        .replace("${HuntFunctionArn}", function);
+    assert!(!definition.contains("${"), "{definition}");
+    let role = aws_sdk_iam::Client::new(sdk)
+        .create_role()
+        .role_name("firebreak-hunt-map")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_sfn::Client::new(sdk)
+        .create_state_machine()
+        .name("firebreak-hunt")
+        .definition(definition)
+        .role_arn(role.role().unwrap().arn())
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn
+}
+
+/// The hunt function as the emulator knows it: it answers each invocation with the task it is
+/// sent (moto runs function code only under Docker). Made with the emulator's default
+/// credentials, which its Step Functions interpreter calls Lambda with.
+async fn echo_function(endpoint: &str) -> String {
+    let sdk = firebreak_testbed::moto::sdk_for(endpoint).await;
+    let role = aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name("firebreak-hunt")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    let zip = {
+        let mut out = Vec::new();
+        // An empty zip: the code never runs.
+        out.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06]);
+        out.extend_from_slice(&[0; 18]);
+        out
+    };
+    aws_sdk_lambda::Client::new(&sdk)
+        .create_function()
+        .function_name("firebreak-hunt")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role.role().unwrap().arn())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(zip.into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .function_arn
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_remote_hunt_runs_the_templates_map_and_its_workers_find_the_attacker() {
+    use firebreak_aws::run::hunt::Remote;
+    use firebreak_aws::service::trail::{self, Location, Scope};
+    use firebreak_core::hunt::{Follow, Pass, Query, Who};
+    use firebreak_testbed::world::World;
+
+    let spec = Spec {
+        records: 1_500,
+        window_secs: 3_600,
+        ..Spec::default()
+    };
+    let (dir, written) = generated("remote", &spec);
+    let w = World::new().await;
+    w.moto.run_state_machines();
+    let s3 = firebreak_testbed::seed::s3_client(&w.sdk);
+    upload(&s3, &dir, &written.files, "org-trail", "trail").await;
+    let function = echo_function(&w.moto.endpoint).await;
+    let machine = hunt_state_machine(&w.sdk, &w.stack.bucket, &function).await;
+
+    // The worker in-process, configured as the template configures the hunt function.
+    let creds = w.moto.home_credentials().await;
+    let mut env = firebreak_testbed::lambda::function_env(&w.moto, &creds, &w.stack, "firebreak");
+    env.push(("FIREBREAK_TRAIL_LOGS".into(), "s3://org-trail/trail".into()));
+    let contexts = firebreak_testbed::lambda::contexts(&env, &w.sdk);
+    let worker = &contexts["hunt"];
+
+    // Round by round, as `firebreak hunt --remote` runs them: the batches written as the map's
+    // manifest, the emulator's map run over them (each item handed to the function, whose
+    // answer, here the task itself, is the map's output), each task run by the worker, the
+    // parts read back.
+    let remote = Remote {
+        sfn: aws_sdk_sfn::Client::new(&w.sdk),
+        evidence: firebreak_aws::EvidenceStore::new(s3.clone(), w.stack.bucket.clone(), 90, false),
+        state_machine: machine.clone(),
+        poll: std::time::Duration::from_millis(200),
+    };
+    let at = Location::parse("s3://org-trail/trail").unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let files = trail::list(
+        &s3,
+        &at,
+        &Scope {
+            first_day: Some(day(1)),
+            last_day: Some(day(9)),
+            ..Scope::default()
+        },
+    )
+    .await
+    .unwrap();
+    let scope = Query {
+        since: Some(firebreak_core::hunt::query::parse_time("2026-11-01").unwrap()),
+        until: Some(firebreak_core::hunt::query::parse_time("2026-11-10").unwrap()),
+        ..Query::default()
+    };
+    let mut follow = Follow::new(&[Who::parse(ATTACKER_KEY).unwrap()], true);
+    let mut round = 0;
+    let mut tasks_run = 0;
+    while let Some(query) = follow.next_query(&scope) {
+        let now = chrono::Utc::now();
+        let executions = remote
+            .start("t-remote", round, &files, query.query(), now)
+            .await
+            .unwrap();
+        let mut pass = Pass::default();
+        for execution in &executions {
+            let output = remote.wait(execution).await.unwrap();
+            let tasks: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
+            assert_eq!(tasks.len(), execution.batches.len(), "one item a batch");
+            for task in &tasks {
+                assert_eq!(task["job"]["id"], "t-remote", "{task}");
+                let answer = firebreak_testbed::lambda::deliver(worker, &task.to_string()).await;
+                assert!(answer["files"].as_u64().unwrap() > 0, "{answer}");
+                tasks_run += 1;
+            }
+            let part = remote
+                .collect(execution, query.query().principals.len(), "org-trail")
+                .await;
+            pass.files += part.files;
+            pass.hits.extend(part.hits);
+            pass.unreadable.extend(part.unreadable);
+        }
+        assert_eq!(
+            pass.files as usize,
+            files.len(),
+            "every file read once a round"
+        );
+        follow.absorb(pass);
+        round += 1;
+    }
+    let (hunted, hits, all) = follow.finish();
+    assert!(round >= 2, "the minted session is a round of its own");
+    assert!(tasks_run >= round);
+    assert!(hunted.iter().any(|h| h.who.to_string() == MINTED_KEY));
+    assert!(all.unreadable.is_empty(), "{:?}", all.unreadable);
+    let found: BTreeSet<String> = hits.iter().map(|h| h.event_id.clone()).collect();
+    let both: BTreeSet<String> = written.attacker.union(&written.minted).cloned().collect();
+    assert_eq!(found, both);
+
+    // A retried batch finds its part there and succeeds; a task naming objects outside the
+    // configured trail is refused, not run.
+    let retry = serde_json::json!({
+        "batch": {"part": "00000", "files": [{"key": files[0].key, "size": files[0].size}]},
+        "job": {"id": "t-retry", "round": 0, "principals": [ATTACKER_KEY]},
+    });
+    for _ in 0..2 {
+        firebreak_testbed::lambda::deliver(worker, &retry.to_string()).await;
+    }
+    let collector = firebreak_testbed::collector("hunt");
+    for key in [
+        "incidents/x/manifest.json",
+        "trail/AWSLogs/../../secret.json.gz",
+        "elsewhere/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/a.json.gz",
+    ] {
+        let task = serde_json::json!({
+            "batch": {"part": "00000", "files": [{"key": key, "size": 1}]},
+            "job": {"id": "t-evil", "round": 0, "principals": [ATTACKER_KEY]},
+        });
+        let refused = worker.handle(&task.to_string(), collector.clone()).await;
+        assert!(
+            matches!(&refused, Err(firebreak_lambda::FunctionError::BadInput(m)) if m.contains("not a log file")),
+            "{key}: {refused:?}"
+        );
+    }
+
+    // `firebreak hunt --remote`, the real binary: the emulator's map runs, but its function only
+    // echoes, so no batch wrote results: every file is named unread and the hunt exits 1.
+    let config = dir.join("firebreak.toml");
+    let text = std::fs::read_to_string(firebreak_testbed::repo().join("infra/firebreak.toml"))
+        .unwrap()
+        .replace("firebreak-evidence-111122223333", &w.stack.bucket);
+    std::fs::write(&config, text).unwrap();
+    let output = std::process::Command::new(firebreak_testbed::cli::binary())
+        .args([
+            "hunt",
+            "s3://org-trail/trail",
+            "--remote",
+            "--state-machine",
+            &machine,
+            "--endpoint",
+            &w.moto.endpoint,
+            "--bucket-region",
+            "us-east-1",
+            "--principal",
+            ATTACKER_KEY,
+            "--since",
+            "2026-11-02",
+            "--until",
+            "2026-11-04",
+            "--config",
+        ])
+        .arg(&config)
+        .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
+        .env(
+            "AWS_SESSION_TOKEN",
+            creds.session_token().unwrap_or_default(),
+        )
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("no results"), "{err}");
+    assert!(err.contains("files could not be read"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -7,7 +7,11 @@ emulator's memory and time grow with the square of the bucket: it ran out of mem
 Here the keys outside the prefix are left out before the copy; they were dropped after it, so
 every answer to a listing of a prefix, and to the next page of one (markers inside the prefix,
 as the SDK's paging sends them), is the same. A key marker outside the prefix is answered
-differently; Firebreak never sends one. Nothing else of moto changes.
+differently; Firebreak never sends one.
+
+moto's Step Functions interpreter (when a test turns it on) calls S3 and Lambda back through
+the server at localhost:$MOTO_PORT; the server is started on port 0, so the port it was given is
+put there once it listens. Nothing else of moto changes.
 
 Usage: python moto_server.py [--serial] <moto_server arguments>
 --serial makes werkzeug serve one request at a time (see `Moto::start_serial`).
@@ -35,8 +39,24 @@ def prefix_first():
     models.S3Backend.list_object_versions = namespace["list_object_versions"]
 
 
+def own_port():
+    import os
+
+    import werkzeug.serving as serving
+
+    make_server = serving.make_server
+
+    def listening(*args, **kwargs):
+        server = make_server(*args, **kwargs)
+        os.environ["MOTO_PORT"] = str(server.port)
+        return server
+
+    serving.make_server = listening
+
+
 def main(args):
     prefix_first()
+    own_port()
     if args[:1] == ["--serial"]:
         args = args[1:]
         serve = server.run_simple

@@ -81,12 +81,21 @@ pub struct HuntArgs {
     /// Configuration file (TOML) the indicator rules are judged under.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Fan the files out over the stack's hunt state machine (a Lambda worker per batch)
+    /// instead of reading them here: an S3 source only; the batches and results are kept under
+    /// `hunts/<id>/` in the evidence bucket (`[stack] evidence_bucket`).
+    #[arg(long)]
+    pub remote: bool,
+    /// The hunt state machine's ARN (default: `[trail] hunt_state_machine`).
+    #[arg(long)]
+    pub state_machine: Option<String>,
 }
 
 /// Where the files come from.
 enum Files {
     Local(Vec<PathBuf>),
     S3 {
+        sdk: Box<aws_config::SdkConfig>,
         client: aws_sdk_s3::Client,
         bucket: String,
         files: Vec<LogFile>,
@@ -184,10 +193,20 @@ pub fn run(
             ..base.clone()
         }
     };
+    let remote = if args.remote {
+        Some(fan_out(triage, args, &files, now)?)
+    } else {
+        None
+    };
     let mut follow = Follow::new(&named, !args.no_follow);
+    let mut round = 0;
     while let Some(query) = follow.next_query(&scope) {
-        let pass = scan_all(&runtime, &files, &query, jobs, show_progress)?;
+        let pass = match &remote {
+            Some(fan) => runtime.block_on(fan.round(round, &query, now))?,
+            None => scan_all(&runtime, &files, &query, jobs, show_progress)?,
+        };
         follow.absorb(pass);
+        round += 1;
     }
     let unfollowed = follow.unfollowed().to_vec();
     let (hunted, hits, all) = follow.finish();
@@ -230,6 +249,16 @@ pub fn run(
         all.records
     )?;
     summary_out.write_all(render_summary(&summary).as_bytes())?;
+    if let Some(fan) = &remote {
+        writeln!(
+            summary_out,
+            "Fanned out over {} in {round} round(s); the batches and every match are kept in s3://{}/{}{}/",
+            fan.remote.state_machine,
+            fan.remote.evidence.bucket(),
+            firebreak_core::hunt::remote::PREFIX,
+            fan.id
+        )?;
+    }
     let mut code = EXIT_OK;
     for m in &unfollowed {
         writeln!(
@@ -339,6 +368,7 @@ async fn files(args: &HuntArgs, q: &Query, following: bool) -> anyhow::Result<Fi
         .await
         .map_err(|e| crate::aws::aws_failure("listing the trail's log files", &e, false))?;
     Ok(Files::S3 {
+        sdk: Box::new(sdk),
         client,
         bucket: at.bucket,
         files,
@@ -428,6 +458,7 @@ fn scan_all(
                 client,
                 bucket,
                 files,
+                ..
             } => {
                 let on_file = |result: &Result<FileScan, ScanError>| {
                     progress.files.fetch_add(1, Ordering::Relaxed);
@@ -481,5 +512,103 @@ fn draw_progress(p: &Progress, total: u64, done: &AtomicBool) {
             p.records.load(Ordering::Relaxed),
             p.matches.load(Ordering::Relaxed),
         );
+    }
+}
+
+/// A hunt fanned out over the stack's state machine.
+struct FanOut {
+    remote: firebreak_aws::run::hunt::Remote,
+    id: String,
+    trail_bucket: String,
+    files: Vec<LogFile>,
+}
+
+/// The state machine and evidence bucket a `--remote` hunt uses, and its id.
+fn fan_out(
+    triage: &Triage,
+    args: &HuntArgs,
+    files: &Files,
+    now: DateTime<Utc>,
+) -> anyhow::Result<FanOut> {
+    let Files::S3 {
+        sdk, bucket, files, ..
+    } = files
+    else {
+        anyhow::bail!(
+            "--remote hunts an S3 location (s3://bucket[/trail-prefix]), not local files"
+        );
+    };
+    let config = triage.config();
+    let state_machine = args
+        .state_machine
+        .clone()
+        .or_else(|| config.trail.hunt_state_machine.clone())
+        .context(
+            "--remote needs the hunt state machine: --state-machine ARN, or [trail] \
+             hunt_state_machine (the stack's HuntStateMachineArn output)",
+        )?;
+    anyhow::ensure!(
+        !config.stack.evidence_bucket.is_empty(),
+        "--remote keeps its batches and results in the evidence bucket: set [stack] evidence_bucket"
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&**sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let evidence = firebreak_aws::EvidenceStore::new(
+        s3,
+        config.stack.evidence_bucket.clone(),
+        config.evidence.retention_days,
+        config.evidence.lock_mode == firebreak_core::config::LockMode::Governance,
+    );
+    let salt = u64::from(std::process::id()) << 32 ^ u64::from(now.timestamp_subsec_nanos());
+    Ok(FanOut {
+        remote: firebreak_aws::run::hunt::Remote {
+            sfn: aws_sdk_sfn::Client::new(sdk),
+            evidence,
+            state_machine,
+            poll: Duration::from_secs(2),
+        },
+        id: format!("{}-{salt:x}", now.format("%Y%m%dt%H%M%S")),
+        trail_bucket: bucket.clone(),
+        files: files.clone(),
+    })
+}
+
+impl FanOut {
+    /// One round: its executions started, waited for, and their parts read into one pass.
+    async fn round(
+        &self,
+        round: usize,
+        query: &Compiled,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Pass> {
+        let executions = self
+            .remote
+            .start(&self.id, round, &self.files, query.query(), now)
+            .await
+            .map_err(|e| crate::aws::aws_failure("starting the hunt's executions", &e, false))?;
+        let mut pass = Pass::default();
+        for execution in &executions {
+            self.remote
+                .wait(execution)
+                .await
+                .map_err(|e| crate::aws::aws_failure("waiting for the hunt", &e, false))?;
+            let part = self
+                .remote
+                .collect(
+                    execution,
+                    query.query().principals.len(),
+                    &self.trail_bucket,
+                )
+                .await;
+            pass.files += part.files;
+            pass.records += part.records;
+            pass.json_bytes += part.json_bytes;
+            pass.hits.extend(part.hits);
+            pass.unreadable.extend(part.unreadable);
+        }
+        Ok(pass)
     }
 }

@@ -151,6 +151,9 @@ pub struct Trail {
     pub logs: Option<String>,
     /// How many days before the incident that hunt reads (1 to 400).
     pub activity_days: u32,
+    /// The hunt state machine (the stack's `HuntStateMachineArn` output): `firebreak hunt
+    /// --remote` fans the files out over it.
+    pub hunt_state_machine: Option<String>,
 }
 
 impl Default for Trail {
@@ -159,6 +162,7 @@ impl Default for Trail {
             buckets: Vec::new(),
             logs: None,
             activity_days: 7,
+            hunt_state_machine: None,
         }
     }
 }

@@ -611,6 +611,32 @@ async fn check_wiring(
     .map_err(|e| FunctionError::aws("checking Firebreak's wiring", e))
 }
 
+/// `hunt`: one item of the hunt state machine's Distributed Map: a batch of the trail's log
+/// files scanned for the round's principals, the matches written under `hunts/<id>/` in the
+/// evidence bucket. A task naming files outside the configured trail, or sent when no trail is
+/// configured, is refused (bad input, not retried); a failed write is retried.
+pub async fn hunt(ctx: &Context, raw: &str, _collector: Collector) -> Result<Value, FunctionError> {
+    let Some(logs) = ctx.settings.config.trail.logs.as_deref() else {
+        return Err(FunctionError::BadInput(
+            "no trail is configured (FIREBREAK_TRAIL_LOGS): nothing to hunt".into(),
+        ));
+    };
+    let at = firebreak_aws::service::trail::Location::parse(logs).ok_or_else(|| {
+        FunctionError::BadInput(format!(
+            "FIREBREAK_TRAIL_LOGS {logs:?} is not s3://bucket[/prefix]"
+        ))
+    })?;
+    firebreak_aws::run::hunt::work(&ctx.responder.home.s3, &at, ctx.evidence(), raw, Utc::now())
+        .await
+        .map_err(|e| {
+            if e.code == "BadTask" {
+                FunctionError::BadInput(e.message)
+            } else {
+                FunctionError::aws("hunting one batch", e)
+            }
+        })
+}
+
 /// `drill`: puts a drill finding on Firebreak's bus, waits for the pipeline, checks each
 /// stage's records, pages the `[DRILL]` summary and logs the verdict. A failed drill is an
 /// answer, not an error: retrying would start another drill.

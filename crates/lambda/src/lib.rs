@@ -9,6 +9,7 @@
 //! - `page`: all of Firebreak's events → SNS, once per incident and stage.
 //! - `clock`: hourly → obligations due within 6 hours or overdue, paged again until acknowledged.
 //! - `drill`: monthly → a synthetic finding through the pipeline, checked, `[DRILL]` summary.
+//! - `hunt`: one batch of a fanned-out hunt (the hunt state machine's map) → its matches stored.
 
 pub mod error;
 pub mod handlers;
@@ -40,17 +41,20 @@ pub enum Function {
     Clock,
     /// Runs a drill (scheduled monthly).
     Drill,
+    /// Scans one batch of trail log files (an item of the hunt state machine's map).
+    Hunt,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::Triage,
         Function::Contain,
         Function::Preserve,
         Function::Page,
         Function::Clock,
         Function::Drill,
+        Function::Hunt,
     ];
 
     /// Its name (the binary's, and the template's `Binary` build property).
@@ -62,6 +66,7 @@ impl Function {
             Function::Page => "page",
             Function::Clock => "clock",
             Function::Drill => "drill",
+            Function::Hunt => "hunt",
         }
     }
 }
@@ -157,6 +162,7 @@ impl Context {
             Function::Page => handlers::page(self, raw, collector).await,
             Function::Clock => handlers::clock(self, raw, collector).await,
             Function::Drill => handlers::drill(self, raw, collector).await,
+            Function::Hunt => handlers::hunt(self, raw, collector).await,
         };
         // Logs carry no personal data: the answer's summary, and the error redacted. The full
         // values are in the locked evidence.

@@ -186,3 +186,36 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+impl Moto {
+    /// Turns on the emulator's Step Functions interpreter, with Lambda functions that answer
+    /// each invocation with the payload they were sent (moto runs function code only under
+    /// Docker): a state machine then really runs, and what it would hand a function can be read
+    /// from its output.
+    pub fn run_state_machines(&self) {
+        let url = format!("{}/moto-api/config", self.endpoint);
+        let body = r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#;
+        let status = post(&url, body);
+        assert!(
+            status.starts_with("HTTP/1.1 20"),
+            "moto-api/config: {status}"
+        );
+    }
+}
+
+/// A bare HTTP/1.1 POST of a JSON body to the emulator; the status line.
+fn post(url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// endpoint");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = TcpStream::connect(host).expect("connect to the emulator");
+    write!(
+        stream,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}

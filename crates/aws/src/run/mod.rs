@@ -7,6 +7,7 @@ pub mod clock;
 pub mod doctor;
 pub mod drill;
 pub mod human;
+pub mod hunt;
 pub mod lockdown;
 pub mod release;
 pub mod respond;

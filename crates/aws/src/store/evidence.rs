@@ -374,6 +374,27 @@ impl EvidenceStore {
         self.create(None, key, body, &checksum, now).await
     }
 
+    /// Writes `body` under `key` (outside every incident: a hunt's results), locked and
+    /// checksummed, once: a retry that finds the same bytes there succeeds; different bytes
+    /// are an `EvidenceConflict`.
+    pub async fn put_once(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        if self.create_unowned(key, body.clone(), now).await? {
+            return Ok(());
+        }
+        if self.read(key).await? == body {
+            return Ok(());
+        }
+        Err(AwsError::new(
+            "EvidenceConflict",
+            format!("{key} already holds other contents; nothing was overwritten"),
+        ))
+    }
+
     /// The retain-until date of an object written at `now`.
     pub fn retain_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + self.retention

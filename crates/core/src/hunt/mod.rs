@@ -3,9 +3,11 @@
 //! summary judges each record with triage's own rules.
 //!
 //! [`query`] (what to look for, compiled to byte needles) → [`scan`] (one file's bytes to its
-//! hits) → [`summary`] (minted sessions to follow, the timeline, the summary).
+//! hits) → [`summary`] (minted sessions to follow, the timeline, the summary). [`remote`] cuts
+//! the files into batches for workers elsewhere and reads their results back.
 
 pub mod query;
+pub mod remote;
 pub mod scan;
 pub mod summary;
 

@@ -60,6 +60,15 @@ impl Who {
         }
     }
 
+    /// The principal as [`Who::parse`] reads it back.
+    pub fn spec(&self) -> String {
+        match self {
+            Who::AccessKey(s) | Who::User(s) | Who::Role(s) | Who::Session(s) => s.clone(),
+            Who::Root(Some(account)) => format!("arn:aws:iam::{account}:root"),
+            Who::Root(None) => "root".into(),
+        }
+    }
+
     /// A string every record this principal made contains, as CloudTrail writes it: the
     /// scanner skips a file or a record without it before reading it.
     fn needle(&self) -> String {
