@@ -587,7 +587,14 @@ async fn a_remote_hunt_runs_the_templates_map_and_its_workers_find_the_attacker(
     while let Some(query) = follow.next_query(&scope) {
         let now = chrono::Utc::now();
         let executions = remote
-            .start("t-remote", round, &files, query.query(), now)
+            .start(
+                "t-remote",
+                round,
+                "s3://org-trail/trail",
+                &files,
+                query.query(),
+                now,
+            )
             .await
             .unwrap();
         let mut pass = Pass::default();
@@ -596,14 +603,16 @@ async fn a_remote_hunt_runs_the_templates_map_and_its_workers_find_the_attacker(
             let tasks: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
             assert_eq!(tasks.len(), execution.batches.len(), "one item a batch");
             for task in &tasks {
-                assert_eq!(task["job"]["id"], "t-remote", "{task}");
+                assert_eq!(
+                    task["folder"],
+                    format!("hunts/t-remote/round-{round:02}/"),
+                    "{task}"
+                );
                 let answer = firebreak_testbed::lambda::deliver(worker, &task.to_string()).await;
                 assert!(answer["files"].as_u64().unwrap() > 0, "{answer}");
                 tasks_run += 1;
             }
-            let part = remote
-                .collect(execution, query.query().principals.len(), "org-trail")
-                .await;
+            let part = remote.collect(execution, "org-trail").await;
             pass.files += part.files;
             pass.hits.extend(part.hits);
             pass.unreadable.extend(part.unreadable);
@@ -625,29 +634,57 @@ async fn a_remote_hunt_runs_the_templates_map_and_its_workers_find_the_attacker(
     let both: BTreeSet<String> = written.attacker.union(&written.minted).cloned().collect();
     assert_eq!(found, both);
 
-    // A retried batch finds its part there and succeeds; a task naming objects outside the
-    // configured trail is refused, not run.
-    let retry = serde_json::json!({
-        "batch": {"part": "00000", "files": [{"key": files[0].key, "size": files[0].size}]},
-        "job": {"id": "t-retry", "round": 0, "principals": [ATTACKER_KEY]},
-    });
-    for _ in 0..2 {
-        firebreak_testbed::lambda::deliver(worker, &retry.to_string()).await;
-    }
+    // A retried batch finds its part there (the same bytes) and succeeds. A task is names only:
+    // one that names no round, a round nobody wrote, a job for another trail or a batch of
+    // other objects is refused, not run.
+    let first = serde_json::json!({"folder": "hunts/t-remote/round-00/", "part": "00000"});
+    firebreak_testbed::lambda::deliver(worker, &first.to_string()).await;
+    let evidence = &remote.evidence;
+    let now = chrono::Utc::now();
+    let evil_job = |id: &str, trail: &str| serde_json::json!({"id": id, "round": 0, "trail": trail, "principals": [ATTACKER_KEY]});
+    let evil_batch =
+        |key: &str| serde_json::json!({"part": "00000", "files": [{"key": key, "size": 1}]});
+    let put = |key: &str, v: serde_json::Value| {
+        let (evidence, key) = (evidence.clone(), key.to_string());
+        async move {
+            evidence
+                .put_once(&key, v.to_string().into_bytes(), now)
+                .await
+                .unwrap()
+        }
+    };
+    put(
+        "hunts/t-evil/round-00/job.json",
+        evil_job("t-evil", "s3://org-trail/trail"),
+    )
+    .await;
+    put(
+        "hunts/t-evil/round-00/batches/00000.json",
+        evil_batch("trail/AWSLogs/../../incidents/x/manifest.json"),
+    )
+    .await;
+    put(
+        "hunts/t-other/round-00/job.json",
+        evil_job("t-other", "s3://elsewhere/trail"),
+    )
+    .await;
+    put(
+        "hunts/t-other/round-00/batches/00000.json",
+        evil_batch(&files[0].key),
+    )
+    .await;
     let collector = firebreak_testbed::collector("hunt");
-    for key in [
-        "incidents/x/manifest.json",
-        "trail/AWSLogs/../../secret.json.gz",
-        "elsewhere/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/a.json.gz",
+    for (folder, why) in [
+        ("incidents/x/", "not a hunt round's folder"),
+        ("hunts/t-nobody/round-00/", "does not exist"),
+        ("hunts/t-evil/round-00/", "not a log file"),
+        ("hunts/t-other/round-00/", "this function reads only"),
     ] {
-        let task = serde_json::json!({
-            "batch": {"part": "00000", "files": [{"key": key, "size": 1}]},
-            "job": {"id": "t-evil", "round": 0, "principals": [ATTACKER_KEY]},
-        });
+        let task = serde_json::json!({"folder": folder, "part": "00000"});
         let refused = worker.handle(&task.to_string(), collector.clone()).await;
         assert!(
-            matches!(&refused, Err(firebreak_lambda::FunctionError::BadInput(m)) if m.contains("not a log file")),
-            "{key}: {refused:?}"
+            matches!(&refused, Err(firebreak_lambda::FunctionError::BadInput(m)) if m.contains(why)),
+            "{folder}: {refused:?}"
         );
     }
 

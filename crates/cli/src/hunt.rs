@@ -95,7 +95,6 @@ pub struct HuntArgs {
 enum Files {
     Local(Vec<PathBuf>),
     S3 {
-        sdk: Box<aws_config::SdkConfig>,
         client: aws_sdk_s3::Client,
         bucket: String,
         files: Vec<LogFile>,
@@ -194,7 +193,7 @@ pub fn run(
         }
     };
     let remote = if args.remote {
-        Some(fan_out(triage, args, &files, now)?)
+        Some(fan_out(&runtime, triage, args, &files, now)?)
     } else {
         None
     };
@@ -368,7 +367,6 @@ async fn files(args: &HuntArgs, q: &Query, following: bool) -> anyhow::Result<Fi
         .await
         .map_err(|e| crate::aws::aws_failure("listing the trail's log files", &e, false))?;
     Ok(Files::S3 {
-        sdk: Box::new(sdk),
         client,
         bucket: at.bucket,
         files,
@@ -519,21 +517,20 @@ fn draw_progress(p: &Progress, total: u64, done: &AtomicBool) {
 struct FanOut {
     remote: firebreak_aws::run::hunt::Remote,
     id: String,
+    trail: String,
     trail_bucket: String,
     files: Vec<LogFile>,
 }
 
 /// The state machine and evidence bucket a `--remote` hunt uses, and its id.
 fn fan_out(
+    runtime: &tokio::runtime::Runtime,
     triage: &Triage,
     args: &HuntArgs,
     files: &Files,
     now: DateTime<Utc>,
 ) -> anyhow::Result<FanOut> {
-    let Files::S3 {
-        sdk, bucket, files, ..
-    } = files
-    else {
+    let Files::S3 { bucket, files, .. } = files else {
         anyhow::bail!(
             "--remote hunts an S3 location (s3://bucket[/trail-prefix]), not local files"
         );
@@ -551,8 +548,31 @@ fn fan_out(
         !config.stack.evidence_bucket.is_empty(),
         "--remote keeps its batches and results in the evidence bucket: set [stack] evidence_bucket"
     );
+    // The workers read only the stack's trail: the same location must be hunted.
+    let trail = args.sources[0].trim_end_matches('/').to_string();
+    if let Some(configured) = &config.trail.logs {
+        let same = Location::parse(configured) == Location::parse(&trail);
+        anyhow::ensure!(
+            same,
+            "--remote hunts the stack's trail ([trail] logs = {configured}), not {trail}"
+        );
+    }
+    // Step Functions and the evidence bucket in the state machine's region (the trail's
+    // bucket may be elsewhere).
+    let region = state_machine
+        .split(':')
+        .nth(3)
+        .filter(|r| trail::is_region(r))
+        .with_context(|| format!("{state_machine:?} is not a state machine ARN"))?
+        .to_string();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region));
+    if let Some(endpoint) = &args.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let sdk = runtime.block_on(loader.load());
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&**sdk)
+        aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build(),
     );
@@ -565,12 +585,13 @@ fn fan_out(
     let salt = u64::from(std::process::id()) << 32 ^ u64::from(now.timestamp_subsec_nanos());
     Ok(FanOut {
         remote: firebreak_aws::run::hunt::Remote {
-            sfn: aws_sdk_sfn::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(&sdk),
             evidence,
             state_machine,
             poll: Duration::from_secs(2),
         },
         id: format!("{}-{salt:x}", now.format("%Y%m%dt%H%M%S")),
+        trail,
         trail_bucket: bucket.clone(),
         files: files.clone(),
     })
@@ -586,7 +607,14 @@ impl FanOut {
     ) -> anyhow::Result<Pass> {
         let executions = self
             .remote
-            .start(&self.id, round, &self.files, query.query(), now)
+            .start(
+                &self.id,
+                round,
+                &self.trail,
+                &self.files,
+                query.query(),
+                now,
+            )
             .await
             .map_err(|e| crate::aws::aws_failure("starting the hunt's executions", &e, false))?;
         let mut pass = Pass::default();
@@ -595,14 +623,7 @@ impl FanOut {
                 .wait(execution)
                 .await
                 .map_err(|e| crate::aws::aws_failure("waiting for the hunt", &e, false))?;
-            let part = self
-                .remote
-                .collect(
-                    execution,
-                    query.query().principals.len(),
-                    &self.trail_bucket,
-                )
-                .await;
+            let part = self.remote.collect(execution, &self.trail_bucket).await;
             pass.files += part.files;
             pass.records += part.records;
             pass.json_bytes += part.json_bytes;

@@ -611,10 +611,11 @@ async fn check_wiring(
     .map_err(|e| FunctionError::aws("checking Firebreak's wiring", e))
 }
 
-/// `hunt`: one item of the hunt state machine's Distributed Map: a batch of the trail's log
-/// files scanned for the round's principals, the matches written under `hunts/<id>/` in the
-/// evidence bucket. A task naming files outside the configured trail, or sent when no trail is
-/// configured, is refused (bad input, not retried); a failed write is retried.
+/// `hunt`: one item of the hunt state machine's Distributed Map: a round's folder and a batch's
+/// name, whose job and file list it reads from the evidence bucket; the batch's files scanned
+/// for the round's principals, the matches written beside them. A job for another trail, a
+/// batch naming files outside the configured trail, or a task when no trail is configured is
+/// refused (bad input, not retried); a failed read or write is retried.
 pub async fn hunt(ctx: &Context, raw: &str, _collector: Collector) -> Result<Value, FunctionError> {
     let Some(logs) = ctx.settings.config.trail.logs.as_deref() else {
         return Err(FunctionError::BadInput(
@@ -626,15 +627,22 @@ pub async fn hunt(ctx: &Context, raw: &str, _collector: Collector) -> Result<Val
             "FIREBREAK_TRAIL_LOGS {logs:?} is not s3://bucket[/prefix]"
         ))
     })?;
-    firebreak_aws::run::hunt::work(&ctx.responder.home.s3, &at, ctx.evidence(), raw, Utc::now())
-        .await
-        .map_err(|e| {
-            if e.code == "BadTask" {
-                FunctionError::BadInput(e.message)
-            } else {
-                FunctionError::aws("hunting one batch", e)
-            }
-        })
+    firebreak_aws::run::hunt::work(
+        &ctx.responder.home.s3,
+        &at,
+        logs,
+        ctx.evidence(),
+        raw,
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| {
+        if e.code == "BadTask" {
+            FunctionError::BadInput(e.message)
+        } else {
+            FunctionError::aws("hunting one batch", e)
+        }
+    })
 }
 
 /// `drill`: puts a drill finding on Firebreak's bus, waits for the pipeline, checks each

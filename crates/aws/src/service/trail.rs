@@ -208,9 +208,24 @@ async fn objects(
     Ok(out)
 }
 
-/// One log file's bytes, as stored (gzip).
-pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+/// One log file's bytes, as stored (gzip); refused unread when S3 says it is larger than
+/// `cap` (it may have grown since it was listed).
+pub async fn read(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    cap: usize,
+) -> Result<Vec<u8>, AwsError> {
     let out = s3.get_object().bucket(bucket).key(key).send().await.aws()?;
+    if out.content_length.unwrap_or(0) > cap as i64 {
+        return Err(AwsError::new(
+            "TooLarge",
+            format!(
+                "s3://{bucket}/{key} is larger than {} MiB: not a log file, not read",
+                cap >> 20
+            ),
+        ));
+    }
     let body =
         out.body.collect().await.map_err(|e| {
             AwsError::new("ReadFailed", format!("reading s3://{bucket}/{key}: {e}"))
@@ -245,7 +260,7 @@ pub async fn search(
                 if too_large {
                     return (name, Err(ScanError::TooLarge(cap)));
                 }
-                let result = match read(&s3, &bucket, &key).await {
+                let result = match read(&s3, &bucket, &key, cap).await {
                     Ok(data) => tokio::task::spawn_blocking(move || {
                         scan(&data, &query, cap, &mut Vec::new())
                     })
