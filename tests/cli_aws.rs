@@ -256,3 +256,99 @@ async fn responders_are_never_contained_whatever_the_event_says() {
         .unwrap();
     assert!(policies.policy_names().is_empty(), "{policies:?}");
 }
+
+/// `firebreak init` writes the configuration the deployed functions triage under (read from
+/// the triage function's environment), and a command that acts refuses to run while the file
+/// says otherwise, naming what differs.
+#[tokio::test]
+async fn init_takes_the_deployed_configuration_and_acting_refuses_while_they_disagree() {
+    use firebreak_core::Config;
+
+    let cli = Cli::start("init").await;
+    let creds = cli.moto.home_credentials().await;
+    // The stack's triage function as deployed: the environment the template gives it.
+    let env: Vec<(String, String)> =
+        firebreak_testbed::lambda::function_env(&cli.moto, &creds, &cli.stack, "fb-bus")
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("FIREBREAK_"))
+            .chain([(
+                "FIREBREAK_TRAIL_LOGS".to_string(),
+                "s3://org-trail/trail".to_string(),
+            )])
+            .collect();
+    let role = aws_sdk_iam::Client::new(&cli.sdk)
+        .create_role()
+        .role_name("fb-triage")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    let mut variables = aws_sdk_lambda::types::Environment::builder();
+    for (k, v) in &env {
+        variables = variables.variables(k, v);
+    }
+    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
+    zip.extend_from_slice(&[0; 18]);
+    aws_sdk_lambda::Client::new(&cli.sdk)
+        .create_function()
+        .function_name("fb-triage")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role.role().unwrap().arn())
+        .environment(variables.build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(zip.into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let path = cli.dir.join("firebreak.toml");
+    let out = path.to_str().unwrap();
+    let (code, _, err) = cli.run(&["init", "--stack", "fb", "--out", out]);
+    assert_ne!(code, 0, "an existing file is not replaced silently");
+    assert!(err.contains("--force"), "{err}");
+    let (code, stdout, err) = cli.run(&["init", "--stack", "fb", "--out", out, "--force"]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let written = Config::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut expected = firebreak_lambda::Settings::from_lookup(|name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap()
+    .config;
+    expected.stack.name = Some("fb".into());
+    expected.trail.hunt_state_machine = Some(format!(
+        "arn:aws:states:us-east-1:{HOME_ACCOUNT}:stateMachine:fb-hunt"
+    ));
+    assert_eq!(
+        written, expected,
+        "the file is the functions' configuration"
+    );
+    assert_eq!(written.trail.logs.as_deref(), Some("s3://org-trail/trail"));
+
+    // With it, a command that acts runs.
+    let iam = aws_sdk_iam::Client::new(&cli.sdk);
+    let (key, _) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let e = iam_user_finding("deploy-bot", &key, HOME_ACCOUNT);
+    let file = cli.write_event("finding.json", &e);
+    let (code, stdout, err) = cli.run(&["respond", "--dry-run", &file]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+
+    // Edited away from the stack: refused, naming what differs, and nothing is done.
+    let mut edited = written.clone();
+    edited
+        .protect
+        .allow
+        .push(format!("arn:aws:iam::{HOME_ACCOUNT}:user/deploy-bot"));
+    edited.trail.activity_days = 90;
+    std::fs::write(&path, edited.to_toml().unwrap()).unwrap();
+    let (code, stdout, err) = cli.run(&["respond", "--dry-run", &file]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        err.contains("disagrees with the deployed stack fb in protect.allow, trail.activity_days"),
+        "{err}"
+    );
+    assert!(!stdout.contains("would set"), "{stdout}");
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use firebreak_aws::{Clients, Collector, Responder};
-use firebreak_core::{ActionOutcome, Decision, IncidentId, Triage};
+use firebreak_core::{ActionOutcome, Config, Decision, IncidentId, Triage};
 use serde::Serialize;
 
 use crate::input::{events, sources};
@@ -131,6 +131,9 @@ struct RespondLine<'a> {
 pub(crate) async fn responder(triage: &Triage, args: &AwsArgs) -> anyhow::Result<Responder> {
     let clients = Clients::new(&sdk(args).await);
     let (account, arn) = caller(&clients, args.verbose).await?;
+    if let Some(stack) = &triage.config().stack.name {
+        same_as_deployed(&clients, stack, triage.config(), args).await?;
+    }
     let collector = Collector {
         identity: arn.clone(),
         request_id: None,
@@ -446,4 +449,107 @@ pub fn lockdown(
             EXIT_OK
         })
     })
+}
+
+/// The configuration the deployed stack's functions triage under: the triage function's
+/// environment (`<stack>-triage`), read as the functions read it; and the function's ARN.
+async fn deployed(
+    clients: &Clients,
+    stack: &str,
+    verbose: bool,
+) -> anyhow::Result<(Config, String)> {
+    let name = format!("{stack}-triage");
+    let out = clients
+        .lambda
+        .get_function_configuration()
+        .function_name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = firebreak_aws::AwsError::from_sdk(e);
+            aws_failure(
+                &format!("reading the deployed function {name}"),
+                &e,
+                verbose,
+            )
+        })?;
+    let env: std::collections::HashMap<String, String> = out
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let settings = firebreak_lambda::Settings::from_lookup(|k| env.get(k).cloned())
+        .map_err(|e| anyhow::anyhow!("the deployed function {name}'s settings: {e}"))?;
+    let mut config = settings.config;
+    config.stack.name = Some(stack.to_string());
+    let arn = out.function_arn().unwrap_or_default().to_string();
+    Ok((config, arn))
+}
+
+/// Refuses to act under a configuration that disagrees with the deployed stack's: the CLI
+/// would triage the same events otherwise than the functions do.
+async fn same_as_deployed(
+    clients: &Clients,
+    stack: &str,
+    local: &Config,
+    args: &AwsArgs,
+) -> anyhow::Result<()> {
+    let (mut deployed, _) = deployed(clients, stack, args.verbose).await?;
+    // Not in the functions' environment: the CLI's own.
+    deployed.trail.hunt_state_machine = local.trail.hunt_state_machine.clone();
+    let differ = local.differences(&deployed);
+    anyhow::ensure!(
+        differ.is_empty(),
+        "the configuration{} disagrees with the deployed stack {stack} in {}: this command \
+         would triage otherwise than its functions do. Fix: `firebreak init --stack {stack} \
+         --force` to take the deployed one, or change the stack's parameters",
+        args.config
+            .as_ref()
+            .map(|p| format!(" {}", p.display()))
+            .unwrap_or_default(),
+        differ.join(", ")
+    );
+    Ok(())
+}
+
+/// `firebreak init`: the CLI's configuration written from the deployed stack (its triage
+/// function's settings, and the hunt state machine beside it), so the CLI triages as the
+/// functions do.
+pub fn init(
+    args: &AwsArgs,
+    stack: &str,
+    out: &std::path::Path,
+    force: bool,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        force || !out.exists(),
+        "{} exists: --force replaces it",
+        out.display()
+    );
+    let runtime = runtime()?;
+    let (mut config, arn) = runtime.block_on(async {
+        let clients = Clients::new(&sdk(args).await);
+        deployed(&clients, stack, args.verbose).await
+    })?;
+    // arn:<partition>:lambda:<region>:<account>:function:<stack>-triage
+    let parts: Vec<&str> = arn.split(':').collect();
+    if let [_, partition, _, region, account, ..] = parts[..] {
+        config.trail.hunt_state_machine = Some(format!(
+            "arn:{partition}:states:{region}:{account}:stateMachine:{stack}-hunt"
+        ));
+    }
+    let text = format!(
+        "# Written by `firebreak init --stack {stack}` from the deployed triage function's \
+         settings.\n# Change the stack's parameters and run it again; commands that act refuse \
+         to run while\n# this file and the deployed stack disagree.\n\n{}",
+        config.to_toml().map_err(|e| anyhow::anyhow!("{e}"))?
+    );
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    writeln!(
+        stdout,
+        "Wrote {} from stack {stack} ({arn}): pass it with --config.",
+        out.display()
+    )?;
+    Ok(crate::EXIT_OK)
 }

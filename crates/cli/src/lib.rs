@@ -181,6 +181,21 @@ enum Command {
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
+    /// Write the CLI's configuration from the deployed stack (its triage function's settings):
+    /// with it, commands that act refuse to run while the stack is configured otherwise.
+    Init {
+        /// The stack's name (its functions are `<stack>-triage` …).
+        #[arg(long)]
+        stack: String,
+        /// Where to write it.
+        #[arg(long, default_value = "firebreak.toml")]
+        out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        aws: aws::AwsArgs,
+    },
     /// Send a drill through the deployed pipeline (containment dry), check every stage's
     /// records, page a [DRILL] summary and record it (exit 1 when a stage left no record).
     Drill {
@@ -451,6 +466,12 @@ fn run_commands(
             let wait = std::time::Duration::from_secs(wait);
             human::drill(t, &aws, bus.as_deref(), wait, stdout)
         }),
+        Command::Init {
+            stack,
+            out,
+            force,
+            aws,
+        } => aws::init(&aws, &stack, &out, force, stdout),
         Command::Hunt(args) => load_triage(args.config.as_deref())
             .and_then(|t| hunt::run(&t, &args, chrono::Utc::now(), stdout, stderr)),
         Command::Lockdown { what, aws } => {

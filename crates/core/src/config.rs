@@ -67,6 +67,9 @@ pub struct Stack {
     pub resources: Vec<String>,
     /// Firebreak's own event bus (the stack's `EventBusName` output), where drills are put.
     pub bus: String,
+    /// The deployed stack this configuration was written from (`firebreak init`): commands
+    /// that act refuse to run while its functions are configured otherwise.
+    pub name: Option<String>,
 }
 
 /// `[protect]`: ARN patterns (`*` matches any run of characters).
@@ -318,6 +321,46 @@ impl Protection {
 }
 
 impl Config {
+    /// The configuration as TOML, which [`Config::from_toml`] reads back as it is.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Where `self` and `other` differ: the dotted keys (`protect.allow`) of the values that
+    /// differ, in order; empty when they are the same.
+    pub fn differences(&self, other: &Config) -> Vec<String> {
+        fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+            match (a, b) {
+                (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                    let keys: std::collections::BTreeSet<&String> =
+                        a.keys().chain(b.keys()).collect();
+                    let null = serde_json::Value::Null;
+                    for key in keys {
+                        let next = if path.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{path}.{key}")
+                        };
+                        walk(
+                            &next,
+                            a.get(key).unwrap_or(&null),
+                            b.get(key).unwrap_or(&null),
+                            out,
+                        );
+                    }
+                }
+                _ if a != b => out.push(path.to_string()),
+                _ => {}
+            }
+        }
+        let (Ok(a), Ok(b)) = (serde_json::to_value(self), serde_json::to_value(other)) else {
+            return vec!["(the configuration could not be compared)".into()];
+        };
+        let mut out = Vec::new();
+        walk("", &a, &b, &mut out);
+        out
+    }
+
     /// Reads and validates a TOML configuration.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -457,6 +500,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configuration_written_as_toml_reads_back_the_same_and_differences_are_named() {
+        let text = include_str!("../../../infra/firebreak.toml");
+        let mut config = Config::from_toml(text).unwrap();
+        config.stack.name = Some("fb".into());
+        config.trail.logs = Some("s3://trail/logs".into());
+        let back = Config::from_toml(&config.to_toml().unwrap()).unwrap();
+        assert_eq!(back, config);
+        assert!(back.differences(&config).is_empty());
+        let mut other = config.clone();
+        other.protect.allow.push("arn:aws:iam::*:role/Extra".into());
+        other.trail.activity_days = 30;
+        assert_eq!(
+            config.differences(&other),
+            ["protect.allow", "trail.activity_days"]
+        );
+    }
 
     #[test]
     fn empty_config_is_the_default() {
