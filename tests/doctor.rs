@@ -82,6 +82,7 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
         "[trail] cannot read",
         "[guardduty] GuardDuty is not enabled",
         "[drill] no drill",
+        "[forwarder] no forwarder in eu-west-1",
     ] {
         assert!(out.contains(check), "{check}: {out}");
     }
@@ -99,7 +100,60 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
         .await;
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
-    assert_eq!(json["checked"].as_array().map(Vec::len), Some(6), "{json}");
+    assert_eq!(json["checked"].as_array().map(Vec::len), Some(7), "{json}");
+
+    // A forwarder in every other enabled region (infra/forwarder.yaml's rules, on each default
+    // bus).
+    let regions: Vec<String> = aws_sdk_ec2::Client::new(&world.sdk)
+        .describe_regions()
+        .send()
+        .await
+        .expect("regions")
+        .regions()
+        .iter()
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .filter(|r| r != "us-east-1")
+        .collect();
+    assert!(regions.len() > 3, "{regions:?}");
+    let forwarder = firebreak_testbed::template::forwarder();
+    let names: Vec<String> = forwarder["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .map(|r| {
+            r["Properties"]["Name"]
+                .as_str()
+                .expect("a named rule")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with(firebreak_core::lifecycle::doctor::FORWARDER_PREFIX))
+    );
+    let in_region = |region: &str| {
+        aws_sdk_eventbridge::Client::new(
+            &world
+                .sdk
+                .to_builder()
+                .region(aws_config::Region::new(region.to_string()))
+                .build(),
+        )
+    };
+    for region in &regions {
+        let events = in_region(region);
+        for name in &names {
+            events
+                .put_rule()
+                .name(name)
+                .event_pattern(r#"{"source": ["aws.guardduty"]}"#)
+                .send()
+                .await
+                .expect("forwarder rule");
+        }
+    }
 
     // GuardDuty on, publishing every 15 minutes; in-process, the only problem left is the drill.
     let detector = guardduty
@@ -186,6 +240,31 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
         "{:#?}",
         d.problems
     );
+    events
+        .enable_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+        .expect("enable rule");
+
+    // A forwarder rule disabled in one region: that region is named, with the command.
+    in_region("eu-west-1")
+        .disable_rule()
+        .name(&names[0])
+        .send()
+        .await
+        .expect("disable the forwarder");
+    let d = examine(&world, trails(true)).await;
+    assert_eq!(checks(&d), vec!["forwarder"], "{:#?}", d.problems);
+    assert!(
+        d.problems[0].problem.contains("eu-west-1")
+            && d.problems[0].fix.contains("enable-rule --name")
+            && d.problems[0].fix.contains("--region eu-west-1"),
+        "{:#?}",
+        d.problems
+    );
+
     // Checked dry: the wiring drift paged nobody.
     assert!(world.pages().await.is_empty());
 }

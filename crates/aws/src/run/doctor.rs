@@ -1,12 +1,15 @@
 //! `firebreak doctor`: reads what would make Firebreak blind or toothless in the account and
 //! region of `clients` (trails, GuardDuty, failure queues, the topics' subscriptions, the last
-//! passing drill), for `firebreak_core::lifecycle::doctor::diagnose` to judge. The wiring
-//! check's drift lines are the caller's, from `run::wiring`.
+//! passing drill, the forwarders of every other enabled region), for
+//! `firebreak_core::lifecycle::doctor::diagnose` to judge. The wiring check's drift lines are
+//! the caller's, from `run::wiring`.
 
 use chrono::{DateTime, Utc};
-use firebreak_core::lifecycle::doctor::{Diagnosis, Observed, Problem, diagnose};
+use firebreak_core::lifecycle::doctor::{
+    Diagnosis, FORWARDER_PREFIX, Observed, Problem, RegionRules, diagnose,
+};
 
-use crate::service::{cloudtrail, guardduty, sns, sqs};
+use crate::service::{cloudtrail, ec2, eventbridge, guardduty, sns, sqs};
 
 /// What the account shows to `responder`; each part that cannot be read says why.
 pub async fn observe(
@@ -47,12 +50,14 @@ pub async fn observe(
     .await
     .map(|tick| tick.last_drill_passed)
     .map_err(|e| e.to_string());
+    let region = clients
+        .sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "(no region)".into());
     Observed {
-        region: clients
-            .sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "(no region)".into()),
+        forwarders: forwarders(clients, &region).await,
+        region,
         trails: cloudtrail::trails(&clients.cloudtrail)
             .await
             .map_err(|e| e.to_string()),
@@ -64,6 +69,48 @@ pub async fn observe(
         last_drill,
         wiring,
     }
+}
+
+/// The forwarder rules of every enabled region but `home`, read a few regions at once.
+async fn forwarders(clients: &crate::Clients, home: &str) -> Result<Vec<RegionRules>, String> {
+    let regions = ec2::enabled_regions(&clients.ec2)
+        .await
+        .map_err(|e| e.to_string())?;
+    // A task that failed is a region not read, named as such, never dropped.
+    let joined = |done: Result<_, tokio::task::JoinError>| {
+        done.unwrap_or_else(|e| {
+            (
+                "(a region)".to_string(),
+                Err(format!("reading failed: {e}")),
+            )
+        })
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    for region in regions.into_iter().filter(|r| r != home) {
+        if tasks.len() >= 8
+            && let Some(done) = tasks.join_next().await
+        {
+            out.push(joined(done));
+        }
+        let sdk = clients
+            .sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.clone()))
+            .build();
+        tasks.spawn(async move {
+            let events = aws_sdk_eventbridge::Client::new(&sdk);
+            let rules = eventbridge::rules_named(&events, FORWARDER_PREFIX)
+                .await
+                .map_err(|e| e.to_string());
+            (region, rules)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.push(joined(done));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// Everything `firebreak doctor` reports, as `responder` sees the account: the deployed clock

@@ -488,3 +488,16 @@ pub async fn share_state(
     let (accounts, public) = shares(ec2, resource).await?;
     Ok(json!({"resource": resource.id(), "shared_with": accounts, "public": public}))
 }
+
+/// The regions the account has enabled (opted in, or on by default).
+pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, AwsError> {
+    let out = ec2.describe_regions().send().await.aws()?;
+    let mut regions: Vec<String> = out
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect();
+    regions.sort();
+    Ok(regions)
+}

@@ -83,3 +83,34 @@ impl Bus {
         }
     }
 }
+
+/// The rules on the default bus of `events`'s region whose names start with `prefix`: (name,
+/// state).
+pub async fn rules_named(
+    events: &aws_sdk_eventbridge::Client,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = events
+            .list_rules()
+            .name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws()?;
+        for rule in page.rules() {
+            out.push((
+                rule.name().unwrap_or_default().to_string(),
+                rule.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            ));
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}

@@ -4,7 +4,8 @@
 //! Blind: no trail logging management events (EventBridge then carries no CloudTrail event at
 //! all), GuardDuty off or publishing every six hours, Firebreak's own wiring drifted. Toothless
 //! or deaf: events waiting in a failure queue, a topic nobody confirmed, no passing drill for six
-//! months (nobody knows whether the pipeline still works).
+//! months (nobody knows whether the pipeline still works). Blind elsewhere: a region without
+//! the forwarder, or with one of its rules disabled.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -64,13 +65,22 @@ pub struct Observed {
     pub last_drill: Result<Option<DateTime<Utc>>, String>,
     /// Firebreak's own wiring: one line per drift (each with its fix).
     pub wiring: Result<Vec<String>, String>,
+    /// Every other region the account has enabled, and the forwarder rules on its default bus
+    /// (name, state); the list of regions itself when it could not be read.
+    pub forwarders: Result<Vec<RegionRules>, String>,
 }
+
+/// A region and its forwarder rules (name, state), or why they could not be read.
+pub type RegionRules = (String, Result<Vec<(String, String)>, String>);
+
+/// The prefix of `infra/forwarder.yaml`'s rules.
+pub const FORWARDER_PREFIX: &str = "firebreak-forward-";
 
 /// One thing that makes Firebreak blind or toothless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Which check found it (`trail`, `guardduty`, `failure-queue`, `subscription`, `drill`,
-    /// `wiring`).
+    /// `wiring`, `forwarder`).
     pub check: &'static str,
     /// What is wrong and what it costs.
     pub problem: String,
@@ -291,6 +301,51 @@ pub fn diagnose(o: &Observed, now: DateTime<Utc>) -> Diagnosis {
             }
         }
     }
+    match &o.forwarders {
+        Err(why) => {
+            let (p, f) = unreadable("the account's enabled regions", why);
+            add("forwarder", p, f)
+        }
+        Ok(regions) => {
+            for (region, rules) in regions {
+                let deploy = format!(
+                    "deploy infra/forwarder.yaml in {region} (docs/deploy.md: the StackSet over \
+                     every region and account)"
+                );
+                match rules {
+                    Err(why) => {
+                        let (p, f) = unreadable(&format!("the rules of {region}"), why);
+                        add("forwarder", p, f)
+                    }
+                    Ok(rules) if rules.is_empty() => add(
+                        "forwarder",
+                        format!(
+                            "no forwarder in {region}: {} there never reach Firebreak",
+                            if region == "us-east-1" {
+                                "GuardDuty findings, IAM and console sign-in events"
+                            } else {
+                                "GuardDuty findings and CloudTrail events"
+                            }
+                        ),
+                        deploy,
+                    ),
+                    Ok(rules) => {
+                        for (name, state) in rules.iter().filter(|(_, s)| !s.starts_with("ENABLED"))
+                        {
+                            add(
+                                "forwarder",
+                                format!(
+                                    "forwarder rule {name} in {region} is {state}: what it \
+                                     matches there never reaches Firebreak"
+                                ),
+                                format!("aws events enable-rule --name {name} --region {region}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
     Diagnosis {
         checked: vec![
             "trail",
@@ -299,6 +354,7 @@ pub fn diagnose(o: &Observed, now: DateTime<Utc>) -> Diagnosis {
             "subscription",
             "drill",
             "wiring",
+            "forwarder",
         ],
         problems,
     }
@@ -339,6 +395,13 @@ mod tests {
             )],
             last_drill: Ok(Some(now() - Duration::days(30))),
             wiring: Ok(Vec::new()),
+            forwarders: Ok(vec![(
+                "eu-west-1".into(),
+                Ok(vec![(
+                    "firebreak-forward-GuardDutyFinding".into(),
+                    "ENABLED".into(),
+                )]),
+            )]),
         }
     }
 
@@ -354,7 +417,7 @@ mod tests {
     fn a_healthy_account_has_no_problem() {
         let d = diagnose(&healthy(), now());
         assert!(d.problems.is_empty(), "{:?}", d.problems);
-        assert_eq!(d.checked.len(), 6);
+        assert_eq!(d.checked.len(), 7);
     }
 
     #[test]
@@ -407,6 +470,21 @@ mod tests {
         let mut o = healthy();
         o.detectors = Err("AccessDenied: not allowed".into());
         cases.push(("guardduty", o));
+        let mut o = healthy();
+        o.forwarders = Ok(vec![("us-east-1".into(), Ok(Vec::new()))]);
+        cases.push(("forwarder", o));
+        let mut o = healthy();
+        o.forwarders = Ok(vec![(
+            "eu-west-1".into(),
+            Ok(vec![(
+                "firebreak-forward-GuardDutyFinding".into(),
+                "DISABLED".into(),
+            )]),
+        )]);
+        cases.push(("forwarder", o));
+        let mut o = healthy();
+        o.forwarders = Err("UnauthorizedOperation".into());
+        cases.push(("forwarder", o));
         for (check, o) in cases {
             let found = diagnose(&o, now()).problems;
             assert!(!found.is_empty(), "{check}: nothing found in {o:?}");
