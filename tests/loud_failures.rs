@@ -71,7 +71,7 @@ fn every_functions_errors_and_throttles_page() {
     let t = template::load();
     let alarms = paging_alarms(&t);
     let functions = resources(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), 7);
     for (function, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
