@@ -781,3 +781,50 @@ async fn approve_finds_an_incident_the_functions_opened() {
         "{out}"
     );
 }
+
+/// A user acting on session credentials (`ASIA…`, from GetSessionToken or the console) cannot
+/// have that key deactivated, and any of its keys mints another session: at S1 every active key
+/// is made Inactive and the user denied everything; release restores exactly that.
+#[tokio::test]
+async fn a_user_on_session_credentials_is_denied_with_every_key_inactive_and_release_restores_both()
+{
+    let cli = Cli::start("release-session").await;
+    let iam = cli.iam();
+    let (first, second) = seed::user_with_two_keys(&iam, "deploy-bot").await;
+    let mut finding = iam_user_finding("deploy-bot", "ASIAFBSESSIONTOKEN01", HOME_ACCOUNT);
+    finding["detail"]["severity"] = 9.0.into();
+    let line = cli.respond("finding", &finding);
+    assert_eq!(line["severity"], "S1", "{line}");
+    let keys = outcome(&line, "deactivate_user_keys");
+    assert_eq!(keys["status"], "done", "{keys}");
+    assert!(
+        keys["detail"].as_str().unwrap().contains(&first)
+            && keys["detail"].as_str().unwrap().contains(&second),
+        "{keys}"
+    );
+    assert_eq!(outcome(&line, "deny_user")["status"], "done", "{line}");
+    let statuses = |iam: aws_sdk_iam::Client| async move {
+        let keys = iam
+            .list_access_keys()
+            .user_name("deploy-bot")
+            .send()
+            .await
+            .unwrap();
+        let mut out: Vec<String> = keys
+            .access_key_metadata()
+            .iter()
+            .map(|k| k.status().unwrap().as_str().to_string())
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(statuses(iam.clone()).await, ["Inactive", "Inactive"]);
+    assert_eq!(attached_user_policies(&iam, "deploy-bot").await.len(), 1);
+
+    let id = line["incident_id"].as_str().unwrap().to_string();
+    let (code, out, err) = cli.run(&["release", &id, "--reactivate-keys"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(statuses(iam.clone()).await, ["Active", "Active"]);
+    assert!(attached_user_policies(&iam, "deploy-bot").await.is_empty());
+    assert!(user_policies(&iam, "deploy-bot").await.is_empty());
+}

@@ -282,6 +282,20 @@ impl Responder {
                         iam::KeyChange::AlreadyInactive => skipped(format!("{access_key_id} was already Inactive")),
                     }
                 }
+                Action::DeactivateUserKeys { user_name } => {
+                    let mut changed = Vec::new();
+                    let result = iam::deactivate_user_keys(&c.iam, user_name, &mut changed).await;
+                    // Every key set Inactive is recorded for release, even when a later one failed.
+                    for key in &changed {
+                        run.changes.push(Change::AccessKeyDeactivated { user_name: user_name.clone(), access_key_id: key.clone() });
+                    }
+                    let already = result?;
+                    if changed.is_empty() {
+                        skipped(format!("{user_name} has no Active key ({already} already Inactive)"))
+                    } else {
+                        done(format!("{} set Inactive: {}", changed.len(), changed.join(", ")))
+                    }
+                }
                 Action::RevokeUserSessions { user_name } => {
                     let detail = iam::revoke_user_sessions(&c.iam, user_name, now).await?;
                     run.changes.push(user_policy(user_name, iam::REVOKE_POLICY));

@@ -102,6 +102,36 @@ pub async fn deactivate_access_key(
     Ok(KeyChange::Deactivated)
 }
 
+/// Sets every Active access key of the user Inactive; the keys changed, in order. A key that
+/// could not be changed stops the walk with its error, after the ones before it: `changed` has
+/// them, so they are recorded for release.
+pub async fn deactivate_user_keys(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    changed: &mut Vec<String>,
+) -> Result<usize, AwsError> {
+    let keys = iam.list_access_keys().user_name(user).send().await.aws()?;
+    let mut inactive = 0;
+    for key in keys.access_key_metadata() {
+        let Some(id) = key.access_key_id() else {
+            continue;
+        };
+        if key.status() != Some(&aws_sdk_iam::types::StatusType::Active) {
+            inactive += 1;
+            continue;
+        }
+        iam.update_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .aws()?;
+        changed.push(id.to_string());
+    }
+    Ok(inactive)
+}
+
 /// The ARN of Firebreak's deny-all managed policy `name` in `account` (created by the stack in
 /// the security account and by `infra/member-role.yaml` in member accounts).
 pub fn deny_policy_arn(partition: &str, account: &str, name: &str) -> String {

@@ -255,9 +255,9 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
             user_name,
             access_key_id: key,
         } => iam_user(user_name).and_then(|()| access_key_id(key)),
-        Action::RevokeUserSessions { user_name } | Action::DenyUser { user_name } => {
-            iam_user(user_name)
-        }
+        Action::RevokeUserSessions { user_name }
+        | Action::DenyUser { user_name }
+        | Action::DeactivateUserKeys { user_name } => iam_user(user_name),
         Action::RevokeRoleSessions { role_name } => iam_role(role_name),
         Action::CognitoStopSignUp { user_pool_id: pool } => user_pool_id(pool),
         Action::CognitoDisableUser {

@@ -126,6 +126,12 @@ pub enum Action {
         /// The key from the finding or record.
         access_key_id: String,
     },
+    /// Set every active access key of the user Inactive: a user acting with temporary
+    /// credentials (`GetSessionToken`) mints new ones with any of them.
+    DeactivateUserKeys {
+        /// IAM user name.
+        user_name: String,
+    },
     /// Deny everything to the user's sessions issued before now.
     RevokeUserSessions {
         /// IAM user name.
@@ -391,6 +397,18 @@ impl Action {
                 access_key_id,
                 Touches::IamUser(user_name),
                 format!("set {access_key_id} of {user_name} Inactive"),
+            ),
+            Action::DeactivateUserKeys { user_name } => facts(
+                "deactivate_user_keys",
+                Credentials,
+                4,
+                Runs::Contain,
+                user_name,
+                Touches::IamUser(user_name),
+                format!(
+                    "set every active access key of {user_name} Inactive (each can mint new \
+                     sessions)"
+                ),
             ),
             Action::RevokeUserSessions { user_name } => facts(
                 "revoke_user_sessions",

@@ -36,7 +36,7 @@ pub const UNPRINTED_GROUP: &str = "(its Auto Scaling group)";
 pub const GUARDDUTY_PLAYBOOKS: [(&str, &str); 8] = [
     (
         "AccessKey + IAMUser",
-        "preserve; deactivate the finding's AKIA key only; revoke user sessions; deny-all (S1); tag; page",
+        "preserve; deactivate the finding's AKIA key only (on a session key ASIA…: deny-all at S1–S2, every key of the user Inactive at S1); revoke user sessions; deny-all (S1); tag; page",
     ),
     (
         "AccessKey + AssumedRole",
@@ -740,6 +740,12 @@ impl Triage {
                 human_steps.extend(ROOT_RUNBOOK.iter().map(|s| s.to_string()));
             }
             Principal::IamUser { name, .. } => {
+                // A user's temporary credentials (GetSessionToken, `ASIA…`) cannot be
+                // deactivated, and revoking sessions issued before now does not stop the user's
+                // keys minting new ones: the user is denied everything, and at S1 every key
+                // that can mint is made Inactive too.
+                let temporary = access_key_id.is_some_and(|k| !k.starts_with("AKIA"))
+                    && matches!(severity, Severity::S1 | Severity::S2);
                 match access_key_id {
                     Some(key) if key.starts_with("AKIA") => plan.push(
                         Action::DeactivateAccessKey {
@@ -748,9 +754,24 @@ impl Triage {
                         },
                         "the key that was used; the user's other keys stay as they are",
                     ),
-                    _ => notes.push(
+                    Some(_) if severity == Severity::S1 => plan.push(
+                        Action::DeactivateUserKeys {
+                            user_name: name.clone(),
+                        },
+                        "S1 with temporary credentials: every active key of the user can mint \
+                         more; all are made Inactive (release makes them Active again)",
+                    ),
+                    Some(_) if temporary => notes.push(
+                        "the credential used was a session of the user (GetSessionToken or the \
+                         console): the user is denied everything, since it could start another; \
+                         its keys stay Active (S1 would make them Inactive)"
+                            .into(),
+                    ),
+                    Some(_) => notes.push(
                         "the credential used was temporary: revoking sessions covers it".into(),
                     ),
+                    None => notes
+                        .push("no access key named: revoking the user's sessions covers it".into()),
                 }
                 plan.push(
                     Action::RevokeUserSessions {
@@ -758,12 +779,17 @@ impl Triage {
                     },
                     "end sessions issued before now",
                 );
-                if severity == Severity::S1 {
+                if severity == Severity::S1 || temporary {
                     plan.push(
                         Action::DenyUser {
                             user_name: name.clone(),
                         },
-                        "S1: deny everything to the user until released",
+                        if temporary && severity != Severity::S1 {
+                            "temporary credentials: deny everything to the user (its sessions, \
+                             and minting new ones) until released"
+                        } else {
+                            "S1: deny everything to the user until released"
+                        },
                     );
                 }
                 plan.push(
