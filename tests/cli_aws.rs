@@ -283,27 +283,7 @@ async fn init_takes_the_deployed_configuration_and_acting_refuses_while_they_dis
         .send()
         .await
         .unwrap();
-    let mut variables = aws_sdk_lambda::types::Environment::builder();
-    for (k, v) in &env {
-        variables = variables.variables(k, v);
-    }
-    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
-    zip.extend_from_slice(&[0; 18]);
-    aws_sdk_lambda::Client::new(&cli.sdk)
-        .create_function()
-        .function_name("fb-triage")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role.role().unwrap().arn())
-        .environment(variables.build())
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(zip.into())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::function_with(&cli.sdk, "fb-triage", role.role().unwrap().arn(), &env).await;
 
     let path = cli.dir.join("firebreak.toml");
     let out = path.to_str().unwrap();

@@ -501,29 +501,7 @@ async fn echo_function(endpoint: &str) -> String {
         .send()
         .await
         .unwrap();
-    let zip = {
-        let mut out = Vec::new();
-        // An empty zip: the code never runs.
-        out.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06]);
-        out.extend_from_slice(&[0; 18]);
-        out
-    };
-    aws_sdk_lambda::Client::new(&sdk)
-        .create_function()
-        .function_name("firebreak-hunt")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role.role().unwrap().arn())
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(zip.into())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .function_arn
-        .unwrap()
+    firebreak_testbed::seed::function(&sdk, "firebreak-hunt", role.role().unwrap().arn()).await
 }
 
 #[tokio::test]

@@ -803,28 +803,19 @@ async fn a_user_on_session_credentials_is_denied_with_every_key_inactive_and_rel
         "{keys}"
     );
     assert_eq!(outcome(&line, "deny_user")["status"], "done", "{line}");
-    let statuses = |iam: aws_sdk_iam::Client| async move {
-        let keys = iam
-            .list_access_keys()
-            .user_name("deploy-bot")
-            .send()
-            .await
-            .unwrap();
-        let mut out: Vec<String> = keys
-            .access_key_metadata()
-            .iter()
-            .map(|k| k.status().unwrap().as_str().to_string())
-            .collect();
-        out.sort();
-        out
-    };
-    assert_eq!(statuses(iam.clone()).await, ["Inactive", "Inactive"]);
+    assert_eq!(
+        seed::key_statuses(&iam, "deploy-bot").await,
+        ["Inactive", "Inactive"]
+    );
     assert_eq!(attached_user_policies(&iam, "deploy-bot").await.len(), 1);
 
     let id = line["incident_id"].as_str().unwrap().to_string();
     let (code, out, err) = cli.run(&["release", &id, "--reactivate-keys"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(statuses(iam.clone()).await, ["Active", "Active"]);
+    assert_eq!(
+        seed::key_statuses(&iam, "deploy-bot").await,
+        ["Active", "Active"]
+    );
     assert!(attached_user_policies(&iam, "deploy-bot").await.is_empty());
     assert!(user_policies(&iam, "deploy-bot").await.is_empty());
 }

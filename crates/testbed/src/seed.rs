@@ -198,13 +198,28 @@ pub async fn role(iam: &aws_sdk_iam::Client, name: &str) {
 
 /// A Lambda function that is never invoked (the emulator runs none without Docker): something
 /// for a permission to be added to and removed from.
-pub async fn function(sdk: &SdkConfig, name: &str, role_arn: &str) {
+pub async fn function(sdk: &SdkConfig, name: &str, role_arn: &str) -> String {
+    function_with(sdk, name, role_arn, &[]).await
+}
+
+/// The same, with `environment` (as a deployed function's configuration); its ARN.
+pub async fn function_with(
+    sdk: &SdkConfig,
+    name: &str,
+    role_arn: &str,
+    environment: &[(String, String)],
+) -> String {
+    let mut variables = aws_sdk_lambda::types::Environment::builder();
+    for (k, v) in environment {
+        variables = variables.variables(k, v);
+    }
     aws_sdk_lambda::Client::new(sdk)
         .create_function()
         .function_name(name)
         .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
         .handler("bootstrap")
         .role(role_arn)
+        .environment(variables.build())
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
                 .zip_file(aws_smithy_types::Blob::new(b"never invoked".to_vec()))
@@ -212,7 +227,26 @@ pub async fn function(sdk: &SdkConfig, name: &str, role_arn: &str) {
         )
         .send()
         .await
-        .expect("create function");
+        .expect("create function")
+        .function_arn
+        .expect("a function ARN")
+}
+
+/// The statuses of `user`'s access keys, sorted (`Active`, `Inactive`).
+pub async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    let keys = iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .expect("list keys");
+    let mut out: Vec<String> = keys
+        .access_key_metadata()
+        .iter()
+        .filter_map(|k| k.status().map(|s| s.as_str().to_string()))
+        .collect();
+    out.sort();
+    out
 }
 
 /// A running instance with two volumes and an instance profile, in its own VPC.

@@ -92,14 +92,20 @@ pub async fn deactivate_access_key(
     if key.status() == Some(&aws_sdk_iam::types::StatusType::Inactive) {
         return Ok(KeyChange::AlreadyInactive);
     }
+    set_inactive(iam, user, key_id).await?;
+    Ok(KeyChange::Deactivated)
+}
+
+/// `UpdateAccessKey` to Inactive.
+async fn set_inactive(iam: &aws_sdk_iam::Client, user: &str, key_id: &str) -> Result<(), AwsError> {
     iam.update_access_key()
         .user_name(user)
         .access_key_id(key_id)
         .status(aws_sdk_iam::types::StatusType::Inactive)
         .send()
         .await
-        .aws()?;
-    Ok(KeyChange::Deactivated)
+        .aws()
+        .map(|_| ())
 }
 
 /// Sets every Active access key of the user Inactive; the keys changed, in order. A key that
@@ -120,13 +126,7 @@ pub async fn deactivate_user_keys(
             inactive += 1;
             continue;
         }
-        iam.update_access_key()
-            .user_name(user)
-            .access_key_id(id)
-            .status(aws_sdk_iam::types::StatusType::Inactive)
-            .send()
-            .await
-            .aws()?;
+        set_inactive(iam, user, id).await?;
         changed.push(id.to_string());
     }
     Ok(inactive)
