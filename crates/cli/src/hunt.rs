@@ -618,11 +618,17 @@ impl FanOut {
             .await
             .map_err(|e| crate::aws::aws_failure("starting the hunt's executions", &e, false))?;
         let mut pass = Pass::default();
-        for execution in &executions {
-            self.remote
-                .wait(execution)
-                .await
-                .map_err(|e| crate::aws::aws_failure("waiting for the hunt", &e, false))?;
+        for (n, execution) in executions.iter().enumerate() {
+            if let Err(e) = self.remote.wait(execution).await {
+                // The round is abandoned: its other executions would read on for nobody.
+                for other in &executions[n + 1..] {
+                    let _ = self
+                        .remote
+                        .stop(other, "another execution of the round failed")
+                        .await;
+                }
+                return Err(crate::aws::aws_failure("waiting for the hunt", &e, false));
+            }
             let part = self.remote.collect(execution, &self.trail_bucket).await;
             pass.files += part.files;
             pass.records += part.records;

@@ -210,6 +210,18 @@ impl Remote {
         }
     }
 
+    /// Stops an execution (a round being abandoned).
+    pub async fn stop(&self, execution: &Execution, why: &str) -> Result<(), AwsError> {
+        self.sfn
+            .stop_execution()
+            .execution_arn(&execution.arn)
+            .cause(why)
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+
     /// Reads every batch's part of a finished execution into one pass; a batch whose part is
     /// missing or unreadable has its files named as unread, never dropped.
     /// `trail_bucket` names the files.
