@@ -548,10 +548,13 @@ fn fan_out(
         !config.stack.evidence_bucket.is_empty(),
         "--remote keeps its batches and results in the evidence bucket: set [stack] evidence_bucket"
     );
-    // The workers read only the stack's trail: the same location must be hunted.
-    let trail = args.sources[0].trim_end_matches('/').to_string();
+    // The workers read only the stack's trail: the same location must be hunted. Both are
+    // named in one spelling (the job carries it; the worker compares it with its own).
+    let trail = Location::parse(&args.sources[0])
+        .context("an S3 location is s3://bucket[/trail-prefix]")?
+        .url();
     if let Some(configured) = &config.trail.logs {
-        let same = Location::parse(configured) == Location::parse(&trail);
+        let same = Location::parse(configured).map(|l| l.url()) == Some(trail.clone());
         anyhow::ensure!(
             same,
             "--remote hunts the stack's trail ([trail] logs = {configured}), not {trail}"

@@ -630,7 +630,7 @@ pub async fn hunt(ctx: &Context, raw: &str, _collector: Collector) -> Result<Val
     firebreak_aws::run::hunt::work(
         &ctx.responder.home.s3,
         &at,
-        logs,
+        &at.url(),
         ctx.evidence(),
         raw,
         Utc::now(),

@@ -37,6 +37,16 @@ impl Location {
         })
     }
 
+    /// The location as one canonical string (`s3://bucket` or `s3://bucket/prefix`): two
+    /// spellings of one trail (a trailing `/`, the `AWSLogs` folder named) give the same.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
     fn logs(&self) -> String {
         if self.prefix.is_empty() {
             "AWSLogs/".to_string()
@@ -306,6 +316,11 @@ mod tests {
                 "{text}"
             );
         }
+        assert_eq!(
+            Location::parse("s3://trail/org/AWSLogs/").map(|l| l.url()),
+            Location::parse("s3://trail/org").map(|l| l.url())
+        );
+        assert_eq!(Location::parse("s3://trail/").unwrap().url(), "s3://trail");
         assert_eq!(Location::parse("s3:///x"), None);
         assert_eq!(Location::parse("/tmp/x"), None);
     }
