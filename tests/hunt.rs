@@ -590,10 +590,7 @@ async fn a_remote_hunt_runs_the_templates_map_and_its_workers_find_the_attacker(
                 assert!(answer["files"].as_u64().unwrap() > 0, "{answer}");
                 tasks_run += 1;
             }
-            let part = remote.collect(execution, "org-trail").await;
-            pass.files += part.files;
-            pass.hits.extend(part.hits);
-            pass.unreadable.extend(part.unreadable);
+            pass.merge(remote.collect(execution, "org-trail").await);
         }
         assert_eq!(
             pass.files as usize,

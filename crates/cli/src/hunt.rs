@@ -632,12 +632,7 @@ impl FanOut {
                 }
                 return Err(crate::aws::aws_failure("waiting for the hunt", &e, false));
             }
-            let part = self.remote.collect(execution, &self.trail_bucket).await;
-            pass.files += part.files;
-            pass.records += part.records;
-            pass.json_bytes += part.json_bytes;
-            pass.hits.extend(part.hits);
-            pass.unreadable.extend(part.unreadable);
+            pass.merge(self.remote.collect(execution, &self.trail_bucket).await);
         }
         Ok(pass)
     }

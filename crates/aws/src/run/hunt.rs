@@ -235,13 +235,7 @@ impl Remote {
                 Err(e) => Err(format!("no results ({}: {})", e.code, e.message)),
             };
             match read {
-                Ok(part) => {
-                    pass.files += part.files;
-                    pass.records += part.records;
-                    pass.json_bytes += part.json_bytes;
-                    pass.hits.extend(part.hits);
-                    pass.unreadable.extend(part.unreadable);
-                }
+                Ok(part) => pass.merge(part),
                 Err(why) => {
                     for f in &batch.files {
                         pass.files += 1;

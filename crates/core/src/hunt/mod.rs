@@ -67,6 +67,15 @@ pub struct Pass {
 }
 
 impl Pass {
+    /// Adds another pass over other files (a worker's batch) to this one.
+    pub fn merge(&mut self, other: Pass) {
+        self.files += other.files;
+        self.records += other.records;
+        self.json_bytes += other.json_bytes;
+        self.hits.extend(other.hits);
+        self.unreadable.extend(other.unreadable);
+    }
+
     /// Adds one file's scan (or why it could not be scanned) under its name.
     pub fn add(&mut self, name: &str, result: Result<FileScan, ScanError>) {
         self.files += 1;
