@@ -254,7 +254,6 @@ impl RuleSet {
         &self.rules
     }
 
-    /// The rules a record fires.
     /// Whether any rule is about this call at all (before its condition): a call no rule names
     /// can trip an indicator only when root makes it.
     pub fn names_call(&self, event_source: &str, event_name: &str) -> bool {
@@ -267,6 +266,7 @@ impl RuleSet {
             })
     }
 
+    /// The rules a record fires.
     pub(crate) fn matching(&self, record: &Record<'_>, ctx: &MatchContext<'_>) -> Vec<&IocRule> {
         let exact = self
             .index
