@@ -8,6 +8,7 @@ mod adversary;
 mod cli_aws;
 mod corpus;
 mod degraded;
+mod deployed;
 mod doctor;
 mod exactly_once;
 mod faults;

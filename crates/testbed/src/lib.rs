@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod browser;
 pub mod cli;
 pub mod clock;
+pub mod deploy;
 pub mod eventbridge;
 pub mod faults;
 pub mod lambda;

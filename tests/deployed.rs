@@ -1,0 +1,569 @@
+//! The tested stack is the deployed stack: `infra/template.yaml`, transformed by SAM's own
+//! translator, is created on the emulator's CloudFormation (`firebreak_testbed::deploy`, which
+//! lists the resource types it must create with the API instead), and what was created is checked
+//! against what the template means: rules on the right buses with their patterns, targets, retry
+//! policies and dead-letter queue; failure destinations; alarms to the pager topic; the bucket's
+//! lock. Then the functions run under the Lambda runtime API with the environment read from the
+//! created functions' configuration, and a finding goes through the created rules to containment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use firebreak_testbed::deploy::{Deployed, GAPS, Made, deploy};
+use firebreak_testbed::lambda::LambdaHost;
+use firebreak_testbed::moto::{HOME_ACCOUNT, Moto, REGION};
+use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed, template};
+use serde_json::Value;
+
+const STACK: &str = "fb";
+const ORG: &str = "o-a1b2c3d4e5";
+
+fn parameters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AlertEmail", "oncall@example.com"),
+        ("OrganizationId", ORG),
+        ("EvidenceRetentionDays", "120"),
+    ]
+}
+
+/// A created rule: bus, name, pattern, state, and its targets as JSON.
+struct Created {
+    bus: String,
+    name: String,
+    pattern: Option<Value>,
+    schedule: Option<String>,
+    state: String,
+    targets: Vec<aws_sdk_eventbridge::types::Target>,
+}
+
+async fn created_rules(sdk: &aws_config::SdkConfig, buses: &[&str]) -> Vec<Created> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let mut out = Vec::new();
+    for bus in buses {
+        let rules = events
+            .list_rules()
+            .event_bus_name(*bus)
+            .send()
+            .await
+            .expect("list rules");
+        for r in rules.rules() {
+            let name = r.name().unwrap_or_default().to_string();
+            let targets = events
+                .list_targets_by_rule()
+                .rule(&name)
+                .event_bus_name(*bus)
+                .send()
+                .await
+                .expect("targets")
+                .targets()
+                .to_vec();
+            out.push(Created {
+                bus: bus.to_string(),
+                name,
+                pattern: r
+                    .event_pattern()
+                    .map(|p| serde_json::from_str(p).expect("pattern JSON")),
+                schedule: r.schedule_expression().map(String::from),
+                state: r
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                targets,
+            });
+        }
+    }
+    out
+}
+
+fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{HOME_ACCOUNT}:function:{name}")
+}
+
+async fn queue_arn(sdk: &aws_config::SdkConfig, url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .expect("queue ARN")
+}
+
+/// Function logical id (`TriageFunction`) → created name (`fb-triage`).
+fn functions(d: &Deployed) -> BTreeMap<String, String> {
+    d.of_kind("AWS::Lambda::Function")
+        .into_iter()
+        .map(|id| {
+            let name = d.physical(&id).to_string();
+            (id, name)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_template_deploys_on_the_emulators_cloudformation_wired_as_written() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let d = deploy(&sdk, STACK, &parameters()).await;
+
+    // Every resource of the transformed template exists: made by the stack, or (for the types
+    // listed in GAPS) with the API, or skipped for a false condition or a listed reason.
+    let template_ids: BTreeSet<&String> = d.template["Resources"]
+        .as_object()
+        .expect("resources")
+        .keys()
+        .collect();
+    assert_eq!(
+        template_ids,
+        d.resources.keys().collect::<BTreeSet<_>>(),
+        "every resource of the template, and no other"
+    );
+    for (id, r) in &d.resources {
+        let listed = GAPS.iter().any(|(k, _)| *k == r.kind);
+        match r.made {
+            Made::Stack => assert!(!listed, "{id} ({}) is listed as a gap", r.kind),
+            Made::Api => assert!(listed, "{id} ({}) was made by the API", r.kind),
+            Made::Skipped => assert!(
+                r.kind == "AWS::S3::BucketPolicy"
+                    || d.template["Resources"][id]["Condition"].is_string(),
+                "{id} ({}) was skipped",
+                r.kind
+            ),
+        }
+    }
+
+    // The seven functions, each on its own role under the permissions boundary.
+    let fns = functions(&d);
+    let names: BTreeSet<String> = fns.values().cloned().collect();
+    let expected: BTreeSet<String> = firebreak_lambda::Function::ALL
+        .iter()
+        .map(|f| format!("{STACK}-{}", f.name()))
+        .collect();
+    assert_eq!(names, expected);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let boundary = d.physical("FirebreakBoundary").to_string();
+    for name in &names {
+        let conf = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .expect("function");
+        let role_arn = conf.role().unwrap_or_default();
+        let role_name = role_arn.rsplit('/').next().unwrap_or_default();
+        assert_eq!(role_name, name, "{name} runs as its own role");
+        let role = iam
+            .get_role()
+            .role_name(role_name)
+            .send()
+            .await
+            .expect("role");
+        let attached = role
+            .role()
+            .and_then(|r| r.permissions_boundary())
+            .and_then(|b| b.permissions_boundary_arn())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(attached, boundary, "{role_name} carries the boundary");
+    }
+
+    // Every rule of the template on its bus, with its pattern and state, targeting its function,
+    // with a retry policy and the rule dead-letter queue.
+    let bus = d.physical("FirebreakBus").to_string();
+    let intake = d.physical("IntakeBus").to_string();
+    let created = created_rules(&sdk, &["default", &bus, &intake]).await;
+    let dead_letters = queue_arn(&sdk, d.output("RuleDeadLetterQueueUrl")).await;
+    let wired = |c: &Created, function: &str| {
+        c.targets.len() == 1
+            && c.targets[0].arn() == function_arn(function)
+            && c.targets[0]
+                .dead_letter_config()
+                .and_then(|d| d.arn())
+                .is_some_and(|a| a == dead_letters)
+            && c.targets[0]
+                .retry_policy()
+                .and_then(|r| r.maximum_event_age_in_seconds())
+                .is_some()
+    };
+    let rules = template::rules();
+    assert!(rules.len() >= 10, "{}", rules.len());
+    for rule in &rules {
+        let on = if rule.firebreak_bus {
+            bus.as_str()
+        } else if rule.intake_bus {
+            intake.as_str()
+        } else {
+            "default"
+        };
+        let function = &fns[&rule.function];
+        let found: Vec<&Created> = created
+            .iter()
+            .filter(|c| c.bus == on && c.pattern.as_ref() == Some(&rule.pattern))
+            .collect();
+        assert_eq!(found.len(), 1, "{} {} on {on}", rule.function, rule.name);
+        assert!(
+            wired(found[0], function),
+            "{}: {:?}",
+            found[0].name,
+            found[0].targets
+        );
+        assert_eq!(
+            found[0].state,
+            rule.state.clone().unwrap_or_else(|| "ENABLED".into()),
+            "{}",
+            found[0].name
+        );
+    }
+    for (function, expression) in template::schedules() {
+        let found: Vec<&Created> = created
+            .iter()
+            .filter(|c| c.schedule.as_deref() == Some(expression.as_str()))
+            .collect();
+        assert_eq!(found.len(), 1, "{function} {expression}");
+        assert_eq!(found[0].bus, "default");
+        assert!(wired(found[0], &fns[&function]), "{:?}", found[0].targets);
+    }
+    assert_eq!(
+        created.len(),
+        rules.len() + template::schedules().len(),
+        "no rule but the template's"
+    );
+
+    // A function that fails an event after Lambda's retries sends it to the failure queue.
+    let failures = queue_arn(&sdk, d.output("FunctionFailureQueueUrl")).await;
+    for name in &names {
+        if name.ends_with("-hunt") {
+            continue; // invoked synchronously by the hunt state machine
+        }
+        let config = lambda
+            .get_function_event_invoke_config()
+            .function_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} has no invoke config: {e:?}"));
+        let destination = config
+            .destination_config()
+            .and_then(|d| d.on_failure())
+            .and_then(|f| f.destination())
+            .unwrap_or_default();
+        assert_eq!(destination, failures, "{name}");
+    }
+
+    // Alarms page: the failure queues, every function's errors and throttles, a silent clock.
+    let alarms = aws_sdk_cloudwatch::Client::new(&sdk)
+        .describe_alarms()
+        .alarm_name_prefix(format!("{STACK}-"))
+        .send()
+        .await
+        .expect("alarms");
+    let pager = d.output("PagerTopicArn").to_string();
+    let by_name: BTreeMap<String, &aws_sdk_cloudwatch::types::MetricAlarm> = alarms
+        .metric_alarms()
+        .iter()
+        .map(|a| (a.alarm_name().unwrap_or_default().to_string(), a))
+        .collect();
+    assert!(by_name.len() >= 5, "{:?}", by_name.keys());
+    for (name, alarm) in &by_name {
+        assert_eq!(
+            alarm.alarm_actions(),
+            std::slice::from_ref(&pager),
+            "{name} pages"
+        );
+    }
+    let silent = by_name[&format!("{STACK}-clock-silent")];
+    assert_eq!(silent.treat_missing_data(), Some("breaching"));
+    assert_eq!(
+        silent.dimensions()[0].value(),
+        Some(format!("{STACK}-clock").as_str())
+    );
+    for kind in ["errors", "throttles"] {
+        let alarm = by_name[&format!("{STACK}-function-{kind}")];
+        let watched: BTreeSet<String> = alarm
+            .metrics()
+            .iter()
+            .filter_map(|m| m.metric_stat())
+            .filter_map(|s| s.metric())
+            .flat_map(|m| m.dimensions().iter().filter_map(|d| d.value()))
+            .map(String::from)
+            .collect();
+        assert_eq!(watched, names, "{kind}: every function is watched");
+    }
+    let queue_name = |url: &str| url.rsplit('/').next().unwrap_or_default().to_string();
+    for (alarm, url) in [
+        ("function-failures", "FunctionFailureQueueUrl"),
+        ("undelivered-events", "RuleDeadLetterQueueUrl"),
+    ] {
+        let a = by_name[&format!("{STACK}-{alarm}")];
+        assert_eq!(
+            a.dimensions()[0].value(),
+            Some(queue_name(d.output(url)).as_str()),
+            "{alarm} watches its queue"
+        );
+    }
+
+    // The topics are encrypted with the stack's own key (CloudWatch cannot publish to a topic
+    // under alias/aws/sns), and the pager has the e-mail subscription.
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let attributes = sns
+        .get_topic_attributes()
+        .topic_arn(&pager)
+        .send()
+        .await
+        .expect("topic");
+    let key = attributes
+        .attributes()
+        .and_then(|a| a.get("KmsMasterKeyId"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !key.is_empty() && !key.contains("alias/aws/sns"),
+        "the pager topic's key: {key:?}"
+    );
+    let subscriptions = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&pager)
+        .send()
+        .await
+        .expect("subscriptions");
+    assert!(
+        subscriptions
+            .subscriptions()
+            .iter()
+            .any(|s| s.endpoint() == Some("oncall@example.com") && s.protocol() == Some("email")),
+        "{subscriptions:?}"
+    );
+
+    // The evidence bucket is locked with the deployed retention.
+    let lock = seed::s3_client(&sdk)
+        .get_object_lock_configuration()
+        .bucket(d.output("EvidenceBucketName"))
+        .send()
+        .await
+        .expect("lock configuration");
+    let retention = lock
+        .object_lock_configuration()
+        .and_then(|c| c.rule())
+        .and_then(|r| r.default_retention())
+        .expect("a default retention");
+    assert_eq!(retention.days(), Some(120));
+    assert_eq!(
+        retention.mode().map(|m| m.as_str()),
+        Some(d.parameters["EvidenceLockMode"].as_str())
+    );
+
+    // The intake bus admits the organisation and only the exact AWS sources (checked as
+    // written: the emulator never evaluates a bus policy).
+    let policy: Value = serde_json::from_str(
+        aws_sdk_eventbridge::Client::new(&sdk)
+            .describe_event_bus()
+            .name(&intake)
+            .send()
+            .await
+            .expect("intake bus")
+            .policy()
+            .expect("a policy on the intake bus"),
+    )
+    .expect("policy JSON");
+    let text = policy.to_string();
+    assert!(text.contains(ORG), "{text}");
+    assert!(text.contains("\"aws.guardduty\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_functions_take_their_environment_from_the_stack_and_contain_through_its_rules()
+ {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let d = deploy(&sdk, STACK, &parameters()).await;
+    let fns = functions(&d);
+    let bus = d.physical("FirebreakBus").to_string();
+    let intake = d.physical("IntakeBus").to_string();
+
+    // The emulator cannot put an event that matches a rule with a Lambda target: each created
+    // rule's function target is swapped for a queue the test reads for that function.
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut taps: Vec<(String, String)> = Vec::new(); // (function name, queue URL)
+    for c in created_rules(&sdk, &["default", &bus, &intake]).await {
+        let target = c.targets[0].clone();
+        let function = target
+            .arn()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("tap-{}", c.name))
+            .send()
+            .await
+            .expect("tap")
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
+        let arn = queue_arn(&sdk, &url).await;
+        events
+            .remove_targets()
+            .rule(&c.name)
+            .event_bus_name(&c.bus)
+            .ids(target.id())
+            .send()
+            .await
+            .expect("remove the function target");
+        events
+            .put_targets()
+            .rule(&c.name)
+            .event_bus_name(&c.bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("tap")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("tap target");
+        taps.push((function, url));
+    }
+    let drain = |function: String| {
+        let taps = taps.clone();
+        let sqs = sqs.clone();
+        async move {
+            let mut got = Vec::new();
+            for (_, url) in taps.iter().filter(|(f, _)| *f == function) {
+                for body in firebreak_testbed::eventbridge::drain_queue(&sqs, url).await {
+                    got.push(serde_json::from_str::<Value>(&body).expect("event"));
+                }
+            }
+            got
+        }
+    };
+
+    // Pages are read from a queue subscribed to the created topics (S1 pages, S2 tickets).
+    let pages = sqs
+        .create_queue()
+        .queue_name("pages")
+        .send()
+        .await
+        .expect("pages queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let pages_arn = queue_arn(&sdk, &pages).await;
+    for topic in ["PagerTopicArn", "TicketTopicArn"] {
+        aws_sdk_sns::Client::new(&sdk)
+            .subscribe()
+            .topic_arn(d.output(topic))
+            .protocol("sqs")
+            .endpoint(&pages_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe the pages queue");
+    }
+
+    // Each function's environment is its created configuration's, plus where the emulator is.
+    let creds = moto.home_credentials().await;
+    let mut hosts = BTreeMap::new();
+    for f in ["triage", "contain", "preserve", "page"] {
+        let name = format!("{STACK}-{f}");
+        assert!(fns.values().any(|n| *n == name), "{name}");
+        let mut env = d.function_env(&sdk, &name).await;
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "FIREBREAK_EVIDENCE_BUCKET"
+                    && v == d.output("EvidenceBucketName")),
+            "{name}: {env:?}"
+        );
+        env.extend(
+            [
+                ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+                ("AWS_REGION", REGION.to_string()),
+                ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    creds.secret_access_key().to_string(),
+                ),
+                (
+                    "AWS_SESSION_TOKEN",
+                    creds.session_token().unwrap_or_default().to_string(),
+                ),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        hosts.insert(f, LambdaHost::start(f, &env));
+    }
+
+    // A leaked key: the finding goes through the created rule to triage, the incident through
+    // the created bus to contain, preserve and page.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
+    let finding = iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT);
+    events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(finding["source"].as_str().unwrap_or_default())
+                .detail_type(finding["detail-type"].as_str().unwrap_or_default())
+                .detail(finding["detail"].to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put the finding");
+    let to_triage = drain(format!("{STACK}-triage")).await;
+    assert_eq!(
+        to_triage.len(),
+        1,
+        "one created rule hands the finding to triage"
+    );
+    let opened = hosts["triage"].invoke(&to_triage[0].to_string()).ok();
+    assert_eq!(opened["decision"], "Incident Opened", "{opened}");
+
+    let to_contain = drain(format!("{STACK}-contain")).await;
+    let to_preserve = drain(format!("{STACK}-preserve")).await;
+    let to_page = drain(format!("{STACK}-page")).await;
+    assert_eq!(
+        (to_contain.len(), to_preserve.len(), to_page.len()),
+        (1, 1, 1)
+    );
+    let contained = hosts["contain"].invoke(&to_contain[0].to_string()).ok();
+    assert!(
+        contained["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .any(|o| o["kind"] == "deactivate_access_key" && o["status"] == "done"),
+        "{contained}"
+    );
+    assert_only_key_inactive(&iam, "dev-ci", &leaked).await;
+    let preserved = hosts["preserve"].invoke(&to_preserve[0].to_string()).ok();
+    let manifest = preserved["manifest_key"].as_str().expect("a manifest");
+    let head = seed::s3_client(&sdk)
+        .head_object()
+        .bucket(d.output("EvidenceBucketName"))
+        .key(manifest)
+        .send()
+        .await
+        .expect("the manifest is in the created bucket");
+    assert!(
+        head.object_lock_retain_until_date().is_some(),
+        "locked by default"
+    );
+    let paged = hosts["page"].invoke(&to_page[0].to_string()).ok();
+    assert_eq!(paged["paged"], true, "{paged}");
+    let sent = firebreak_testbed::eventbridge::drain_queue(&sqs, &pages).await;
+    assert_eq!(paged["route"], "ticket", "a leaked key is S2: {paged}");
+    assert_eq!(
+        sent.len(),
+        1,
+        "the page reached the created ticket topic: {paged}"
+    );
+    assert!(sent[0].contains("dev-ci"), "{}", sent[0]);
+}
