@@ -1,8 +1,9 @@
 """The SAM template as CloudFormation, transformed offline by SAM's own translator.
 
-    translate.py TEMPLATE [--code-bucket BUCKET]
+    translate.py TEMPLATE [--code-bucket BUCKET] [--plain]
 
-Prints the transformed template as JSON. With --code-bucket, each function's code is
+Prints the transformed template as JSON (with --plain, a template without SAM's transform, as
+JSON: its short-form tags in their long form). With --code-bucket, each function's code is
 s3://BUCKET/<LogicalId>.zip (the deployment test uploads a zip there); without it, a placeholder
 location, for linting. `make check-infra` lints the output, which catches what only appears once
 Globals are merged into each function (a circular dependency through an environment variable).
@@ -29,9 +30,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template")
     parser.add_argument("--code-bucket", default="firebreak-code")
+    parser.add_argument("--plain", action="store_true")
     args = parser.parse_args()
     with open(args.template, encoding="utf-8") as f:
         template = yaml_parse(f.read())
+    if args.plain:
+        json.dump(template, sys.stdout, indent=1, sort_keys=True)
+        print()
+        return
     for name, resource in template.get("Resources", {}).items():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = f"s3://{args.code_bucket}/{name}.zip"

@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use firebreak_testbed::deploy::{Deployed, GAPS, Made, deploy};
+use firebreak_testbed::deploy::{Deployed, GAPS, Made, deploy, deploy_template, plain};
 use firebreak_testbed::lambda::LambdaHost;
-use firebreak_testbed::moto::{HOME_ACCOUNT, Moto, REGION};
+use firebreak_testbed::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto, REGION};
 use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed, template};
 use serde_json::Value;
 
@@ -101,6 +101,120 @@ fn functions(d: &Deployed) -> BTreeMap<String, String> {
             (id, name)
         })
         .collect()
+}
+
+/// The emulator cannot put an event that matches a rule with a Lambda target: each created rule's
+/// function target is swapped for a queue. `(function name, queue URL)` per rule.
+async fn tap(sdk: &aws_config::SdkConfig, buses: &[&str]) -> Vec<(String, String)> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut taps = Vec::new();
+    for c in created_rules(sdk, buses).await {
+        let target = c.targets[0].clone();
+        let function = target
+            .arn()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("tap-{}", c.name))
+            .send()
+            .await
+            .expect("tap")
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
+        let arn = queue_arn(sdk, &url).await;
+        events
+            .remove_targets()
+            .rule(&c.name)
+            .event_bus_name(&c.bus)
+            .ids(target.id())
+            .send()
+            .await
+            .expect("remove the function target");
+        events
+            .put_targets()
+            .rule(&c.name)
+            .event_bus_name(&c.bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("tap")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("tap target");
+        taps.push((function, url));
+    }
+    taps
+}
+
+/// Every event the created rules routed to `function` since the last call.
+async fn drained(
+    sqs: &aws_sdk_sqs::Client,
+    taps: &[(String, String)],
+    function: String,
+) -> Vec<Value> {
+    let mut got = Vec::new();
+    for (_, url) in taps.iter().filter(|(f, _)| *f == function) {
+        for body in firebreak_testbed::eventbridge::drain_queue(sqs, url).await {
+            got.push(serde_json::from_str::<Value>(&body).expect("event"));
+        }
+    }
+    got
+}
+
+/// Function `f` of the deployed stack under the runtime API, with the environment of its created
+/// configuration plus where the emulator is.
+async fn host(moto: &Moto, sdk: &aws_config::SdkConfig, d: &Deployed, f: &str) -> LambdaHost {
+    let name = format!("{}-{f}", d.name);
+    let mut env = d.function_env(sdk, &name).await;
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "FIREBREAK_EVIDENCE_BUCKET" && v == d.output("EvidenceBucketName")),
+        "{name}: {env:?}"
+    );
+    let creds = moto.home_credentials().await;
+    env.extend(
+        [
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                creds.secret_access_key().to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                creds.session_token().unwrap_or_default().to_string(),
+            ),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    LambdaHost::start(f, &env)
+}
+
+/// Puts `event` on the default bus of `sdk`'s account and region.
+async fn put(sdk: &aws_config::SdkConfig, event: &Value) {
+    let out = aws_sdk_eventbridge::Client::new(sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(event["source"].as_str().unwrap_or_default())
+                .detail_type(event["detail-type"].as_str().unwrap_or_default())
+                .detail(event["detail"].to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put the event");
+    assert_eq!(out.failed_entry_count(), 0, "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,70 +493,12 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let d = deploy(&sdk, STACK, &parameters()).await;
-    let fns = functions(&d);
     let bus = d.physical("FirebreakBus").to_string();
     let intake = d.physical("IntakeBus").to_string();
 
-    // The emulator cannot put an event that matches a rule with a Lambda target: each created
-    // rule's function target is swapped for a queue the test reads for that function.
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let mut taps: Vec<(String, String)> = Vec::new(); // (function name, queue URL)
-    for c in created_rules(&sdk, &["default", &bus, &intake]).await {
-        let target = c.targets[0].clone();
-        let function = target
-            .arn()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("tap-{}", c.name))
-            .send()
-            .await
-            .expect("tap")
-            .queue_url()
-            .unwrap_or_default()
-            .to_string();
-        let arn = queue_arn(&sdk, &url).await;
-        events
-            .remove_targets()
-            .rule(&c.name)
-            .event_bus_name(&c.bus)
-            .ids(target.id())
-            .send()
-            .await
-            .expect("remove the function target");
-        events
-            .put_targets()
-            .rule(&c.name)
-            .event_bus_name(&c.bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("tap")
-                    .arn(arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("tap target");
-        taps.push((function, url));
-    }
-    let drain = |function: String| {
-        let taps = taps.clone();
-        let sqs = sqs.clone();
-        async move {
-            let mut got = Vec::new();
-            for (_, url) in taps.iter().filter(|(f, _)| *f == function) {
-                for body in firebreak_testbed::eventbridge::drain_queue(&sqs, url).await {
-                    got.push(serde_json::from_str::<Value>(&body).expect("event"));
-                }
-            }
-            got
-        }
-    };
+    let taps = tap(&sdk, &["default", &bus, &intake]).await;
+    let drain = |function: &str| drained(&sqs, &taps, format!("{STACK}-{function}"));
 
     // Pages are read from a queue subscribed to the created topics (S1 pages, S2 tickets).
     let pages = sqs
@@ -467,37 +523,10 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
             .expect("subscribe the pages queue");
     }
 
-    // Each function's environment is its created configuration's, plus where the emulator is.
-    let creds = moto.home_credentials().await;
+    // Each function's environment is its created configuration's.
     let mut hosts = BTreeMap::new();
     for f in ["triage", "contain", "preserve", "page"] {
-        let name = format!("{STACK}-{f}");
-        assert!(fns.values().any(|n| *n == name), "{name}");
-        let mut env = d.function_env(&sdk, &name).await;
-        assert!(
-            env.iter()
-                .any(|(k, v)| k == "FIREBREAK_EVIDENCE_BUCKET"
-                    && v == d.output("EvidenceBucketName")),
-            "{name}: {env:?}"
-        );
-        env.extend(
-            [
-                ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-                ("AWS_REGION", REGION.to_string()),
-                ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
-                (
-                    "AWS_SECRET_ACCESS_KEY",
-                    creds.secret_access_key().to_string(),
-                ),
-                (
-                    "AWS_SESSION_TOKEN",
-                    creds.session_token().unwrap_or_default().to_string(),
-                ),
-                ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
-            ]
-            .map(|(k, v)| (k.to_string(), v)),
-        );
-        hosts.insert(f, LambdaHost::start(f, &env));
+        hosts.insert(f, host(&moto, &sdk, &d, f).await);
     }
 
     // A leaked key: the finding goes through the created rule to triage, the incident through
@@ -505,19 +534,8 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let iam = aws_sdk_iam::Client::new(&sdk);
     let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
     let finding = iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT);
-    events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source(finding["source"].as_str().unwrap_or_default())
-                .detail_type(finding["detail-type"].as_str().unwrap_or_default())
-                .detail(finding["detail"].to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put the finding");
-    let to_triage = drain(format!("{STACK}-triage")).await;
+    put(&sdk, &finding).await;
+    let to_triage = drain("triage").await;
     assert_eq!(
         to_triage.len(),
         1,
@@ -526,9 +544,9 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let opened = hosts["triage"].invoke(&to_triage[0].to_string()).ok();
     assert_eq!(opened["decision"], "Incident Opened", "{opened}");
 
-    let to_contain = drain(format!("{STACK}-contain")).await;
-    let to_preserve = drain(format!("{STACK}-preserve")).await;
-    let to_page = drain(format!("{STACK}-page")).await;
+    let to_contain = drain("contain").await;
+    let to_preserve = drain("preserve").await;
+    let to_page = drain("page").await;
     assert_eq!(
         (to_contain.len(), to_preserve.len(), to_page.len()),
         (1, 1, 1)
@@ -566,4 +584,122 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
         "the page reached the created ticket topic: {paged}"
     );
     assert!(sent[0].contains("dev-ci"), "{}", sent[0]);
+}
+
+/// The forwarder and member-role templates, created as stacks in a member account (its eu-west-1
+/// for the forwarder, as the StackSet would), carry a member's finding to the deployed intake bus,
+/// where the created intake rule hands it to triage; contain acts through the created member role
+/// in that account. In the home account's home region the forwarder creates nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_to_the_deployed_stack()
+ {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let d = deploy(&sdk, STACK, &parameters()).await;
+    let home = firebreak_aws::Clients::new(&sdk);
+    let member = firebreak_aws::sdk::accounts::member_clients(
+        &home,
+        "aws",
+        MEMBER_ACCOUNT,
+        "FirebreakMember",
+        "seed",
+    )
+    .await
+    .expect("member account")
+    .in_region("eu-west-1");
+
+    let roles = deploy_template(
+        &member.sdk,
+        "firebreak-member",
+        plain("infra/member-role.yaml"),
+        &[
+            ("ContainRoleArn", d.output("ContainRoleArn")),
+            ("PreserveRoleArn", d.output("PreserveRoleArn")),
+            ("FirebreakRoleArns", d.output("FirebreakRoleArns")),
+        ],
+    )
+    .await;
+    assert!(
+        roles
+            .resources
+            .values()
+            .any(|r| r.kind == "AWS::IAM::Role" && r.physical == "FirebreakMember"),
+        "{:?}",
+        roles.resources
+    );
+    let intake_arn = d.output("IntakeBusArn").to_string();
+    let forwarder = deploy_template(
+        &member.sdk,
+        "firebreak-forwarder",
+        plain("infra/forwarder.yaml"),
+        &[("IntakeBusArn", &intake_arn)],
+    )
+    .await;
+    let forwarding = created_rules(&member.sdk, &["default"]).await;
+    let forward_rules = forwarder.of_kind("AWS::Events::Rule");
+    assert!(forward_rules.len() >= 8, "{forward_rules:?}");
+    assert_eq!(forwarding.len(), forward_rules.len());
+    let role = forwarder.physical("ForwarderRole").to_string();
+    for c in &forwarding {
+        assert_eq!(c.targets.len(), 1, "{}", c.name);
+        assert_eq!(c.targets[0].arn(), intake_arn, "{}", c.name);
+        assert!(
+            c.targets[0]
+                .role_arn()
+                .is_some_and(|a| a.ends_with(&format!("role/{role}"))),
+            "{}: {:?}",
+            c.name,
+            c.targets[0]
+        );
+    }
+    // The home account's home region: its own rules see everything, so no forwarder there.
+    deploy_template(
+        &sdk,
+        "firebreak-forwarder",
+        plain("infra/forwarder.yaml"),
+        &[("IntakeBusArn", &intake_arn)],
+    )
+    .await;
+    let home_rules: Vec<String> = created_rules(&sdk, &["default"])
+        .await
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(home_rules.len() >= 8, "{home_rules:?}");
+    assert!(
+        home_rules
+            .iter()
+            .all(|n| !n.starts_with("firebreak-forward-")),
+        "{home_rules:?}"
+    );
+
+    // A member's leaked key, found by GuardDuty in eu-west-1.
+    let bus = d.physical("FirebreakBus").to_string();
+    let intake = d.physical("IntakeBus").to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let taps = tap(&sdk, &["default", &bus, &intake]).await;
+    let iam = aws_sdk_iam::Client::new(&member.sdk);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "build-bot").await;
+    let mut finding = iam_user_finding("build-bot", &leaked, MEMBER_ACCOUNT);
+    finding["detail"]["region"] = "eu-west-1".into();
+    put(&member.sdk, &finding).await;
+
+    let to_triage = drained(&sqs, &taps, format!("{STACK}-triage")).await;
+    assert_eq!(to_triage.len(), 1, "forwarded once, to the intake rule");
+    let triage = host(&moto, &sdk, &d, "triage").await;
+    let opened = triage.invoke(&to_triage[0].to_string()).ok();
+    assert_eq!(opened["decision"], "Incident Opened", "{opened}");
+    let to_contain = drained(&sqs, &taps, format!("{STACK}-contain")).await;
+    assert_eq!(to_contain.len(), 1);
+    let contain = host(&moto, &sdk, &d, "contain").await;
+    let contained = contain.invoke(&to_contain[0].to_string()).ok();
+    assert!(
+        contained["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .any(|o| o["kind"] == "deactivate_access_key" && o["status"] == "done"),
+        "{contained}"
+    );
+    assert_only_key_inactive(&iam, "build-bot", &leaked).await;
 }

@@ -99,11 +99,20 @@ pub struct Deployed {
 
 /// The SAM template transformed offline; each function's code at `s3://<code_bucket>/<Id>.zip`.
 pub fn translate(code_bucket: &str) -> Value {
+    run_translate(&["infra/template.yaml", "--code-bucket", code_bucket])
+}
+
+/// A template without SAM's transform (`infra/forwarder.yaml`, `infra/member-role.yaml`) as JSON.
+pub fn plain(path: &str) -> Value {
+    run_translate(&[path, "--plain"])
+}
+
+fn run_translate(args: &[&str]) -> Value {
     let repo = crate::repo();
     let out = Command::new(repo.join(".venv/bin/python"))
         .arg(repo.join("infra/translate.py"))
-        .arg(repo.join("infra/template.yaml"))
-        .args(["--code-bucket", code_bucket])
+        .args(args)
+        .current_dir(&repo)
         .env("AWS_DEFAULT_REGION", crate::moto::REGION)
         .env("AWS_ACCESS_KEY_ID", "offline")
         .env("AWS_SECRET_ACCESS_KEY", "offline")
@@ -137,9 +146,19 @@ fn intrinsic(v: &Value) -> Option<(&str, &Value)> {
     (o.len() == 1 && (k == "Ref" || k.starts_with("Fn::"))).then_some((k.as_str(), x))
 }
 
-/// Deploys the template as stack `name` in the account and region of `sdk`, with `parameters`
-/// over the template's defaults.
+/// Deploys `infra/template.yaml` as stack `name` in the account and region of `sdk`, with
+/// `parameters` over the template's defaults.
 pub async fn deploy(sdk: &SdkConfig, name: &str, parameters: &[(&str, &str)]) -> Deployed {
+    deploy_template(sdk, name, translate(&format!("{name}-code")), parameters).await
+}
+
+/// Deploys `template` (as [`translate`] or [`plain`] give it) as stack `name`.
+pub async fn deploy_template(
+    sdk: &SdkConfig,
+    name: &str,
+    template: Value,
+    parameters: &[(&str, &str)],
+) -> Deployed {
     let s3 = crate::seed::s3_client(sdk);
     let events = aws_sdk_eventbridge::Client::new(sdk);
     // Not retried: a second CreateStack after a failed first says only "already exists".
@@ -157,8 +176,6 @@ pub async fn deploy(sdk: &SdkConfig, name: &str, parameters: &[(&str, &str)]) ->
         .unwrap_or_default()
         .to_string();
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let code_bucket = format!("{name}-code");
-    let template = translate(&code_bucket);
 
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (k, p) in template["Parameters"].as_object().into_iter().flatten() {
@@ -181,18 +198,22 @@ pub async fn deploy(sdk: &SdkConfig, name: &str, parameters: &[(&str, &str)]) ->
     };
 
     // Every function's code, where the translated template says it is.
-    s3.create_bucket()
-        .bucket(&code_bucket)
-        .send()
-        .await
-        .expect("code bucket");
     let resources_json = template["Resources"]
         .as_object()
         .cloned()
         .expect("Resources");
+    let mut code_buckets = std::collections::BTreeSet::new();
     for r in resources_json.values() {
         if r["Type"] == "AWS::Lambda::Function" {
             let code = &r["Properties"]["Code"];
+            let bucket = code["S3Bucket"].as_str().unwrap_or_default().to_string();
+            if code_buckets.insert(bucket.clone()) {
+                s3.create_bucket()
+                    .bucket(&bucket)
+                    .send()
+                    .await
+                    .expect("code bucket");
+            }
             s3.put_object()
                 .bucket(code["S3Bucket"].as_str().unwrap_or_default())
                 .key(code["S3Key"].as_str().unwrap_or_default())
