@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use firebreak_testbed::deploy::{Deployed, GAPS, Made, deploy, deploy_template, plain};
-use firebreak_testbed::lambda::LambdaHost;
+use firebreak_testbed::deploy::{
+    CreatedRule, Deployed, GAPS, Made, deploy, deploy_template, plain, put, rules_on,
+};
 use firebreak_testbed::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto, REGION};
 use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed, template};
 use serde_json::Value;
@@ -23,55 +24,6 @@ fn parameters() -> Vec<(&'static str, &'static str)> {
         ("OrganizationId", ORG),
         ("EvidenceRetentionDays", "120"),
     ]
-}
-
-/// A created rule: bus, name, pattern, state, and its targets as JSON.
-struct Created {
-    bus: String,
-    name: String,
-    pattern: Option<Value>,
-    schedule: Option<String>,
-    state: String,
-    targets: Vec<aws_sdk_eventbridge::types::Target>,
-}
-
-async fn created_rules(sdk: &aws_config::SdkConfig, buses: &[&str]) -> Vec<Created> {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let mut out = Vec::new();
-    for bus in buses {
-        let rules = events
-            .list_rules()
-            .event_bus_name(*bus)
-            .send()
-            .await
-            .expect("list rules");
-        for r in rules.rules() {
-            let name = r.name().unwrap_or_default().to_string();
-            let targets = events
-                .list_targets_by_rule()
-                .rule(&name)
-                .event_bus_name(*bus)
-                .send()
-                .await
-                .expect("targets")
-                .targets()
-                .to_vec();
-            out.push(Created {
-                bus: bus.to_string(),
-                name,
-                pattern: r
-                    .event_pattern()
-                    .map(|p| serde_json::from_str(p).expect("pattern JSON")),
-                schedule: r.schedule_expression().map(String::from),
-                state: r
-                    .state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                targets,
-            });
-        }
-    }
-    out
 }
 
 fn function_arn(name: &str) -> String {
@@ -101,120 +53,6 @@ fn functions(d: &Deployed) -> BTreeMap<String, String> {
             (id, name)
         })
         .collect()
-}
-
-/// The emulator cannot put an event that matches a rule with a Lambda target: each created rule's
-/// function target is swapped for a queue. `(function name, queue URL)` per rule.
-async fn tap(sdk: &aws_config::SdkConfig, buses: &[&str]) -> Vec<(String, String)> {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut taps = Vec::new();
-    for c in created_rules(sdk, buses).await {
-        let target = c.targets[0].clone();
-        let function = target
-            .arn()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("tap-{}", c.name))
-            .send()
-            .await
-            .expect("tap")
-            .queue_url()
-            .unwrap_or_default()
-            .to_string();
-        let arn = queue_arn(sdk, &url).await;
-        events
-            .remove_targets()
-            .rule(&c.name)
-            .event_bus_name(&c.bus)
-            .ids(target.id())
-            .send()
-            .await
-            .expect("remove the function target");
-        events
-            .put_targets()
-            .rule(&c.name)
-            .event_bus_name(&c.bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("tap")
-                    .arn(arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("tap target");
-        taps.push((function, url));
-    }
-    taps
-}
-
-/// Every event the created rules routed to `function` since the last call.
-async fn drained(
-    sqs: &aws_sdk_sqs::Client,
-    taps: &[(String, String)],
-    function: String,
-) -> Vec<Value> {
-    let mut got = Vec::new();
-    for (_, url) in taps.iter().filter(|(f, _)| *f == function) {
-        for body in firebreak_testbed::eventbridge::drain_queue(sqs, url).await {
-            got.push(serde_json::from_str::<Value>(&body).expect("event"));
-        }
-    }
-    got
-}
-
-/// Function `f` of the deployed stack under the runtime API, with the environment of its created
-/// configuration plus where the emulator is.
-async fn host(moto: &Moto, sdk: &aws_config::SdkConfig, d: &Deployed, f: &str) -> LambdaHost {
-    let name = format!("{}-{f}", d.name);
-    let mut env = d.function_env(sdk, &name).await;
-    assert!(
-        env.iter()
-            .any(|(k, v)| k == "FIREBREAK_EVIDENCE_BUCKET" && v == d.output("EvidenceBucketName")),
-        "{name}: {env:?}"
-    );
-    let creds = moto.home_credentials().await;
-    env.extend(
-        [
-            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-            ("AWS_REGION", REGION.to_string()),
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                creds.secret_access_key().to_string(),
-            ),
-            (
-                "AWS_SESSION_TOKEN",
-                creds.session_token().unwrap_or_default().to_string(),
-            ),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
-        ]
-        .map(|(k, v)| (k.to_string(), v)),
-    );
-    LambdaHost::start(f, &env)
-}
-
-/// Puts `event` on the default bus of `sdk`'s account and region.
-async fn put(sdk: &aws_config::SdkConfig, event: &Value) {
-    let out = aws_sdk_eventbridge::Client::new(sdk)
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source(event["source"].as_str().unwrap_or_default())
-                .detail_type(event["detail-type"].as_str().unwrap_or_default())
-                .detail(event["detail"].to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put the event");
-    assert_eq!(out.failed_entry_count(), 0, "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -289,9 +127,9 @@ async fn the_template_deploys_on_the_emulators_cloudformation_wired_as_written()
     // with a retry policy and the rule dead-letter queue.
     let bus = d.physical("FirebreakBus").to_string();
     let intake = d.physical("IntakeBus").to_string();
-    let created = created_rules(&sdk, &["default", &bus, &intake]).await;
+    let created = rules_on(&sdk, &["default", &bus, &intake]).await;
     let dead_letters = queue_arn(&sdk, d.output("RuleDeadLetterQueueUrl")).await;
-    let wired = |c: &Created, function: &str| {
+    let wired = |c: &CreatedRule, function: &str| {
         c.targets.len() == 1
             && c.targets[0].arn() == function_arn(function)
             && c.targets[0]
@@ -314,7 +152,7 @@ async fn the_template_deploys_on_the_emulators_cloudformation_wired_as_written()
             "default"
         };
         let function = &fns[&rule.function];
-        let found: Vec<&Created> = created
+        let found: Vec<&CreatedRule> = created
             .iter()
             .filter(|c| c.bus == on && c.pattern.as_ref() == Some(&rule.pattern))
             .collect();
@@ -333,7 +171,7 @@ async fn the_template_deploys_on_the_emulators_cloudformation_wired_as_written()
         );
     }
     for (function, expression) in template::schedules() {
-        let found: Vec<&Created> = created
+        let found: Vec<&CreatedRule> = created
             .iter()
             .filter(|c| c.schedule.as_deref() == Some(expression.as_str()))
             .collect();
@@ -493,12 +331,9 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let d = deploy(&sdk, STACK, &parameters()).await;
-    let bus = d.physical("FirebreakBus").to_string();
-    let intake = d.physical("IntakeBus").to_string();
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let taps = tap(&sdk, &["default", &bus, &intake]).await;
-    let drain = |function: &str| drained(&sqs, &taps, format!("{STACK}-{function}"));
+    let taps = d.tap(&sdk).await;
 
     // Pages are read from a queue subscribed to the created topics (S1 pages, S2 tickets).
     let pages = sqs
@@ -526,7 +361,7 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     // Each function's environment is its created configuration's.
     let mut hosts = BTreeMap::new();
     for f in ["triage", "contain", "preserve", "page"] {
-        hosts.insert(f, host(&moto, &sdk, &d, f).await);
+        hosts.insert(f, d.host(&moto, &sdk, f).await);
     }
 
     // A leaked key: the finding goes through the created rule to triage, the incident through
@@ -535,7 +370,7 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
     let finding = iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT);
     put(&sdk, &finding).await;
-    let to_triage = drain("triage").await;
+    let to_triage = taps.drain(&format!("{STACK}-triage")).await;
     assert_eq!(
         to_triage.len(),
         1,
@@ -544,9 +379,9 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let opened = hosts["triage"].invoke(&to_triage[0].to_string()).ok();
     assert_eq!(opened["decision"], "Incident Opened", "{opened}");
 
-    let to_contain = drain("contain").await;
-    let to_preserve = drain("preserve").await;
-    let to_page = drain("page").await;
+    let to_contain = taps.drain(&format!("{STACK}-contain")).await;
+    let to_preserve = taps.drain(&format!("{STACK}-preserve")).await;
+    let to_page = taps.drain(&format!("{STACK}-page")).await;
     assert_eq!(
         (to_contain.len(), to_preserve.len(), to_page.len()),
         (1, 1, 1)
@@ -635,7 +470,7 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         &[("IntakeBusArn", &intake_arn)],
     )
     .await;
-    let forwarding = created_rules(&member.sdk, &["default"]).await;
+    let forwarding = rules_on(&member.sdk, &["default"]).await;
     let forward_rules = forwarder.of_kind("AWS::Events::Rule");
     assert!(forward_rules.len() >= 8, "{forward_rules:?}");
     assert_eq!(forwarding.len(), forward_rules.len());
@@ -660,7 +495,7 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         &[("IntakeBusArn", &intake_arn)],
     )
     .await;
-    let home_rules: Vec<String> = created_rules(&sdk, &["default"])
+    let home_rules: Vec<String> = rules_on(&sdk, &["default"])
         .await
         .into_iter()
         .map(|c| c.name)
@@ -674,24 +509,21 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
     );
 
     // A member's leaked key, found by GuardDuty in eu-west-1.
-    let bus = d.physical("FirebreakBus").to_string();
-    let intake = d.physical("IntakeBus").to_string();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let taps = tap(&sdk, &["default", &bus, &intake]).await;
+    let taps = d.tap(&sdk).await;
     let iam = aws_sdk_iam::Client::new(&member.sdk);
     let (leaked, _other) = seed::user_with_two_keys(&iam, "build-bot").await;
     let mut finding = iam_user_finding("build-bot", &leaked, MEMBER_ACCOUNT);
     finding["detail"]["region"] = "eu-west-1".into();
     put(&member.sdk, &finding).await;
 
-    let to_triage = drained(&sqs, &taps, format!("{STACK}-triage")).await;
+    let to_triage = taps.drain(&format!("{STACK}-triage")).await;
     assert_eq!(to_triage.len(), 1, "forwarded once, to the intake rule");
-    let triage = host(&moto, &sdk, &d, "triage").await;
+    let triage = d.host(&moto, &sdk, "triage").await;
     let opened = triage.invoke(&to_triage[0].to_string()).ok();
     assert_eq!(opened["decision"], "Incident Opened", "{opened}");
-    let to_contain = drained(&sqs, &taps, format!("{STACK}-contain")).await;
+    let to_contain = taps.drain(&format!("{STACK}-contain")).await;
     assert_eq!(to_contain.len(), 1);
-    let contain = host(&moto, &sdk, &d, "contain").await;
+    let contain = d.host(&moto, &sdk, "contain").await;
     let contained = contain.invoke(&to_contain[0].to_string()).ok();
     assert!(
         contained["outcomes"]

@@ -1058,3 +1058,223 @@ async fn put_alarm(sdk: &SdkConfig, props: &Value) {
         .await
         .unwrap_or_else(|e| panic!("alarm {}: {e:?}", str_of(props, "AlarmName")));
 }
+
+/// A rule as the emulator holds it.
+pub struct CreatedRule {
+    /// Its bus.
+    pub bus: String,
+    /// Its name.
+    pub name: String,
+    /// Its event pattern.
+    pub pattern: Option<Value>,
+    /// Its schedule expression.
+    pub schedule: Option<String>,
+    /// `ENABLED`, `DISABLED` or `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
+    pub state: String,
+    /// Its targets.
+    pub targets: Vec<aws_sdk_eventbridge::types::Target>,
+}
+
+/// Every rule on `buses` of `sdk`'s account and region.
+pub async fn rules_on(sdk: &SdkConfig, buses: &[&str]) -> Vec<CreatedRule> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let mut out = Vec::new();
+    for bus in buses {
+        let rules = events
+            .list_rules()
+            .event_bus_name(*bus)
+            .send()
+            .await
+            .expect("list rules");
+        for r in rules.rules() {
+            let name = r.name().unwrap_or_default().to_string();
+            let targets = events
+                .list_targets_by_rule()
+                .rule(&name)
+                .event_bus_name(*bus)
+                .send()
+                .await
+                .expect("targets")
+                .targets()
+                .to_vec();
+            out.push(CreatedRule {
+                bus: bus.to_string(),
+                name,
+                pattern: r
+                    .event_pattern()
+                    .map(|p| serde_json::from_str(p).expect("pattern JSON")),
+                schedule: r.schedule_expression().map(String::from),
+                state: r
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                targets,
+            });
+        }
+    }
+    out
+}
+
+/// The created rules with their function targets swapped for queues: the emulator cannot put an
+/// event that matches a rule with a Lambda target. What a rule routes waits in its queue.
+pub struct Tapped {
+    sqs: aws_sdk_sqs::Client,
+    /// `(function name, queue URL)`, one per rule.
+    pub taps: Vec<(String, String)>,
+}
+
+impl Tapped {
+    /// Every event the rules routed to function `name` since the last drain.
+    pub async fn drain(&self, name: &str) -> Vec<Value> {
+        let mut got = Vec::new();
+        for (_, url) in self.taps.iter().filter(|(f, _)| f == name) {
+            for body in crate::eventbridge::drain_queue(&self.sqs, url).await {
+                got.push(serde_json::from_str(&body).expect("event JSON"));
+            }
+        }
+        got
+    }
+
+    /// Every event the rules routed since the last drain: `(function name, event)`.
+    pub async fn drain_all(&self) -> Vec<(String, Value)> {
+        let mut got = Vec::new();
+        for (function, url) in &self.taps {
+            for body in crate::eventbridge::drain_queue(&self.sqs, url).await {
+                got.push((
+                    function.clone(),
+                    serde_json::from_str(&body).expect("event JSON"),
+                ));
+            }
+        }
+        got
+    }
+}
+
+impl Deployed {
+    /// Taps every rule of the stack's buses (the default one, Firebreak's, the intake bus).
+    pub async fn tap(&self, sdk: &SdkConfig) -> Tapped {
+        let events = aws_sdk_eventbridge::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let buses = [
+            "default",
+            self.physical("FirebreakBus"),
+            self.physical("IntakeBus"),
+        ];
+        let mut taps = Vec::new();
+        for c in rules_on(sdk, &buses).await {
+            let Some(target) = c.targets.first().cloned() else {
+                continue;
+            };
+            let function = target
+                .arn()
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let url = sqs
+                .create_queue()
+                .queue_name(format!("tap-{}", c.name))
+                .send()
+                .await
+                .expect("tap")
+                .queue_url()
+                .unwrap_or_default()
+                .to_string();
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("queue attributes")
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .cloned()
+                .expect("queue ARN");
+            events
+                .remove_targets()
+                .rule(&c.name)
+                .event_bus_name(&c.bus)
+                .ids(target.id())
+                .send()
+                .await
+                .expect("remove the function target");
+            events
+                .put_targets()
+                .rule(&c.name)
+                .event_bus_name(&c.bus)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id("tap")
+                        .arn(arn)
+                        .build()
+                        .expect("target"),
+                )
+                .send()
+                .await
+                .expect("tap target");
+            taps.push((function, url));
+        }
+        Tapped { sqs, taps }
+    }
+
+    /// Function `f` (`triage`, …) of the stack under the Lambda runtime API, with the environment
+    /// of its created configuration plus where the emulator is and the home account's credentials.
+    pub async fn host(
+        &self,
+        moto: &crate::moto::Moto,
+        sdk: &SdkConfig,
+        f: &str,
+    ) -> crate::lambda::LambdaHost {
+        let mut env = self.function_env(sdk, &format!("{}-{f}", self.name)).await;
+        let creds = moto.home_credentials().await;
+        env.extend(
+            [
+                ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+                (
+                    "AWS_REGION",
+                    sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+                ),
+                ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    creds.secret_access_key().to_string(),
+                ),
+                (
+                    "AWS_SESSION_TOKEN",
+                    creds.session_token().unwrap_or_default().to_string(),
+                ),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        crate::lambda::LambdaHost::start(f, &env)
+    }
+}
+
+/// Puts `event` (an EventBridge event as JSON) on the default bus of `sdk`'s account and region.
+/// The emulator stamps the envelope (`id`, `time`, `account`, `region`) as its own.
+pub async fn put(sdk: &SdkConfig, event: &Value) {
+    let resources: Vec<String> = event["resources"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let out = aws_sdk_eventbridge::Client::new(sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(event["source"].as_str().unwrap_or_default())
+                .detail_type(event["detail-type"].as_str().unwrap_or_default())
+                .detail(event["detail"].to_string())
+                .set_resources(Some(resources))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put the event");
+    assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+}
