@@ -20,7 +20,7 @@ EVENT ?= events/gd-iam-user-malicious-ip-caller-custom.json
 	check-invariants check-infra invoke package fuzz browser
 
 help:
-	@echo "make demo   - replay every sample event against a local AWS emulator and show the response"
+	@echo "make demo   - deploy the template on a local AWS emulator and run every sample event through the functions"
 	@echo "make test   - fmt check, clippy, unit, property and corpus tests"
 	@echo "make build  - build the workspace (debug)"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
@@ -107,8 +107,9 @@ check-core-pure:
 		echo "firebreak-core depends on an I/O crate (see above)"; exit 1; \
 	else echo "firebreak-core: no aws-sdk, aws-config, tokio or hyper in its dependency tree"; fi
 
-# The whole response on a simulated account: emulator up, stack and resources seeded, every event
-# replayed through the responder, a summary, a refused evidence deletion, emulator down.
+# The whole response on a simulated account: emulator up, resources seeded, the template deployed
+# on the emulator's CloudFormation, every event through the created rules and the function
+# binaries, a summary, a refused evidence deletion, emulator down.
 # It checks its own numbers: a count that must be positive and is zero fails it.
 demo: venv
 	@$(CARGO) build -q --workspace --bins --tests
