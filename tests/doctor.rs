@@ -67,6 +67,67 @@ fn checks(d: &Diagnosis) -> Vec<&'static str> {
     found
 }
 
+/// The default bus of `world`'s account in `region`.
+fn events_in(world: &WiredWorld, region: &str) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(
+        &world
+            .sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build(),
+    )
+}
+
+/// `infra/forwarder.yaml`'s rule names.
+fn forwarder_rules() -> Vec<String> {
+    let forwarder = firebreak_testbed::template::forwarder();
+    forwarder["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .map(|r| {
+            r["Properties"]["Name"]
+                .as_str()
+                .expect("a named rule")
+                .to_string()
+        })
+        .collect()
+}
+
+/// A forwarder in every other enabled region (infra/forwarder.yaml's rules, on each default bus).
+async fn forwarders_everywhere(world: &WiredWorld) {
+    let regions: Vec<String> = aws_sdk_ec2::Client::new(&world.sdk)
+        .describe_regions()
+        .send()
+        .await
+        .expect("regions")
+        .regions()
+        .iter()
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .filter(|r| r != "us-east-1")
+        .collect();
+    assert!(regions.len() > 3, "{regions:?}");
+    let names = forwarder_rules();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with(firebreak_core::lifecycle::doctor::FORWARDER_PREFIX))
+    );
+    for region in &regions {
+        let events = events_in(world, region);
+        for name in &names {
+            events
+                .put_rule()
+                .name(name)
+                .event_pattern(r#"{"source": ["aws.guardduty"]}"#)
+                .send()
+                .await
+                .expect("forwarder rule");
+        }
+    }
+}
+
 #[tokio::test]
 async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
     let world = WiredWorld::build().await;
@@ -104,56 +165,8 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
 
     // A forwarder in every other enabled region (infra/forwarder.yaml's rules, on each default
     // bus).
-    let regions: Vec<String> = aws_sdk_ec2::Client::new(&world.sdk)
-        .describe_regions()
-        .send()
-        .await
-        .expect("regions")
-        .regions()
-        .iter()
-        .filter_map(|r| r.region_name().map(str::to_string))
-        .filter(|r| r != "us-east-1")
-        .collect();
-    assert!(regions.len() > 3, "{regions:?}");
-    let forwarder = firebreak_testbed::template::forwarder();
-    let names: Vec<String> = forwarder["Resources"]
-        .as_mapping()
-        .expect("resources")
-        .values()
-        .filter(|r| r["Type"] == "AWS::Events::Rule")
-        .map(|r| {
-            r["Properties"]["Name"]
-                .as_str()
-                .expect("a named rule")
-                .to_string()
-        })
-        .collect();
-    assert!(
-        names
-            .iter()
-            .all(|n| n.starts_with(firebreak_core::lifecycle::doctor::FORWARDER_PREFIX))
-    );
-    let in_region = |region: &str| {
-        aws_sdk_eventbridge::Client::new(
-            &world
-                .sdk
-                .to_builder()
-                .region(aws_config::Region::new(region.to_string()))
-                .build(),
-        )
-    };
-    for region in &regions {
-        let events = in_region(region);
-        for name in &names {
-            events
-                .put_rule()
-                .name(name)
-                .event_pattern(r#"{"source": ["aws.guardduty"]}"#)
-                .send()
-                .await
-                .expect("forwarder rule");
-        }
-    }
+    forwarders_everywhere(&world).await;
+    let in_region = |region: &str| events_in(&world, region);
 
     // GuardDuty on, publishing every 15 minutes; in-process, the only problem left is the drill.
     let detector = guardduty
@@ -251,7 +264,7 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
     // A forwarder rule disabled in one region: that region is named, with the command.
     in_region("eu-west-1")
         .disable_rule()
-        .name(&names[0])
+        .name(&forwarder_rules()[0])
         .send()
         .await
         .expect("disable the forwarder");
@@ -267,4 +280,57 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
 
     // Checked dry: the wiring drift paged nobody.
     assert!(world.pages().await.is_empty());
+}
+
+/// The hourly clock runs the same checks (`FIREBREAK_HOURLY_DOCTOR`): nothing is paged while the
+/// account is healthy; a message waiting in a failure queue and a region that lost its forwarder
+/// are paged S1 in the self-check, each with its fix, once an hour.
+#[tokio::test]
+async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
+    let mut world = WiredWorld::build().await;
+    world.clock.settings.hourly_doctor = true;
+    world.clock.settings.failure_queues = world.failure_queues.clone();
+    world.clock.responder.home.cloudtrail = trails(true);
+    forwarders_everywhere(&world).await;
+    aws_sdk_guardduty::Client::new(&world.sdk)
+        .create_detector()
+        .enable(true)
+        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
+        .send()
+        .await
+        .expect("create detector");
+
+    let answer = world.tick().await;
+    assert_eq!(answer["wiring_drifts"], 0, "healthy: {answer:#}");
+    assert_eq!(world.pages().await, [], "nothing to page");
+
+    aws_sdk_sqs::Client::new(&world.sdk)
+        .send_message()
+        .queue_url(&world.failure_queues[0])
+        .message_body("{}")
+        .send()
+        .await
+        .expect("a failed event");
+    let events = events_in(&world, "eu-west-1");
+    for name in forwarder_rules() {
+        events
+            .delete_rule()
+            .name(name)
+            .send()
+            .await
+            .expect("delete a forwarder rule");
+    }
+    let answer = world.tick().await;
+    assert_eq!(answer["wiring_drifts"], 2, "{answer:#}");
+    let pages = world.pages().await;
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    let (_, subject, message) = &pages[0];
+    assert_eq!(subject, "[S1] Firebreak is blind or deaf: 2 problems");
+    for text in ["[failure-queue]", "[forwarder]", "eu-west-1", "Fix: "] {
+        assert!(message.contains(text), "{text}:\n{message}");
+    }
+    let again = world.tick().await;
+    if again["wiring"]["already_paged"] == true {
+        assert_eq!(world.pages().await, [], "paged twice in one hour");
+    }
 }

@@ -586,9 +586,9 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
 }
 
 /// The clock's self-check: Firebreak's own wiring (rules, functions, topics, the evidence
-/// bucket) against what the stack deployed, paged S1 once an hour while anything drifted.
-/// Nothing to check when the function was given no wiring. A page or log append that fails is
-/// retried.
+/// bucket) against what the stack deployed and, with `FIREBREAK_HOURLY_DOCTOR`, the doctor's
+/// checks of what Firebreak can see; paged S1 once an hour while anything is wrong. Nothing to
+/// check when the function was given no wiring. A page or log append that fails is retried.
 async fn check_wiring(
     ctx: &Context,
     collector: &Collector,
@@ -597,9 +597,26 @@ async fn check_wiring(
         return Ok(None);
     };
     let observer = firebreak_aws::run::wiring::Observer::new(&ctx.responder.home.sdk);
+    let blind = if ctx.settings.hourly_doctor {
+        let stack = &ctx.settings.config.stack;
+        let topics: Vec<String> = [&stack.pager_topic_arn, &stack.ticket_topic_arn]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect();
+        firebreak_aws::run::doctor::blind(
+            &ctx.responder.home,
+            &ctx.settings.failure_queues,
+            &topics,
+        )
+        .await
+    } else {
+        Vec::new()
+    };
     firebreak_aws::run::wiring::check(
         &observer,
         expected,
+        blind,
         ctx.evidence(),
         ctx.pager(),
         &collector.identity,

@@ -19,6 +19,10 @@ pub struct Settings {
     /// Firebreak's own wiring, which the clock checks every hour (set when any
     /// `FIREBREAK_WIRING_*` variable is: the template gives them to the clock function).
     pub wiring: Option<Wiring>,
+    /// The failure queues (`FIREBREAK_WIRING_FAILURE_QUEUES`).
+    pub failure_queues: Vec<String>,
+    /// The clock also runs `firebreak doctor`'s checks every hour (`FIREBREAK_HOURLY_DOCTOR`).
+    pub hourly_doctor: bool,
 }
 
 /// A setting that is missing or malformed.
@@ -125,7 +129,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "FIREBREAK_WIRING_FAILURE_QUEUES",
-        "for `firebreak doctor`: comma-separated URLs of the failure queues",
+        "for `firebreak doctor` and the clock: comma-separated URLs of the failure queues",
+    ),
+    (
+        "FIREBREAK_HOURLY_DOCTOR",
+        "true: the clock runs firebreak doctor's checks (trail, GuardDuty, forwarders, failure queues, subscriptions) every hour and pages what it finds",
     ),
 ];
 
@@ -255,6 +263,8 @@ impl Settings {
             home_account: required("FIREBREAK_HOME_ACCOUNT")?,
             dry_run,
             wiring,
+            failure_queues: list("FIREBREAK_WIRING_FAILURE_QUEUES"),
+            hourly_doctor: flag("FIREBREAK_HOURLY_DOCTOR")?,
         })
     }
 }

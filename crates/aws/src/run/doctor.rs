@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use firebreak_core::lifecycle::doctor::{
     Diagnosis, FORWARDER_PREFIX, Observed, Problem, RegionRules, diagnose,
 };
+use firebreak_core::lifecycle::wiring::Drift;
 
 use crate::service::{cloudtrail, ec2, eventbridge, guardduty, sns, sqs};
 
@@ -19,7 +20,47 @@ pub async fn observe(
     wiring: Result<Vec<String>, String>,
     now: DateTime<Utc>,
 ) -> Observed {
-    let clients = &responder.home;
+    // The clock's own reading of the drills, without paging or writing anything.
+    let last_drill = crate::run::clock::tick(
+        &responder.evidence,
+        &responder.pager,
+        &responder.collector.identity,
+        now,
+        true,
+    )
+    .await
+    .map(|tick| tick.last_drill_passed)
+    .map_err(|e| e.to_string());
+    Observed {
+        last_drill,
+        wiring,
+        ..observe_account(&responder.home, queues, topics).await
+    }
+}
+
+/// The checks the hourly clock runs (`FIREBREAK_HOURLY_DOCTOR`): trails, GuardDuty, forwarders,
+/// failure queues, subscriptions, as `clients` see them; each problem as a drift of the
+/// self-check's page. The clock checks its wiring itself and runs the drills.
+pub async fn blind(clients: &crate::Clients, queues: &[String], topics: &[String]) -> Vec<Drift> {
+    let observed = observe_account(clients, queues, topics).await;
+    diagnose(&observed, Utc::now())
+        .problems
+        .into_iter()
+        .filter(|p| !matches!(p.check, "drill" | "wiring"))
+        .map(|p| Drift::Blind {
+            check: p.check.to_string(),
+            problem: p.problem,
+            fix: p.fix,
+        })
+        .collect()
+}
+
+/// Everything but the drills and the wiring (read as not read).
+async fn observe_account(
+    clients: &crate::Clients,
+    queues: &[String],
+    topics: &[String],
+) -> Observed {
     let sqs_client = aws_sdk_sqs::Client::new(&clients.sdk);
     let mut depths = Vec::new();
     for url in queues {
@@ -39,17 +80,6 @@ pub async fn observe(
                 .map_err(|e| e.to_string()),
         ));
     }
-    // The clock's own reading of the drills, without paging or writing anything.
-    let last_drill = crate::run::clock::tick(
-        &responder.evidence,
-        &responder.pager,
-        &responder.collector.identity,
-        now,
-        true,
-    )
-    .await
-    .map(|tick| tick.last_drill_passed)
-    .map_err(|e| e.to_string());
     let region = clients
         .sdk
         .region()
@@ -66,8 +96,8 @@ pub async fn observe(
             .map_err(|e| e.to_string()),
         queues: depths,
         topics: subscriptions,
-        last_drill,
-        wiring,
+        last_drill: Err("not read".into()),
+        wiring: Ok(Vec::new()),
     }
 }
 

@@ -318,13 +318,16 @@ impl Check {
 /// What a dry run reports instead of an SNS message id.
 pub const NOT_SENT: &str = "(dry run: not sent)";
 
-/// Reads the wiring, compares it with `expected`, and, when anything drifted, pages S1 (once
-/// per hour: the page is logged under [`wiring::log_id`] with its hour, as `by`). A page about a
-/// topic that can no longer deliver (filtered, unsubscribed, denied) also goes to the other
-/// topic. A `dry_run` reports the drift and pages nobody.
+/// Reads the wiring, compares it with `expected`, and, when anything drifted (or `blind` holds
+/// what the doctor's checks found), pages S1 (once per hour: the page is logged under
+/// [`wiring::log_id`] with its hour, as `by`). A page about a topic that can no longer deliver
+/// (filtered, unsubscribed, denied) also goes to the other topic. A `dry_run` reports the drift
+/// and pages nobody.
+#[allow(clippy::too_many_arguments)]
 pub async fn check(
     observer: &Observer,
     expected: &Wiring,
+    blind: Vec<Drift>,
     store: &EvidenceStore,
     pager: &Pager,
     by: &str,
@@ -332,7 +335,8 @@ pub async fn check(
     dry_run: bool,
 ) -> Result<Check, AwsError> {
     let observed = observer.observe(expected).await;
-    let drifts = wiring::drift(expected, &observed);
+    let mut drifts = wiring::drift(expected, &observed);
+    drifts.extend(blind);
     let mut check = Check {
         drifts,
         ..Check::default()
@@ -449,6 +453,7 @@ pub async fn check_deployed(
     let check = check(
         &observer,
         &expected,
+        Vec::new(),
         &responder.evidence,
         &responder.pager,
         &responder.collector.identity,

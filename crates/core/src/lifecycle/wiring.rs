@@ -386,12 +386,30 @@ pub enum Drift {
         /// AWS's message.
         message: String,
     },
+    /// What `firebreak doctor` finds leaves Firebreak blind or deaf (the clock runs its checks).
+    Blind {
+        /// The doctor's check (`trail`, `guardduty`, `forwarder`, …).
+        check: String,
+        /// What is wrong.
+        problem: String,
+        /// What to do about it.
+        fix: String,
+    },
 }
 
 impl Drift {
     /// One line: what drifted, where, and the fix.
     pub fn line(&self) -> String {
         let line = match self {
+            Drift::Blind {
+                check,
+                problem,
+                fix,
+            } => format!(
+                "[{check}] {}. Fix: {}.",
+                problem.trim_end_matches('.'),
+                fix.trim_end_matches('.')
+            ),
             Drift::RuleMissing { bus, rule } => format!(
                 "rule {rule} on bus {bus} is gone: its events reach no Firebreak function. Fix: redeploy the stack (sam deploy) to recreate it, and find who deleted it (CloudTrail DeleteRule)."
             ),
@@ -890,10 +908,16 @@ pub fn hour(now: chrono::DateTime<chrono::Utc>) -> String {
 
 /// The S1 page about `drifts`.
 pub fn page(drifts: &[Drift], now: chrono::DateTime<chrono::Utc>) -> Page {
+    let blind = drifts.iter().all(|d| matches!(d, Drift::Blind { .. }));
     let mut body = format!(
-        "Firebreak self-check - {} at {}\n\nFirebreak's own wiring has drifted from the stack: a tamper can silence the rule that would report it. Each line says what, where, and the fix.\n\n",
-        plural(drifts.len(), "change"),
-        now.format("%Y-%m-%d %H:%M UTC")
+        "Firebreak self-check - {} at {}\n\n{} Each line says what, where, and the fix.\n\n",
+        plural(drifts.len(), if blind { "problem" } else { "change" }),
+        now.format("%Y-%m-%d %H:%M UTC"),
+        if blind {
+            "Firebreak cannot see or report part of the account (the checks of firebreak doctor)."
+        } else {
+            "Firebreak's own wiring has drifted from the stack (or it cannot see part of the account): a tamper can silence the rule that would report it."
+        }
     );
     for d in drifts {
         let _ = writeln!(body, "  - {}", d.line());
@@ -901,10 +925,17 @@ pub fn page(drifts: &[Drift], now: chrono::DateTime<chrono::Utc>) -> Page {
     body.push_str(
         "\nThis page repeats every hour until the wiring is restored (firebreak clock shows it).\n",
     );
-    let subject: String = format!(
-        "[S1] Firebreak's own wiring has drifted: {}",
-        plural(drifts.len(), "change")
-    );
+    let subject: String = if blind {
+        format!(
+            "[S1] Firebreak is blind or deaf: {}",
+            plural(drifts.len(), "problem")
+        )
+    } else {
+        format!(
+            "[S1] Firebreak's own wiring has drifted: {}",
+            plural(drifts.len(), "change")
+        )
+    };
     Page {
         subject,
         body,
@@ -1495,5 +1526,33 @@ mod tests {
         assert!(p.attributes.contains(&("severity".into(), "S1".into())));
         assert_eq!(hour(now), "2026-11-24T07");
         assert_eq!(log_id(), log_id());
+    }
+
+    #[test]
+    fn what_the_doctor_finds_pages_as_blindness_and_beside_a_drift_as_the_self_check() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T07:05:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let blind = Drift::Blind {
+            check: "forwarder".into(),
+            problem: "no forwarder in eu-west-1.".into(),
+            fix: "deploy infra/forwarder.yaml there".into(),
+        };
+        assert_eq!(
+            blind.line(),
+            "[forwarder] no forwarder in eu-west-1. Fix: deploy infra/forwarder.yaml there."
+        );
+        let p = page(std::slice::from_ref(&blind), now);
+        assert_eq!(p.subject, "[S1] Firebreak is blind or deaf: 1 problem");
+        assert!(p.body.contains(&blind.line()), "{}", p.body);
+        let drift = Drift::RuleMissing {
+            bus: "fb-bus".into(),
+            rule: "fb-PageEvents".into(),
+        };
+        let p = page(&[drift, blind], now);
+        assert_eq!(
+            p.subject,
+            "[S1] Firebreak's own wiring has drifted: 2 changes"
+        );
     }
 }
