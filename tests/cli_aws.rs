@@ -332,3 +332,96 @@ async fn init_takes_the_deployed_configuration_and_acting_refuses_while_they_dis
     );
     assert!(!stdout.contains("would set"), "{stdout}");
 }
+
+/// One event's line: ignored, incident id, severity, outcomes (kind, status), log entry kinds.
+type Responded = (bool, String, String, Vec<(String, String)>, Vec<String>);
+
+/// What one `respond --json --jobs N` run did, per input event in order.
+async fn respond_with_jobs(jobs: &str) -> Vec<Responded> {
+    let cli = Cli::start(&format!("respond-jobs-{jobs}")).await;
+    let iam = cli.iam();
+    let mut events = Vec::new();
+    for (n, user) in ["ci-a", "ci-b", "ci-c"].into_iter().enumerate() {
+        let (key, _) = seed::user_with_two_keys(&iam, user).await;
+        let mut e = iam_user_finding(user, &key, HOME_ACCOUNT);
+        // Three findings, three incidents (the id is the finding's, the same in both runs).
+        e["detail"]["id"] = format!("{n:02}185d0d725b08b251a8f2e2aa33257b").into();
+        e["id"] = format!("{n:02}5563c7-61f2-4b4a-966a-528fe50b8ad5").into();
+        events.push(e);
+    }
+    // The first incident again (its events run in order), and a sample finding (ignored).
+    events.insert(2, events[0].clone());
+    events.push(firebreak_testbed::event(
+        "samples/guardduty/gd-sample-ec2-bitcoin-tool-dns.json",
+    ));
+    let ndjson: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let path = cli.dir.join("events.ndjson");
+    std::fs::write(&path, ndjson).expect("events");
+    let (code, out, err) = cli.run(&[
+        "respond",
+        "--json",
+        "--jobs",
+        jobs,
+        path.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let store = firebreak_aws::EvidenceStore::new(cli.s3(), &cli.stack.bucket, 90, false);
+    let mut runs = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let outcomes = v["outcomes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap_or_default().to_string(),
+                    o["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let mut logged = Vec::new();
+        if let Some(id) = v["incident_id"].as_str() {
+            let id = firebreak_core::IncidentId::parse(id).expect("an id");
+            for e in firebreak_aws::store::log::read(&store, &id)
+                .await
+                .expect("the incident log")
+            {
+                let entry = serde_json::to_value(&e.entry).expect("entry");
+                logged.push(entry["kind"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        runs.push((
+            v["ignored"] == true,
+            v["incident_id"].as_str().unwrap_or_default().to_string(),
+            v["severity"].as_str().unwrap_or_default().to_string(),
+            outcomes,
+            logged,
+        ));
+    }
+    runs
+}
+
+/// Incidents run side by side (`--jobs 8`) with the same outcomes, pages and incident logs as
+/// one after another (`--jobs 1`), printed in the input's order; a repeated incident's events
+/// still run in turn.
+#[tokio::test]
+async fn respond_runs_incidents_at_once_with_the_outcomes_and_logs_of_one_after_another() {
+    let (one, many) = tokio::join!(respond_with_jobs("1"), respond_with_jobs("8"));
+    assert_eq!(one.len(), 5, "{one:#?}");
+    assert_eq!(
+        one.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [false, false, false, false, true]
+    );
+    let ids: std::collections::BTreeSet<&str> = one[..4].iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(ids.len(), 3, "three incidents, one of them twice: {one:#?}");
+    assert_eq!(one[0].1, one[2].1);
+    assert!(
+        one[0]
+            .3
+            .contains(&("deactivate_access_key".into(), "done".into())),
+        "{one:#?}"
+    );
+    assert!(!one[0].4.is_empty(), "the incident log is read: {one:#?}");
+    assert_eq!(one, many);
+}

@@ -245,15 +245,36 @@ pub fn release(
     })
 }
 
+/// How `respond` prints and how many incidents it runs at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// One JSON object per event.
+    pub json: bool,
+    /// Incidents responded to at once.
+    pub jobs: u16,
+}
+
+/// One event of a `respond` run, triaged.
+enum Item<'a> {
+    Bad(String),
+    Ignored(String),
+    Incident(Box<firebreak_core::Incident>, &'a str),
+}
+
+/// `firebreak respond`: every event triaged in turn, then the incidents responded to, up to
+/// `out.jobs` at once (the events of one incident one after another, in their order); printed
+/// in the input's order.
 pub fn respond(
     triage: Triage,
     args: &AwsArgs,
     source: EventSource,
-    json: bool,
+    out: Output,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    use futures::StreamExt;
+    let json = out.json;
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let inputs: Vec<(String, String)> = match source {
@@ -278,78 +299,120 @@ pub fn respond(
                 out
             }
         };
-        let mut code = EXIT_OK;
+        // Triage first: pure, in order.
+        let mut items: Vec<(&str, usize, Item)> = Vec::new();
         for (name, text) in &inputs {
             for event in events(text) {
-                let decision = match triage.triage_json(event.text) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        writeln!(stderr, "firebreak: {name}:{}: {e}", event.line)?;
-                        code = code.max(EXIT_BAD_INPUT);
-                        continue;
-                    }
+                let item = match triage.triage_json(event.text) {
+                    Err(e) => Item::Bad(e.to_string()),
+                    Ok(Decision::Ignored { reason }) => Item::Ignored(reason),
+                    Ok(Decision::Incident(incident)) => Item::Incident(incident, event.text),
                 };
-                match decision {
-                    Decision::Ignored { reason } => {
-                        if json {
-                            let line = RespondLine {
-                                file: name,
-                                line: event.line,
-                                incident_id: None,
-                                ignored: true,
-                                reason: Some(&reason),
-                                severity: None,
-                                outcomes: &[],
-                                evidence: None,
-                                page_message_id: None,
-                                error: None,
-                            };
-                            serde_json::to_writer(&mut *stdout, &line)?;
-                            writeln!(stdout)?;
-                        } else {
-                            writeln!(stdout, "{name}: ignored: {reason}\n")?;
-                        }
+                items.push((name.as_str(), event.line, item));
+            }
+        }
+        // Each incident's events in order; incidents side by side, a bounded number at once.
+        let mut chains: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, (_, _, item)) in items.iter().enumerate() {
+            if let Item::Incident(incident, _) = item {
+                match chains
+                    .iter_mut()
+                    .find(|(id, _)| id.as_str() == incident.id.as_str())
+                {
+                    Some((_, chain)) => chain.push(i),
+                    None => chains.push((incident.id.to_string(), vec![i])),
+                }
+            }
+        }
+        let (responder, items_ref) = (&responder, &items);
+        let mut responses: Vec<Option<firebreak_aws::Response>> =
+            (0..items.len()).map(|_| None).collect();
+        let done: Vec<Vec<(usize, firebreak_aws::Response)>> = futures::stream::iter(chains)
+            .map(|(_, chain)| async move {
+                let mut out = Vec::new();
+                for i in chain {
+                    if let (_, _, Item::Incident(incident, text)) = &items_ref[i] {
+                        out.push((i, responder.respond(incident, text).await));
                     }
-                    Decision::Incident(incident) => {
-                        let r = responder.respond(&incident, event.text).await;
-                        if r.any_failed() {
-                            code = code.max(EXIT_FAILED);
+                }
+                out
+            })
+            .buffer_unordered(usize::from(out.jobs.max(1)))
+            .collect()
+            .await;
+        for (i, r) in done.into_iter().flatten() {
+            responses[i] = Some(r);
+        }
+
+        let mut code = EXIT_OK;
+        for ((name, line, item), response) in items.iter().zip(&responses) {
+            let (name, line) = (*name, *line);
+            match item {
+                Item::Bad(e) => {
+                    writeln!(stderr, "firebreak: {name}:{line}: {e}")?;
+                    code = code.max(EXIT_BAD_INPUT);
+                }
+                Item::Ignored(reason) => {
+                    if json {
+                        let line = RespondLine {
+                            file: name,
+                            line,
+                            incident_id: None,
+                            ignored: true,
+                            reason: Some(reason),
+                            severity: None,
+                            outcomes: &[],
+                            evidence: None,
+                            page_message_id: None,
+                            error: None,
+                        };
+                        serde_json::to_writer(&mut *stdout, &line)?;
+                        writeln!(stdout)?;
+                    } else {
+                        writeln!(stdout, "{name}: ignored: {reason}\n")?;
+                    }
+                }
+                Item::Incident(incident, _) => {
+                    let Some(r) = response else {
+                        anyhow::bail!("{name}:{line}: {} was not responded to", incident.id);
+                    };
+                    if r.any_failed() {
+                        code = code.max(EXIT_FAILED);
+                    }
+                    if let Some(e) = &r.log_error {
+                        writeln!(
+                            stderr,
+                            "firebreak: {name}: {}: the incident log was not appended to: {e}",
+                            incident.id
+                        )?;
+                        code = code.max(EXIT_FAILED);
+                    }
+                    if json {
+                        let line = RespondLine {
+                            file: name,
+                            line,
+                            incident_id: Some(incident.id.as_str()),
+                            ignored: false,
+                            reason: Some(&incident.severity_reason),
+                            severity: Some(incident.severity),
+                            outcomes: &r.outcomes,
+                            evidence: Some(&r.evidence_location),
+                            page_message_id: r.page_message_id.as_deref(),
+                            error: None,
+                        };
+                        serde_json::to_writer(&mut *stdout, &line)?;
+                        writeln!(stdout)?;
+                    } else {
+                        let dry = if args.dry_run { " [DRY RUN]" } else { "" };
+                        writeln!(
+                            stdout,
+                            "{name}: {} {} {}{dry}",
+                            incident.id, incident.severity, incident.title
+                        )?;
+                        for o in &r.outcomes {
+                            writeln!(stdout, "  {o}")?;
                         }
-                        if let Some(e) = &r.log_error {
-                            writeln!(
-                                stderr,
-                                "firebreak: {name}: {}: the incident log was not appended to: {e}",
-                                incident.id
-                            )?;
-                            code = code.max(EXIT_FAILED);
-                        }
-                        if json {
-                            let line = RespondLine {
-                                file: name,
-                                line: event.line,
-                                incident_id: Some(incident.id.as_str()),
-                                ignored: false,
-                                reason: Some(&incident.severity_reason),
-                                severity: Some(incident.severity),
-                                outcomes: &r.outcomes,
-                                evidence: Some(&r.evidence_location),
-                                page_message_id: r.page_message_id.as_deref(),
-                                error: None,
-                            };
-                            serde_json::to_writer(&mut *stdout, &line)?;
-                            writeln!(stdout)?;
-                        } else {
-                            let dry = if args.dry_run { " [DRY RUN]" } else { "" };
-                            writeln!(
-                                stdout,
-                                "{name}: {} {} {}{dry}",
-                                incident.id, incident.severity, incident.title
-                            )?;
-                            for o in &r.outcomes {
-                                writeln!(stdout, "  {o}")?;
-                            }
-                            writeln!(stdout, "  evidence: {}\n", r.evidence_location)?;
-                        }
+                        writeln!(stdout, "  evidence: {}\n", r.evidence_location)?;
                     }
                 }
             }

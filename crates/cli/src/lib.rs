@@ -63,6 +63,10 @@ enum Command {
         /// One JSON object per event instead of text.
         #[arg(long)]
         json: bool,
+        /// Incidents responded to at once (events of one incident always one after another;
+        /// 1: every event in turn). Output keeps the input's order.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -357,6 +361,7 @@ fn run_commands(
             finding_id,
             detector_id,
             json,
+            jobs,
             aws,
         } => load_triage(aws.config.as_deref()).and_then(|t| {
             let source = match finding_id {
@@ -369,7 +374,8 @@ fn run_commands(
                 }
                 None => aws::EventSource::Files(files),
             };
-            aws::respond(t, &aws, source, json, stdin, stdout, stderr)
+            let out = aws::Output { json, jobs };
+            aws::respond(t, &aws, source, out, stdin, stdout, stderr)
         }),
         Command::Approve {
             incident_id,
