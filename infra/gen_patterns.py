@@ -221,8 +221,26 @@ Resources:
 """
 
 
+FORWARDER_HEARTBEAT = """
+  # Every hour EventBridge itself puts a Scheduled Event (source aws.events, which no caller can
+  # put) for this account and region on the intake bus: the home stack's clock pages when an
+  # account or region that sent heartbeats falls silent (a deleted stack, a broken role).
+  Heartbeat:
+    Type: AWS::Events::Rule
+    Condition: Forwards
+    Properties:
+      Name: firebreak-forward-heartbeat
+      State: ENABLED
+      ScheduleExpression: rate(1 hour)
+      Targets:
+        - Id: intake
+          Arn: !Ref IntakeBusArn
+          RoleArn: !GetAtt ForwarderRole.Arn
+"""
+
+
 def forwarder(rules):
-    out = [FORWARDER_HEAD]
+    out = [FORWARDER_HEAD, FORWARDER_HEARTBEAT]
     for name, (pattern, state) in rules.items():
         out.append(f"""
   {name}:

@@ -508,8 +508,28 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         "{home_rules:?}"
     );
 
-    // A member's leaked key, found by GuardDuty in eu-west-1.
+    // A member's leaked key, found by GuardDuty in eu-west-1. (The emulator hands every put
+    // event to a schedule rule as well, and ignores a rule's state: the heartbeat's target is
+    // taken off while the finding is put, and put back after.)
     let taps = d.tap(&sdk).await;
+    let member_events = aws_sdk_eventbridge::Client::new(&member.sdk);
+    let heartbeat_targets = member_events
+        .list_targets_by_rule()
+        .rule("firebreak-forward-heartbeat")
+        .send()
+        .await
+        .expect("the heartbeat's targets")
+        .targets()
+        .to_vec();
+    assert_eq!(heartbeat_targets.len(), 1);
+    assert_eq!(heartbeat_targets[0].arn(), intake_arn);
+    member_events
+        .remove_targets()
+        .rule("firebreak-forward-heartbeat")
+        .ids(heartbeat_targets[0].id())
+        .send()
+        .await
+        .expect("pause the heartbeat");
     let iam = aws_sdk_iam::Client::new(&member.sdk);
     let (leaked, _other) = seed::user_with_two_keys(&iam, "build-bot").await;
     let mut finding = iam_user_finding("build-bot", &leaked, MEMBER_ACCOUNT);
@@ -534,4 +554,55 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         "{contained}"
     );
     assert_only_key_inactive(&iam, "build-bot", &leaked).await;
+
+    // The forwarder's hourly heartbeat (EventBridge's own Scheduled Event) reaches the created
+    // Heartbeats rule, and triage records it once for that account and region. The emulator's
+    // forward to another account's bus drops `resources` (and the envelope), so the forwarded
+    // event is put on the intake bus as the forwarder's target delivers it.
+    member_events
+        .put_targets()
+        .rule("firebreak-forward-heartbeat")
+        .set_targets(Some(heartbeat_targets))
+        .send()
+        .await
+        .expect("resume the heartbeat");
+    let rule =
+        format!("arn:aws:events:eu-west-1:{MEMBER_ACCOUNT}:rule/firebreak-forward-heartbeat");
+    let beat = serde_json::json!({
+        "source": "aws.events", "detail-type": "Scheduled Event", "resources": [rule],
+        "detail": {}, "account": MEMBER_ACCOUNT, "region": "eu-west-1",
+        "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    });
+    let beats = rules_on(&member.sdk, &["default"])
+        .await
+        .into_iter()
+        .filter(|c| c.schedule.as_deref() == Some("rate(1 hour)"))
+        .count();
+    assert_eq!(beats, 1, "the forwarder's heartbeat, every hour");
+    firebreak_testbed::deploy::put_on(&sdk, d.physical("IntakeBus"), &beat).await;
+    let to_triage = taps.drain(&format!("{STACK}-triage")).await;
+    assert_eq!(
+        to_triage.len(),
+        1,
+        "one heartbeat, through the Heartbeats rule"
+    );
+    assert_eq!(to_triage[0]["resources"][0], rule.as_str());
+    // The emulator stamps the envelope with the receiving account and region; AWS keeps the
+    // forwarder's.
+    let mut delivered = to_triage[0].clone();
+    for field in ["account", "region", "time"] {
+        delivered[field] = beat[field].clone();
+    }
+    let recorded = triage.invoke(&delivered.to_string()).ok();
+    assert_eq!(recorded["decision"], "heartbeat", "{recorded}");
+    assert_eq!(recorded["account"], MEMBER_ACCOUNT);
+    assert_eq!(recorded["region"], "eu-west-1");
+    assert_eq!(recorded["recorded"], true);
+    let again = triage.invoke(&delivered.to_string()).ok();
+    assert_eq!(again["recorded"], false, "once an hour: {again}");
+    let stamped = triage.invoke(&to_triage[0].to_string());
+    assert!(
+        matches!(&stamped, firebreak_testbed::lambda::Invoked::Failed(e) if e.contains("came as")),
+        "a heartbeat whose envelope is not its rule's account and region is refused: {stamped:?}"
+    );
 }

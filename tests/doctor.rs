@@ -283,8 +283,9 @@ async fn doctor_names_each_problem_with_its_fix_and_passes_a_healthy_account() {
 }
 
 /// The hourly clock runs the same checks (`FIREBREAK_HOURLY_DOCTOR`): nothing is paged while the
-/// account is healthy; a message waiting in a failure queue and a region that lost its forwarder
-/// are paged S1 in the self-check, each with its fix, once an hour.
+/// account is healthy; a message waiting in a failure queue, a region that lost its forwarder
+/// and a member region whose heartbeat stopped are paged S1 in the self-check, each with its
+/// fix, once an hour.
 #[tokio::test]
 async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
     let mut world = WiredWorld::build().await;
@@ -320,12 +321,34 @@ async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
             .await
             .expect("delete a forwarder rule");
     }
+    // Two forwarders' heartbeats: one five hours old, one this hour.
+    let now = Utc::now();
+    for (hours_ago, region) in [(5, "ap-south-1"), (0, "us-west-2")] {
+        let beat = firebreak_core::lifecycle::heartbeat::Heartbeat {
+            account: "444455556666".into(),
+            region: region.into(),
+            hour: firebreak_core::record::reminder_hour(now - chrono::Duration::hours(hours_ago)),
+        };
+        seed::s3_client(&world.sdk)
+            .put_object()
+            .bucket(&world.stack.bucket)
+            .key(firebreak_core::lifecycle::heartbeat::key(&beat))
+            .body(b"{}".to_vec().into())
+            .send()
+            .await
+            .expect("a heartbeat");
+    }
     let answer = world.tick().await;
-    assert_eq!(answer["wiring_drifts"], 2, "{answer:#}");
+    assert_eq!(answer["wiring_drifts"], 3, "{answer:#}");
     let pages = world.pages().await;
     assert_eq!(pages.len(), 1, "{pages:#?}");
     let (_, subject, message) = &pages[0];
-    assert_eq!(subject, "[S1] Firebreak is blind or deaf: 2 problems");
+    assert_eq!(subject, "[S1] Firebreak is blind or deaf: 3 problems");
+    assert!(
+        message.contains("[heartbeat] no heartbeat from account 444455556666 in ap-south-1")
+            && !message.contains("in us-west-2 since"),
+        "{message}"
+    );
     for text in ["[failure-queue]", "[forwarder]", "eu-west-1", "Fix: "] {
         assert!(message.contains(text), "{text}:\n{message}");
     }

@@ -58,6 +58,17 @@ fn the_forwarder_forwards_exactly_what_the_home_rules_match_to_the_intake_bus() 
             "cross-account and cross-region targets need a role: {id:?}"
         );
         assert_eq!(r["Condition"].as_str(), Some("Forwards"), "{id:?}");
+        // The heartbeat forwards EventBridge's own hourly Scheduled Event, to the intake bus's
+        // Heartbeats rule.
+        if let Some(schedule) = p["ScheduleExpression"].as_str() {
+            assert_eq!(id.as_str(), Some("Heartbeat"));
+            assert_eq!(schedule, "rate(1 hour)");
+            assert_eq!(p["Name"], "firebreak-forward-heartbeat");
+            let heartbeats = template::rule("Heartbeats");
+            assert!(heartbeats.intake_bus);
+            assert_eq!(heartbeats.pattern["source"], json!(["aws.events"]));
+            continue;
+        }
         forwarded.insert(
             id.as_str().expect("id").to_string(),
             (
@@ -110,6 +121,16 @@ fn the_intake_bus_admits_the_organisation_and_only_the_exact_aws_sources() {
         admitted, sources,
         "the policy admits exactly the rules' sources"
     );
+    // The heartbeats: EventBridge's own Scheduled Events, from the organisation, and nothing else.
+    let beats = json_of(&t["Resources"]["IntakeBusHeartbeatPolicy"]);
+    assert_eq!(beats["Condition"], "HasOrganization");
+    let statement = &beats["Properties"]["Statement"];
+    assert_eq!(statement["Action"], "events:PutEvents");
+    assert_eq!(
+        statement["Condition"],
+        json!({"StringEquals": {"aws:PrincipalOrgID": {"!Ref": "OrganizationId"},
+            "events:source": "aws.events", "events:detail-type": "Scheduled Event"}})
+    );
     for s in &admitted {
         let label = s.strip_prefix("aws.").expect("an AWS source");
         assert!(
@@ -149,7 +170,11 @@ async fn an_event_in_a_member_accounts_other_region_is_forwarded_triaged_and_act
     let events = aws_sdk_eventbridge::Client::new(&member.sdk);
     let forwarder = template::forwarder();
     for (id, r) in forwarder["Resources"].as_mapping().expect("Resources") {
-        if r["Type"].as_str() != Some("AWS::Events::Rule") {
+        // The heartbeat's schedule is left out: the emulator hands every put event to a
+        // schedule rule (tests/deployed.rs takes the heartbeat through the deployed stack).
+        if r["Type"].as_str() != Some("AWS::Events::Rule")
+            || !r["Properties"]["ScheduleExpression"].is_null()
+        {
             continue;
         }
         let name = format!("firebreak-forward-{}", id.as_str().expect("id"));

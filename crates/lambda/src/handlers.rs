@@ -36,12 +36,33 @@ struct BusEvent {
     detail: Value,
 }
 
-/// `triage`: records the incident once and announces it.
+/// `triage`: records the incident once and announces it; a forwarder's heartbeat is recorded
+/// under `clock/heartbeats/` for the clock.
 pub async fn triage(
     ctx: &Context,
     raw: &str,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
+    if let Some(heartbeat) = firebreak_core::lifecycle::heartbeat::parse(raw) {
+        let h = heartbeat.map_err(FunctionError::BadInput)?;
+        let body = json!({ "account": h.account, "region": h.region, "hour": h.hour });
+        let recorded = ctx
+            .evidence()
+            .put_if_new(
+                &firebreak_core::lifecycle::heartbeat::key(&h),
+                body.to_string().into_bytes(),
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| FunctionError::aws("recording a heartbeat", e))?;
+        return Ok(json!({
+            "decision": "heartbeat",
+            "account": h.account,
+            "region": h.region,
+            "hour": h.hour,
+            "recorded": recorded,
+        }));
+    }
     let event = Event::parse(raw).map_err(|e| FunctionError::BadInput(e.to_string()))?;
     let incident = match ctx
         .triage
@@ -606,6 +627,7 @@ async fn check_wiring(
             .collect();
         firebreak_aws::run::doctor::blind(
             &ctx.responder.home,
+            ctx.evidence(),
             &ctx.settings.failure_queues,
             &topics,
         )

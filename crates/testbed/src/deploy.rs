@@ -1259,6 +1259,11 @@ impl Deployed {
 /// Puts `event` (an EventBridge event as JSON) on the default bus of `sdk`'s account and region.
 /// The emulator stamps the envelope (`id`, `time`, `account`, `region`) as its own.
 pub async fn put(sdk: &SdkConfig, event: &Value) {
+    put_on(sdk, "default", event).await;
+}
+
+/// Puts `event` on `bus` (a name or ARN) of `sdk`'s account and region.
+pub async fn put_on(sdk: &SdkConfig, bus: &str, event: &Value) {
     let resources: Vec<String> = event["resources"]
         .as_array()
         .map(|r| {
@@ -1275,6 +1280,7 @@ pub async fn put(sdk: &SdkConfig, event: &Value) {
                 .detail_type(event["detail-type"].as_str().unwrap_or_default())
                 .detail(event["detail"].to_string())
                 .set_resources(Some(resources))
+                .event_bus_name(bus)
                 .build(),
         )
         .send()

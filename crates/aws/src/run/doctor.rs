@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use firebreak_core::lifecycle::doctor::{
     Diagnosis, FORWARDER_PREFIX, Observed, Problem, RegionRules, diagnose,
 };
+use firebreak_core::lifecycle::heartbeat;
 use firebreak_core::lifecycle::wiring::Drift;
 
 use crate::service::{cloudtrail, ec2, eventbridge, guardduty, sns, sqs};
@@ -39,11 +40,18 @@ pub async fn observe(
 }
 
 /// The checks the hourly clock runs (`FIREBREAK_HOURLY_DOCTOR`): trails, GuardDuty, forwarders,
-/// failure queues, subscriptions, as `clients` see them; each problem as a drift of the
-/// self-check's page. The clock checks its wiring itself and runs the drills.
-pub async fn blind(clients: &crate::Clients, queues: &[String], topics: &[String]) -> Vec<Drift> {
+/// failure queues, subscriptions, as `clients` see them, and the forwarders' heartbeats in
+/// `store`; each problem as a drift of the self-check's page. The clock checks its wiring
+/// itself and runs the drills.
+pub async fn blind(
+    clients: &crate::Clients,
+    store: &crate::EvidenceStore,
+    queues: &[String],
+    topics: &[String],
+) -> Vec<Drift> {
+    let now = Utc::now();
     let observed = observe_account(clients, queues, topics).await;
-    diagnose(&observed, Utc::now())
+    let mut drifts: Vec<Drift> = diagnose(&observed, now)
         .problems
         .into_iter()
         .filter(|p| !matches!(p.check, "drill" | "wiring"))
@@ -52,7 +60,31 @@ pub async fn blind(clients: &crate::Clients, queues: &[String], topics: &[String
             problem: p.problem,
             fix: p.fix,
         })
-        .collect()
+        .collect();
+    match store
+        .keys_after(heartbeat::PREFIX, &heartbeat::list_from(now))
+        .await
+    {
+        Ok(keys) => drifts.extend(heartbeat::silent(&keys, now).into_iter().map(|s| {
+            Drift::Blind {
+                check: "heartbeat".into(),
+                problem: format!(
+                    "no heartbeat from account {} in {} since {}:00 UTC: its events may no longer reach Firebreak",
+                    s.account, s.region, s.last
+                ),
+                fix: format!(
+                    "check the forwarder stack in {} {} (its rules enabled, targeting the intake bus through firebreak-forwarder-{}), or redeploy it from the StackSet",
+                    s.account, s.region, s.region
+                ),
+            }
+        })),
+        Err(e) => drifts.push(Drift::Blind {
+            check: "heartbeat".into(),
+            problem: format!("cannot read the forwarders' heartbeats: {e}"),
+            fix: "check that the clock's role may list clock/ in the evidence bucket".into(),
+        }),
+    }
+    drifts
 }
 
 /// Everything but the drills and the wiring (read as not read).

@@ -395,6 +395,50 @@ impl EvidenceStore {
         ))
     }
 
+    /// Writes `body` under `key` (outside every incident) locked, unless the key exists: true
+    /// when this call created it. What is there is not read.
+    pub async fn put_if_new(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        self.create_unowned(key, body, now).await
+    }
+
+    /// Every key under `prefix` after `start_after`, in key order.
+    pub async fn keys_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .start_after(start_after)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .aws()?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_string),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
     /// The retain-until date of an object written at `now`.
     pub fn retain_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + self.retention

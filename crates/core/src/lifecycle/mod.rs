@@ -4,4 +4,5 @@
 pub mod bus;
 pub mod doctor;
 pub mod drill;
+pub mod heartbeat;
 pub mod wiring;
