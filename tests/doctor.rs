@@ -13,6 +13,8 @@ use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_clien
 use chrono::Utc;
 use firebreak_aws::run::clock::{Snapshot, snapshot_key};
 use firebreak_core::lifecycle::doctor::Diagnosis;
+use firebreak_testbed::deploy::{deploy_template, plain};
+use firebreak_testbed::moto::MEMBER_ACCOUNT;
 use firebreak_testbed::seed;
 use firebreak_testbed::wiring::{CLOCK, WiredWorld};
 
@@ -69,10 +71,13 @@ fn checks(d: &Diagnosis) -> Vec<&'static str> {
 
 /// The default bus of `world`'s account in `region`.
 fn events_in(world: &WiredWorld, region: &str) -> aws_sdk_eventbridge::Client {
+    events_of(&world.sdk, region)
+}
+
+/// The default bus of `sdk`'s account in `region`.
+fn events_of(sdk: &aws_config::SdkConfig, region: &str) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::new(
-        &world
-            .sdk
-            .to_builder()
+        &sdk.to_builder()
             .region(aws_config::Region::new(region.to_string()))
             .build(),
     )
@@ -97,7 +102,12 @@ fn forwarder_rules() -> Vec<String> {
 
 /// A forwarder in every other enabled region (infra/forwarder.yaml's rules, on each default bus).
 async fn forwarders_everywhere(world: &WiredWorld) {
-    let regions: Vec<String> = aws_sdk_ec2::Client::new(&world.sdk)
+    forwarders_in(&world.sdk, Some("us-east-1")).await;
+}
+
+/// A forwarder in every enabled region of `sdk`'s account but `skip`.
+async fn forwarders_in(sdk: &aws_config::SdkConfig, skip: Option<&str>) {
+    let regions: Vec<String> = aws_sdk_ec2::Client::new(sdk)
         .describe_regions()
         .send()
         .await
@@ -105,7 +115,7 @@ async fn forwarders_everywhere(world: &WiredWorld) {
         .regions()
         .iter()
         .filter_map(|r| r.region_name().map(str::to_string))
-        .filter(|r| r != "us-east-1")
+        .filter(|r| Some(r.as_str()) != skip)
         .collect();
     assert!(regions.len() > 3, "{regions:?}");
     let names = forwarder_rules();
@@ -115,7 +125,7 @@ async fn forwarders_everywhere(world: &WiredWorld) {
             .all(|n| n.starts_with(firebreak_core::lifecycle::doctor::FORWARDER_PREFIX))
     );
     for region in &regions {
-        let events = events_in(world, region);
+        let events = events_of(sdk, region);
         for name in &names {
             events
                 .put_rule()
@@ -321,8 +331,17 @@ async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
             .await
             .expect("delete a forwarder rule");
     }
-    // Two forwarders' heartbeats: one five hours old, one this hour.
+    // Two forwarders' heartbeats: one five hours old, one this hour; and a pair heard once, long
+    // ago.
     let now = Utc::now();
+    seed::s3_client(&world.sdk)
+        .put_object()
+        .bucket(&world.stack.bucket)
+        .key("clock/heartbeats/seen/444455556666/sa-east-1.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .expect("a pair heard once");
     for (hours_ago, region) in [(5, "ap-south-1"), (0, "us-west-2")] {
         let beat = firebreak_core::lifecycle::heartbeat::Heartbeat {
             account: "444455556666".into(),
@@ -339,13 +358,14 @@ async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
             .expect("a heartbeat");
     }
     let answer = world.tick().await;
-    assert_eq!(answer["wiring_drifts"], 3, "{answer:#}");
+    assert_eq!(answer["wiring_drifts"], 4, "{answer:#}");
     let pages = world.pages().await;
     assert_eq!(pages.len(), 1, "{pages:#?}");
     let (_, subject, message) = &pages[0];
-    assert_eq!(subject, "[S1] Firebreak is blind or deaf: 3 problems");
+    assert_eq!(subject, "[S1] Firebreak is blind or deaf: 4 problems");
     assert!(
         message.contains("[heartbeat] no heartbeat from account 444455556666 in ap-south-1")
+            && message.contains("in sa-east-1 since over 26 hours")
             && !message.contains("in us-west-2 since"),
         "{message}"
     );
@@ -356,4 +376,115 @@ async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
     if again["wiring"]["already_paged"] == true {
         assert_eq!(world.pages().await, [], "paged twice in one hour");
     }
+}
+
+/// `--accounts`: a member account, entered through the read-only audit role that
+/// infra/member-role.yaml creates for the responders, is checked for its trails, GuardDuty and a
+/// forwarder in every region (its home region too), each problem naming the account; what is
+/// fixed there leaves the list.
+#[tokio::test]
+async fn doctor_checks_member_accounts_through_their_audit_role() {
+    let world = WiredWorld::build().await;
+    let home = firebreak_aws::Clients::new(&world.sdk);
+    let member = firebreak_aws::sdk::accounts::member_clients(
+        &home,
+        "aws",
+        MEMBER_ACCOUNT,
+        "OrganizationAccountAccessRole",
+        "seed",
+    )
+    .await
+    .expect("the member account");
+    let oncall = "arn:aws:iam::111122223333:role/oncall";
+    let roles = deploy_template(
+        &member.sdk,
+        "firebreak-member",
+        plain("infra/member-role.yaml"),
+        &[
+            (
+                "ContainRoleArn",
+                "arn:aws:iam::111122223333:role/fb-contain",
+            ),
+            (
+                "PreserveRoleArn",
+                "arn:aws:iam::111122223333:role/fb-preserve",
+            ),
+            (
+                "FirebreakRoleArns",
+                "arn:aws:iam::111122223333:role/fb-triage",
+            ),
+            ("AuditorArns", oncall),
+            // The world seeded the member's deny-all policy under the default name already.
+            ("DenyPolicyName", "FirebreakDenyAllAudited"),
+        ],
+    )
+    .await;
+    assert_eq!(roles.physical("AuditRole"), "FirebreakAudit");
+    let audit = aws_sdk_iam::Client::new(&member.sdk)
+        .get_role()
+        .role_name("FirebreakAudit")
+        .send()
+        .await
+        .expect("the audit role");
+    let trust = firebreak_testbed::percent_decode(
+        audit
+            .role()
+            .map(|r| r.assume_role_policy_document().unwrap_or_default())
+            .unwrap_or_default(),
+    );
+    assert!(trust.contains(oncall), "trusted by the responders: {trust}");
+
+    let member_problems = |out: &str| -> Vec<String> {
+        let json: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+        json["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                p["problem"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&format!("account {MEMBER_ACCOUNT}: ")))
+            })
+            .map(|p| p["check"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let args = [
+        "doctor",
+        "--clock-function",
+        CLOCK,
+        "--accounts",
+        MEMBER_ACCOUNT,
+        "--json",
+    ];
+    let (code, out, err) = world.firebreak(&args).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let found = member_problems(&out);
+    for check in ["trail", "guardduty", "forwarder"] {
+        assert!(found.iter().any(|c| c == check), "{check}: {out}");
+    }
+    assert!(
+        out.contains(&format!(
+            "account {MEMBER_ACCOUNT}: no forwarder in us-east-1"
+        )),
+        "a member's home region needs its forwarder too: {out}"
+    );
+
+    // GuardDuty on there and a forwarder in each of its regions: only the trails are left
+    // (unreadable through the Rust SDK on the emulator, so named as such).
+    forwarders_in(&member.sdk, None).await;
+    aws_sdk_guardduty::Client::new(&member.sdk)
+        .create_detector()
+        .enable(true)
+        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
+        .send()
+        .await
+        .expect("a detector");
+    let (code, out, _) = world.firebreak(&args).await;
+    assert_eq!(code, 1);
+    assert_eq!(member_problems(&out), ["trail"], "{out}");
+
+    let (code, _, err) = world
+        .firebreak(&["doctor", "--clock-function", CLOCK, "--accounts", "12345"])
+        .await;
+    assert_eq!(code, 2, "a malformed account id is refused: {err}");
 }

@@ -129,7 +129,9 @@ fn the_intake_bus_admits_the_organisation_and_only_the_exact_aws_sources() {
     assert_eq!(
         statement["Condition"],
         json!({"StringEquals": {"aws:PrincipalOrgID": {"!Ref": "OrganizationId"},
-            "events:source": "aws.events", "events:detail-type": "Scheduled Event"}})
+            "events:source": "aws.events", "events:detail-type": "Scheduled Event"},
+            "ArnLike": {"aws:PrincipalArn":
+                {"!Sub": "arn:${AWS::Partition}:iam::*:role/firebreak-forwarder-*"}}})
     );
     for s in &admitted {
         let label = s.strip_prefix("aws.").expect("an AWS source");

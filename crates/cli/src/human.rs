@@ -385,18 +385,51 @@ pub fn print_verdict(
 
 /// `firebreak doctor`: everything that would leave Firebreak blind or toothless in this account
 /// and region, each problem with its fix; exit 1 on any. Reads only: the wiring check runs dry.
+/// The member accounts `doctor` checks, and the read-only role it enters them through.
+pub struct Members {
+    /// Account ids.
+    pub accounts: Vec<String>,
+    /// The audit role's name.
+    pub role: String,
+}
+
 pub fn doctor(
     triage: Triage,
     args: &AwsArgs,
     clock_function: &str,
+    members: &Members,
     json: bool,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    for account in &members.accounts {
+        firebreak_core::action::names::account_id(account)
+            .map_err(|e| anyhow::anyhow!("--accounts: {e}"))?;
+    }
     runtime()?.block_on(async {
         let responder = responder(&triage, args).await?;
         let now = Utc::now();
-        let (observed, diagnosis) =
+        let (observed, mut diagnosis) =
             firebreak_aws::run::doctor::examine(&responder, clock_function, now).await;
+        if !members.accounts.is_empty() {
+            diagnosis.checked.push("member");
+        }
+        let partition = responder
+            .self_arn
+            .as_deref()
+            .and_then(|a| a.split(':').nth(1))
+            .unwrap_or("aws")
+            .to_string();
+        for account in &members.accounts {
+            diagnosis.problems.extend(
+                firebreak_aws::run::doctor::examine_member(
+                    &responder.home,
+                    &partition,
+                    account,
+                    &members.role,
+                )
+                .await,
+            );
+        }
         if json {
             writeln!(stdout, "{}", serde_json::to_string(&diagnosis)?)?;
         } else {

@@ -182,6 +182,12 @@ enum Command {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Member accounts to check too (comma-separated ids), entered through --audit-role.
+        #[arg(long, value_delimiter = ',')]
+        accounts: Vec<String>,
+        /// The read-only role in member accounts (infra/member-role.yaml's AuditRoleName).
+        #[arg(long, default_value = "FirebreakAudit")]
+        audit_role: String,
         #[command(flatten)]
         aws: aws::AwsArgs,
     },
@@ -465,9 +471,16 @@ fn run_commands(
         Command::Doctor {
             clock_function,
             json,
+            accounts,
+            audit_role,
             aws,
-        } => load_triage(aws.config.as_deref())
-            .and_then(|t| human::doctor(t, &aws, &clock_function, json, stdout)),
+        } => load_triage(aws.config.as_deref()).and_then(|t| {
+            let members = human::Members {
+                accounts,
+                role: audit_role,
+            };
+            human::doctor(t, &aws, &clock_function, &members, json, stdout)
+        }),
         Command::Drill { wait, bus, aws } => load_triage(aws.config.as_deref()).and_then(|t| {
             let wait = std::time::Duration::from_secs(wait);
             human::drill(t, &aws, bus.as_deref(), wait, stdout)

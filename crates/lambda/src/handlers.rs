@@ -46,15 +46,25 @@ pub async fn triage(
     if let Some(heartbeat) = firebreak_core::lifecycle::heartbeat::parse(raw) {
         let h = heartbeat.map_err(FunctionError::BadInput)?;
         let body = json!({ "account": h.account, "region": h.region, "hour": h.hour });
-        let recorded = ctx
-            .evidence()
+        let store = ctx.evidence();
+        let now = Utc::now();
+        let recorded = store
             .put_if_new(
                 &firebreak_core::lifecycle::heartbeat::key(&h),
                 body.to_string().into_bytes(),
-                Utc::now(),
+                now,
             )
             .await
             .map_err(|e| FunctionError::aws("recording a heartbeat", e))?;
+        // Once per pair: from now on it is expected every hour.
+        store
+            .put_if_new(
+                &firebreak_core::lifecycle::heartbeat::seen_key(&h),
+                body.to_string().into_bytes(),
+                now,
+            )
+            .await
+            .map_err(|e| FunctionError::aws("recording a heartbeat's pair", e))?;
         return Ok(json!({
             "decision": "heartbeat",
             "account": h.account,
@@ -625,13 +635,25 @@ async fn check_wiring(
             .filter(|t| !t.is_empty())
             .cloned()
             .collect();
-        firebreak_aws::run::doctor::blind(
+        // Bounded: a slow region must not keep the wiring check from paging.
+        let checks = firebreak_aws::run::doctor::blind(
             &ctx.responder.home,
             ctx.evidence(),
             &ctx.settings.failure_queues,
             &topics,
-        )
-        .await
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(90), checks)
+            .await
+            .unwrap_or_else(|_| {
+                vec![firebreak_core::lifecycle::wiring::Drift::Blind {
+                    check: "doctor".into(),
+                    problem: "the doctor's checks did not finish in 90 s: what Firebreak can see \
+                              was not checked this hour"
+                        .into(),
+                    fix: "run firebreak doctor by hand; look for a region or service that hangs"
+                        .into(),
+                }]
+            })
     } else {
         Vec::new()
     };

@@ -35,8 +35,49 @@ pub async fn observe(
     Observed {
         last_drill,
         wiring,
-        ..observe_account(&responder.home, queues, topics).await
+        ..observe_account(&responder.home, queues, topics, false).await
     }
+}
+
+/// `firebreak doctor --accounts`: member `account`, entered through its read-only `role`
+/// (`infra/member-role.yaml`'s audit role): its trails, GuardDuty in the home region, and a
+/// forwarder in every region it has enabled. Each problem names the account.
+pub async fn examine_member(
+    home: &crate::Clients,
+    partition: &str,
+    account: &str,
+    role: &str,
+) -> Vec<Problem> {
+    let clients = match crate::sdk::accounts::member_clients(
+        home, partition, account, role, "doctor",
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Problem {
+                check: "member",
+                problem: format!(
+                    "cannot enter account {account} as {role}: {}: nothing there is checked",
+                    e.code
+                ),
+                fix: format!(
+                    "deploy infra/member-role.yaml in {account} with AuditorArns naming your role \
+                     (the StackSet's parameters), or pass --audit-role"
+                ),
+            }];
+        }
+    };
+    let observed = observe_account(&clients, &[], &[], true).await;
+    diagnose(&observed, Utc::now())
+        .problems
+        .into_iter()
+        .filter(|p| matches!(p.check, "trail" | "guardduty" | "forwarder"))
+        .map(|p| Problem {
+            problem: format!("account {account}: {}", p.problem),
+            ..p
+        })
+        .collect()
 }
 
 /// The checks the hourly clock runs (`FIREBREAK_HOURLY_DOCTOR`): trails, GuardDuty, forwarders,
@@ -50,7 +91,7 @@ pub async fn blind(
     topics: &[String],
 ) -> Vec<Drift> {
     let now = Utc::now();
-    let observed = observe_account(clients, queues, topics).await;
+    let observed = observe_account(clients, queues, topics, false).await;
     let mut drifts: Vec<Drift> = diagnose(&observed, now)
         .problems
         .into_iter()
@@ -69,12 +110,17 @@ pub async fn blind(
             Drift::Blind {
                 check: "heartbeat".into(),
                 problem: format!(
-                    "no heartbeat from account {} in {} since {}:00 UTC: its events may no longer reach Firebreak",
-                    s.account, s.region, s.last
+                    "no heartbeat from account {} in {} since {}: its events may no longer reach Firebreak",
+                    s.account,
+                    s.region,
+                    s.last.map_or_else(
+                        || format!("over {} hours", heartbeat::LOOK_BACK_HOURS),
+                        |h| format!("{h}:00 UTC")
+                    )
                 ),
                 fix: format!(
-                    "check the forwarder stack in {} {} (its rules enabled, targeting the intake bus through firebreak-forwarder-{}), or redeploy it from the StackSet",
-                    s.account, s.region, s.region
+                    "check the forwarder stack in {} {} (its rules enabled, targeting the intake bus through firebreak-forwarder-{}) or redeploy it from the StackSet; retired on purpose, write {}retired/{}/{}.json",
+                    s.account, s.region, s.region, heartbeat::PREFIX, s.account, s.region
                 ),
             }
         })),
@@ -87,11 +133,13 @@ pub async fn blind(
     drifts
 }
 
-/// Everything but the drills and the wiring (read as not read).
+/// Everything but the drills and the wiring (read as not read). The forwarders are looked for in
+/// every region but the clients' own, or in `every_region` (a member account).
 async fn observe_account(
     clients: &crate::Clients,
     queues: &[String],
     topics: &[String],
+    every_region: bool,
 ) -> Observed {
     let sqs_client = aws_sdk_sqs::Client::new(&clients.sdk);
     let mut depths = Vec::new();
@@ -118,7 +166,7 @@ async fn observe_account(
         .map(|r| r.to_string())
         .unwrap_or_else(|| "(no region)".into());
     Observed {
-        forwarders: forwarders(clients, &region).await,
+        forwarders: forwarders(clients, if every_region { "" } else { &region }).await,
         region,
         trails: cloudtrail::trails(&clients.cloudtrail)
             .await

@@ -1,9 +1,12 @@
 //! The forwarders' heartbeats: every hour each forwarder's schedule rule
 //! (`firebreak-forward-heartbeat`, `infra/forwarder.yaml`) has EventBridge put a Scheduled Event
 //! for its account and region on the intake bus. `triage` records one object per account,
-//! region and hour; the clock pages an account or region that sent heartbeats in the last day
-//! and none in the last two hours (a deleted forwarder stack, a broken role, a disabled rule).
-//! Source `aws.events` cannot be put by any caller, so a heartbeat cannot be forged.
+//! region and hour, and once that the pair was ever heard (`seen/`); the clock pages every pair
+//! ever heard and not in the last two hours (a deleted forwarder stack, a broken role, a removed
+//! target) until it is heard again or retired on purpose (`retired/<account>/<region>.json`,
+//! written by a responder). No caller can put source `aws.events`, and the intake bus takes it
+//! only through a forwarder role; but a heartbeat proves only that path and its own rule alive,
+//! not every forwarder rule enabled (`firebreak doctor --accounts` reads those).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -17,7 +20,7 @@ pub const PREFIX: &str = "clock/heartbeats/";
 /// Hours without a heartbeat before an account or region is called silent.
 pub const SILENT_AFTER_HOURS: i64 = 2;
 
-/// Hours looked back for accounts and regions that sent heartbeats.
+/// Hours of heartbeats read to say when a silent pair was last heard.
 pub const LOOK_BACK_HOURS: i64 = 26;
 
 /// One heartbeat: an account and region alive in an hour.
@@ -102,19 +105,55 @@ pub fn key(h: &Heartbeat) -> String {
     format!("{PREFIX}{}/{}/{}.json", h.hour, h.account, h.region)
 }
 
-/// The heartbeat recorded at `key`, if it is one.
-pub fn from_key(key: &str) -> Option<Heartbeat> {
-    let rest = key.strip_prefix(PREFIX)?.strip_suffix(".json")?;
-    let mut parts = rest.split('/');
-    let (hour, account, region) = (parts.next()?, parts.next()?, parts.next()?);
-    (parts.next().is_none() && hour.len() == 13).then(|| Heartbeat {
-        account: account.to_string(),
-        region: region.to_string(),
-        hour: hour.to_string(),
-    })
+/// The marker that `h`'s account and region were ever heard.
+pub fn seen_key(h: &Heartbeat) -> String {
+    format!("{PREFIX}seen/{}/{}.json", h.account, h.region)
 }
 
-/// The key to list from at `now`: heartbeats of the last [`LOOK_BACK_HOURS`].
+/// What a key under [`PREFIX`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A heartbeat of an hour.
+    Beat(Heartbeat),
+    /// The pair was heard once.
+    Seen(String, String),
+    /// The pair was retired on purpose: no longer expected.
+    Retired(String, String),
+}
+
+/// What `key` records, if anything.
+pub fn recorded(key: &str) -> Option<Recorded> {
+    let rest = key.strip_prefix(PREFIX)?.strip_suffix(".json")?;
+    let mut parts = rest.split('/');
+    let (first, account, region) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let pair = || (account.to_string(), region.to_string());
+    match first {
+        "seen" => Some(Recorded::Seen(pair().0, pair().1)),
+        "retired" => Some(Recorded::Retired(pair().0, pair().1)),
+        hour if hour.len() == 13 && hour.starts_with(|c: char| c.is_ascii_digit()) => {
+            Some(Recorded::Beat(Heartbeat {
+                account: account.to_string(),
+                region: region.to_string(),
+                hour: hour.to_string(),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// The heartbeat recorded at `key`, if it is one.
+pub fn from_key(key: &str) -> Option<Heartbeat> {
+    match recorded(key)? {
+        Recorded::Beat(h) => Some(h),
+        _ => None,
+    }
+}
+
+/// The key to list from at `now`: heartbeats of the last [`LOOK_BACK_HOURS`], then (sorting
+/// after every hour) `retired/` and `seen/`.
 pub fn list_from(now: DateTime<Utc>) -> String {
     format!(
         "{PREFIX}{}",
@@ -122,34 +161,47 @@ pub fn list_from(now: DateTime<Utc>) -> String {
     )
 }
 
-/// An account and region that fell silent, with the last hour it was heard.
+/// An account and region that fell silent, with the last hour it was heard (`None`: before the
+/// [`LOOK_BACK_HOURS`] read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Silent {
     /// Account.
     pub account: String,
     /// Region.
     pub region: String,
-    /// The last hour a heartbeat came.
-    pub last: String,
+    /// The last hour a heartbeat came, if within the hours read.
+    pub last: Option<String>,
 }
 
-/// Every account and region heard in the last [`LOOK_BACK_HOURS`] and not in the last
-/// [`SILENT_AFTER_HOURS`], from the recorded `keys`.
+/// Every account and region ever heard (or heard in the hours read) and not retired, that sent
+/// no heartbeat in the last [`SILENT_AFTER_HOURS`], from the recorded `keys`.
 pub fn silent(keys: &[String], now: DateTime<Utc>) -> Vec<Silent> {
+    use std::collections::{BTreeMap, BTreeSet};
     let recent = crate::record::reminder_hour(now - Duration::hours(SILENT_AFTER_HOURS));
     let oldest = crate::record::reminder_hour(now - Duration::hours(LOOK_BACK_HOURS));
-    let mut last: std::collections::BTreeMap<(String, String), String> = Default::default();
-    for h in keys.iter().filter_map(|k| from_key(k)) {
-        if h.hour < oldest {
-            continue;
-        }
-        let seen = last.entry((h.account, h.region)).or_default();
-        if h.hour > *seen {
-            *seen = h.hour;
+    let mut last: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    let mut retired = BTreeSet::new();
+    for r in keys.iter().filter_map(|k| recorded(k)) {
+        match r {
+            Recorded::Beat(h) if h.hour >= oldest => {
+                let heard = last.entry((h.account, h.region)).or_default();
+                if heard.as_ref().is_none_or(|l| h.hour > *l) {
+                    *heard = Some(h.hour);
+                }
+            }
+            Recorded::Beat(_) => {}
+            Recorded::Seen(a, r) => {
+                last.entry((a, r)).or_default();
+            }
+            Recorded::Retired(a, r) => {
+                retired.insert((a, r));
+            }
         }
     }
     last.into_iter()
-        .filter(|(_, hour)| *hour < recent)
+        .filter(|(pair, heard)| {
+            !retired.contains(pair) && heard.as_ref().is_none_or(|h| *h < recent)
+        })
         .map(|((account, region), last)| Silent {
             account,
             region,
@@ -210,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn an_account_and_region_heard_today_and_not_for_two_hours_is_silent() {
+    fn a_pair_ever_heard_and_not_for_two_hours_is_silent_until_heard_again_or_retired() {
         let now = at("2026-12-07T10:30:00Z");
         let keys: Vec<String> = [
             "clock/heartbeats/2026-12-07T10/444455556666/eu-west-1.json",
@@ -218,18 +270,33 @@ mod tests {
             "clock/heartbeats/2026-12-07T09/444455556666/us-west-2.json",
             "clock/heartbeats/2026-12-07T06/777788889999/eu-west-1.json",
             "clock/heartbeats/2026-12-05T06/777788889999/ap-south-1.json",
+            "clock/heartbeats/retired/777788889999/sa-east-1.json",
+            "clock/heartbeats/seen/444455556666/eu-west-1.json",
+            "clock/heartbeats/seen/777788889999/ap-south-1.json",
+            "clock/heartbeats/seen/777788889999/sa-east-1.json",
+            "clock/heartbeats/seen/777788889999/eu-west-1.json",
             "clock/index/x.json",
         ]
         .map(String::from)
         .to_vec();
         assert_eq!(
             silent(&keys, now),
-            vec![Silent {
-                account: "777788889999".into(),
-                region: "eu-west-1".into(),
-                last: "2026-12-07T06".into(),
-            }]
+            vec![
+                // Heard two days ago, before the hours read: still silent, for ever.
+                Silent {
+                    account: "777788889999".into(),
+                    region: "ap-south-1".into(),
+                    last: None,
+                },
+                Silent {
+                    account: "777788889999".into(),
+                    region: "eu-west-1".into(),
+                    last: Some("2026-12-07T06".into()),
+                },
+            ]
         );
         assert_eq!(list_from(now), "clock/heartbeats/2026-12-06T08");
+        assert!("clock/heartbeats/retired/" > list_from(now).as_str());
+        assert!("clock/heartbeats/seen/" > list_from(now).as_str());
     }
 }
