@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use firebreak_testbed::deploy::{
-    CreatedRule, Deployed, Made, deploy, deploy_template, plain, put, rules_on,
+    CreatedRule, Deployed, Made, deploy, deploy_template, plain, put, queue_arn, rules_on,
 };
 use firebreak_testbed::moto::{HOME_ACCOUNT, MEMBER_ACCOUNT, Moto, REGION};
 use firebreak_testbed::{assert_only_key_inactive, iam_user_finding, seed, template};
@@ -28,20 +28,6 @@ fn parameters() -> Vec<(&'static str, &'static str)> {
 
 fn function_arn(name: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{HOME_ACCOUNT}:function:{name}")
-}
-
-async fn queue_arn(sdk: &aws_config::SdkConfig, url: &str) -> String {
-    aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .expect("queue ARN")
 }
 
 /// Function logical id (`TriageFunction`) → created name (`fb-triage`).

@@ -1180,17 +1180,7 @@ impl Deployed {
                 .queue_url()
                 .unwrap_or_default()
                 .to_string();
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .expect("queue attributes")
-                .attributes()
-                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-                .cloned()
-                .expect("queue ARN");
+            let arn = queue_arn(sdk, &url).await;
             events
                 .remove_targets()
                 .rule(&c.name)
@@ -1254,6 +1244,21 @@ impl Deployed {
         );
         crate::lambda::LambdaHost::start(f, &env)
     }
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sdk: &SdkConfig, url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .expect("queue ARN")
 }
 
 /// Puts `event` (an EventBridge event as JSON) on the default bus of `sdk`'s account and region.

@@ -412,31 +412,7 @@ impl EvidenceStore {
         prefix: &str,
         start_after: &str,
     ) -> Result<Vec<String>, AwsError> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .start_after(start_after)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .aws()?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .map(str::to_string),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(keys)
+        Ok(self.list_from(prefix, None, Some(start_after)).await?.0)
     }
 
     /// The retain-until date of an object written at `now`.
@@ -497,6 +473,16 @@ impl EvidenceStore {
         prefix: &str,
         delimiter: Option<&str>,
     ) -> Result<(Vec<String>, Vec<String>), AwsError> {
+        self.list_from(prefix, delimiter, None).await
+    }
+
+    /// [`Self::list_prefix`] from after `start_after`.
+    async fn list_from(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), AwsError> {
         let (mut keys, mut folders) = (Vec::new(), Vec::new());
         let mut token: Option<String> = None;
         loop {
@@ -506,6 +492,7 @@ impl EvidenceStore {
                 .bucket(&self.bucket)
                 .prefix(prefix)
                 .set_delimiter(delimiter.map(str::to_string))
+                .set_start_after(start_after.map(str::to_string))
                 .set_continuation_token(token.take())
                 .send()
                 .await
