@@ -100,12 +100,14 @@ fn forwarder_rules() -> Vec<String> {
         .collect()
 }
 
-/// A forwarder in every other enabled region (infra/forwarder.yaml's rules, on each default bus).
+/// A forwarder (infra/forwarder.yaml's rules, on each default bus) and GuardDuty in every other
+/// enabled region.
 async fn forwarders_everywhere(world: &WiredWorld) {
     forwarders_in(&world.sdk, Some("us-east-1")).await;
 }
 
-/// A forwarder in every enabled region of `sdk`'s account but `skip`.
+/// A forwarder, and GuardDuty publishing every 15 minutes, in every enabled region of `sdk`'s
+/// account but `skip`.
 async fn forwarders_in(sdk: &aws_config::SdkConfig, skip: Option<&str>) {
     let regions: Vec<String> = aws_sdk_ec2::Client::new(sdk)
         .describe_regions()
@@ -125,6 +127,17 @@ async fn forwarders_in(sdk: &aws_config::SdkConfig, skip: Option<&str>) {
             .all(|n| n.starts_with(firebreak_core::lifecycle::doctor::FORWARDER_PREFIX))
     );
     for region in &regions {
+        aws_sdk_guardduty::Client::new(
+            &sdk.to_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build(),
+        )
+        .create_detector()
+        .enable(true)
+        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
+        .send()
+        .await
+        .expect("a detector");
         let events = events_of(sdk, region);
         for name in &names {
             events
@@ -468,17 +481,16 @@ async fn doctor_checks_member_accounts_through_their_audit_role() {
         )),
         "a member's home region needs its forwarder too: {out}"
     );
+    assert!(
+        out.contains(&format!(
+            "account {MEMBER_ACCOUNT}: GuardDuty is not enabled in eu-west-1"
+        )),
+        "GuardDuty in every region: {out}"
+    );
 
     // GuardDuty on there and a forwarder in each of its regions: only the trails are left
     // (unreadable through the Rust SDK on the emulator, so named as such).
     forwarders_in(&member.sdk, None).await;
-    aws_sdk_guardduty::Client::new(&member.sdk)
-        .create_detector()
-        .enable(true)
-        .finding_publishing_frequency(FindingPublishingFrequency::FifteenMinutes)
-        .send()
-        .await
-        .expect("a detector");
     let (code, out, _) = world.firebreak(&args).await;
     assert_eq!(code, 1);
     assert_eq!(member_problems(&out), ["trail"], "{out}");

@@ -165,8 +165,10 @@ async fn observe_account(
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "(no region)".into());
+    let (forwarders, regional_detectors) = regions(clients, &region, every_region).await;
     Observed {
-        forwarders: forwarders(clients, if every_region { "" } else { &region }).await,
+        forwarders,
+        regional_detectors,
         region,
         trails: cloudtrail::trails(&clients.cloudtrail)
             .await
@@ -181,23 +183,28 @@ async fn observe_account(
     }
 }
 
-/// The forwarder rules of every enabled region but `home`, read a few regions at once.
-async fn forwarders(clients: &crate::Clients, home: &str) -> Result<Vec<RegionRules>, String> {
-    let regions = ec2::enabled_regions(&clients.ec2)
-        .await
-        .map_err(|e| e.to_string())?;
+/// Each enabled region read a few at once: the forwarder rules of every region but `home`
+/// (every region with `every_region`), and the GuardDuty detectors of every region but `home`
+/// (which the caller reads itself); the list of regions when it could not be read.
+async fn regions(
+    clients: &crate::Clients,
+    home: &str,
+    every_region: bool,
+) -> (Result<Vec<RegionRules>, String>, Vec<RegionDetectors>) {
+    let regions = match ec2::enabled_regions(&clients.ec2).await {
+        Ok(r) => r,
+        Err(e) => return (Err(e.to_string()), Vec::new()),
+    };
     // A task that failed is a region not read, named as such, never dropped.
     let joined = |done: Result<_, tokio::task::JoinError>| {
         done.unwrap_or_else(|e| {
-            (
-                "(a region)".to_string(),
-                Err(format!("reading failed: {e}")),
-            )
+            let why = format!("reading failed: {e}");
+            ("(a region)".to_string(), Err(why.clone()), Err(why))
         })
     };
     let mut tasks = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    for region in regions.into_iter().filter(|r| r != home) {
+    for region in regions {
         if tasks.len() >= 8
             && let Some(done) = tasks.join_next().await
         {
@@ -213,15 +220,34 @@ async fn forwarders(clients: &crate::Clients, home: &str) -> Result<Vec<RegionRu
             let rules = eventbridge::rules_named(&events, FORWARDER_PREFIX)
                 .await
                 .map_err(|e| e.to_string());
-            (region, rules)
+            let detectors = guardduty::detectors(&aws_sdk_guardduty::Client::new(&sdk))
+                .await
+                .map_err(|e| e.to_string());
+            (region, rules, detectors)
         });
     }
     while let Some(done) = tasks.join_next().await {
         out.push(joined(done));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    let mut forwarders = Vec::new();
+    let mut detectors = Vec::new();
+    for (region, rules, found) in out {
+        if region != home {
+            detectors.push((region.clone(), found));
+        }
+        if every_region || region != home {
+            forwarders.push((region, rules));
+        }
+    }
+    (Ok(forwarders), detectors)
 }
+
+/// A region and its GuardDuty detectors, or why they could not be read.
+type RegionDetectors = (
+    String,
+    Result<Vec<firebreak_core::lifecycle::doctor::Detector>, String>,
+);
 
 /// Everything `firebreak doctor` reports, as `responder` sees the account: the deployed clock
 /// `clock_function`'s environment names the wiring (checked dry: nothing is paged) and the

@@ -68,6 +68,9 @@ pub struct Observed {
     /// Every other region the account has enabled, and the forwarder rules on its default bus
     /// (name, state); the list of regions itself when it could not be read.
     pub forwarders: Result<Vec<RegionRules>, String>,
+    /// Every other enabled region's GuardDuty detectors (findings are regional: a region
+    /// without a detector raises none).
+    pub regional_detectors: Vec<(String, Result<Vec<Detector>, String>)>,
 }
 
 /// A region and its forwarder rules (name, state), or why they could not be read.
@@ -158,51 +161,55 @@ pub fn diagnose(o: &Observed, now: DateTime<Utc>) -> Diagnosis {
             }
         }
     }
-    match &o.detectors {
-        Err(why) => {
-            let (p, f) = unreadable("GuardDuty's detectors", why);
-            add("guardduty", p, f)
-        }
-        Ok(detectors) if detectors.is_empty() => add(
-            "guardduty",
-            format!(
-                "GuardDuty is not enabled in {}: no finding is ever raised there",
-                o.region
+    let home = std::iter::once((&o.region, &o.detectors));
+    let others = o.regional_detectors.iter().map(|(r, d)| (r, d));
+    for (region, detectors) in home.chain(others) {
+        match detectors {
+            Err(why) => {
+                let (p, f) = unreadable(&format!("GuardDuty's detectors in {region}"), why);
+                add("guardduty", p, f)
+            }
+            Ok(detectors) if detectors.is_empty() => add(
+                "guardduty",
+                format!(
+                    "GuardDuty is not enabled in {}: no finding is ever raised there",
+                    region
+                ),
+                format!(
+                    "aws guardduty create-detector --enable --finding-publishing-frequency \
+                     {RECOMMENDED_FREQUENCY} --region {}",
+                    region
+                ),
             ),
-            format!(
-                "aws guardduty create-detector --enable --finding-publishing-frequency \
-                 {RECOMMENDED_FREQUENCY} --region {}",
-                o.region
-            ),
-        ),
-        Ok(detectors) => {
-            for d in detectors {
-                if !d.enabled {
-                    add(
-                        "guardduty",
-                        format!(
-                            "GuardDuty detector {} is suspended: no finding is raised",
-                            d.id
-                        ),
-                        format!(
-                            "aws guardduty update-detector --detector-id {} --enable",
-                            d.id
-                        ),
-                    );
-                } else if d.frequency != RECOMMENDED_FREQUENCY {
-                    add(
-                        "guardduty",
-                        format!(
-                            "GuardDuty detector {} publishes updated findings every {}: a \
-                             repeated attack reaches Firebreak that late",
-                            d.id, d.frequency
-                        ),
-                        format!(
-                            "aws guardduty update-detector --detector-id {} \
-                             --finding-publishing-frequency {RECOMMENDED_FREQUENCY}",
-                            d.id
-                        ),
-                    );
+            Ok(detectors) => {
+                for d in detectors {
+                    if !d.enabled {
+                        add(
+                            "guardduty",
+                            format!(
+                                "GuardDuty detector {} in {region} is suspended: no finding is raised",
+                                d.id
+                            ),
+                            format!(
+                                "aws guardduty update-detector --detector-id {} --enable --region {region}",
+                                d.id
+                            ),
+                        );
+                    } else if d.frequency != RECOMMENDED_FREQUENCY {
+                        add(
+                            "guardduty",
+                            format!(
+                                "GuardDuty detector {} in {region} publishes updated findings every {}: \
+                                 a repeated attack reaches Firebreak that late",
+                                d.id, d.frequency
+                            ),
+                            format!(
+                                "aws guardduty update-detector --detector-id {} \
+                                 --finding-publishing-frequency {RECOMMENDED_FREQUENCY} --region {region}",
+                                d.id
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -402,6 +409,14 @@ mod tests {
                     "ENABLED".into(),
                 )]),
             )]),
+            regional_detectors: vec![(
+                "eu-west-1".into(),
+                Ok(vec![Detector {
+                    id: "d2".into(),
+                    enabled: true,
+                    frequency: RECOMMENDED_FREQUENCY.into(),
+                }]),
+            )],
         }
     }
 
@@ -485,6 +500,9 @@ mod tests {
         let mut o = healthy();
         o.forwarders = Err("UnauthorizedOperation".into());
         cases.push(("forwarder", o));
+        let mut o = healthy();
+        o.regional_detectors[0].1 = Ok(Vec::new());
+        cases.push(("guardduty", o));
         for (check, o) in cases {
             let found = diagnose(&o, now()).problems;
             assert!(!found.is_empty(), "{check}: nothing found in {o:?}");
