@@ -213,6 +213,14 @@ async fn the_template_deploys_on_the_emulators_cloudformation_wired_as_written()
         );
     }
     let silent = by_name[&format!("{STACK}-clock-silent")];
+    // The clock runs the doctor's checks every hour unless HourlyDoctor says otherwise.
+    let clock_env = d.function_env(&sdk, &format!("{STACK}-clock")).await;
+    assert!(
+        clock_env
+            .iter()
+            .any(|(k, v)| k == "FIREBREAK_HOURLY_DOCTOR" && v == "true"),
+        "{clock_env:?}"
+    );
     assert_eq!(silent.treat_missing_data(), Some("breaching"));
     assert_eq!(
         silent.dimensions()[0].value(),
