@@ -363,27 +363,7 @@ async fn the_deployed_functions_take_their_environment_from_the_stack_and_contai
     let taps = d.tap(&sdk).await;
 
     // Pages are read from a queue subscribed to the created topics (S1 pages, S2 tickets).
-    let pages = sqs
-        .create_queue()
-        .queue_name("pages")
-        .send()
-        .await
-        .expect("pages queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let pages_arn = queue_arn(&sdk, &pages).await;
-    for topic in ["PagerTopicArn", "TicketTopicArn"] {
-        aws_sdk_sns::Client::new(&sdk)
-            .subscribe()
-            .topic_arn(d.output(topic))
-            .protocol("sqs")
-            .endpoint(&pages_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("subscribe the pages queue");
-    }
+    let pages = d.subscribe_pages(&sdk, "pages", true).await;
 
     // Each function's environment is its created configuration's.
     let mut hosts = BTreeMap::new();

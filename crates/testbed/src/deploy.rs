@@ -1212,6 +1212,33 @@ impl Deployed {
         Tapped { sqs, taps }
     }
 
+    /// A queue `name` subscribed to both of the stack's topics (S1 pages, S2 tickets), with the
+    /// message alone (`raw`) or in SNS's envelope; its URL.
+    pub async fn subscribe_pages(&self, sdk: &SdkConfig, name: &str, raw: bool) -> String {
+        let url = aws_sdk_sqs::Client::new(sdk)
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("pages queue")
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
+        let arn = queue_arn(sdk, &url).await;
+        let sns = aws_sdk_sns::Client::new(sdk);
+        for topic in ["PagerTopicArn", "TicketTopicArn"] {
+            sns.subscribe()
+                .topic_arn(self.output(topic))
+                .protocol("sqs")
+                .endpoint(&arn)
+                .attributes("RawMessageDelivery", raw.to_string())
+                .send()
+                .await
+                .expect("subscribe the pages queue");
+        }
+        url
+    }
+
     /// Function `f` (`triage`, …) of the stack under the Lambda runtime API, with the environment
     /// of its created configuration plus where the emulator is and the home account's credentials.
     pub async fn host(

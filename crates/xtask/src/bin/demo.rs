@@ -224,7 +224,7 @@ async fn run_pipeline(
 ) -> Result<Vec<Row>, ()> {
     let taps = d.tap(sdk).await;
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let pages = subscribe_pages(sdk, d).await;
+    let pages = d.subscribe_pages(sdk, "demo-pages", false).await;
     let mut hosts = BTreeMap::new();
     for f in ["triage", "contain", "preserve", "page"] {
         hosts.insert(format!("{STACK}-{f}"), d.host(moto, sdk, f).await);
@@ -404,35 +404,6 @@ async fn run_pipeline(
         );
     }
     if any_failed { Err(()) } else { Ok(rows) }
-}
-
-/// A queue subscribed to both created topics; its URL.
-async fn subscribe_pages(sdk: &aws_config::SdkConfig, d: &Deployed) -> String {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name("demo-pages")
-        .send()
-        .await
-        .expect("pages queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let arn = format!(
-        "arn:aws:sqs:{}:{HOME_ACCOUNT}:demo-pages",
-        firebreak_testbed::moto::REGION
-    );
-    let sns = aws_sdk_sns::Client::new(sdk);
-    for topic in ["PagerTopicArn", "TicketTopicArn"] {
-        sns.subscribe()
-            .topic_arn(d.output(topic))
-            .protocol("sqs")
-            .endpoint(&arn)
-            .send()
-            .await
-            .expect("subscribe");
-    }
-    url
 }
 
 /// After the events: locked evidence refuses deletion, the deadline clock, one incident's report
