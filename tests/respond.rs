@@ -23,8 +23,10 @@ fn status_of<'a>(r: &'a Response, kind: &str) -> &'a Status {
 
 fn assert_all_done(r: &Response) {
     for o in &r.outcomes {
+        // Below S1 every session of a role waits for a human: that is planned, not undone.
+        let waits = o.kind == "revoke_role_sessions" && o.status == Status::AwaitingApproval;
         assert!(
-            matches!(o.status, Status::Done { .. }),
+            waits || matches!(o.status, Status::Done { .. }),
             "{} {} ended {:?}",
             o.kind,
             o.target,
@@ -346,6 +348,111 @@ async fn role_finding_revokes_the_roles_sessions_as_of_now() {
     );
 }
 
+/// Below S1 a role shared by workloads keeps working: the deny names the finding's session by
+/// its `aws:userid` and its issue time, every session of the role waits for approval, and a
+/// release deletes exactly the policy it put.
+#[tokio::test]
+async fn an_s2_role_finding_revokes_its_one_session_and_release_deletes_exactly_that() {
+    let w = World::new().await;
+    let iam = w.iam();
+    seed::role(&iam, "shared-workers").await;
+    iam.put_role_policy()
+        .role_name("shared-workers")
+        .policy_name("app-access")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let role_id = seed::role_id(&iam, "shared-workers").await;
+    let session = format!("{role_id}:i-0123456789abcdef0");
+    let policies = || async {
+        let mut names = iam
+            .list_role_policies()
+            .role_name("shared-workers")
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .to_vec();
+        names.sort();
+        names
+    };
+    let before = policies().await;
+
+    let mut e = event("gd-iam-instance-credential-exfiltration-outside-aws.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["type"] = "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".into();
+    let details = &mut e["detail"]["resource"]["accessKeyDetails"];
+    details["userName"] = "shared-workers".into();
+    details["principalId"] = session.clone().into();
+    let config = w.config();
+    let started = Utc::now() - Duration::seconds(1);
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
+    assert_eq!(incident.severity, firebreak_core::Severity::S2);
+    assert!(
+        matches!(status_of(&r, "revoke_role_session"), Status::Done { detail } if detail.contains("can still be assumed")),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(
+        matches!(
+            status_of(&r, "revoke_role_sessions"),
+            Status::AwaitingApproval
+        ),
+        "{:?}",
+        r.outcomes
+    );
+    let name = firebreak_core::action::plan::session_policy_name(&session);
+    let mut expected = before.clone();
+    expected.push(name.clone());
+    expected.sort();
+    assert_eq!(
+        policies().await,
+        expected,
+        "one policy added, AWSRevokeOlderSessions not"
+    );
+    let document = iam
+        .get_role_policy()
+        .role_name("shared-workers")
+        .policy_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_str(&percent_decode(document.policy_document())).unwrap();
+    let condition = &doc["Statement"][0]["Condition"];
+    assert_eq!(condition["StringEquals"]["aws:userid"], session.as_str());
+    let cutoff = revoke_time(document.policy_document());
+    assert!(cutoff >= started.with_nanosecond0() && cutoff <= Utc::now() + Duration::seconds(1));
+    let body = w.pages().await[0]["Message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(body.contains("can still be assumed again"), "{body}");
+
+    let released = firebreak_aws::run::release::release(
+        &w.responder_with(config.clone(), false),
+        &Triage::new(config).unwrap(),
+        &incident.id,
+        firebreak_core::record::release::Options::default(),
+    )
+    .await
+    .expect("release");
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .all(|o| !matches!(o.status, Status::Failed { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    assert_eq!(
+        policies().await,
+        before,
+        "the app's own policy stays, Firebreak's is gone"
+    );
+}
+
 #[tokio::test]
 async fn protected_principals_are_untouched_even_when_a_plan_names_them() {
     let w = World::new().await;
@@ -567,6 +674,11 @@ async fn public_bucket_finding_blocks_public_access_and_merges_tags() {
         .unwrap()
         .to_string();
     seed::role(&w.iam(), &role).await;
+    // The finding's session is of the role as the emulator made it.
+    let details = &mut e["detail"]["resource"]["accessKeyDetails"];
+    let session = details["principalId"].as_str().unwrap().to_string();
+    let (_, name) = session.split_once(':').unwrap();
+    details["principalId"] = format!("{}:{name}", seed::role_id(&w.iam(), &role).await).into();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let team = aws_sdk_s3::types::Tag::builder()
         .key("team")

@@ -1253,3 +1253,80 @@ fn costly_launches_are_incidents_by_default() {
     off.launches.max_instances = 0;
     assert!(!fired(&off, &launch("p5.48xlarge", json!(50))));
 }
+
+/// Below S1 only the session the finding names is revoked (a role shared by workloads keeps
+/// working); every session of the role waits for a human, and the page says the role can still
+/// be assumed. At S1, or when the finding names no session Firebreak can read, every session.
+#[test]
+fn a_role_session_below_s1_is_revoked_alone_and_the_whole_role_waits_for_approval() {
+    let session = "AROAEXAMPLEROLEID1234:i-0123456789abcdef0";
+    let mut resource = key_resource("AssumedRole", "web-app", "ASIAX");
+    resource["accessKeyDetails"]["principalId"] = session.into();
+    let s2 = incident(&finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        resource.clone(),
+    ));
+    assert_eq!(s2.severity, Severity::S2);
+    let planned = |i: &Incident, kind: &str| {
+        i.plan
+            .iter()
+            .find(|p| p.action.kind() == kind)
+            .map(|p| (p.action.clone(), p.mode))
+    };
+    assert_eq!(
+        planned(&s2, "revoke_role_session"),
+        Some((
+            Action::RevokeRoleSession {
+                role_name: "web-app".into(),
+                session: session.into()
+            },
+            Mode::Auto
+        ))
+    );
+    assert_eq!(
+        planned(&s2, "revoke_role_sessions").map(|(_, m)| m),
+        Some(Mode::Approve)
+    );
+    assert!(
+        s2.notes
+            .iter()
+            .any(|n| n.contains("can still be assumed again")),
+        "{:?}",
+        s2.notes
+    );
+
+    let s1 = incident(&finding(
+        "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+        8.5,
+        resource.clone(),
+    ));
+    assert_eq!(s1.severity, Severity::S1);
+    assert_eq!(planned(&s1, "revoke_role_session"), None);
+    assert_eq!(
+        planned(&s1, "revoke_role_sessions").map(|(_, m)| m),
+        Some(Mode::Auto)
+    );
+
+    // A principal id that is not a role session's is never put in a policy: every session
+    // of the role, as before, and under [modes] as before.
+    for forged in [
+        "P",
+        "AROAEXAMPLEROLEID1234:*",
+        "AROAEXAMPLEROLEID1234:a\"b",
+        "AIDAEXAMPLEUSER12345:s",
+    ] {
+        resource["accessKeyDetails"]["principalId"] = forged.into();
+        let i = incident(&finding(
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+            8.0,
+            resource.clone(),
+        ));
+        assert_eq!(planned(&i, "revoke_role_session"), None, "{forged}");
+        assert_eq!(
+            planned(&i, "revoke_role_sessions").map(|(_, m)| m),
+            Some(Mode::Auto),
+            "{forged}"
+        );
+    }
+}

@@ -196,6 +196,19 @@ pub async fn role(iam: &aws_sdk_iam::Client, name: &str) {
         .expect("create role");
 }
 
+/// The role's unique id (`AROA…`), the first part of its sessions' `aws:userid`.
+pub async fn role_id(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    iam.get_role()
+        .role_name(name)
+        .send()
+        .await
+        .expect("get role")
+        .role()
+        .expect("a role")
+        .role_id()
+        .to_string()
+}
+
 /// A Lambda function that is never invoked (the emulator runs none without Docker): something
 /// for a permission to be added to and removed from.
 pub async fn function(sdk: &SdkConfig, name: &str, role_arn: &str) -> String {

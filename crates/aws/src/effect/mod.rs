@@ -306,6 +306,27 @@ impl Responder {
                     run.changes.push(role_policy(role_name));
                     done(detail)
                 }
+                Action::RevokeRoleSession { role_name, session } => {
+                    // The deny names the session by its role's id: one of another role (a
+                    // recreated role, or a finding that mixes two) would deny nothing here.
+                    let id = iam::role_id(&c.iam, role_name).await?;
+                    match session.split_once(':') {
+                        Some((role_id, _)) if role_id == id => {
+                            let policy_name = iam::revoke_role_session(&c.iam, role_name, session, now).await?;
+                            let detail = format!(
+                                "{policy_name} on role {role_name}: session {session} issued before {} denied; \
+                                 the role's other sessions work and it can still be assumed",
+                                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            );
+                            run.changes.push(Change::RolePolicyPut { role_name: role_name.clone(), policy_name });
+                            done(detail)
+                        }
+                        _ => skipped(format!(
+                            "session {session} is not of role {role_name} as it is now (id {id}): \
+                             approve revoke_role_sessions to end every session of the role"
+                        )),
+                    }
+                }
                 Action::DenyUser { user_name } => {
                     let policy_arn = iam::deny_policy_arn(&incident.partition, &incident.account, &self.config.accounts.deny_policy);
                     let detail = iam::deny_user(&c.iam, user_name, &policy_arn).await?;

@@ -45,6 +45,50 @@ pub async fn revoke_role_sessions(
     ))
 }
 
+/// Deny everything to the one session `session` (an `aws:userid`) issued before `now`: a later
+/// session of the same name (EC2 and Lambda name theirs by instance and function) works.
+pub fn session_revoke_policy(session: &str, now: DateTime<Utc>) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {
+                "StringEquals": {"aws:userid": session},
+                "DateLessThan": {"aws:TokenIssueTime": now.to_rfc3339_opts(SecondsFormat::Secs, true)}
+            }
+        }]
+    })
+    .to_string()
+}
+
+/// The role's unique id (`AROA…`), the first part of its sessions' `aws:userid`.
+pub async fn role_id(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, AwsError> {
+    let r = iam.get_role().role_name(role).send().await.aws()?;
+    r.role()
+        .map(|r| r.role_id().to_string())
+        .ok_or_else(|| AwsError::new("NoSuchEntity", format!("role {role} was not returned")))
+}
+
+/// Puts the policy that revokes one session of a role; returns the policy's name.
+pub async fn revoke_role_session(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    session: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AwsError> {
+    let name = firebreak_core::action::plan::session_policy_name(session);
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name(&name)
+        .policy_document(session_revoke_policy(session, now))
+        .send()
+        .await
+        .aws()?;
+    Ok(name)
+}
+
 /// Puts the revocation policy on a user (its GetSessionToken and federation sessions).
 pub async fn revoke_user_sessions(
     iam: &aws_sdk_iam::Client,
@@ -349,7 +393,9 @@ pub async fn reactivate_access_key(
 
 /// True for the inline policy names Firebreak writes; a release deletes no other.
 pub fn is_firebreak_policy(name: &str) -> bool {
-    name == REVOKE_POLICY || name == DENY_ALL_POLICY
+    name == REVOKE_POLICY
+        || name == DENY_ALL_POLICY
+        || firebreak_core::action::plan::is_session_policy_name(name)
 }
 
 /// Deletes Firebreak's inline policy `name` from the user, if it is there.

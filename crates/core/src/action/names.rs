@@ -146,6 +146,28 @@ pub fn auto_scaling_group(name: &str) -> Result<(), BadName> {
     )
 }
 
+/// A role session's `aws:userid`: the role's unique id (`AROA` and upper-case letters and
+/// digits), `:`, and the session name (2-64 of letters, digits and `_+=,.@-`).
+pub fn role_session(id: &str) -> Result<(), BadName> {
+    let ok = id.split_once(':').is_some_and(|(role, session)| {
+        role.strip_prefix("AROA").is_some_and(|rest| {
+            len_in(rest, 8, 124)
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        }) && len_in(session, 2, 64)
+            && session
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    });
+    check(
+        "role session",
+        id,
+        ok,
+        "AROA<upper-case letters and digits>:<session name of 2-64 of letters, digits, _+=,.@->",
+    )
+}
+
 /// An instance profile ARN (`arn:<partition>:iam::<account>:instance-profile/[path/]name`).
 pub fn instance_profile_arn(arn: &str) -> Result<(), BadName> {
     let ok = arn.starts_with("arn:")
@@ -259,6 +281,9 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
         | Action::DenyUser { user_name }
         | Action::DeactivateUserKeys { user_name } => iam_user(user_name),
         Action::RevokeRoleSessions { role_name } => iam_role(role_name),
+        Action::RevokeRoleSession { role_name, session } => {
+            iam_role(role_name).and_then(|()| role_session(session))
+        }
         Action::CognitoStopSignUp { user_pool_id: pool } => user_pool_id(pool),
         Action::CognitoDisableUser {
             user_pool_id: pool,

@@ -142,6 +142,15 @@ pub enum Action {
         /// IAM role name.
         role_name: String,
     },
+    /// Deny everything to one session of the role, issued before now: the session the finding
+    /// names, by its `aws:userid` (role id and session name) and its issue time, so the role's
+    /// other sessions, and later sessions of the same name, keep working.
+    RevokeRoleSession {
+        /// IAM role name.
+        role_name: String,
+        /// The session's `aws:userid`: `AROA…:<session name>`.
+        session: String,
+    },
     /// Inline deny-all on the user.
     DenyUser {
         /// IAM user name.
@@ -259,6 +268,33 @@ pub enum ActionClass {
 /// The inline policy that revokes sessions: the name the console's "Revoke active sessions"
 /// writes, so a responder who knows the console recognises it.
 pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+
+/// The start of the name of the inline policy that revokes one session of a role; the rest is
+/// 16 hex digits of the session's hash, so each session has its own policy and a release
+/// deletes exactly the one it put.
+pub const SESSION_POLICY_PREFIX: &str = "FirebreakRevokeSession-";
+
+/// The inline policy name that revokes `session` (an `aws:userid`).
+pub fn session_policy_name(session: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(session.as_bytes());
+    let mut name = String::with_capacity(SESSION_POLICY_PREFIX.len() + 16);
+    name.push_str(SESSION_POLICY_PREFIX);
+    for b in &digest[..8] {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
+/// True for a name [`session_policy_name`] makes.
+pub fn is_session_policy_name(name: &str) -> bool {
+    name.strip_prefix(SESSION_POLICY_PREFIX).is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
 
 /// The function that runs an action once the pipeline is split (`firebreak respond` runs all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,6 +463,18 @@ impl Action {
                 role_name,
                 Touches::IamRole(role_name),
                 format!("put {REVOKE_POLICY} on role {role_name}"),
+            ),
+            Action::RevokeRoleSession { role_name, session } => facts(
+                "revoke_role_session",
+                Credentials,
+                6,
+                Runs::Contain,
+                role_name,
+                Touches::IamRole(role_name),
+                format!(
+                    "put {} on role {role_name}: deny session {session}, issued before now",
+                    session_policy_name(session)
+                ),
             ),
             Action::DenyUser { user_name } => facts(
                 "deny_user",
@@ -702,10 +750,21 @@ impl<'c> PlanBuilder<'c> {
     }
 
     pub fn push(&mut self, action: Action, reason: impl Into<Cow<'static, str>>) {
+        self.push_at_least(action, Mode::Auto, reason);
+    }
+
+    /// Adds an action that runs no sooner than `floor` allows: `Approve` for one that waits
+    /// for a human in this incident whatever `[modes]` says (a stricter mode stays).
+    pub fn push_at_least(
+        &mut self,
+        action: Action,
+        floor: Mode,
+        reason: impl Into<Cow<'static, str>>,
+    ) {
         if self.actions.iter().any(|a| a.action == action) {
             return;
         }
-        let mode = self.mode_for(action.class());
+        let mode = self.mode_for(action.class()).max(floor);
         self.actions.push(PlannedAction {
             target: action.target(),
             action,

@@ -595,6 +595,7 @@ fn plain(kind: &str) -> Option<&'static str> {
         "deactivate_access_key"
         | "revoke_user_sessions"
         | "revoke_role_sessions"
+        | "revoke_role_session"
         | "deny_user"
         | "revoke_instance_profile_sessions" => "We switched off the access that was misused.",
         "cognito_disable_user" => "We disabled the user account involved.",

@@ -211,7 +211,7 @@ impl Triage {
         let actors = sequence_actors(f, partition, account);
         if actors
             .iter()
-            .any(|(p, _)| matches!(p, Principal::Root { .. }))
+            .any(|(p, ..)| matches!(p, Principal::Root { .. }))
             && severity > Severity::S1
         {
             severity_reason = format!("an attack sequence whose actor is root ({severity_reason})");
@@ -283,6 +283,7 @@ impl Triage {
                         account,
                         p,
                         key.access_key_id.as_deref(),
+                        key.principal_id.as_deref(),
                         severity,
                         &mut notes,
                         &mut human_steps,
@@ -388,12 +389,13 @@ impl Triage {
                             .into(),
                     );
                 }
-                for (actor, key) in &actors {
+                for (actor, key, session) in &actors {
                     self.contain_principal(
                         &mut plan,
                         account,
                         actor,
                         key.as_deref(),
+                        session.as_deref(),
                         severity,
                         &mut notes,
                         &mut human_steps,
@@ -600,6 +602,7 @@ impl Triage {
                 account,
                 &actor,
                 None,
+                None,
                 severity,
                 &mut notes,
                 &mut human_steps,
@@ -613,6 +616,7 @@ impl Triage {
                 account,
                 &actor,
                 id.access_key_id.as_deref(),
+                id.principal_id.as_deref(),
                 severity,
                 &mut notes,
                 &mut human_steps,
@@ -699,6 +703,7 @@ impl Triage {
         account: &str,
         principal: &Principal,
         access_key_id: Option<&str>,
+        session: Option<&str>,
         severity: Severity,
         notes: &mut Vec<String>,
         human_steps: &mut Vec<String>,
@@ -806,12 +811,39 @@ impl Triage {
                 ));
             }
             Principal::Role { name, .. } => {
-                plan.push(
-                    Action::RevokeRoleSessions {
-                        role_name: name.clone(),
-                    },
-                    "end sessions issued before now",
-                );
+                // Below S1 a role shared by workloads keeps working: only the session in the
+                // event is cut, and every session of the role only when a human approves.
+                let session = session.filter(|s| crate::action::names::role_session(s).is_ok());
+                match session {
+                    Some(session) if severity != Severity::S1 => {
+                        plan.push(
+                            Action::RevokeRoleSession {
+                                role_name: name.clone(),
+                                session: session.to_string(),
+                            },
+                            "end the session in the event; the role's other sessions keep working",
+                        );
+                        plan.push_at_least(
+                            Action::RevokeRoleSessions {
+                                role_name: name.clone(),
+                            },
+                            crate::config::Mode::Approve,
+                            "every session of the role issued before now: an outage for the \
+                             workloads that share it, so only on approval (or at S1)",
+                        );
+                        notes.push(format!(
+                            "only session {session} of role {name} is revoked: the role can still \
+                             be assumed again, so whoever holds a way to assume it is not stopped; \
+                             approve revoke_role_sessions to end every session issued before now"
+                        ));
+                    }
+                    _ => plan.push(
+                        Action::RevokeRoleSessions {
+                            role_name: name.clone(),
+                        },
+                        "end sessions issued before now",
+                    ),
+                }
                 plan.push(
                     Action::TagQuarantine {
                         resource: TagTarget::IamRole(name.clone()),
@@ -914,7 +946,7 @@ fn sequence_actors(
     f: &crate::event::guardduty::Finding,
     partition: &str,
     account: &str,
-) -> Vec<(Principal, Option<String>)> {
+) -> Vec<(Principal, Option<String>, Option<String>)> {
     let text = |v: &Value, key: &str| {
         v.get(key)
             .and_then(Value::as_str)
@@ -928,7 +960,7 @@ fn sequence_actors(
         .and_then(|d| d.get("sequence"))
         .and_then(|s| s.get("actors"))
         .and_then(Value::as_array);
-    let mut out: Vec<(Principal, Option<String>)> = Vec::new();
+    let mut out: Vec<(Principal, Option<String>, Option<String>)> = Vec::new();
     for user in actors.into_iter().flatten().filter_map(|a| a.get("user")) {
         let actor_account = user
             .get("account")
@@ -957,8 +989,12 @@ fn sequence_actors(
             continue;
         }
         let key = details.access_key_id;
-        if !out.iter().any(|(p, k)| *p == principal && *k == key) {
-            out.push((principal, key));
+        let session = details.principal_id;
+        if !out
+            .iter()
+            .any(|(p, k, s)| *p == principal && *k == key && *s == session)
+        {
+            out.push((principal, key, session));
         }
     }
     out

@@ -604,6 +604,18 @@ async fn seed_for(home: &Clients, incident: &Incident, s: &mut Seeded) {
             } => {
                 ensure_user(&c, s, user(user_name)).await;
             }
+            // The sample's session names a role id of its own: the seeded role's stands in.
+            Action::RevokeRoleSession { role_name, session } => {
+                if s.roles.insert(user(role_name)) {
+                    seed::role(&c.iam, role_name).await;
+                }
+                if let Some((sample, _)) = session.split_once(':')
+                    && !s.ids.contains_key(sample)
+                {
+                    let real = seed::role_id(&c.iam, role_name).await;
+                    s.ids.insert(sample.to_string(), real);
+                }
+            }
             Action::RevokeRoleSessions { role_name }
             | Action::TagQuarantine {
                 resource: TagTarget::IamRole(role_name),
