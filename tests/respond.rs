@@ -25,8 +25,11 @@ fn assert_all_done(r: &Response) {
     for o in &r.outcomes {
         // Below S1 every session of a role waits for a human: that is planned, not undone.
         let waits = o.kind == "revoke_role_sessions" && o.status == Status::AwaitingApproval;
+        // An instance behind no load balancer has nothing to be taken out of.
+        let unbalanced = matches!(&o.status,
+            Status::Skipped { why } if why.contains("serves no load balancer"));
         assert!(
-            waits || matches!(o.status, Status::Done { .. }),
+            waits || unbalanced || matches!(o.status, Status::Done { .. }),
             "{} {} ended {:?}",
             o.kind,
             o.target,
@@ -1145,4 +1148,157 @@ async fn a_protected_group_keeps_its_instance_and_an_unprintable_group_name_is_l
             .as_deref(),
         Some("payments-web")
     );
+}
+
+/// Where `instance_id` is registered: every target group's port for it, and every classic load
+/// balancer that lists it, read from the emulator.
+async fn registrations(w: &World, instance_id: &str) -> (Vec<(String, Option<i32>)>, Vec<String>) {
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&w.sdk);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&w.sdk);
+    let serving = firebreak_aws::service::elb::serving(&v2, &classic, instance_id)
+        .await
+        .expect("describe");
+    let mut groups: Vec<(String, Option<i32>)> = serving
+        .target_groups
+        .into_iter()
+        .map(|r| (r.target_group_arn, r.port))
+        .collect();
+    groups.sort();
+    (groups, serving.classic)
+}
+
+/// An instance that serves load balancers is taken out of every one before it is isolated (a
+/// protected target group keeps it), and a release registers it again where it was.
+#[tokio::test]
+async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers_it_again() {
+    let w = World::new().await;
+    let server = seed::server(&w.sdk, "web").await;
+    let other = seed::server(&w.sdk, "web-2").await;
+    let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
+    let instance = firebreak_aws::service::ec2::describe(&ec2, &server.instance_id)
+        .await
+        .unwrap();
+    let vpc = instance.vpc_id().expect("a vpc").to_string();
+    let zone = instance
+        .placement()
+        .and_then(|p| p.availability_zone())
+        .expect("a zone")
+        .to_string();
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&w.sdk);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&w.sdk);
+    let mut arns = Vec::new();
+    for (name, port) in [("web", 8080), ("admin", 9000), ("payments-web", 443)] {
+        let arn = v2
+            .create_target_group()
+            .name(name)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(port)
+            .vpc_id(&vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+            .send()
+            .await
+            .expect("target group")
+            .target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string();
+        for id in [&server.instance_id, &other.instance_id] {
+            v2.register_targets()
+                .target_group_arn(&arn)
+                .targets(
+                    aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                        .id(id)
+                        .port(port)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("register");
+        }
+        arns.push(arn);
+    }
+    classic
+        .create_load_balancer()
+        .load_balancer_name("legacy-web")
+        .listeners(
+            aws_sdk_elasticloadbalancing::types::Listener::builder()
+                .protocol("HTTP")
+                .load_balancer_port(80)
+                .instance_port(8080)
+                .build()
+                .unwrap(),
+        )
+        .availability_zones(&zone)
+        .send()
+        .await
+        .expect("classic load balancer");
+    classic
+        .register_instances_with_load_balancer()
+        .load_balancer_name("legacy-web")
+        .instances(
+            aws_sdk_elasticloadbalancing::types::Instance::builder()
+                .instance_id(&server.instance_id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register with classic");
+    let before = registrations(&w, &server.instance_id).await;
+    assert_eq!(before.0.len(), 3, "{before:?}");
+    assert_eq!(before.1, ["legacy-web"]);
+    let others_before = registrations(&w, &other.instance_id).await;
+
+    let mut e = finding_in_group(&server, "unused");
+    without_auto_scaling_group(&mut e);
+    let mut config = w.config();
+    config.modes.instance_isolation = Mode::Auto;
+    config
+        .protect
+        .allow
+        .push("arn:aws:elasticloadbalancing:*:*:targetgroup/payments-*".into());
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
+    assert_all_done(&r);
+    let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    assert!(
+        at("deregister_from_load_balancers") < at("isolate_instance"),
+        "{kinds:?}"
+    );
+    assert!(
+        matches!(status_of(&r, "deregister_from_load_balancers"),
+            Status::Done { detail } if detail.contains("2 target group(s) and 1 classic")
+                && detail.contains("payments-web")),
+        "{:?}",
+        r.outcomes
+    );
+    let payments = arns[2].clone();
+    assert_eq!(
+        registrations(&w, &server.instance_id).await,
+        (vec![(payments, Some(443))], vec![]),
+        "only the protected target group keeps it"
+    );
+    assert_eq!(
+        registrations(&w, &other.instance_id).await,
+        others_before,
+        "the other instance serves on"
+    );
+
+    let released = firebreak_aws::run::release::release(
+        &w.responder_with(config.clone(), false),
+        &Triage::new(config).unwrap(),
+        &incident.id,
+        firebreak_core::record::release::Options::default(),
+    )
+    .await
+    .expect("release");
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .any(|o| o.kind == "register_with_load_balancers"
+                && matches!(&o.status, Status::Done { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    assert_eq!(registrations(&w, &server.instance_id).await, before);
 }

@@ -20,7 +20,7 @@ use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::service::cloudtrail::{Lookup, principal_activity};
 use crate::service::sns::Pager;
-use crate::service::{autoscaling, cognito, ec2, iam, lambda, rds, s3, trail};
+use crate::service::{autoscaling, cognito, ec2, elb, iam, lambda, rds, s3, trail};
 use crate::store::evidence::{Collector, EvidenceStore, Item, Missing};
 use firebreak_core::hunt::{Follow, Query, Who, conflicts};
 use serde_json::json;
@@ -396,6 +396,63 @@ impl Responder {
                                 }
                             }
                         }
+                    }
+                }
+                Action::DeregisterFromLoadBalancers { instance_id } => {
+                    // What it serves now, judged one by one: a protected balancer keeps it.
+                    let serving = elb::serving(&c.elbv2, &c.elb, instance_id).await?;
+                    let (p, r, a) = (&incident.partition, &incident.region, &incident.account);
+                    let mut kept = Vec::new();
+                    let mut groups = Vec::new();
+                    for g in serving.target_groups {
+                        match self.config.protection(&g.target_group_arn) {
+                            Some(why) => kept.push(format!("{} ({})", g.target_group_arn, why.describe())),
+                            None => groups.push(g),
+                        }
+                    }
+                    let mut classic = Vec::new();
+                    for name in serving.classic {
+                        let arn = elb::classic_arn(p, r, a, &name);
+                        match self.config.protection(&arn) {
+                            Some(why) => kept.push(format!("{arn} ({})", why.describe())),
+                            None => classic.push(name),
+                        }
+                    }
+                    // Each deregistration is recorded as it happens, so a failure part-way
+                    // still leaves a release what to register again.
+                    let mut done_groups = Vec::new();
+                    let mut done_classic = Vec::new();
+                    let mut result = Ok(());
+                    for g in &groups {
+                        if let Err(e) = elb::deregister_target(&c.elbv2, instance_id, g).await {
+                            result = Err(e);
+                            break;
+                        }
+                        done_groups.push(g.clone());
+                    }
+                    if result.is_ok() {
+                        for name in &classic {
+                            if let Err(e) = elb::deregister_classic(&c.elb, instance_id, name).await {
+                                result = Err(e);
+                                break;
+                            }
+                            done_classic.push(name.clone());
+                        }
+                    }
+                    let (n, m) = (done_groups.len(), done_classic.len());
+                    if n + m > 0 {
+                        run.changes.push(Change::DeregisteredFromLoadBalancers {
+                            instance_id: instance_id.clone(),
+                            target_groups: done_groups,
+                            classic: done_classic,
+                        });
+                    }
+                    result?;
+                    let protected = if kept.is_empty() { String::new() } else { format!("; protected, kept: {kept:?}") };
+                    if n + m == 0 {
+                        skipped(format!("{instance_id} serves no load balancer Firebreak may change{protected}"))
+                    } else {
+                        done(format!("{instance_id} deregistered from {n} target group(s) and {m} classic load balancer(s){protected}"))
                     }
                 }
                 Action::CognitoStopSignUp { user_pool_id } => {

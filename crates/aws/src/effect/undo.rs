@@ -7,7 +7,7 @@ use firebreak_core::{IncidentId, TagTarget};
 use crate::effect::isolation;
 use crate::sdk::clients::Clients;
 use crate::sdk::error::{AwsError, Undone};
-use crate::service::{autoscaling, cognito, ec2, iam, lambda, s3};
+use crate::service::{autoscaling, cognito, ec2, elb, iam, lambda, s3};
 
 /// Undoes one change in the incident's account and region; `deny_policy` names Firebreak's
 /// deny-all managed policy, the only managed policy a release detaches.
@@ -56,6 +56,11 @@ pub async fn undo(
             group_name,
             ..
         } => autoscaling::reattach(&c.autoscaling, instance_id, group_name).await,
+        Change::DeregisteredFromLoadBalancers {
+            instance_id,
+            target_groups,
+            classic,
+        } => elb::register_again(&c.elbv2, &c.elb, instance_id, target_groups, classic).await,
         Change::InstanceIsolated {
             instance_id,
             interfaces,

@@ -11,6 +11,10 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     /// Auto Scaling (detaching an instance before it is isolated).
     pub autoscaling: aws_sdk_autoscaling::Client,
+    /// Elastic Load Balancing v2 (target groups an instance serves).
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// Classic Elastic Load Balancing.
+    pub elb: aws_sdk_elasticloadbalancing::Client,
     /// S3 (path-style, so emulators and dotted bucket names work).
     pub s3: aws_sdk_s3::Client,
     /// Cognito user pools.
@@ -54,6 +58,8 @@ impl Clients {
             iam: aws_sdk_iam::Client::new(sdk),
             ec2: aws_sdk_ec2::Client::new(sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            elb: aws_sdk_elasticloadbalancing::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),

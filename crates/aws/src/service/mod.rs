@@ -5,6 +5,7 @@ pub mod autoscaling;
 pub mod cloudtrail;
 pub mod cognito;
 pub mod ec2;
+pub mod elb;
 pub mod eventbridge;
 pub mod guardduty;
 pub mod iam;

@@ -263,7 +263,8 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
     match action {
         Action::ProtectInstance { instance_id: i }
         | Action::SnapshotVolumes { instance_id: i }
-        | Action::IsolateInstance { instance_id: i } => instance_id(i),
+        | Action::IsolateInstance { instance_id: i }
+        | Action::DeregisterFromLoadBalancers { instance_id: i } => instance_id(i),
         Action::RevokeInstanceProfileSessions {
             instance_id: i,
             instance_profile_arn: profile,

@@ -197,6 +197,13 @@ pub enum Action {
         /// The group its `aws:autoscaling:groupName` tag names.
         group_name: String,
     },
+    /// Deregister the instance from every load-balancer target group and classic load balancer
+    /// it serves, before isolation: traffic stops reaching it, and the balancer's health checks
+    /// no longer count it.
+    DeregisterFromLoadBalancers {
+        /// Instance id.
+        instance_id: String,
+    },
     /// Revoke exactly the ingress permissions the event opened to the whole internet.
     RevokeIngress {
         /// Security group id.
@@ -550,6 +557,17 @@ impl Action {
                 i,
                 Touches::Instance(i),
                 format!("detach {i} from Auto Scaling group {group_name}"),
+            ),
+            Action::DeregisterFromLoadBalancers { instance_id: i } => facts(
+                "deregister_from_load_balancers",
+                InstanceIsolation,
+                1,
+                Runs::Contain,
+                i,
+                Touches::Instance(i),
+                format!(
+                    "deregister {i} from every target group and classic load balancer it serves"
+                ),
             ),
             Action::RevokeIngress { group_id, rules } => facts(
                 "revoke_ingress",

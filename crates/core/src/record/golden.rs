@@ -14,7 +14,7 @@ use crate::action::plan::{Ingress, LambdaGrant, Shared, TagTarget};
 use crate::fixtures::{KEY, done, every_kind, log_entry, outcome, t};
 use crate::record::log::{Entry, LogEntry};
 use crate::record::outcome::{
-    ActionOutcome, Change, OriginalBlock, OriginalGroups, PublicAccessBlock, Status,
+    ActionOutcome, Change, OriginalBlock, OriginalGroups, PublicAccessBlock, Registration, Status,
 };
 use crate::severity::Severity;
 
@@ -176,6 +176,17 @@ fn outcomes() -> Vec<(String, ActionOutcome)> {
                 user_name: "svc-backup".into(),
             },
         ),
+        (
+            "deregister_from_load_balancers",
+            Change::DeregisteredFromLoadBalancers {
+                instance_id: "i-0abc123def4567890".into(),
+                target_groups: vec![Registration {
+                    target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web/0123456789abcdef".into(),
+                    port: Some(8080),
+                }],
+                classic: vec!["legacy-web".into()],
+            },
+        ),
     ];
     changes
         .into_iter()
@@ -243,7 +254,7 @@ fn every_stored_format_reads_and_writes_back_byte_for_byte() {
     assert_eq!(kinds.len(), 15, "one example per entry kind: {kinds:?}");
     let mut problems: Vec<String> = entries.iter().map(|(name, e)| frozen(name, e)).collect();
     let outcomes = outcomes();
-    assert_eq!(outcomes.len(), 16);
+    assert_eq!(outcomes.len(), 17);
     problems.extend(outcomes.iter().map(|(name, o)| frozen(name, o)));
     problems.retain(|p| !p.is_empty());
     assert!(problems.is_empty(), "{problems:#?}");

@@ -167,6 +167,16 @@ pub struct OriginalGroups {
 }
 
 /// One change Firebreak made to an account, recorded when it was made.
+/// An instance's registration in a load-balancer target group, as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The target group's ARN.
+    pub target_group_arn: String,
+    /// The port it was registered on, when the registration named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
@@ -234,6 +244,17 @@ pub enum Change {
         /// above the minimum); otherwise the group launched a replacement.
         decremented: bool,
     },
+    /// Firebreak deregistered the instance from these load balancers.
+    DeregisteredFromLoadBalancers {
+        /// Instance.
+        instance_id: String,
+        /// The target groups it was registered in, each with the port it was registered on.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        target_groups: Vec<Registration>,
+        /// The classic load balancers it was registered with, by name.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        classic: Vec<String>,
+    },
     /// Firebreak revoked these world-open ingress permissions of the group.
     IngressRevoked {
         /// Security group.
@@ -289,6 +310,7 @@ impl Change {
             Change::PublicAccessBlocked { .. } => "restore_public_access_block",
             Change::InstanceIsolated { .. } => "restore_security_groups",
             Change::DetachedFromAutoScalingGroup { .. } => "reattach_to_auto_scaling_group",
+            Change::DeregisteredFromLoadBalancers { .. } => "register_with_load_balancers",
             Change::Tagged { .. } => "remove_quarantine_tag",
             Change::IngressRevoked { .. } => "authorize_ingress",
             Change::ShareRemoved { .. } => "restore_share",
@@ -323,7 +345,8 @@ impl Change {
             Change::CognitoSignUpStopped { user_pool_id } => user_pool_id.clone(),
             Change::PublicAccessBlocked { bucket, .. } => bucket.clone(),
             Change::InstanceIsolated { instance_id, .. }
-            | Change::DetachedFromAutoScalingGroup { instance_id, .. } => instance_id.clone(),
+            | Change::DetachedFromAutoScalingGroup { instance_id, .. }
+            | Change::DeregisteredFromLoadBalancers { instance_id, .. } => instance_id.clone(),
             Change::Tagged { resource, .. } => resource.id().to_string(),
             Change::IngressRevoked { group_id, .. } => group_id.clone(),
             Change::ShareRemoved { resource, .. } => resource.id().to_string(),
@@ -400,6 +423,16 @@ impl Change {
                 } else {
                     " (the group's desired capacity goes up by one: it launched a replacement)"
                 }
+            ),
+            Change::DeregisteredFromLoadBalancers {
+                instance_id,
+                target_groups,
+                classic,
+            } => format!(
+                "register {instance_id} again with {} target group(s) and {} classic load \
+                 balancer(s) that still exist",
+                target_groups.len(),
+                classic.len()
             ),
             Change::Tagged { resource, volumes } => format!(
                 "remove incident-response={} from {} (and {} volume(s)) where it has that value",

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::record::incident::IncidentId;
 use crate::record::outcome::{ActionOutcome, Status};
 
-pub use crate::record::outcome::{Change, OriginalBlock, OriginalGroups, PublicAccessBlock};
+pub use crate::record::outcome::{
+    Change, OriginalBlock, OriginalGroups, PublicAccessBlock, Registration,
+};
 
 /// What a release may re-open besides what it always undoes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -366,6 +366,12 @@ impl Triage {
                         );
                     }
                     plan.push(
+                        Action::DeregisterFromLoadBalancers {
+                            instance_id: id.clone(),
+                        },
+                        "no load balancer sends it traffic or counts it unhealthy once isolated",
+                    );
+                    plan.push(
                         Action::IsolateInstance {
                             instance_id: id.clone(),
                         },
