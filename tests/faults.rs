@@ -370,6 +370,32 @@ async fn confirmed(
             .send()
             .await
             .is_ok(),
+        "revoke_role_session" => {
+            let policies = iam
+                .list_role_policies()
+                .role_name(target)
+                .send()
+                .await
+                .expect("role policies");
+            policies
+                .policy_names()
+                .iter()
+                .any(|n| firebreak_core::action::plan::is_session_policy_name(n))
+        }
+        "quarantine_instance_profile" => {
+            firebreak_aws::service::ec2::profile_association(&ec2, target)
+                .await
+                .expect("association")
+                .is_some_and(|(_, arn)| arn.ends_with(":instance-profile/FirebreakQuarantine"))
+        }
+        "deregister_from_load_balancers" => {
+            let v2 = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+            let classic = aws_sdk_elasticloadbalancing::Client::new(sdk);
+            firebreak_aws::service::elb::serving(&v2, &classic, target)
+                .await
+                .expect("load balancers")
+                .is_empty()
+        }
         "protect_instance" => {
             let attr = ec2
                 .describe_instance_attribute()

@@ -644,6 +644,25 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
             .await
             .is_ok()
     );
+    // Fresh credentials from the instance are the quarantine role's, which denies everything.
+    let quarantine = format!("arn:aws:iam::{HOME_ACCOUNT}:instance-profile/FirebreakQuarantine");
+    let profile = |ec2: aws_sdk_ec2::Client, id: String| async move {
+        firebreak_aws::service::ec2::profile_association(&ec2, &id)
+            .await
+            .unwrap()
+            .map(|(_, arn)| arn)
+    };
+    assert_eq!(
+        profile(ec2.clone(), server.instance_id.clone()).await,
+        Some(quarantine.clone())
+    );
+    let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    assert!(
+        at("revoke_instance_profile_sessions") < at("quarantine_instance_profile")
+            && at("quarantine_instance_profile") < at("isolate_instance"),
+        "{kinds:?}"
+    );
 
     // The page names the owner from the instance's `notification` tag.
     let pages = w.pages().await;
@@ -654,9 +673,44 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     );
 
     // A second delivery snapshots nothing new.
-    let (_, again) = w.incident(config, false, &e).await;
+    let (_, again) = w.incident(config.clone(), false, &e).await;
     assert!(
         matches!(status_of(&again, "isolate_instance"), Status::Done { detail } if detail == "already isolated")
+    );
+    assert!(
+        matches!(status_of(&again, "quarantine_instance_profile"),
+            Status::Skipped { why } if why.contains("already has the quarantine profile")),
+        "{:?}",
+        again.outcomes
+    );
+    assert_eq!(
+        snapshots(ec2.clone(), incident.id.quarantine_tag())
+            .await
+            .len(),
+        2
+    );
+
+    // Release gives the instance its own profile again; the snapshots stay.
+    let released = firebreak_aws::run::release::release(
+        &w.responder_with(config.clone(), false),
+        &Triage::new(config).unwrap(),
+        &incident.id,
+        firebreak_core::record::release::Options::default(),
+    )
+    .await
+    .expect("release");
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .any(|o| o.kind == "restore_instance_profile"
+                && matches!(&o.status, Status::Done { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    assert_eq!(
+        profile(ec2.clone(), server.instance_id.clone()).await,
+        Some(server.profile_arn.clone())
     );
     assert_eq!(snapshots(ec2, incident.id.quarantine_tag()).await.len(), 2);
 }

@@ -78,7 +78,7 @@ fn only_firebreaks_roles_and_the_named_responders_write_evidence() {
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::IAM::Role"))
         .map(|(id, _)| format!("GetAtt {}.Arn", id.as_str().expect("id")))
         .collect();
-    assert_eq!(roles.len(), 8, "{roles:?}");
+    assert_eq!(roles.len(), 9, "{roles:?}");
     let statements = statements();
     let writers: Vec<&Value> = statements
         .iter()
@@ -99,10 +99,11 @@ fn only_firebreaks_roles_and_the_named_responders_write_evidence() {
     }
     let allowed = &s["Condition"]["ArnNotLike"]["aws:PrincipalArn"];
     let named = references(allowed);
-    // Every Firebreak role is named but the hunt map's, which only reads its manifests, and
-    // nothing but Firebreak's roles and the parameter.
+    // Every Firebreak role is named but the hunt map's, which only reads its manifests, and the
+    // quarantine role, which denies everything; nothing but Firebreak's roles and the parameter.
     let mut expected = roles.clone();
     assert!(expected.remove("GetAtt HuntStateMachineRole.Arn"));
+    assert!(expected.remove("GetAtt QuarantineRole.Arn"));
     expected.insert("Ref ResponderRoleArns".into());
     expected.insert("Ref AWS::NoValue".into());
     assert_eq!(named, expected);

@@ -306,7 +306,7 @@ fn no_firebreak_role_can_modify_a_firebreak_role() {
     let (ok, out) = check(&home, &member);
     assert!(ok, "{out}");
     assert!(
-        out.contains("ok   no Firebreak role can modify a Firebreak role or policy: 11 roles"),
+        out.contains("ok   no Firebreak role can modify a Firebreak role or policy: 13 roles"),
         "{out}"
     );
     // The check fails when the member roles' Deny is removed: the contain role's PutRolePolicy

@@ -264,6 +264,9 @@ pub struct Accounts {
     /// Firebreak's deny-all managed policy, by name: the same name in every account (the stack's
     /// `DenyPolicyName`); a denied user gets it attached.
     pub deny_policy: String,
+    /// The instance profile a compromised instance's profile is replaced with: its role denies
+    /// everything (the stack's `QuarantineProfileName`, the same in every account).
+    pub quarantine_profile: String,
 }
 
 impl Default for Modes {
@@ -293,6 +296,7 @@ impl Default for Accounts {
             member_role: "FirebreakMember".into(),
             member_preserve_role: "FirebreakMemberPreserve".into(),
             deny_policy: "FirebreakDenyAll".into(),
+            quarantine_profile: "FirebreakQuarantine".into(),
         }
     }
 }
@@ -460,6 +464,10 @@ impl Config {
                 &self.accounts.member_preserve_role,
             ),
             ("accounts.deny_policy", &self.accounts.deny_policy),
+            (
+                "accounts.quarantine_profile",
+                &self.accounts.quarantine_profile,
+            ),
         ] {
             // IAM's character set for role and policy names.
             let iam_name = !name.is_empty()

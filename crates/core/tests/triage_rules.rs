@@ -262,9 +262,11 @@ fn instance_plan_protects_first_and_isolation_waits() {
         kinds(&i),
         [
             "protect_instance",
+            "deregister_from_load_balancers",
             "snapshot_volumes",
             "preserve_evidence",
             "revoke_instance_profile_sessions",
+            "quarantine_instance_profile",
             "isolate_instance",
             "tag_quarantine",
             "page"

@@ -92,6 +92,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "name of Firebreak's deny-all managed policy (the same in every account)",
     ),
     (
+        "FIREBREAK_QUARANTINE_PROFILE",
+        "instance profile a compromised instance's is replaced with (the same in every account)",
+    ),
+    (
         "FIREBREAK_INVITE_ONLY_POOLS",
         "comma-separated Cognito pool ids with no self sign-up",
     ),
@@ -214,6 +218,9 @@ impl Settings {
         }
         if let Some(policy) = get("FIREBREAK_DENY_POLICY") {
             config.accounts.deny_policy = policy;
+        }
+        if let Some(profile) = get("FIREBREAK_QUARANTINE_PROFILE") {
+            config.accounts.quarantine_profile = profile;
         }
         config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
         config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");

@@ -139,7 +139,32 @@ pub async fn deny_policy(sdk: &SdkConfig) {
             .send()
             .await
             .expect("create the deny-all policy");
+        quarantine_profile(iam).await;
     }
+}
+
+/// The quarantine instance profile and its deny-all role, as the templates create them.
+pub async fn quarantine_profile(iam: &aws_sdk_iam::Client) {
+    let name = Config::default().accounts.quarantine_profile;
+    role(iam, &name).await;
+    iam.put_role_policy()
+        .role_name(&name)
+        .policy_name("DenyEverything")
+        .policy_document(DENY_ALL)
+        .send()
+        .await
+        .expect("the quarantine role's deny");
+    iam.create_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .expect("the quarantine profile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&name)
+        .role_name(&name)
+        .send()
+        .await
+        .expect("the quarantine profile's role");
 }
 
 /// The deny-all document of `infra/template.yaml`'s `FirebreakDenyAll`.

@@ -158,7 +158,9 @@ impl Responder {
                 would: action.would(),
             },
             None => match target {
-                Ok(c) => self.execute(c, incident, action, now, run).await,
+                // On the heap: one arm per action makes this future large, and a handler's
+                // stack (a Lambda runtime thread's, a test thread's) is not.
+                Ok(c) => Box::pin(self.execute(c, incident, action, now, run)).await,
                 Err(e) => failed(e),
             },
         }
@@ -349,6 +351,40 @@ impl Responder {
                         skipped("the instance profile has no role".into())
                     } else {
                         done(format!("sessions revoked for role(s) {revoked:?}; protected role(s) kept: {kept:?}"))
+                    }
+                }
+                Action::QuarantineInstanceProfile { instance_id, .. } => {
+                    // The profile the instance has now is what is replaced, whatever the
+                    // finding named; one with a protected role is never touched.
+                    let quarantine = format!(
+                        "arn:{}:iam::{}:instance-profile/{}",
+                        incident.partition, incident.account, self.config.accounts.quarantine_profile
+                    );
+                    match ec2::profile_association(&c.ec2, instance_id).await? {
+                        None => skipped(format!("{instance_id} has no instance profile")),
+                        Some((_, now)) if now == quarantine => {
+                            skipped(format!("{instance_id} already has the quarantine profile"))
+                        }
+                        Some((association, now)) => {
+                            let protected = std::iter::once(now.clone())
+                                .chain(iam::instance_profile_roles(&c.iam, &now).await?.into_iter().map(|(_, arn)| arn))
+                                .find_map(|arn| self.config.protection(&arn).map(|why| format!("{arn} is {}", why.describe())));
+                            match protected {
+                                Some(why) => skipped(format!("{why}: the instance keeps its profile")),
+                                None => {
+                                    ec2::replace_profile(&c.ec2, &association, &quarantine).await?;
+                                    run.changes.push(Change::InstanceProfileReplaced {
+                                        instance_id: instance_id.clone(),
+                                        original_arn: now.clone(),
+                                        quarantine_arn: quarantine.clone(),
+                                    });
+                                    done(format!(
+                                        "{instance_id}'s instance profile {} replaced with {quarantine}: credentials it fetches now are denied everything",
+                                        firebreak_core::action::names::printable_line(&now)
+                                    ))
+                                }
+                            }
+                        }
                     }
                 }
                 Action::DetachFromAutoScalingGroup { instance_id, group_name } => {

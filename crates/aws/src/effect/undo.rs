@@ -61,6 +61,11 @@ pub async fn undo(
             target_groups,
             classic,
         } => elb::register_again(&c.elbv2, &c.elb, instance_id, target_groups, classic).await,
+        Change::InstanceProfileReplaced {
+            instance_id,
+            original_arn,
+            quarantine_arn,
+        } => ec2::restore_profile(&c.ec2, instance_id, original_arn, quarantine_arn).await,
         Change::InstanceIsolated {
             instance_id,
             interfaces,

@@ -501,3 +501,99 @@ pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, A
     regions.sort();
     Ok(regions)
 }
+
+/// The instance's current instance-profile association: its id and the profile's ARN.
+pub async fn profile_association(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+) -> Result<Option<(String, String)>, AwsError> {
+    let out = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .values(instance_id)
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    Ok(out
+        .iam_instance_profile_associations()
+        .iter()
+        .filter(|a| a.instance_id() == Some(instance_id))
+        .filter(|a| {
+            a.state().is_none_or(|s| {
+                matches!(
+                    s,
+                    aws_sdk_ec2::types::IamInstanceProfileAssociationState::Associated
+                        | aws_sdk_ec2::types::IamInstanceProfileAssociationState::Associating
+                )
+            })
+        })
+        .find_map(|a| {
+            Some((
+                a.association_id()?.to_string(),
+                a.iam_instance_profile()?.arn()?.to_string(),
+            ))
+        }))
+}
+
+/// Replaces the profile of association `association_id` with the profile `arn`.
+pub async fn replace_profile(
+    ec2: &aws_sdk_ec2::Client,
+    association_id: &str,
+    arn: &str,
+) -> Result<(), AwsError> {
+    ec2.replace_iam_instance_profile_association()
+        .association_id(association_id)
+        .iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .arn(arn)
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    Ok(())
+}
+
+/// Release: gives the instance `original` again where it still has `quarantine` (or no profile
+/// at all); a profile someone set since is left.
+pub async fn restore_profile(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    original: &str,
+    quarantine: &str,
+) -> Result<Undone, AwsError> {
+    match profile_association(ec2, instance_id).await? {
+        Some((_, now)) if now == original => Ok(Undone::Unchanged(format!(
+            "{instance_id} already has {original}"
+        ))),
+        Some((association, now)) if now == quarantine => {
+            replace_profile(ec2, &association, original).await?;
+            Ok(Undone::Changed(format!(
+                "{instance_id} has its instance profile {original} again"
+            )))
+        }
+        Some((_, now)) => Ok(Undone::Unchanged(format!(
+            "{instance_id} has instance profile {} now, set since: left",
+            firebreak_core::action::names::printable_line(&now)
+        ))),
+        None => {
+            ec2.associate_iam_instance_profile()
+                .instance_id(instance_id)
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                        .arn(original)
+                        .build(),
+                )
+                .send()
+                .await
+                .aws()?;
+            Ok(Undone::Changed(format!(
+                "{instance_id} had no instance profile: {original} associated again"
+            )))
+        }
+    }
+}

@@ -268,6 +268,10 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
         Action::RevokeInstanceProfileSessions {
             instance_id: i,
             instance_profile_arn: profile,
+        }
+        | Action::QuarantineInstanceProfile {
+            instance_id: i,
+            instance_profile_arn: profile,
         } => instance_id(i).and_then(|()| instance_profile_arn(profile)),
         Action::DetachFromAutoScalingGroup {
             instance_id: i,

@@ -163,6 +163,15 @@ pub enum Action {
         /// Instance profile ARN.
         instance_profile_arn: String,
     },
+    /// Replace the instance's profile with the quarantine profile, whose role denies
+    /// everything: once its role's sessions are revoked, whoever is on the instance would
+    /// otherwise fetch fresh credentials from it.
+    QuarantineInstanceProfile {
+        /// Instance id.
+        instance_id: String,
+        /// The profile the finding named.
+        instance_profile_arn: String,
+    },
     /// Admin-only user creation on the pool (AllowAdminCreateUserOnly), other settings kept.
     CognitoStopSignUp {
         /// User pool id.
@@ -503,6 +512,21 @@ impl Action {
                 instance_id,
                 Touches::Instance(instance_id),
                 format!("revoke the sessions of the roles of {instance_profile_arn}"),
+            ),
+            Action::QuarantineInstanceProfile {
+                instance_id,
+                instance_profile_arn,
+            } => facts(
+                "quarantine_instance_profile",
+                Credentials,
+                8,
+                Runs::Contain,
+                instance_id,
+                Touches::Instance(instance_id),
+                format!(
+                    "replace {instance_id}'s instance profile {instance_profile_arn} with the \
+                     quarantine profile, whose role denies everything"
+                ),
             ),
             Action::CognitoStopSignUp { user_pool_id } => facts(
                 "cognito_stop_sign_up",

@@ -187,6 +187,15 @@ fn outcomes() -> Vec<(String, ActionOutcome)> {
                 classic: vec!["legacy-web".into()],
             },
         ),
+        (
+            "quarantine_instance_profile",
+            Change::InstanceProfileReplaced {
+                instance_id: "i-0abc123def4567890".into(),
+                original_arn: "arn:aws:iam::111122223333:instance-profile/app-server".into(),
+                quarantine_arn: "arn:aws:iam::111122223333:instance-profile/FirebreakQuarantine"
+                    .into(),
+            },
+        ),
     ];
     changes
         .into_iter()
@@ -254,7 +263,7 @@ fn every_stored_format_reads_and_writes_back_byte_for_byte() {
     assert_eq!(kinds.len(), 15, "one example per entry kind: {kinds:?}");
     let mut problems: Vec<String> = entries.iter().map(|(name, e)| frozen(name, e)).collect();
     let outcomes = outcomes();
-    assert_eq!(outcomes.len(), 17);
+    assert_eq!(outcomes.len(), 18);
     problems.extend(outcomes.iter().map(|(name, o)| frozen(name, o)));
     problems.retain(|p| !p.is_empty());
     assert!(problems.is_empty(), "{problems:#?}");

@@ -255,6 +255,15 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         classic: Vec<String>,
     },
+    /// Firebreak replaced the instance's profile with the quarantine profile.
+    InstanceProfileReplaced {
+        /// Instance.
+        instance_id: String,
+        /// The profile it had, by ARN.
+        original_arn: String,
+        /// The quarantine profile it got, by ARN.
+        quarantine_arn: String,
+    },
     /// Firebreak revoked these world-open ingress permissions of the group.
     IngressRevoked {
         /// Security group.
@@ -311,6 +320,7 @@ impl Change {
             Change::InstanceIsolated { .. } => "restore_security_groups",
             Change::DetachedFromAutoScalingGroup { .. } => "reattach_to_auto_scaling_group",
             Change::DeregisteredFromLoadBalancers { .. } => "register_with_load_balancers",
+            Change::InstanceProfileReplaced { .. } => "restore_instance_profile",
             Change::Tagged { .. } => "remove_quarantine_tag",
             Change::IngressRevoked { .. } => "authorize_ingress",
             Change::ShareRemoved { .. } => "restore_share",
@@ -346,7 +356,8 @@ impl Change {
             Change::PublicAccessBlocked { bucket, .. } => bucket.clone(),
             Change::InstanceIsolated { instance_id, .. }
             | Change::DetachedFromAutoScalingGroup { instance_id, .. }
-            | Change::DeregisteredFromLoadBalancers { instance_id, .. } => instance_id.clone(),
+            | Change::DeregisteredFromLoadBalancers { instance_id, .. }
+            | Change::InstanceProfileReplaced { instance_id, .. } => instance_id.clone(),
             Change::Tagged { resource, .. } => resource.id().to_string(),
             Change::IngressRevoked { group_id, .. } => group_id.clone(),
             Change::ShareRemoved { resource, .. } => resource.id().to_string(),
@@ -433,6 +444,14 @@ impl Change {
                  balancer(s) that still exist",
                 target_groups.len(),
                 classic.len()
+            ),
+            Change::InstanceProfileReplaced {
+                instance_id,
+                original_arn,
+                quarantine_arn,
+            } => format!(
+                "give {instance_id} its instance profile {original_arn} again, if it still has \
+                 {quarantine_arn}"
             ),
             Change::Tagged { resource, volumes } => format!(
                 "remove incident-response={} from {} (and {} volume(s)) where it has that value",

@@ -597,7 +597,8 @@ fn plain(kind: &str) -> Option<&'static str> {
         | "revoke_role_sessions"
         | "revoke_role_session"
         | "deny_user"
-        | "revoke_instance_profile_sessions" => "We switched off the access that was misused.",
+        | "revoke_instance_profile_sessions"
+        | "quarantine_instance_profile" => "We switched off the access that was misused.",
         "cognito_disable_user" => "We disabled the user account involved.",
         "cognito_global_sign_out" => "We signed the account involved out everywhere.",
         "cognito_stop_sign_up" => "We stopped new sign-ups while we investigate.",

@@ -337,6 +337,14 @@ impl Triage {
                             },
                             "credentials on a compromised instance must be assumed stolen",
                         );
+                        plan.push(
+                            Action::QuarantineInstanceProfile {
+                                instance_id: id.clone(),
+                                instance_profile_arn: profile.to_string(),
+                            },
+                            "whoever is on the instance would fetch fresh credentials of the \
+                             revoked role",
+                        );
                     }
                     // An isolated instance fails its group's health checks, and the group
                     // would terminate it: detach it first (the tag is AWS's own, `aws:` keys
