@@ -192,9 +192,21 @@ def firebreak_arns(templates):
     return sorted(arns)
 
 
+def quarantine_arns(templates):
+    """The quarantine roles: passing one to EC2 gives an instance a deny-all role, and changes
+    no Firebreak role or policy."""
+    return {arn for t in templates for name, arn, _ in t.roles() if name == "QuarantineRole"}
+
+
+def passes_to_ec2_only(statement):
+    condition = statement.get("Condition", {}).get("StringEquals", {})
+    return as_list(condition.get("iam:PassedToService", [])) == ["ec2.amazonaws.com"]
+
+
 def self_modification(templates):
     """Every (role, IAM write, Firebreak ARN) that a role is allowed and no explicit Deny stops."""
     protected = firebreak_arns(templates)
+    quarantine = quarantine_arns(templates)
     gaps = []
     for t in templates:
         for role, _, documents in t.roles():
@@ -212,7 +224,12 @@ def self_modification(templates):
                         undenied = [
                             action
                             for action in writes
-                            if not any(
+                            if not (
+                                action == "iam:PassRole"
+                                and arn in quarantine
+                                and passes_to_ec2_only(s)
+                            )
+                            and not any(
                                 matches(d.get("Action", []), action)
                                 and matches(d.get("Resource", []), arn)
                                 for d in denies
@@ -223,6 +240,37 @@ def self_modification(templates):
     return protected, gaps
 
 
+def denied_by(deny, action, resource):
+    """Whether an unconditional Deny statement stops `action` on every resource `resource` names."""
+    if "Condition" in deny or not matches(deny.get("Action", []), action):
+        return False
+    if "NotResource" in deny:
+        return not matches(deny["NotResource"], resource)
+    return matches(deny.get("Resource", []), resource)
+
+
+def cancelled_grants(templates):
+    """Every (role, action, resource) its own policy allows and its boundary's explicit Deny
+    cancels: a grant that can never work, found only when the call fails on AWS."""
+    gaps = []
+    for t in templates:
+        for role, _, documents in t.roles():
+            boundary = [s for _, d, grants in documents if not grants for s in statements(d)]
+            denies = [s for s in boundary if s.get("Effect") == "Deny"]
+            for _, document, grants in documents:
+                if not grants:
+                    continue
+                for s in statements(document):
+                    if s.get("Effect") != "Allow" or "Action" not in s:
+                        continue
+                    for action in as_list(s["Action"]):
+                        for resource in as_list(s.get("Resource", [])):
+                            if any(denied_by(d, action, resource) for d in denies):
+                                gaps.append(f"{t.path}: {role} is allowed {action} on {resource} "
+                                            f"({s.get('Sid')}) but its boundary denies it")
+    return gaps
+
+
 def main(paths):
     home = Template(paths[0])
     # The member template is given the home stack's outputs, as a deployer would give them.
@@ -230,7 +278,8 @@ def main(paths):
     given = {
         "ContainRoleArn": home_roles.get("ContainRole", "ContainRole"),
         "PreserveRoleArn": home_roles.get("PreserveRole", "PreserveRole"),
-        "FirebreakRoleArns": ",".join(home_roles.values()),
+        # The stack's FirebreakRoleArns output: its functions' roles, not the quarantine role.
+        "FirebreakRoleArns": ",".join(a for n, a in home_roles.items() if n != "QuarantineRole"),
         "IntakeBusArn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/firebreak-intake",
     }
     templates = [home] + [Template(p, given) for p in paths[1:]]
@@ -262,6 +311,9 @@ def main(paths):
                 failures += 1
             if not findings and not wild:
                 print(f"ok   {where}: {len(statements(document))} statements, no findings")
+    for gap in cancelled_grants(templates):
+        print(f"FAIL cancelled: {gap}")
+        failures += 1
     protected, gaps = self_modification(templates)
     for gap in gaps:
         print(f"FAIL no explicit Deny: {gap}")

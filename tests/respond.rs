@@ -406,7 +406,7 @@ async fn an_s2_role_finding_revokes_its_one_session_and_release_deletes_exactly_
         "{:?}",
         r.outcomes
     );
-    let name = firebreak_core::action::plan::session_policy_name(&session);
+    let name = firebreak_core::action::plan::session_policy_name(incident.id.as_str(), &session);
     let mut expected = before.clone();
     expected.push(name.clone());
     expected.sort();
@@ -659,8 +659,8 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
     let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     assert!(
-        at("revoke_instance_profile_sessions") < at("quarantine_instance_profile")
-            && at("quarantine_instance_profile") < at("isolate_instance"),
+        at("quarantine_instance_profile") < at("revoke_instance_profile_sessions")
+            && at("revoke_instance_profile_sessions") < at("isolate_instance"),
         "{kinds:?}"
     );
 
@@ -1271,6 +1271,33 @@ async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers
         }
         arns.push(arn);
     }
+    // The admin group serves a protected load balancer: protecting a balancer protects its
+    // groups' registrations.
+    let subnet = instance.subnet_id().expect("a subnet").to_string();
+    let alb = v2
+        .create_load_balancer()
+        .name("admin-alb")
+        .subnets(&subnet)
+        .send()
+        .await
+        .expect("load balancer")
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    v2.create_listener()
+        .load_balancer_arn(&alb)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(&arns[1])
+                .build(),
+        )
+        .send()
+        .await
+        .expect("listener");
     classic
         .create_load_balancer()
         .load_balancer_name("legacy-web")
@@ -1310,6 +1337,10 @@ async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers
         .protect
         .allow
         .push("arn:aws:elasticloadbalancing:*:*:targetgroup/payments-*".into());
+    config
+        .protect
+        .allow
+        .push("arn:aws:elasticloadbalancing:*:*:loadbalancer/app/admin-*".into());
     let (incident, r) = w.incident(config.clone(), false, &e).await;
     assert_all_done(&r);
     let kinds: Vec<&str> = incident.plan.iter().map(|p| p.action.kind()).collect();
@@ -1320,16 +1351,17 @@ async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers
     );
     assert!(
         matches!(status_of(&r, "deregister_from_load_balancers"),
-            Status::Done { detail } if detail.contains("2 target group(s) and 1 classic")
-                && detail.contains("payments-web")),
+            Status::Done { detail } if detail.contains("1 target group(s) and 1 classic")
+                && detail.contains("payments-web") && detail.contains("admin-alb")),
         "{:?}",
         r.outcomes
     );
-    let payments = arns[2].clone();
+    let mut kept = vec![(arns[1].clone(), Some(9000)), (arns[2].clone(), Some(443))];
+    kept.sort();
     assert_eq!(
         registrations(&w, &server.instance_id).await,
-        (vec![(payments, Some(443))], vec![]),
-        "only the protected target group keeps it"
+        (kept, vec![]),
+        "only the protected target group and the protected balancer's group keep it"
     );
     assert_eq!(
         registrations(&w, &other.instance_id).await,

@@ -490,7 +490,14 @@ impl Config {
         let any = |list: &[String]| list.iter().any(|p| protects(p, arn));
         if any(&self.protect.break_glass) {
             Some(Protection::BreakGlass)
-        } else if any(&self.protect.firebreak_roles) {
+        } else if any(&self.protect.firebreak_roles)
+            || protects(
+                &format!("arn:*:iam::*:role/{}", self.accounts.quarantine_profile),
+                arn,
+            )
+        {
+            // The quarantine role is Firebreak's in every account: an instance Firebreak gave it
+            // to is contained already, and the role denies everything.
             Some(Protection::Firebreak)
         } else if any(&self.protect.allow) {
             Some(Protection::AllowList)

@@ -265,8 +265,8 @@ fn instance_plan_protects_first_and_isolation_waits() {
             "deregister_from_load_balancers",
             "snapshot_volumes",
             "preserve_evidence",
-            "revoke_instance_profile_sessions",
             "quarantine_instance_profile",
+            "revoke_instance_profile_sessions",
             "isolate_instance",
             "tag_quarantine",
             "page"

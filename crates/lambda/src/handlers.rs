@@ -9,8 +9,8 @@ use firebreak_aws::store::log;
 use firebreak_aws::{Collector, EvidenceStore};
 use firebreak_core::render::page;
 use firebreak_core::{
-    Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode, PageKind,
-    Route, Stage, StageFinished,
+    ActionOutcome, Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode,
+    PageKind, Route, Stage, StageFinished,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -322,7 +322,14 @@ async fn run_stage(
                     .put(finished, &detail, &[])
                     .await
                     .map_err(|e| FunctionError::aws("putting the outcomes on the bus", e))?;
-                Ok(Then::Finish((response, detail.manifest_key)))
+                // A containment that failed on a transient error (after the SDK's retries) leaves
+                // the step open: the invocation fails below, and Lambda's retry or a redelivery
+                // runs the stage again once the claim is stale.
+                if failed_containment(incident, &response.outcomes).is_empty() {
+                    Ok(Then::Finish((response, detail.manifest_key)))
+                } else {
+                    Ok(Then::KeepOpen((response, detail.manifest_key)))
+                }
             },
         )
         .await?;
@@ -341,6 +348,15 @@ async fn run_stage(
         }
     };
     let failed = response.any_failed();
+    let unfinished = failed_containment(incident, &response.outcomes);
+    if !unfinished.is_empty() {
+        return Err(FunctionError::Retry(format!(
+            "{} containment action(s) of {id} failed on a transient error ({}): their outcomes \
+             are locked and paged; the stage runs again on a retry",
+            unfinished.len(),
+            unfinished.join(", ")
+        )));
+    }
     Ok(json!({
         "incident_id": id,
         "step": step,
@@ -348,6 +364,23 @@ async fn run_stage(
         "any_failed": failed,
         "manifest_key": manifest_key,
     }))
+}
+
+/// The containment actions of `incident` that `outcomes` report failed in a way a later
+/// attempt can get past (throttled, AWS's error, no answer), as `kind target`. A refusal is
+/// paged as it is: running the stage again would get the same answer.
+fn failed_containment(incident: &Incident, outcomes: &[ActionOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| o.status.is_transient_failure())
+        .filter(|o| {
+            incident
+                .plan
+                .get(o.index)
+                .is_some_and(|p| p.action.is_containment() && p.action.kind() == o.kind)
+        })
+        .map(|o| format!("{} {}", o.kind, o.target))
+        .collect()
 }
 
 /// `page`: the first page at once, follow-ups with the outcomes; each at most once.

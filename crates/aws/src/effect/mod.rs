@@ -81,6 +81,8 @@ pub(crate) struct Run {
     pub(crate) evidence_failed: Option<AwsError>,
     /// What the action being executed changed so far (moved onto its outcome).
     pub(crate) changes: Vec<Change>,
+    /// Each instance's profile before this response gave it the quarantine profile.
+    pub(crate) replaced_profiles: std::collections::HashMap<String, String>,
 }
 
 impl Run {
@@ -92,6 +94,7 @@ impl Run {
             original_groups: Vec::new(),
             evidence_failed: None,
             changes: Vec::new(),
+            replaced_profiles: Default::default(),
         }
     }
 }
@@ -314,7 +317,8 @@ impl Responder {
                     let id = iam::role_id(&c.iam, role_name).await?;
                     match session.split_once(':') {
                         Some((role_id, _)) if role_id == id => {
-                            let policy_name = iam::revoke_role_session(&c.iam, role_name, session, now).await?;
+                            let policy_name = firebreak_core::action::plan::session_policy_name(incident.id.as_str(), session);
+                            iam::revoke_role_session(&c.iam, role_name, session, &policy_name, now).await?;
                             let detail = format!(
                                 "{policy_name} on role {role_name}: session {session} issued before {} denied; \
                                  the role's other sessions work and it can still be assumed",
@@ -335,10 +339,24 @@ impl Responder {
                     run.changes.push(Change::ManagedPolicyAttached { user_name: user_name.clone(), policy_arn });
                     done(detail)
                 }
-                Action::RevokeInstanceProfileSessions { instance_profile_arn, .. } => {
+                Action::RevokeInstanceProfileSessions { instance_id, instance_profile_arn } => {
+                    // The profile the instance has (or, once Firebreak replaced it, had) is the
+                    // one whose credentials it handed out; the finding's only when it has none.
+                    let profile = match run.replaced_profiles.get(instance_id).cloned() {
+                        Some(arn) => arn,
+                        // Quarantined by an earlier run: its own profile is the finding's.
+                        None => ec2::profile_association(&c.ec2, instance_id)
+                            .await?
+                            .map(|(_, arn)| arn)
+                            .filter(|arn| !arn.ends_with(&format!(":instance-profile/{}", self.config.accounts.quarantine_profile)))
+                            .unwrap_or_else(|| instance_profile_arn.clone()),
+                    };
+                    // After the swap, at the time of the call: credentials handed out before
+                    // the quarantine profile took over are all denied.
+                    let now = chrono::Utc::now() + Duration::seconds(1);
                     let mut revoked = Vec::new();
                     let mut kept = Vec::new();
-                    for (role, arn) in iam::instance_profile_roles(&c.iam, instance_profile_arn).await? {
+                    for (role, arn) in iam::instance_profile_roles(&c.iam, &profile).await? {
                         if self.config.protection(&arn).is_some() {
                             kept.push(role);
                             continue;
@@ -362,25 +380,34 @@ impl Responder {
                     );
                     match ec2::profile_association(&c.ec2, instance_id).await? {
                         None => skipped(format!("{instance_id} has no instance profile")),
-                        Some((_, now)) if now == quarantine => {
+                        Some((_, current)) if current == quarantine => {
                             skipped(format!("{instance_id} already has the quarantine profile"))
                         }
-                        Some((association, now)) => {
-                            let protected = std::iter::once(now.clone())
-                                .chain(iam::instance_profile_roles(&c.iam, &now).await?.into_iter().map(|(_, arn)| arn))
+                        Some((association, current)) => {
+                            let protected = std::iter::once(current.clone())
+                                .chain(iam::instance_profile_roles(&c.iam, &current).await?.into_iter().map(|(_, arn)| arn))
                                 .find_map(|arn| self.config.protection(&arn).map(|why| format!("{arn} is {}", why.describe())));
+                            // The quarantine profile is handed to a compromised instance only as
+                            // deployed: holding exactly the quarantine role.
+                            let name = &self.config.accounts.quarantine_profile;
+                            let holds: Vec<String> = iam::instance_profile_roles(&c.iam, &quarantine).await?.into_iter().map(|(role, _)| role).collect();
                             match protected {
                                 Some(why) => skipped(format!("{why}: the instance keeps its profile")),
+                                None if holds != [name.clone()] => failed(&AwsError::new(
+                                    "QuarantineProfileChanged",
+                                    format!("the quarantine profile {quarantine} holds {holds:?}, not only role {name}: redeploy it; the instance keeps its profile"),
+                                )),
                                 None => {
                                     ec2::replace_profile(&c.ec2, &association, &quarantine).await?;
+                                    run.replaced_profiles.insert(instance_id.clone(), current.clone());
                                     run.changes.push(Change::InstanceProfileReplaced {
                                         instance_id: instance_id.clone(),
-                                        original_arn: now.clone(),
+                                        original_arn: current.clone(),
                                         quarantine_arn: quarantine.clone(),
                                     });
                                     done(format!(
                                         "{instance_id}'s instance profile {} replaced with {quarantine}: credentials it fetches now are denied everything",
-                                        firebreak_core::action::names::printable_line(&now)
+                                        firebreak_core::action::names::printable_line(&current)
                                     ))
                                 }
                             }
@@ -441,8 +468,18 @@ impl Responder {
                     let mut kept = Vec::new();
                     let mut groups = Vec::new();
                     for g in serving.target_groups {
-                        match self.config.protection(&g.target_group_arn) {
-                            Some(why) => kept.push(format!("{} ({})", g.target_group_arn, why.describe())),
+                        // The group's own ARN, and each load balancer it serves.
+                        let balancers = serving
+                            .balancers_of
+                            .iter()
+                            .find(|(arn, _)| *arn == g.target_group_arn)
+                            .map(|(_, lbs)| lbs.clone())
+                            .unwrap_or_default();
+                        let protected = std::iter::once(&g.target_group_arn)
+                            .chain(balancers.iter())
+                            .find_map(|arn| self.config.protection(arn).map(|why| format!("{arn} ({})", why.describe())));
+                        match protected {
+                            Some(why) => kept.push(why),
                             None => groups.push(g),
                         }
                     }

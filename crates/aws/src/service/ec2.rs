@@ -558,8 +558,8 @@ pub async fn replace_profile(
     Ok(())
 }
 
-/// Release: gives the instance `original` again where it still has `quarantine` (or no profile
-/// at all); a profile someone set since is left.
+/// Release: gives the instance `original` again where it still has `quarantine`; a profile
+/// someone set or removed since is left.
 pub async fn restore_profile(
     ec2: &aws_sdk_ec2::Client,
     instance_id: &str,
@@ -580,20 +580,9 @@ pub async fn restore_profile(
             "{instance_id} has instance profile {} now, set since: left",
             firebreak_core::action::names::printable_line(&now)
         ))),
-        None => {
-            ec2.associate_iam_instance_profile()
-                .instance_id(instance_id)
-                .iam_instance_profile(
-                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                        .arn(original)
-                        .build(),
-                )
-                .send()
-                .await
-                .aws()?;
-            Ok(Undone::Changed(format!(
-                "{instance_id} had no instance profile: {original} associated again"
-            )))
-        }
+        None => Ok(Undone::Unchanged(format!(
+            "{instance_id} has no instance profile now, removed since: {original} is not \
+             associated again"
+        ))),
     }
 }

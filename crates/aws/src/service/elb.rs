@@ -14,6 +14,8 @@ pub struct Serving {
     pub target_groups: Vec<Registration>,
     /// Classic load balancers, by name.
     pub classic: Vec<String>,
+    /// Each target group's load balancers, by ARN (protecting a balancer protects its groups).
+    pub balancers_of: Vec<(String, Vec<String>)>,
 }
 
 impl Serving {
@@ -46,15 +48,28 @@ pub async fn serving(
             let Some(arn) = group.target_group_arn().filter(|_| by_instance) else {
                 continue;
             };
-            let health = v2
+            let health = match v2
                 .describe_target_health()
                 .target_group_arn(arn)
                 .send()
                 .await
-                .aws()?;
+                .aws()
+            {
+                Ok(health) => health,
+                // Deleted since it was listed: it serves nothing.
+                Err(e) if e.code == "TargetGroupNotFound" => continue,
+                Err(e) => return Err(e),
+            };
+            // A draining target is on its way out already: its owner removed it.
+            let draining = |d: &&aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription| {
+                d.target_health()
+                    .and_then(|h| h.state())
+                    .is_some_and(|s| s.as_str() == "draining")
+            };
             for target in health
                 .target_health_descriptions()
                 .iter()
+                .filter(|d| !draining(d))
                 .filter_map(|d| d.target())
                 .filter(|t| t.id() == Some(instance_id))
             {
@@ -62,6 +77,8 @@ pub async fn serving(
                     target_group_arn: arn.to_string(),
                     port: target.port(),
                 });
+                out.balancers_of
+                    .push((arn.to_string(), group.load_balancer_arns().to_vec()));
             }
         }
         match page.next_marker() {
@@ -155,6 +172,8 @@ pub async fn register_again(
 ) -> Result<Undone, AwsError> {
     let mut done = Vec::new();
     let mut gone = Vec::new();
+    // Every one is tried; the first failure does not leave the rest unregistered.
+    let mut errors = Vec::new();
     for registration in target_groups {
         match v2
             .register_targets()
@@ -168,7 +187,7 @@ pub async fn register_again(
             Err(e) if e.code == "TargetGroupNotFound" => {
                 gone.push(registration.target_group_arn.clone())
             }
-            Err(e) => return Err(e),
+            Err(e) => errors.push(format!("{}: {e}", registration.target_group_arn)),
         }
     }
     for name in balancers {
@@ -186,8 +205,17 @@ pub async fn register_again(
         {
             Ok(_) => done.push(name.clone()),
             Err(e) if e.code == "LoadBalancerNotFound" => gone.push(name.clone()),
-            Err(e) => return Err(e),
+            Err(e) => errors.push(format!("{name}: {e}")),
         }
+    }
+    if !errors.is_empty() {
+        return Err(AwsError::new(
+            "RegisterFailed",
+            format!(
+                "{instance_id} registered again with {done:?}, not with: {}",
+                errors.join("; ")
+            ),
+        ));
     }
     let detail = format!(
         "{instance_id} registered again with {done:?}{}",

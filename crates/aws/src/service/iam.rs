@@ -71,22 +71,48 @@ pub async fn role_id(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, Aw
         .ok_or_else(|| AwsError::new("NoSuchEntity", format!("role {role} was not returned")))
 }
 
-/// Puts the policy that revokes one session of a role; returns the policy's name.
+/// The most session-revoking policies Firebreak keeps on one role: each takes about 300 of the
+/// 10,240 characters of inline policy a role may hold, and the whole-role revoke and the role's
+/// owner need room too.
+pub const MAX_SESSION_POLICIES: usize = 10;
+
+/// Puts the policy `name` that revokes one session of a role. Refused, before anything is
+/// written, when the role holds [`MAX_SESSION_POLICIES`] already: many sessions of one role are
+/// the whole role's business.
 pub async fn revoke_role_session(
     iam: &aws_sdk_iam::Client,
     role: &str,
     session: &str,
+    name: &str,
     now: DateTime<Utc>,
-) -> Result<String, AwsError> {
-    let name = firebreak_core::action::plan::session_policy_name(session);
+) -> Result<(), AwsError> {
+    let held = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .aws()?
+        .policy_names()
+        .iter()
+        .filter(|n| firebreak_core::action::plan::is_session_policy_name(n) && n.as_str() != name)
+        .count();
+    if held >= MAX_SESSION_POLICIES {
+        return Err(AwsError::new(
+            "TooManySessions",
+            format!(
+                "role {role} already holds {held} session revocations: approve \
+                 revoke_role_sessions to end every session of it"
+            ),
+        ));
+    }
     iam.put_role_policy()
         .role_name(role)
-        .policy_name(&name)
+        .policy_name(name)
         .policy_document(session_revoke_policy(session, now))
         .send()
         .await
         .aws()?;
-    Ok(name)
+    Ok(())
 }
 
 /// Puts the revocation policy on a user (its GetSessionToken and federation sessions).

@@ -286,17 +286,20 @@ pub enum ActionClass {
 pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
 
 /// The start of the name of the inline policy that revokes one session of a role; the rest is
-/// 16 hex digits of the session's hash, so each session has its own policy and a release
-/// deletes exactly the one it put.
+/// the incident's 16 hex digits, `-`, and 32 hex digits of the session's SHA-256, so each
+/// incident's deny of each session is its own policy, and a release deletes only its own.
 pub const SESSION_POLICY_PREFIX: &str = "FirebreakRevokeSession-";
 
-/// The inline policy name that revokes `session` (an `aws:userid`).
-pub fn session_policy_name(session: &str) -> String {
+/// The inline policy name with which incident `incident` (`FB-…`) revokes `session` (an
+/// `aws:userid`).
+pub fn session_policy_name(incident: &str, session: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(session.as_bytes());
-    let mut name = String::with_capacity(SESSION_POLICY_PREFIX.len() + 16);
+    let mut name = String::with_capacity(SESSION_POLICY_PREFIX.len() + 49);
     name.push_str(SESSION_POLICY_PREFIX);
-    for b in &digest[..8] {
+    name.push_str(incident.strip_prefix("FB-").unwrap_or(incident));
+    name.push('-');
+    for b in &digest[..16] {
         name.push_str(&format!("{b:02x}"));
     }
     name
@@ -304,12 +307,14 @@ pub fn session_policy_name(session: &str) -> String {
 
 /// True for a name [`session_policy_name`] makes.
 pub fn is_session_policy_name(name: &str) -> bool {
-    name.strip_prefix(SESSION_POLICY_PREFIX).is_some_and(|hex| {
-        hex.len() == 16
-            && hex
-                .bytes()
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    };
+    name.strip_prefix(SESSION_POLICY_PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(incident, session)| hex(incident, 16) && hex(session, 32))
 }
 
 /// The function that runs an action once the pipeline is split (`firebreak respond` runs all).
@@ -488,8 +493,8 @@ impl Action {
                 role_name,
                 Touches::IamRole(role_name),
                 format!(
-                    "put {} on role {role_name}: deny session {session}, issued before now",
-                    session_policy_name(session)
+                    "put a {SESSION_POLICY_PREFIX}… policy on role {role_name}: deny session \
+                     {session}, issued before now"
                 ),
             ),
             Action::DenyUser { user_name } => facts(
@@ -825,6 +830,32 @@ impl<'c> PlanBuilder<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_incident_revokes_a_session_under_a_name_of_its_own() {
+        let session = "AROAEXAMPLEROLEID1234:i-0123456789abcdef0";
+        let a = session_policy_name("FB-0123456789abcdef", session);
+        let b = session_policy_name("FB-fedcba9876543210", session);
+        assert_ne!(a, b);
+        assert_ne!(
+            a,
+            session_policy_name("FB-0123456789abcdef", "AROAEXAMPLEROLEID1234:other")
+        );
+        assert!(
+            a.starts_with("FirebreakRevokeSession-0123456789abcdef-"),
+            "{a}"
+        );
+        assert!(is_session_policy_name(&a) && a.len() <= 128, "{a}");
+        for other in [
+            REVOKE_POLICY,
+            "FirebreakRevokeSession-",
+            "FirebreakRevokeSession-0123456789abcdef",
+            &format!("{a}0"),
+            &a.to_uppercase(),
+        ] {
+            assert!(!is_session_policy_name(other), "{other}");
+        }
+    }
 
     #[test]
     fn order_is_the_vocabularys_whatever_the_push_order() {

@@ -60,6 +60,36 @@ impl Status {
     pub fn is_failure(&self) -> bool {
         matches!(self, Status::Failed { .. })
     }
+
+    /// True for a failure a later attempt can get past: AWS throttled, said it erred on its
+    /// side, or never answered (after the SDK's own retries). A refusal (`AccessDenied`,
+    /// `NoSuchEntity`, a validation error) answers the same every time, and so does an answer
+    /// with no error code Firebreak can read (`HTTP500`: an emulator's or a proxy's page).
+    pub fn is_transient_failure(&self) -> bool {
+        let Status::Failed { code, .. } = self else {
+            return false;
+        };
+        code.contains("Throttl")
+            || matches!(
+                code.as_str(),
+                "Timeout"
+                    | "DispatchFailure"
+                    | "Unreachable"
+                    | "ResponseError"
+                    | "RequestLimitExceeded"
+                    | "TooManyRequestsException"
+                    | "SlowDown"
+                    | "ServiceUnavailable"
+                    | "ServiceUnavailableException"
+                    | "InternalError"
+                    | "InternalFailure"
+                    | "InternalServerError"
+                    | "InternalErrorException"
+                    | "RequestTimeout"
+                    | "RequestTimeoutException"
+                    | "PriorRequestNotComplete"
+            )
+    }
 }
 
 /// The outcome of one action of a plan.
@@ -166,7 +196,6 @@ pub struct OriginalGroups {
     pub pass_through_group: String,
 }
 
-/// One change Firebreak made to an account, recorded when it was made.
 /// An instance's registration in a load-balancer target group, as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
@@ -177,6 +206,7 @@ pub struct Registration {
     pub port: Option<i32>,
 }
 
+/// One change Firebreak made to an account, recorded when it was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
@@ -485,5 +515,42 @@ impl Change {
                 "nothing: a deleted password cannot be restored; give {user_name} a new one with aws iam create-login-profile --user-name {user_name} --password-reset-required"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_a_later_attempt_can_get_past_is_transient() {
+        let failed = |code: &str| Status::Failed {
+            code: code.into(),
+            message: "m".into(),
+        };
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalError",
+            "ServiceUnavailable",
+            "Timeout",
+            "DispatchFailure",
+        ] {
+            assert!(failed(code).is_transient_failure(), "{code}");
+        }
+        for code in [
+            "AccessDenied",
+            "NoSuchEntity",
+            "ValidationError",
+            "InvalidInstanceID.NotFound",
+            "HTTP404",
+            "HTTP500",
+            "TooManySessions",
+            "QuarantineProfileChanged",
+        ] {
+            assert!(!failed(code).is_transient_failure(), "{code}");
+        }
+        assert!(!Status::Done { detail: "d".into() }.is_transient_failure());
     }
 }

@@ -284,6 +284,7 @@ impl Triage {
                         p,
                         key.access_key_id.as_deref(),
                         key.principal_id.as_deref(),
+                        false,
                         severity,
                         &mut notes,
                         &mut human_steps,
@@ -330,13 +331,8 @@ impl Triage {
                         "capture every attached volume",
                     );
                     if let Some(profile) = profile {
-                        plan.push(
-                            Action::RevokeInstanceProfileSessions {
-                                instance_id: id.clone(),
-                                instance_profile_arn: profile.to_string(),
-                            },
-                            "credentials on a compromised instance must be assumed stolen",
-                        );
+                        // The swap first, then the revoke as of that moment: credentials the
+                        // instance fetched in between would otherwise outlive both.
                         plan.push(
                             Action::QuarantineInstanceProfile {
                                 instance_id: id.clone(),
@@ -344,6 +340,13 @@ impl Triage {
                             },
                             "whoever is on the instance would fetch fresh credentials of the \
                              revoked role",
+                        );
+                        plan.push(
+                            Action::RevokeInstanceProfileSessions {
+                                instance_id: id.clone(),
+                                instance_profile_arn: profile.to_string(),
+                            },
+                            "credentials on a compromised instance must be assumed stolen",
                         );
                     }
                     // An isolated instance fails its group's health checks, and the group
@@ -410,6 +413,7 @@ impl Triage {
                         actor,
                         key.as_deref(),
                         session.as_deref(),
+                        false,
                         severity,
                         &mut notes,
                         &mut human_steps,
@@ -617,6 +621,7 @@ impl Triage {
                 &actor,
                 None,
                 None,
+                true,
                 severity,
                 &mut notes,
                 &mut human_steps,
@@ -631,6 +636,11 @@ impl Triage {
                 &actor,
                 id.access_key_id.as_deref(),
                 id.principal_id.as_deref(),
+                // An attack on Firebreak, an escalation or an evasion by a role's session: its
+                // assumer picks the next session's name, so every session goes at once.
+                matched
+                    .iter()
+                    .any(|r| WHOLE_ROLE_CATEGORIES.contains(&r.category.as_str())),
                 severity,
                 &mut notes,
                 &mut human_steps,
@@ -718,6 +728,7 @@ impl Triage {
         principal: &Principal,
         access_key_id: Option<&str>,
         session: Option<&str>,
+        whole_role: bool,
         severity: Severity,
         notes: &mut Vec<String>,
         human_steps: &mut Vec<String>,
@@ -829,7 +840,7 @@ impl Triage {
                 // event is cut, and every session of the role only when a human approves.
                 let session = session.filter(|s| crate::action::names::role_session(s).is_ok());
                 match session {
-                    Some(session) if severity != Severity::S1 => {
+                    Some(session) if severity != Severity::S1 && !whole_role => {
                         plan.push(
                             Action::RevokeRoleSession {
                                 role_name: name.clone(),
@@ -846,9 +857,10 @@ impl Triage {
                              workloads that share it, so only on approval (or at S1)",
                         );
                         notes.push(format!(
-                            "only session {session} of role {name} is revoked: the role can still \
-                             be assumed again, so whoever holds a way to assume it is not stopped; \
-                             approve revoke_role_sessions to end every session issued before now"
+                            "the plan revokes only session {session} of role {name} (see its \
+                             outcome): the role can still be assumed again, so whoever holds a way \
+                             to assume it is not stopped; approve revoke_role_sessions to end every \
+                             session issued before now"
                         ));
                     }
                     _ => plan.push(
@@ -891,6 +903,16 @@ impl Triage {
         }
     }
 }
+
+/// The rule categories whose CloudTrail matches revoke every session of a role at once, at any
+/// severity: what an attacker does, not what a workload might.
+const WHOLE_ROLE_CATEGORIES: [&str; 5] = [
+    "firebreak-attacked",
+    "privilege-escalation",
+    "defence-evasion",
+    "detection-disabled",
+    "monitoring-disabled",
+];
 
 /// Cognito sign-ups: stop sign-up on the pool and, when the event names the new user, disable
 /// and sign it out.

@@ -340,7 +340,10 @@ fn holds(condition: Condition, record: &Record<'_>, ctx: &MatchContext<'_>) -> b
             let inline = request
                 .get("policyName")
                 .and_then(Value::as_str)
-                .is_some_and(|name| CONTAINMENT_POLICIES.contains(&name));
+                .is_some_and(|name| {
+                    CONTAINMENT_POLICIES.contains(&name)
+                        || crate::action::plan::is_session_policy_name(name)
+                });
             let managed = request
                 .get("policyArn")
                 .and_then(Value::as_str)
