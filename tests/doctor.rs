@@ -427,8 +427,10 @@ async fn doctor_checks_member_accounts_through_their_audit_role() {
                 "arn:aws:iam::111122223333:role/fb-triage",
             ),
             ("AuditorArns", oncall),
-            // The world seeded the member's deny-all policy under the default name already.
+            // The world seeded the member's deny-all policy and quarantine profile under the
+            // default names already.
             ("DenyPolicyName", "FirebreakDenyAllAudited"),
+            ("QuarantineProfileName", "FirebreakQuarantineAudited"),
         ],
     )
     .await;

@@ -155,14 +155,16 @@ impl Context {
         raw: &str,
         collector: Collector,
     ) -> Result<serde_json::Value, FunctionError> {
+        // Each handler's future on the heap: together they are larger than a runtime thread's
+        // stack wants to hold.
         let result = match self.function {
-            Function::Triage => handlers::triage(self, raw, collector).await,
-            Function::Contain => handlers::contain(self, raw, collector).await,
-            Function::Preserve => handlers::preserve(self, raw, collector).await,
-            Function::Page => handlers::page(self, raw, collector).await,
-            Function::Clock => handlers::clock(self, raw, collector).await,
-            Function::Drill => handlers::drill(self, raw, collector).await,
-            Function::Hunt => handlers::hunt(self, raw, collector).await,
+            Function::Triage => Box::pin(handlers::triage(self, raw, collector)).await,
+            Function::Contain => Box::pin(handlers::contain(self, raw, collector)).await,
+            Function::Preserve => Box::pin(handlers::preserve(self, raw, collector)).await,
+            Function::Page => Box::pin(handlers::page(self, raw, collector)).await,
+            Function::Clock => Box::pin(handlers::clock(self, raw, collector)).await,
+            Function::Drill => Box::pin(handlers::drill(self, raw, collector)).await,
+            Function::Hunt => Box::pin(handlers::hunt(self, raw, collector)).await,
         };
         // Logs carry no personal data: the answer's summary, and the error redacted. The full
         // values are in the locked evidence.
