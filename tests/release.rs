@@ -273,6 +273,12 @@ async fn scene(cli: &Cli) -> (Scene, Vec<(&'static str, Value)>) {
         .unwrap()
         .to_string();
     seed::role(&iam, &etl_role).await;
+    // The finding's session is of the role as the emulator made it.
+    let details = &mut bucket_event["detail"]["resource"]["accessKeyDetails"];
+    let session = details["principalId"].as_str().unwrap().to_string();
+    let (_, session_name) = session.split_once(':').unwrap();
+    details["principalId"] =
+        format!("{}:{session_name}", seed::role_id(&iam, &etl_role).await).into();
     let s3 = cli.s3();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_bucket_tagging()
@@ -549,7 +555,14 @@ async fn release_undoes_exactly_what_firebreak_changed_and_keeps_the_evidence() 
     for (name, e) in &events {
         let line = cli.respond(name, e);
         for o in line["outcomes"].as_array().unwrap() {
-            assert_eq!(o["status"], "done", "{name}: {o}");
+            // An instance behind no load balancer has nothing to be taken out of.
+            let unbalanced = o["kind"] == "deregister_from_load_balancers"
+                && o["why"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("serves no load balancer"));
+            // Below S1 every session of a role waits for a human.
+            let waits = o["kind"] == "revoke_role_sessions" && o["status"] == "awaiting_approval";
+            assert!(unbalanced || waits || o["status"] == "done", "{name}: {o}");
         }
         ids.push((*name, line["incident_id"].as_str().unwrap().to_string()));
     }
