@@ -21,6 +21,22 @@ fn status_of<'a>(r: &'a Response, kind: &str) -> &'a Status {
         .status
 }
 
+/// Releases incident `id` as a responder with `config` would, with the default options.
+async fn release(
+    w: &World,
+    config: firebreak_core::Config,
+    id: &firebreak_core::IncidentId,
+) -> firebreak_aws::run::release::Release {
+    firebreak_aws::run::release::release(
+        &w.responder_with(config.clone(), false),
+        &Triage::new(config).unwrap(),
+        id,
+        firebreak_core::record::release::Options::default(),
+    )
+    .await
+    .expect("release")
+}
+
 fn assert_all_done(r: &Response) {
     for o in &r.outcomes {
         // Below S1 every session of a role waits for a human: that is planned, not undone.
@@ -433,14 +449,7 @@ async fn an_s2_role_finding_revokes_its_one_session_and_release_deletes_exactly_
         .to_string();
     assert!(body.contains("can still be assumed again"), "{body}");
 
-    let released = firebreak_aws::run::release::release(
-        &w.responder_with(config.clone(), false),
-        &Triage::new(config).unwrap(),
-        &incident.id,
-        firebreak_core::record::release::Options::default(),
-    )
-    .await
-    .expect("release");
+    let released = release(&w, config.clone(), &incident.id).await;
     assert!(
         released
             .outcomes
@@ -691,14 +700,7 @@ async fn instance_finding_protects_snapshots_isolates_and_tags() {
     );
 
     // Release gives the instance its own profile again; the snapshots stay.
-    let released = firebreak_aws::run::release::release(
-        &w.responder_with(config.clone(), false),
-        &Triage::new(config).unwrap(),
-        &incident.id,
-        firebreak_core::record::release::Options::default(),
-    )
-    .await
-    .expect("release");
+    let released = release(&w, config.clone(), &incident.id).await;
     assert!(
         released
             .outcomes
@@ -1143,14 +1145,7 @@ async fn an_instance_of_an_auto_scaling_group_is_detached_before_it_is_isolated(
     );
 
     // Release attaches it to its group again, as the recorded change says.
-    let released = firebreak_aws::run::release::release(
-        &w.responder_with(config.clone(), false),
-        &Triage::new(config).unwrap(),
-        &incident.id,
-        firebreak_core::record::release::Options::default(),
-    )
-    .await
-    .expect("release");
+    let released = release(&w, config.clone(), &incident.id).await;
     assert!(
         released
             .outcomes
@@ -1369,14 +1364,7 @@ async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers
         "the other instance serves on"
     );
 
-    let released = firebreak_aws::run::release::release(
-        &w.responder_with(config.clone(), false),
-        &Triage::new(config).unwrap(),
-        &incident.id,
-        firebreak_core::record::release::Options::default(),
-    )
-    .await
-    .expect("release");
+    let released = release(&w, config.clone(), &incident.id).await;
     assert!(
         released
             .outcomes

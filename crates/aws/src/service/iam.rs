@@ -14,14 +14,20 @@ pub use firebreak_core::action::plan::QUARANTINE_TAG;
 
 /// Deny everything to sessions issued before `now`.
 pub fn revoke_policy(now: DateTime<Utc>) -> String {
+    deny_issued_before(now, None)
+}
+
+/// Deny everything to the sessions issued before `now`, or to only `session` (an `aws:userid`).
+fn deny_issued_before(now: DateTime<Utc>, session: Option<&str>) -> String {
+    let mut condition = json!({
+        "DateLessThan": {"aws:TokenIssueTime": now.to_rfc3339_opts(SecondsFormat::Secs, true)}
+    });
+    if let Some(session) = session {
+        condition["StringEquals"] = json!({"aws:userid": session});
+    }
     json!({
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Deny",
-            "Action": ["*"],
-            "Resource": ["*"],
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": now.to_rfc3339_opts(SecondsFormat::Secs, true)}}
-        }]
+        "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"], "Condition": condition}]
     })
     .to_string()
 }
@@ -48,19 +54,7 @@ pub async fn revoke_role_sessions(
 /// Deny everything to the one session `session` (an `aws:userid`) issued before `now`: a later
 /// session of the same name (EC2 and Lambda name theirs by instance and function) works.
 pub fn session_revoke_policy(session: &str, now: DateTime<Utc>) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Deny",
-            "Action": ["*"],
-            "Resource": ["*"],
-            "Condition": {
-                "StringEquals": {"aws:userid": session},
-                "DateLessThan": {"aws:TokenIssueTime": now.to_rfc3339_opts(SecondsFormat::Secs, true)}
-            }
-        }]
-    })
-    .to_string()
+    deny_issued_before(now, Some(session))
 }
 
 /// The role's unique id (`AROA…`), the first part of its sessions' `aws:userid`.
