@@ -554,3 +554,146 @@ async fn verify_manifest(sdk: &SdkConfig, stack: &Stack, key: &str, tally: &mut 
         }
     }
 }
+
+/// One event through the in-process function `ctx`, once (no retry): its answer or its error.
+async fn once(ctx: &Context, raw: &str) -> Result<Value, FunctionError> {
+    let collector = firebreak_testbed::collector(format!(
+        "arn:aws:lambda:us-east-1:{HOME_ACCOUNT}:function:firebreak-{}",
+        ctx.function.name()
+    ));
+    ctx.handle(raw, collector).await
+}
+
+/// The events the template's rules routed to `function`.
+fn routed_to(routed: &[(String, String, Value)], function: &str) -> Vec<Value> {
+    routed
+        .iter()
+        .filter(|(f, _, _)| f == function)
+        .map(|(_, _, e)| e.clone())
+        .collect()
+}
+
+/// A containment that failed on a transient error, past the SDK's retries and Lambda's, is not
+/// left undone: the contain step stays open, the hourly clock finds it and puts a `Containment
+/// Retry` on Firebreak's bus (routed to contain only, once an hour), and contain then does it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_again() {
+    let world = World::new().await;
+    let (moto, direct, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(direct, BUS).await;
+    let iam = aws_sdk_iam::Client::new(direct);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
+
+    // IAM throttles every UpdateAccessKey; everything else passes.
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        Faults {
+            throttle: 1.0,
+            only: Some("Action=UpdateAccessKey"),
+            ..Faults::none()
+        },
+    )
+    .await
+    .expect("start the proxy");
+    let creds = moto.home_credentials().await;
+    let faulty = sdk_for(&proxy.endpoint())
+        .await
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
+        .build();
+    let env = function_env(moto, &creds, stack, BUS);
+    let mut functions = contexts(&env, &faulty);
+    for ctx in functions.values_mut() {
+        ctx.stale_after = chrono::Duration::milliseconds(500);
+    }
+    let scheduled = r#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#;
+
+    taps.put(false, &iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT))
+        .await;
+    let to_triage = routed_to(&taps.drain().await, "TriageFunction");
+    assert_eq!(to_triage.len(), 1);
+    let opened = once(&functions["triage"], &to_triage[0].to_string())
+        .await
+        .expect("triage");
+    let incident = opened["incident_id"].as_str().expect("id").to_string();
+    let to_contain = routed_to(&taps.drain().await, "ContainFunction");
+    assert_eq!(to_contain.len(), 1);
+
+    // The first delivery and Lambda's two retries: each fails for a retry, the key stays active.
+    for _ in 0..DELIVERIES {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        match once(&functions["contain"], &to_contain[0].to_string()).await {
+            Err(FunctionError::Retry(why)) => assert!(why.contains("transient"), "{why}"),
+            other => panic!("contain did not fail for a retry: {other:?}"),
+        }
+    }
+    let keys = iam
+        .list_access_keys()
+        .user_name("dev-ci")
+        .send()
+        .await
+        .expect("keys");
+    assert!(
+        keys.access_key_metadata()
+            .iter()
+            .all(|k| k.status().map(|s| s.as_str()) == Some("Active")),
+        "nothing was deactivated yet"
+    );
+    // What the failed runs put on the bus goes to page (ignored here), never to contain.
+    assert!(routed_to(&taps.drain().await, "ContainFunction").is_empty());
+
+    // The clock, while the fault lasts: it re-drives, contain fails again, nothing is lost.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let tick = once(&functions["clock"], scheduled).await.expect("clock");
+    let redriven = tick["redriven"].as_array().expect("redriven");
+    assert_eq!(redriven.len(), 1, "{tick}");
+    assert_eq!(redriven[0][0], incident.as_str());
+    let retry = taps.drain().await;
+    assert_eq!(
+        retry.len(),
+        1,
+        "a containment retry reaches contain only: {retry:?}"
+    );
+    assert_eq!(retry[0].0, "ContainFunction");
+    assert_eq!(retry[0].2["detail-type"], "Containment Retry");
+    // Within the same hour the clock does not put it twice.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = once(&functions["clock"], scheduled).await.expect("clock");
+    assert_eq!(again["redriven"], serde_json::json!([]), "{again}");
+    assert!(taps.drain().await.is_empty());
+
+    // The fault clears; the retry the clock put is delivered and the key is deactivated.
+    proxy.set_faults(Faults::none());
+    let done = once(&functions["contain"], &retry[0].2.to_string())
+        .await
+        .expect("contain on the retry");
+    let outcomes = done["outcomes"].as_array().expect("outcomes");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o["kind"] == "deactivate_access_key" && o["status"] == "done"),
+        "{done}"
+    );
+    firebreak_testbed::assert_only_key_inactive(&iam, "dev-ci", &leaked).await;
+
+    // The containment is finished: the clock leaves it (next hour's run puts nothing).
+    let later = firebreak_aws::run::clock::tick(
+        functions["clock"].evidence(),
+        functions["clock"].pager(),
+        Some(firebreak_aws::run::clock::Redrive {
+            bus: &functions["clock"].bus,
+            stale_after: chrono::Duration::milliseconds(500),
+        }),
+        "clock",
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        false,
+    )
+    .await
+    .expect("the next hour's clock");
+    assert!(later.redriven.is_empty(), "{:?}", later.redriven);
+}

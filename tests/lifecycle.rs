@@ -227,9 +227,10 @@ async fn an_incident_from_event_to_closed_whose_report_lists_every_entry() {
 
 /// Where the clock stands: one tick at `now`, as the clock function would run it.
 async fn tick(ctx: &Context, now: DateTime<Utc>) -> firebreak_aws::run::clock::Tick {
-    let tick = firebreak_aws::run::clock::tick(ctx.evidence(), ctx.pager(), "clock", now, false)
-        .await
-        .expect("tick");
+    let tick =
+        firebreak_aws::run::clock::tick(ctx.evidence(), ctx.pager(), None, "clock", now, false)
+            .await
+            .expect("tick");
     assert!(tick.errors.is_empty(), "{:?}", tick.errors);
     tick
 }

@@ -73,7 +73,7 @@ async fn a_flood_of_settled_incidents_is_not_read_and_every_due_obligation_is_pa
     let (key, body) = snapshot_object(now - Duration::hours(1), open_ids[..2].to_vec());
     world.put(&key, body).await;
 
-    let tick = clock::tick(&world.store, &world.pager, BY, now, false)
+    let tick = clock::tick(&world.store, &world.pager, None, BY, now, false)
         .await
         .expect("tick");
     assert!(
@@ -126,7 +126,7 @@ async fn an_incident_opened_between_two_runs_is_read_by_the_next() {
     let quiet = id(1);
     let at = now - Duration::days(40);
     put_all(&world, log_objects(&quiet, settled(at), at), 1).await;
-    let first = clock::tick(&world.store, &world.pager, BY, now, false)
+    let first = clock::tick(&world.store, &world.pager, None, BY, now, false)
         .await
         .expect("tick");
     assert!(matches!(first.scan, Scan::Full { .. }), "{:?}", first.scan);
@@ -136,7 +136,7 @@ async fn an_incident_opened_between_two_runs_is_read_by_the_next() {
     let late = id(2);
     open_through_the_log(&world, &late, Duration::days(2)).await;
     let third_hour = now + Duration::hours(3);
-    let next = clock::tick(&world.store, &world.pager, BY, third_hour, false)
+    let next = clock::tick(&world.store, &world.pager, None, BY, third_hour, false)
         .await
         .expect("tick");
     assert!(
@@ -164,7 +164,7 @@ async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
     let (key, body) = snapshot_object(next_hour, Vec::new());
     world.put(&key, body).await;
 
-    let tick = clock::tick(&world.store, &world.pager, BY, next_hour, false)
+    let tick = clock::tick(&world.store, &world.pager, None, BY, next_hour, false)
         .await
         .expect("tick");
     let Scan::Full { why } = &tick.scan else {
@@ -183,6 +183,7 @@ async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
     let after = clock::tick(
         &world.store,
         &world.pager,
+        None,
         BY,
         next_hour + Duration::hours(1),
         false,
@@ -196,7 +197,7 @@ async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
     // snapshot it writes is used by the run after.
     let fresh = ClockWorld::new().await;
     open_through_the_log(&fresh, &due, Duration::days(2)).await;
-    let first = clock::tick(&fresh.store, &fresh.pager, BY, now, false)
+    let first = clock::tick(&fresh.store, &fresh.pager, None, BY, now, false)
         .await
         .expect("tick");
     assert!(
@@ -212,6 +213,7 @@ async fn without_a_usable_index_the_clock_reads_every_log_and_says_so() {
     let second = clock::tick(
         &fresh.store,
         &fresh.pager,
+        None,
         BY,
         now + Duration::hours(1),
         false,

@@ -216,6 +216,7 @@ pub fn clock(
         let tick = firebreak_aws::run::clock::tick(
             store,
             &responder.pager,
+            None,
             &responder.collector.identity,
             now,
             args.dry_run,

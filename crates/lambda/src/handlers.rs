@@ -253,7 +253,12 @@ async fn opened_stage(
     stage: Stage,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
-    let notice: IncidentNotice = bus_detail(raw, &[DetailType::IncidentOpened])?;
+    // The clock's retry of an unfinished containment reaches the contain function only.
+    let accepted: &[DetailType] = match stage {
+        Stage::Contain => &[DetailType::IncidentOpened, DetailType::ContainmentRetry],
+        _ => &[DetailType::IncidentOpened],
+    };
+    let notice: IncidentNotice = bus_detail(raw, accepted)?;
     let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
     run_stage(ctx, &incident, &source, &notice.event_key, stage, collector).await
 }
@@ -405,17 +410,29 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
         DetailType::ContainmentFinished | DetailType::EvidencePreserved => {
             let f: StageFinished = detail(event.detail)?;
             let name = if detail_type == DetailType::ContainmentFinished {
-                "pages/contained.json"
+                // One page per distinct result: a containment run again (after a transient
+                // failure) that ends otherwise is paged again; a repeat of the same is not.
+                let statuses: Vec<String> = f
+                    .outcomes
+                    .iter()
+                    .map(|o| format!("{} {} {}", o.index, o.kind, o.status.word()))
+                    .collect();
+                format!("pages/contained-{}.json", short(&statuses.join("\n")))
             } else {
-                "pages/preserved.json"
+                "pages/preserved.json".to_string()
             };
             (
                 f.incident_id,
                 f.event_key,
                 f.outcomes,
-                name.to_string(),
+                name,
                 PageKind::Updated,
             )
+        }
+        DetailType::ContainmentRetry => {
+            return Err(FunctionError::BadInput(
+                "a containment retry is for the contain function, not the page function".into(),
+            ));
         }
     };
     let (incident, _) = load(ctx, &incident_id, &event_key).await?;
@@ -621,9 +638,14 @@ fn scheduled(raw: &str) -> Result<(), FunctionError> {
 /// sent twice.
 pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Value, FunctionError> {
     scheduled(raw)?;
+    let redrive = firebreak_aws::run::clock::Redrive {
+        bus: &ctx.bus,
+        stale_after: ctx.stale_after,
+    };
     let tick = firebreak_aws::run::clock::tick(
         ctx.evidence(),
         ctx.pager(),
+        Some(redrive),
         &collector.identity,
         Utc::now(),
         false,
@@ -644,6 +666,7 @@ pub async fn clock(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
         "plan_review": tick.plan_review,
         "scan": tick.scan,
         "snapshot_written": tick.snapshot_written,
+        "redriven": tick.redriven,
         "wiring_drifts": wiring.as_ref().map(|w| w.drifts.len()),
         "wiring": wiring,
     }))

@@ -50,6 +50,9 @@ pub struct Faults {
     pub slow_by: Duration,
     /// How long a timed-out request is held unanswered.
     pub hang_for: Duration,
+    /// Faults only requests whose path or body holds this text (`Action=UpdateAccessKey`);
+    /// every request when none.
+    pub only: Option<&'static str>,
 }
 
 impl Faults {
@@ -64,6 +67,7 @@ impl Faults {
             seed: 0,
             slow_by: Duration::from_millis(300),
             hang_for: Duration::from_secs(30),
+            only: None,
         }
     }
 
@@ -171,11 +175,18 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Draws and counts the fault of a new request.
-    fn draw(&self) -> (Fault, Faults) {
+    /// Draws and counts the fault of a new request (`path`, `body`).
+    fn draw(&self, path: &str, body: &[u8]) -> (Fault, Faults) {
         let mut s = self.state();
         let draw = s.rng.next_f64();
-        let fault = s.faults.pick(draw);
+        let aimed = s.faults.only.is_none_or(|text| {
+            path.contains(text) || body.windows(text.len()).any(|w| w == text.as_bytes())
+        });
+        let fault = if aimed {
+            s.faults.pick(draw)
+        } else {
+            Fault::None
+        };
         let c = &mut s.counts;
         c.requests += 1;
         match fault {
@@ -290,7 +301,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             return;
         };
         let head_only = req.method() == "HEAD";
-        let (fault, faults) = shared.draw();
+        let (fault, faults) = shared.draw(req.target(), &body);
         let answer = match fault {
             Fault::Throttle => error_answer(protocol(&req, &body), true, head_only),
             Fault::ServerError => error_answer(protocol(&req, &body), false, head_only),

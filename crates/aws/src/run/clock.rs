@@ -22,6 +22,14 @@
 //! snapshot (a new stack, an index lost, a run missed for two days, or a snapshot written before
 //! its own hour began, which only a forger could do) it reads every log once
 //! ([`tick_full_scan`]'s way), says so in [`Tick::scan`], and writes a snapshot.
+//!
+//! Given a [`Redrive`], a run also re-drives containment left unfinished: an incident whose
+//! contain stage holds a stale claim without `.done` (a transient failure kept it open, or the
+//! function died) is put on Firebreak's bus again as `Containment Retry`, once an hour (a
+//! `clock/redrive/<hour>/<id>` claim), for [`REDRIVE_FOR`] after it opened and while it is not
+//! closed. GuardDuty re-emits only on a new occurrence and a CloudTrail incident never
+//! re-emits, so without this a containment that failed past Lambda's retries stays undone. Such
+//! an incident stays in the index until its containment finishes.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use firebreak_core::lifecycle::drill;
@@ -30,9 +38,13 @@ use firebreak_core::render::page;
 use firebreak_core::{Entry, IncidentId, Obligation, Route};
 use serde::{Deserialize, Serialize};
 
+use firebreak_core::lifecycle::bus::{DetailType, IncidentNotice};
+
 use crate::sdk::error::{AwsError, SdkResultExt};
+use crate::service::eventbridge::Bus;
 use crate::service::sns::Pager;
-use crate::store::evidence::EvidenceStore;
+use crate::store::evidence::{Claim, EvidenceStore};
+use crate::store::format::StageClaim;
 
 /// The marks are written where an opening is logged (`crate::store::log`), the clock reads them.
 pub use crate::store::log::{WATCH_DIR, mark, watch_key};
@@ -42,6 +54,26 @@ pub const PLAN_REVIEW_HOUR: u32 = 9;
 
 /// Where the clock's snapshots are: `clock/index/<hour>.json`.
 pub const INDEX_DIR: &str = "clock/index/";
+
+/// Where the clock claims each hour's re-drive of an incident: `clock/redrive/<hour>/<id>`.
+pub const REDRIVE_DIR: &str = "clock/redrive/";
+
+/// The contain stage's claim under an incident.
+pub const CONTAIN_STEP: &str = "steps/contain.json";
+
+/// How long after an incident opened the clock re-drives its unfinished containment.
+pub const REDRIVE_FOR: Duration = Duration::days(7);
+
+/// What the clock needs to re-drive unfinished containment (the hourly function has it; a run
+/// by hand does not re-drive).
+#[derive(Clone, Copy)]
+pub struct Redrive<'a> {
+    /// Firebreak's bus, where `Containment Retry` goes.
+    pub bus: &'a Bus,
+    /// How old a contain claim without `.done` must be before it counts as abandoned (the
+    /// contain function's own takeover age).
+    pub stale_after: Duration,
+}
 
 /// What one run of the clock did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,6 +94,8 @@ pub struct Tick {
     pub scan: Scan,
     /// The snapshot this run wrote (none on a dry run, or when this hour's was already written).
     pub snapshot_written: Option<String>,
+    /// Incidents whose unfinished containment was put on the bus again, with the bus event id.
+    pub redriven: Vec<(IncidentId, String)>,
 }
 
 /// How a run found the incidents to read.
@@ -134,6 +168,7 @@ pub const NOT_SENT: &str = "(dry run: not sent)";
 pub async fn tick(
     store: &EvidenceStore,
     pager: &Pager,
+    redrive: Option<Redrive<'_>>,
     by: &str,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -160,7 +195,7 @@ pub async fn tick(
             store.incident_ids().await?
         }
     };
-    let watched = check(store, pager, by, now, dry_run, ids, &mut tick).await;
+    let watched = check(store, pager, redrive, by, now, dry_run, ids, &mut tick).await;
     if !dry_run {
         let hour = record::reminder_hour(now);
         let snapshot = Snapshot {
@@ -192,15 +227,18 @@ pub async fn tick_full_scan(
 ) -> Result<Tick, AwsError> {
     let mut tick = Tick::default();
     let ids = store.incident_ids().await?;
-    check(store, pager, by, now, dry_run, ids, &mut tick).await;
+    check(store, pager, None, by, now, dry_run, ids, &mut tick).await;
     plan_review(pager, now, dry_run, &mut tick).await?;
     Ok(tick)
 }
 
-/// Reads and reminds each of `ids`; the ones the next run must read again.
+/// Reads and reminds each of `ids` (and re-drives its unfinished containment); the ones the
+/// next run must read again.
+#[allow(clippy::too_many_arguments)]
 async fn check(
     store: &EvidenceStore,
     pager: &Pager,
+    redrive: Option<Redrive<'_>>,
     by: &str,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -229,11 +267,88 @@ async fn check(
             watched.push(id);
             continue;
         }
-        if record.is_watched() {
+        let unfinished = match redrive {
+            Some(r) => match containment(store, r, &record, now, dry_run, tick).await {
+                Ok(unfinished) => unfinished,
+                Err(e) => {
+                    tick.errors.push((id.clone(), e.to_string()));
+                    true
+                }
+            },
+            None => false,
+        };
+        if unfinished || record.is_watched() {
             watched.push(id);
         }
     }
     watched
+}
+
+/// Re-drives `record`'s containment when its contain stage was left unfinished and its claim is
+/// stale; true while the clock must look again (not finished yet, or not started within the
+/// hour after opening, when the contain function may still be on its way).
+async fn containment(
+    store: &EvidenceStore,
+    redrive: Redrive<'_>,
+    record: &Record,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    tick: &mut Tick,
+) -> Result<bool, AwsError> {
+    let Some(opening) = &record.opening else {
+        return Ok(false);
+    };
+    let opened_at = record
+        .entries
+        .iter()
+        .find(|e| matches!(e.entry, Entry::Opened { .. }))
+        .map_or(now, |e| e.at);
+    if record.is_closed() || now - opened_at > REDRIVE_FOR {
+        return Ok(false);
+    }
+    let claimed_at = match store.claim(&record.id, CONTAIN_STEP).await? {
+        Claim::Done(_) => return Ok(false),
+        // No containment yet: the contain function may still be on its way (or the plan has
+        // none, which its rule filters out); looked at again within the hour after opening.
+        Claim::Free => return Ok(now - opened_at < Duration::hours(1)),
+        // A claim only the contain function writes; an unreadable one counts as abandoned.
+        Claim::Open(body) => serde_json::from_slice::<StageClaim>(&body)
+            .map(|c| c.claimed_at)
+            .ok(),
+    };
+    if claimed_at.is_some_and(|at| now - at <= redrive.stale_after) {
+        return Ok(true);
+    }
+    if dry_run {
+        tick.redriven
+            .push((record.id.clone(), NOT_SENT.to_string()));
+        return Ok(true);
+    }
+    // Once an hour: a retried clock run must not start a second containment beside the first.
+    let key = format!("{REDRIVE_DIR}{}/{}", record::reminder_hour(now), record.id);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "incident_id": record.id,
+        "redriven_at": now,
+    }))
+    .map_err(|e| AwsError::new("Serialization", e.to_string()))?;
+    if !store.create_unowned(&key, body, now).await? {
+        return Ok(true);
+    }
+    let notice = IncidentNotice {
+        incident_id: record.id.clone(),
+        severity: opening.severity,
+        route: opening.severity.route(),
+        title: opening.title.clone(),
+        event_key: opening.event_key.clone(),
+        drill: opening.drill,
+        auto_containment: true,
+    };
+    let event_id = redrive
+        .bus
+        .put(DetailType::ContainmentRetry, &notice, &[])
+        .await?;
+    tick.redriven.push((record.id.clone(), event_id));
+    Ok(true)
 }
 
 async fn plan_review(

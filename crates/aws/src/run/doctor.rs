@@ -25,6 +25,7 @@ pub async fn observe(
     let last_drill = crate::run::clock::tick(
         &responder.evidence,
         &responder.pager,
+        None,
         &responder.collector.identity,
         now,
         true,

@@ -27,15 +27,21 @@ pub enum DetailType {
     /// The preserve function locked the incident's evidence.
     #[serde(rename = "Evidence Preserved")]
     EvidencePreserved,
+    /// The clock asks the contain function to run an incident's containment again: the stage
+    /// was left unfinished (a transient failure, a crash) and its claim is stale. Only the
+    /// contain function's rule matches it.
+    #[serde(rename = "Containment Retry")]
+    ContainmentRetry,
 }
 
 impl DetailType {
     /// Every detail type.
-    pub const ALL: [DetailType; 4] = [
+    pub const ALL: [DetailType; 5] = [
         DetailType::IncidentOpened,
         DetailType::IncidentUpdated,
         DetailType::ContainmentFinished,
         DetailType::EvidencePreserved,
+        DetailType::ContainmentRetry,
     ];
 
     /// The `detail-type` string.
@@ -45,6 +51,7 @@ impl DetailType {
             DetailType::IncidentUpdated => "Incident Updated",
             DetailType::ContainmentFinished => "Containment Finished",
             DetailType::EvidencePreserved => "Evidence Preserved",
+            DetailType::ContainmentRetry => "Containment Retry",
         }
     }
 
@@ -54,7 +61,7 @@ impl DetailType {
     }
 }
 
-/// `detail` of `Incident Opened` and `Incident Updated`.
+/// `detail` of `Incident Opened`, `Incident Updated` and `Containment Retry`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentNotice {
     /// The incident.

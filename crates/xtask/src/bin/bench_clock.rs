@@ -106,7 +106,7 @@ async fn main() {
         let rtt = median(rtt);
 
         let t = Instant::now();
-        let tick = clock::tick(&world.store, &world.pager, BY, now, false)
+        let tick = clock::tick(&world.store, &world.pager, None, BY, now, false)
             .await
             .expect("indexed tick");
         let indexed = ms(t);

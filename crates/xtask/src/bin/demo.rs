@@ -469,6 +469,7 @@ async fn after(sdk: &aws_config::SdkConfig, home: &Clients, d: &Deployed, rows: 
     match firebreak_aws::run::clock::tick(
         &store,
         &pager,
+        None,
         "firebreak-demo",
         chrono::Utc::now(),
         false,
