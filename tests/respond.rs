@@ -1376,3 +1376,194 @@ async fn an_instance_behind_load_balancers_is_deregistered_and_release_registers
     );
     assert_eq!(registrations(&w, &server.instance_id).await, before);
 }
+
+/// An IAM Identity Center user (through `AWSReservedSSO_<set>_…`, a role IAM refuses policies
+/// and tags on) is denied in the permission set's inline policy, merged with what it held, and
+/// the set provisioned; the user's assignment to the account goes on approval; release puts the
+/// original policy back byte for byte and assigns the user again.
+#[tokio::test]
+async fn an_identity_center_user_is_denied_through_the_permission_set_and_released_exactly() {
+    let w = World::new().await;
+    let iam = w.iam();
+    let sso = aws_sdk_ssoadmin::Client::new(&w.sdk);
+    let ids = aws_sdk_identitystore::Client::new(&w.sdk);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0].clone();
+    let instance_arn = instance.instance_arn().unwrap().to_string();
+    let store_id = instance.identity_store_id().unwrap().to_string();
+    let set_arn = sso
+        .create_permission_set()
+        .instance_arn(&instance_arn)
+        .name("DataEngineer")
+        // The emulator answers its own default as a number, where AWS gives ISO 8601.
+        .session_duration("PT1H")
+        .send()
+        .await
+        .unwrap()
+        .permission_set()
+        .and_then(|p| p.permission_set_arn())
+        .unwrap()
+        .to_string();
+    // The original policy, spaced as a human wrote it: release must give back these bytes.
+    let original = "{ \"Version\": \"2012-10-17\",\n  \"Statement\": [ { \"Sid\": \"Lake\", \"Effect\": \"Allow\", \"Action\": \"s3:GetObject\", \"Resource\": \"*\" } ] }";
+    sso.put_inline_policy_to_permission_set()
+        .instance_arn(&instance_arn)
+        .permission_set_arn(&set_arn)
+        .inline_policy(original)
+        .send()
+        .await
+        .unwrap();
+    let user_id = ids
+        .create_user()
+        .identity_store_id(&store_id)
+        .user_name("alice@example.com")
+        .display_name("Alice")
+        .name(
+            aws_sdk_identitystore::types::Name::builder()
+                .given_name("Alice")
+                .family_name("Liddell")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .user_id()
+        .to_string();
+    let assignment = |create: bool| {
+        let (sso, instance_arn, set_arn, user_id) = (
+            sso.clone(),
+            instance_arn.clone(),
+            set_arn.clone(),
+            user_id.clone(),
+        );
+        async move {
+            use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+            if create {
+                sso.create_account_assignment()
+                    .instance_arn(&instance_arn)
+                    .target_id(HOME_ACCOUNT)
+                    .target_type(TargetType::AwsAccount)
+                    .permission_set_arn(&set_arn)
+                    .principal_type(PrincipalType::User)
+                    .principal_id(&user_id)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            sso.list_account_assignments()
+                .instance_arn(&instance_arn)
+                .account_id(HOME_ACCOUNT)
+                .permission_set_arn(&set_arn)
+                .send()
+                .await
+                .unwrap()
+                .account_assignments()
+                .iter()
+                .filter(|a| a.principal_id() == Some(user_id.as_str()))
+                .count()
+        }
+    };
+    assert_eq!(assignment(true).await, 1);
+    let policy = || async {
+        sso.get_inline_policy_for_permission_set()
+            .instance_arn(&instance_arn)
+            .permission_set_arn(&set_arn)
+            .send()
+            .await
+            .unwrap()
+            .inline_policy()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let role = "AWSReservedSSO_DataEngineer_0123456789abcdef";
+    iam.create_role()
+        .role_name(role)
+        .path("/aws-reserved/sso.amazonaws.com/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let role_id = seed::role_id(&iam, role).await;
+
+    let mut e = event("gd-iam-instance-credential-exfiltration-outside-aws.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["type"] = "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".into();
+    let details = &mut e["detail"]["resource"]["accessKeyDetails"];
+    details["userName"] = role.into();
+    details["principalId"] = format!("{role_id}:alice@example.com").into();
+    let mut config = w.config();
+    config.accounts.identity_center_account = HOME_ACCOUNT.into();
+    config.accounts.identity_center_region = "us-east-1".into();
+    let (incident, r) = w.incident(config.clone(), false, &e).await;
+    assert!(
+        matches!(status_of(&r, "deny_identity_center_user"), Status::Done { detail } if detail.contains("provisioning")),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(
+        status_of(&r, "remove_account_assignment"),
+        &Status::AwaitingApproval
+    );
+    for kind in [
+        "revoke_role_session",
+        "revoke_role_sessions",
+        "tag_quarantine",
+    ] {
+        assert!(
+            r.outcomes.iter().all(|o| o.kind != kind),
+            "{kind} planned on a role IAM refuses changes to: {:?}",
+            r.outcomes
+        );
+    }
+    let denied: Value = serde_json::from_str(&policy().await).unwrap();
+    let statements = denied["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{denied}");
+    assert_eq!(statements[0]["Sid"], "Lake", "what the set held is kept");
+    assert_eq!(statements[1]["Effect"], "Deny");
+    assert_eq!(
+        statements[1]["Condition"]["StringEquals"]["identitystore:userId"],
+        user_id.as_str()
+    );
+    assert_eq!(
+        assignment(false).await,
+        1,
+        "the assignment waits for approval"
+    );
+
+    let triage = Triage::new(config.clone()).expect("rules");
+    firebreak_aws::run::approve::approve(
+        &w.responder_with(config.clone(), false),
+        &triage,
+        &incident.id,
+        None,
+    )
+    .await
+    .expect("approve");
+    assert_eq!(assignment(false).await, 0, "removed once approved");
+
+    let released = release(&w, config, &incident.id).await;
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.status, Status::Done { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    assert_eq!(
+        policy().await,
+        original,
+        "the original policy, byte for byte"
+    );
+    assert_eq!(assignment(false).await, 1, "assigned again");
+    let inline = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        inline.policy_names().is_empty(),
+        "the SSO role was never changed"
+    );
+}

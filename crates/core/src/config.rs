@@ -267,6 +267,12 @@ pub struct Accounts {
     /// The instance profile a compromised instance's profile is replaced with: its role denies
     /// everything (the stack's `QuarantineProfileName`, the same in every account).
     pub quarantine_profile: String,
+    /// The account that administers IAM Identity Center (the management account or its
+    /// delegated administrator), entered through the member role like any member: Identity
+    /// Center users are contained there. Empty: they are paged, not contained.
+    pub identity_center_account: String,
+    /// Identity Center's home region (its API answers only there, whatever the event's region).
+    pub identity_center_region: String,
 }
 
 impl Default for Modes {
@@ -297,6 +303,8 @@ impl Default for Accounts {
             member_preserve_role: "FirebreakMemberPreserve".into(),
             deny_policy: "FirebreakDenyAll".into(),
             quarantine_profile: "FirebreakQuarantine".into(),
+            identity_center_account: String::new(),
+            identity_center_region: String::new(),
         }
     }
 }
@@ -435,6 +443,27 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key: format!("stack.resources[{i}]"),
                     message: format!("{arn:?} is not an exact ARN"),
+                });
+            }
+        }
+        let ic = &self.accounts;
+        if !ic.identity_center_account.is_empty() || !ic.identity_center_region.is_empty() {
+            let account = ic.identity_center_account.len() == 12
+                && ic
+                    .identity_center_account
+                    .bytes()
+                    .all(|b| b.is_ascii_digit());
+            let region = (4..=25).contains(&ic.identity_center_region.len())
+                && ic
+                    .identity_center_region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !account || !region {
+                return Err(ConfigError::Invalid {
+                    key: "accounts.identity_center_account".into(),
+                    message: "Identity Center needs both an account id (12 digits) and its home \
+                              region"
+                        .into(),
                 });
             }
         }

@@ -1332,3 +1332,114 @@ fn a_role_session_below_s1_is_revoked_alone_and_the_whole_role_waits_for_approva
         );
     }
 }
+
+/// An IAM Identity Center user acts through `AWSReservedSSO_<set>_<hex>`, a role IAM refuses
+/// inline policies and tags on: nothing is planned on the role. With the Identity Center account
+/// configured, the user is denied in the permission set and their assignment removed on
+/// approval; without it, or with no readable user, a human is told what to do.
+#[test]
+fn an_identity_center_user_is_contained_through_the_permission_set_not_the_role() {
+    let role = "AWSReservedSSO_DataEngineer_0123456789abcdef";
+    let mut resource = key_resource("AssumedRole", role, "ASIAX");
+    resource["accessKeyDetails"]["principalId"] = "AROAEXAMPLEROLEID1234:alice@example.com".into();
+    let event = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        resource.clone(),
+    );
+    let kinds = |i: &Incident| -> Vec<(&'static str, Mode)> {
+        i.plan.iter().map(|p| (p.action.kind(), p.mode)).collect()
+    };
+    let on_the_role = [
+        "revoke_role_session",
+        "revoke_role_sessions",
+        "tag_quarantine",
+    ];
+
+    let unconfigured = incident(&event);
+    assert!(
+        kinds(&unconfigured)
+            .iter()
+            .all(|(k, _)| !on_the_role.contains(k) && !k.contains("identity_center")),
+        "{:?}",
+        kinds(&unconfigured)
+    );
+    assert!(
+        unconfigured
+            .human_steps
+            .iter()
+            .any(|s| s.contains("alice@example.com") && s.contains("DataEngineer")),
+        "{:?}",
+        unconfigured.human_steps
+    );
+
+    let mut with_ic = config();
+    with_ic.accounts.identity_center_account = "111122223333".into();
+    with_ic.accounts.identity_center_region = "eu-west-1".into();
+    let Decision::Incident(configured) = run(with_ic.clone(), &event).unwrap() else {
+        panic!("an incident")
+    };
+    let planned = kinds(&configured);
+    assert!(
+        planned.contains(&("deny_identity_center_user", Mode::Auto)),
+        "{planned:?}"
+    );
+    assert!(
+        planned.contains(&("remove_account_assignment", Mode::Approve)),
+        "{planned:?}"
+    );
+    assert!(
+        planned.iter().all(|(k, _)| !on_the_role.contains(k)),
+        "{planned:?}"
+    );
+    assert!(configured.plan.iter().any(|p| p.action
+        == Action::DenyIdentityCenterUser {
+            role_name: role.into(),
+            permission_set: "DataEngineer".into(),
+            user_name: "alice@example.com".into(),
+        }));
+    assert!(
+        configured
+            .notes
+            .iter()
+            .any(|n| n.contains("management account")),
+        "{:?}",
+        configured.notes
+    );
+
+    // No readable user (a forged principal id): nothing to deny, a human step instead.
+    resource["accessKeyDetails"]["principalId"] = "AROAEXAMPLEROLEID1234:a\"b".into();
+    let forged = finding(
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+        8.0,
+        resource,
+    );
+    let Decision::Incident(forged) = run(with_ic.clone(), &forged).unwrap() else {
+        panic!("an incident")
+    };
+    assert!(
+        kinds(&forged)
+            .iter()
+            .all(|(k, _)| !k.contains("identity_center")
+                && *k != "remove_account_assignment"
+                && !on_the_role.contains(k)),
+        "{:?}",
+        kinds(&forged)
+    );
+
+    // A name only shaped like Identity Center's (no 16-hex suffix) is an ordinary role.
+    assert_eq!(
+        firebreak_core::action::names::identity_center_permission_set("AWSReservedSSO_Admin"),
+        None
+    );
+    assert_eq!(
+        firebreak_core::action::names::identity_center_permission_set(
+            "AWSReservedSSO_Power_User_0123456789abcdef"
+        ),
+        Some("Power_User")
+    );
+    // An Identity Center account without its region is refused.
+    let mut half = config();
+    half.accounts.identity_center_account = "111122223333".into();
+    assert!(half.validate().is_err());
+}

@@ -96,6 +96,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "instance profile a compromised instance's is replaced with (the same in every account)",
     ),
     (
+        "FIREBREAK_IDENTITY_CENTER_ACCOUNT",
+        "account that administers IAM Identity Center (entered through the member role)",
+    ),
+    (
+        "FIREBREAK_IDENTITY_CENTER_REGION",
+        "Identity Center's home region",
+    ),
+    (
         "FIREBREAK_INVITE_ONLY_POOLS",
         "comma-separated Cognito pool ids with no self sign-up",
     ),
@@ -221,6 +229,12 @@ impl Settings {
         }
         if let Some(profile) = get("FIREBREAK_QUARANTINE_PROFILE") {
             config.accounts.quarantine_profile = profile;
+        }
+        if let Some(account) = get("FIREBREAK_IDENTITY_CENTER_ACCOUNT") {
+            config.accounts.identity_center_account = account;
+        }
+        if let Some(region) = get("FIREBREAK_IDENTITY_CENTER_REGION") {
+            config.accounts.identity_center_region = region;
         }
         config.cognito.invite_only_pools = list("FIREBREAK_INVITE_ONLY_POOLS");
         config.cognito.admin_principals = list("FIREBREAK_COGNITO_ADMINS");

@@ -20,7 +20,9 @@ use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::service::cloudtrail::{Lookup, principal_activity};
 use crate::service::sns::Pager;
-use crate::service::{autoscaling, cognito, ec2, elb, iam, lambda, rds, s3, trail};
+use crate::service::{
+    autoscaling, cognito, ec2, elb, iam, identity_center, lambda, rds, s3, trail,
+};
 use crate::store::evidence::{Collector, EvidenceStore, Item, Missing};
 use firebreak_core::hunt::{Follow, Query, Who, conflicts};
 use serde_json::json;
@@ -167,6 +169,60 @@ impl Responder {
                 Err(e) => failed(e),
             },
         }
+    }
+
+    /// Identity Center, where it is administered: the configured account (through the member
+    /// containment role when it is not ours) and its home region, whatever the event's.
+    pub(crate) async fn identity_center(
+        &self,
+        incident: &Incident,
+    ) -> Result<IdentityCenter, AwsError> {
+        let accounts = &self.config.accounts;
+        self.identity_center_at(
+            incident,
+            &accounts.identity_center_account,
+            &accounts.identity_center_region,
+        )
+        .await
+    }
+
+    /// Identity Center as administered in `account` and `region` (where a change was made).
+    pub(crate) async fn identity_center_at(
+        &self,
+        incident: &Incident,
+        account: &str,
+        region: &str,
+    ) -> Result<IdentityCenter, AwsError> {
+        let accounts = &self.config.accounts;
+        let (account, region) = (account.to_string(), region.to_string());
+        if account.is_empty() || region.is_empty() {
+            return Err(AwsError::new(
+                "NoIdentityCenter",
+                "accounts.identity_center_account and accounts.identity_center_region are not set",
+            ));
+        }
+        let clients = if account == self.home_account {
+            self.home.clone()
+        } else {
+            member_clients(
+                &self.home,
+                &incident.partition,
+                &account,
+                &accounts.member_role,
+                incident.id.as_str(),
+            )
+            .await?
+        };
+        let sdk = clients.in_region(&region).sdk;
+        let sso = aws_sdk_ssoadmin::Client::new(&sdk);
+        let instance = identity_center::instance(&sso).await?;
+        Ok(IdentityCenter {
+            account,
+            region,
+            instance,
+            sso,
+            ids: aws_sdk_identitystore::Client::new(&sdk),
+        })
     }
 
     /// Clients containing where the incident happened: its account (through the member
@@ -331,6 +387,50 @@ impl Responder {
                             "session {session} is not of role {role_name} as it is now (id {id}): \
                              approve revoke_role_sessions to end every session of the role"
                         )),
+                    }
+                }
+                Action::DenyIdentityCenterUser { permission_set, user_name, .. } => {
+                    let ic = self.identity_center(incident).await?;
+                    let (sso, set_arn, user_id) = ic.find(permission_set, user_name).await?;
+                    let sid = identity_center::deny_sid(incident.id.as_str());
+                    let (original, status) = identity_center::deny_user(&sso, &ic.instance, &set_arn, &sid, &user_id).await?;
+                    run.changes.push(Change::PermissionSetDenied {
+                        account: ic.account.clone(),
+                        region: ic.region.clone(),
+                        instance_arn: ic.instance.arn.clone(),
+                        permission_set_arn: set_arn.clone(),
+                        sid: sid.clone(),
+                        original,
+                    });
+                    done(format!(
+                        "{sid} denies user {user_name} ({user_id}) in permission set {permission_set} \
+                         ({set_arn}), merged into its inline policy; provisioning to every account it \
+                         is provisioned to: {status} (sessions are denied once it completes)"
+                    ))
+                }
+                Action::RemoveAccountAssignment { permission_set, user_name, .. } => {
+                    let ic = self.identity_center(incident).await?;
+                    let (sso, set_arn, user_id) = ic.find(permission_set, user_name).await?;
+                    if identity_center::remove_assignment(&sso, &ic.instance, &set_arn, &incident.account, &user_id).await? {
+                        run.changes.push(Change::AccountAssignmentRemoved {
+                            account: ic.account.clone(),
+                            region: ic.region.clone(),
+                            instance_arn: ic.instance.arn.clone(),
+                            permission_set_arn: set_arn.clone(),
+                            target_account: incident.account.clone(),
+                            user_id: user_id.clone(),
+                        });
+                        done(format!(
+                            "user {user_name} ({user_id}) no longer holds permission set {permission_set} \
+                             in account {}",
+                            incident.account
+                        ))
+                    } else {
+                        skipped(format!(
+                            "user {user_name} holds no direct assignment of {permission_set} in account {} \
+                             (a group's assignment is the group's: remove the user from it by hand)",
+                            incident.account
+                        ))
                     }
                 }
                 Action::DenyUser { user_name } => {
@@ -923,6 +1023,28 @@ pub(crate) async fn modify_shares(
 }
 
 /// The clients of a response's two kinds of action.
+/// Identity Center where it is administered: its account, home region, instance and clients.
+pub(crate) struct IdentityCenter {
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) instance: identity_center::Instance,
+    pub(crate) sso: aws_sdk_ssoadmin::Client,
+    pub(crate) ids: aws_sdk_identitystore::Client,
+}
+
+impl IdentityCenter {
+    /// The set named `set`'s ARN and user `user`'s id, with the client to act with.
+    async fn find(
+        &self,
+        set: &str,
+        user: &str,
+    ) -> Result<(aws_sdk_ssoadmin::Client, String, String), AwsError> {
+        let set_arn = identity_center::permission_set_arn(&self.sso, &self.instance, set).await?;
+        let user_id = identity_center::user_id(&self.ids, &self.instance, user).await?;
+        Ok((self.sso.clone(), set_arn, user_id))
+    }
+}
+
 pub(crate) struct Targets {
     contain: Result<Clients, AwsError>,
     preserve: Result<Clients, AwsError>,

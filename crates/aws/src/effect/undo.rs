@@ -4,21 +4,62 @@
 use firebreak_core::record::release::Change;
 use firebreak_core::{IncidentId, TagTarget};
 
-use crate::effect::isolation;
+use crate::effect::{IdentityCenter, isolation};
 use crate::sdk::clients::Clients;
 use crate::sdk::error::{AwsError, Undone};
-use crate::service::{autoscaling, cognito, ec2, elb, iam, lambda, s3};
+use crate::service::{autoscaling, cognito, ec2, elb, iam, identity_center, lambda, s3};
 
 /// Undoes one change in the incident's account and region; `deny_policy` names Firebreak's
 /// deny-all managed policy, the only managed policy a release detaches.
-pub async fn undo(
+///
+/// A change made in Identity Center is undone where it was made: `ic` is Identity Center in the
+/// change's account and region (release enters it for those changes only).
+pub(crate) async fn undo(
     c: &Clients,
+    ic: Option<&IdentityCenter>,
     id: &IncidentId,
     change: &Change,
     deny_policy: &str,
 ) -> Result<Undone, AwsError> {
     let tag = id.quarantine_tag();
+    let at_identity_center = || {
+        ic.ok_or_else(|| {
+            AwsError::new("Internal", "Identity Center was not entered for its change")
+        })
+    };
     match change {
+        Change::PermissionSetDenied {
+            permission_set_arn,
+            sid,
+            original,
+            ..
+        } => {
+            let ic = at_identity_center()?;
+            identity_center::restore_policy(
+                &ic.sso,
+                &ic.instance,
+                permission_set_arn,
+                sid,
+                original.as_deref(),
+            )
+            .await
+        }
+        Change::AccountAssignmentRemoved {
+            permission_set_arn,
+            target_account,
+            user_id,
+            ..
+        } => {
+            let ic = at_identity_center()?;
+            identity_center::restore_assignment(
+                &ic.sso,
+                &ic.instance,
+                permission_set_arn,
+                target_account,
+                user_id,
+            )
+            .await
+        }
         Change::AccessKeyDeactivated {
             user_name,
             access_key_id,

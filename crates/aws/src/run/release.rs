@@ -45,7 +45,9 @@ pub async fn release(
             Step::Keep { why, .. } => Status::Skipped {
                 why: format!("kept: {why}"),
             },
-            Step::Undo(change) => undo_step(responder, target.as_ref(), id, change).await?,
+            Step::Undo(change) => {
+                undo_step(responder, &run.incident, target.as_ref(), id, change).await?
+            }
         };
         let outcome = ActionOutcome {
             index: n,
@@ -72,6 +74,7 @@ pub async fn release(
 /// it when it was released before.
 async fn undo_step(
     responder: &Responder,
+    incident: &firebreak_core::Incident,
     target: Result<&Clients, &AwsError>,
     id: &IncidentId,
     change: &Change,
@@ -105,9 +108,29 @@ async fn undo_step(
             step,
             |e| e,
             async || {
+                // A change made in Identity Center is undone where it was made.
+                let ic = match change {
+                    Change::PermissionSetDenied {
+                        account, region, ..
+                    }
+                    | Change::AccountAssignmentRemoved {
+                        account, region, ..
+                    } => Some(
+                        responder
+                            .identity_center_at(incident, account, region)
+                            .await,
+                    ),
+                    _ => None,
+                };
+                let target = match (&ic, target) {
+                    (Some(Err(e)), _) => Err(e),
+                    (_, t) => t,
+                };
+                let ic = ic.as_ref().and_then(|r| r.as_ref().ok());
                 let status = match target {
                     Ok(c) => {
-                        match undo(c, id, change, &responder.config.accounts.deny_policy).await {
+                        match undo(c, ic, id, change, &responder.config.accounts.deny_policy).await
+                        {
                             Ok(Undone::Changed(detail)) => Status::Done { detail },
                             Ok(Undone::Unchanged(why)) => Status::Skipped { why },
                             Err(e) => Status::Failed {

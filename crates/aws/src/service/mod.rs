@@ -9,6 +9,7 @@ pub mod elb;
 pub mod eventbridge;
 pub mod guardduty;
 pub mod iam;
+pub mod identity_center;
 pub mod lambda;
 pub mod rds;
 pub mod s3;

@@ -168,6 +168,39 @@ pub fn role_session(id: &str) -> Result<(), BadName> {
     )
 }
 
+/// The role IAM Identity Center creates for a permission set in each account it is provisioned
+/// to: `AWSReservedSSO_<permission set name>_<16 hex digits>`.
+pub const IDENTITY_CENTER_ROLE_PREFIX: &str = "AWSReservedSSO_";
+
+/// The permission set behind an Identity Center role name, when it is one
+/// (`AWSReservedSSO_<set>_<16 hex>`; a set's name is 1-32 of `[\w+=,.@-]`).
+pub fn identity_center_permission_set(role_name: &str) -> Option<&str> {
+    let rest = role_name.strip_prefix(IDENTITY_CENTER_ROLE_PREFIX)?;
+    let (set, suffix) = rest.rsplit_once('_')?;
+    let suffix_ok = suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_hexdigit());
+    (suffix_ok && permission_set_name(set).is_ok()).then_some(set)
+}
+
+/// An Identity Center permission set's name: 1-32 of letters, digits and `_+=,.@-`.
+pub fn permission_set_name(name: &str) -> Result<(), BadName> {
+    check(
+        "permission set name",
+        name,
+        len_in(name, 1, 32) && name.chars().all(iam_name_char),
+        "1-32 of letters, digits and _+=,.@-",
+    )
+}
+
+/// An Identity Center user name as a role session names it: 2-64 of `[\w+=,.@-]`.
+pub fn identity_center_user(name: &str) -> Result<(), BadName> {
+    check(
+        "Identity Center user name",
+        name,
+        len_in(name, 2, 64) && name.chars().all(iam_name_char),
+        "2-64 of letters, digits and _+=,.@-",
+    )
+}
+
 /// An instance profile ARN (`arn:<partition>:iam::<account>:instance-profile/[path/]name`).
 pub fn instance_profile_arn(arn: &str) -> Result<(), BadName> {
     let ok = arn.starts_with("arn:")
@@ -289,6 +322,18 @@ pub fn check_action(action: &Action) -> Result<(), BadName> {
         Action::RevokeRoleSession { role_name, session } => {
             iam_role(role_name).and_then(|()| role_session(session))
         }
+        Action::DenyIdentityCenterUser {
+            role_name,
+            permission_set,
+            user_name,
+        }
+        | Action::RemoveAccountAssignment {
+            role_name,
+            permission_set,
+            user_name,
+        } => iam_role(role_name)
+            .and_then(|()| permission_set_name(permission_set))
+            .and_then(|()| identity_center_user(user_name)),
         Action::CognitoStopSignUp { user_pool_id: pool } => user_pool_id(pool),
         Action::CognitoDisableUser {
             user_pool_id: pool,

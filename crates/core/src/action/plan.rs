@@ -151,6 +151,28 @@ pub enum Action {
         /// The session's `aws:userid`: `AROA…:<session name>`.
         session: String,
     },
+    /// IAM Identity Center: an explicit deny for one user (`identitystore:userId`) merged into
+    /// the permission set's inline policy, in the Identity Center account and its home region,
+    /// then the set provisioned again (asynchronously, to every account it is provisioned to).
+    /// The `AWSReservedSSO_…` role itself cannot be changed.
+    DenyIdentityCenterUser {
+        /// The role the user acted through (`AWSReservedSSO_<set>_<suffix>`).
+        role_name: String,
+        /// The permission set's name.
+        permission_set: String,
+        /// The user's Identity Center user name (the role session's name).
+        user_name: String,
+    },
+    /// IAM Identity Center: the user's assignment of the permission set to the incident's
+    /// account, removed.
+    RemoveAccountAssignment {
+        /// The role the user acted through (`AWSReservedSSO_<set>_<suffix>`).
+        role_name: String,
+        /// The permission set's name.
+        permission_set: String,
+        /// The user's Identity Center user name (the role session's name).
+        user_name: String,
+    },
     /// Inline deny-all on the user.
     DenyUser {
         /// IAM user name.
@@ -495,6 +517,38 @@ impl Action {
                 format!(
                     "put a {SESSION_POLICY_PREFIX}… policy on role {role_name}: deny session \
                      {session}, issued before now"
+                ),
+            ),
+            Action::DenyIdentityCenterUser {
+                role_name,
+                permission_set,
+                user_name,
+            } => facts(
+                "deny_identity_center_user",
+                Credentials,
+                6,
+                Runs::Contain,
+                &format!("{permission_set}/{user_name}"),
+                Touches::IamRole(role_name),
+                format!(
+                    "merge a deny for Identity Center user {user_name} into permission set \
+                     {permission_set}'s inline policy and provision the set again"
+                ),
+            ),
+            Action::RemoveAccountAssignment {
+                role_name,
+                permission_set,
+                user_name,
+            } => facts(
+                "remove_account_assignment",
+                Credentials,
+                6,
+                Runs::Contain,
+                &format!("{permission_set}/{user_name}"),
+                Touches::IamRole(role_name),
+                format!(
+                    "remove Identity Center user {user_name}'s assignment of permission set \
+                     {permission_set} to the incident's account"
                 ),
             ),
             Action::DenyUser { user_name } => facts(

@@ -196,6 +196,30 @@ fn outcomes() -> Vec<(String, ActionOutcome)> {
                     .into(),
             },
         ),
+        (
+            "deny_identity_center_user",
+            Change::PermissionSetDenied {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                instance_arn: "arn:aws:sso:::instance/ssoins-0123456789abcdef".into(),
+                permission_set_arn:
+                    "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef".into(),
+                sid: "FirebreakDenyFB0123456789abcdef".into(),
+                original: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+            },
+        ),
+        (
+            "remove_account_assignment",
+            Change::AccountAssignmentRemoved {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                instance_arn: "arn:aws:sso:::instance/ssoins-0123456789abcdef".into(),
+                permission_set_arn:
+                    "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef".into(),
+                target_account: "444455556666".into(),
+                user_id: "9067f6b4a2-0f6e7d8c-1111-2222-3333-444455556666".into(),
+            },
+        ),
     ];
     changes
         .into_iter()
@@ -263,7 +287,7 @@ fn every_stored_format_reads_and_writes_back_byte_for_byte() {
     assert_eq!(kinds.len(), 15, "one example per entry kind: {kinds:?}");
     let mut problems: Vec<String> = entries.iter().map(|(name, e)| frozen(name, e)).collect();
     let outcomes = outcomes();
-    assert_eq!(outcomes.len(), 18);
+    assert_eq!(outcomes.len(), 20);
     problems.extend(outcomes.iter().map(|(name, o)| frozen(name, o)));
     problems.retain(|p| !p.is_empty());
     assert!(problems.is_empty(), "{problems:#?}");

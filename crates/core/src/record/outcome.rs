@@ -326,6 +326,38 @@ pub enum Change {
         /// User.
         user_name: String,
     },
+    /// Firebreak merged a deny statement into an Identity Center permission set's inline policy
+    /// and provisioned the set.
+    PermissionSetDenied {
+        /// The Identity Center account.
+        account: String,
+        /// Identity Center's home region.
+        region: String,
+        /// The Identity Center instance.
+        instance_arn: String,
+        /// The permission set.
+        permission_set_arn: String,
+        /// The statement's `Sid`, exactly as merged.
+        sid: String,
+        /// The inline policy before, byte for byte (none when the set had none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original: Option<String>,
+    },
+    /// Firebreak removed a user's assignment of a permission set to an account.
+    AccountAssignmentRemoved {
+        /// The Identity Center account.
+        account: String,
+        /// Identity Center's home region.
+        region: String,
+        /// The Identity Center instance.
+        instance_arn: String,
+        /// The permission set.
+        permission_set_arn: String,
+        /// The account the assignment gave access to.
+        target_account: String,
+        /// The user's id in the identity store.
+        user_id: String,
+    },
     /// Firebreak tagged the resource (and, for an instance, its volumes) with the incident.
     Tagged {
         /// The resource.
@@ -356,6 +388,8 @@ impl Change {
             Change::ShareRemoved { .. } => "restore_share",
             Change::LambdaPermissionRemoved { .. } => "add_lambda_permission",
             Change::LoginProfileDeleted { .. } => "new_login_profile",
+            Change::PermissionSetDenied { .. } => "restore_permission_set_policy",
+            Change::AccountAssignmentRemoved { .. } => "restore_account_assignment",
         }
     }
 
@@ -397,6 +431,17 @@ impl Change {
                 ..
             } => format!("{function_name}/{statement_id}"),
             Change::LoginProfileDeleted { user_name } => user_name.clone(),
+            Change::PermissionSetDenied {
+                permission_set_arn,
+                sid,
+                ..
+            } => format!("{permission_set_arn}/{sid}"),
+            Change::AccountAssignmentRemoved {
+                permission_set_arn,
+                target_account,
+                user_id,
+                ..
+            } => format!("{permission_set_arn}/{target_account}/{user_id}"),
         }
     }
 
@@ -513,6 +558,22 @@ impl Change {
             ),
             Change::LoginProfileDeleted { user_name } => format!(
                 "nothing: a deleted password cannot be restored; give {user_name} a new one with aws iam create-login-profile --user-name {user_name} --password-reset-required"
+            ),
+            Change::PermissionSetDenied {
+                permission_set_arn,
+                sid,
+                ..
+            } => format!(
+                "remove statement {sid} from {permission_set_arn}'s inline policy (the original, \
+                 exactly, when nothing else changed) and provision the set again"
+            ),
+            Change::AccountAssignmentRemoved {
+                permission_set_arn,
+                target_account,
+                user_id,
+                ..
+            } => format!(
+                "assign {permission_set_arn} to user {user_id} in account {target_account} again"
             ),
         }
     }

@@ -835,6 +835,11 @@ impl Triage {
                     "role {name} is service-linked: AWS owns it, Firebreak does not touch it"
                 ));
             }
+            Principal::Role { name, .. }
+                if crate::action::names::identity_center_permission_set(name).is_some() =>
+            {
+                self.contain_identity_center_user(plan, name, session, notes, human_steps);
+            }
             Principal::Role { name, .. } => {
                 // Below S1 a role shared by workloads keeps working: only the session in the
                 // event is cut, and every session of the role only when a human approves.
@@ -901,6 +906,80 @@ impl Triage {
                 "the caller ({kind}) is not an IAM principal: nothing to contain"
             )),
         }
+    }
+}
+
+impl Triage {
+    /// An IAM Identity Center user, acting through `AWSReservedSSO_<set>_…`: IAM refuses inline
+    /// policies and tags on that role, so the user is denied through the permission set from
+    /// the Identity Center account (configured), and the user's assignment to this account is
+    /// removed on approval.
+    fn contain_identity_center_user(
+        &self,
+        plan: &mut PlanBuilder<'_>,
+        role: &str,
+        session: Option<&str>,
+        notes: &mut Vec<String>,
+        human_steps: &mut Vec<String>,
+    ) {
+        let set = crate::action::names::identity_center_permission_set(role).unwrap_or_default();
+        let user = session
+            .filter(|s| crate::action::names::role_session(s).is_ok())
+            .and_then(|s| s.split_once(':'))
+            .map(|(_, user)| user)
+            .filter(|u| crate::action::names::identity_center_user(u).is_ok());
+        notes.push(format!(
+            "role {role} belongs to IAM Identity Center (permission set {set}): IAM refuses \
+             policies and tags on it, so it is not changed"
+        ));
+        let Some(user) = user else {
+            notes.push("the event names no Identity Center user: nothing to contain".into());
+            human_steps.push(format!(
+                "Find the Identity Center user behind {role} and remove their access to permission \
+                 set {set}."
+            ));
+            return;
+        };
+        if self.config.accounts.identity_center_account.is_empty() {
+            notes.push(
+                "no Identity Center account is configured (accounts.identity_center_account): \
+                 the user is not contained"
+                    .into(),
+            );
+            human_steps.push(format!(
+                "In IAM Identity Center, deny or remove user {user}'s access to permission set \
+                 {set}, and end their sessions."
+            ));
+            return;
+        }
+        plan.push(
+            Action::DenyIdentityCenterUser {
+                role_name: role.to_string(),
+                permission_set: set.to_string(),
+                user_name: user.to_string(),
+            },
+            "deny the user in the permission set's inline policy, in every account it is \
+             provisioned to, until released",
+        );
+        plan.push_at_least(
+            Action::RemoveAccountAssignment {
+                role_name: role.to_string(),
+                permission_set: set.to_string(),
+                user_name: user.to_string(),
+            },
+            crate::config::Mode::Approve,
+            "the user's access to this account through the set, removed on approval",
+        );
+        notes.push(
+            "Identity Center provisions the deny asynchronously; a delegated administrator \
+             cannot change a set provisioned to the management account, which is then \
+             contained by hand"
+                .into(),
+        );
+        human_steps.push(format!(
+            "Reset Identity Center user {user}'s password and MFA, and review their other \
+             assignments."
+        ));
     }
 }
 
