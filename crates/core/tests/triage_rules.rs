@@ -865,6 +865,24 @@ fn attacks_on_firebreak_are_s1_near_misses_are_not() {
         user(),
         json!({"roleName": "fb-ContainRole-1A2B3C", "policyName": "x", "policyDocument": "{}"}),
     ));
+    // The quarantine role, in any account (it is created in every member account too).
+    for event in ["AttachRolePolicy", "PutRolePolicy", "UpdateAssumeRolePolicy"] {
+        assert!(
+            s1(call(
+                "iam.amazonaws.com",
+                event,
+                user(),
+                json!({"roleName": "FirebreakQuarantine", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            ))
+            .contains(&"firebreak-role-changed".to_string())
+        );
+    }
+    none(call(
+        "iam.amazonaws.com",
+        "AttachRolePolicy",
+        user(),
+        json!({"roleName": "FirebreakQuarantineOld", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    ));
     s1(call(
         "guardduty.amazonaws.com",
         "CreateFilter",

@@ -462,6 +462,12 @@ const RESOURCE_FIELDS: [&str; 14] = [
 /// Whether a request names one of Firebreak's own resources: by exact ARN, or by the name the
 /// service takes when the call is made in that resource's account.
 fn targets_firebreak(request: &Value, ctx: &MatchContext<'_>) -> bool {
+    // The quarantine role is Firebreak's in every account (the stack's and every member
+    // role stack's): one given an Allow makes every quarantined instance's profile useful again.
+    let quarantine = format!(
+        "arn:*:iam::*:role/{}",
+        ctx.config.accounts.quarantine_profile
+    );
     let own: Vec<&str> = ctx
         .config
         .stack
@@ -472,6 +478,7 @@ fn targets_firebreak(request: &Value, ctx: &MatchContext<'_>) -> bool {
         .chain([
             ctx.config.stack.pager_topic_arn.as_str(),
             ctx.config.stack.ticket_topic_arn.as_str(),
+            quarantine.as_str(),
         ])
         .filter(|a| !a.is_empty())
         .collect();
