@@ -644,8 +644,13 @@ async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_
             .all(|k| k.status().map(|s| s.as_str()) == Some("Active")),
         "nothing was deactivated yet"
     );
-    // What the failed runs put on the bus goes to page (ignored here), never to contain.
-    assert!(routed_to(&taps.drain().await, "ContainFunction").is_empty());
+    // What the failed runs put on the bus goes to page, never to contain.
+    let after_failures = taps.drain().await;
+    assert!(routed_to(&after_failures, "ContainFunction").is_empty());
+    let failed_page = routed_to(&after_failures, "PageFunction")
+        .into_iter()
+        .find(|e| e["detail-type"] == "Containment Finished")
+        .expect("the failed containment is paged");
 
     // The clock, while the fault lasts: it re-drives, contain fails again, nothing is lost.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -680,6 +685,18 @@ async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_
         "{done}"
     );
     firebreak_testbed::assert_only_key_inactive(&iam, "dev-ci", &leaked).await;
+    // Both results are paged: the failure, then the retry that succeeded (not taken for a
+    // repeat of the first).
+    let done_page = routed_to(&taps.drain().await, "PageFunction")
+        .into_iter()
+        .find(|e| e["detail-type"] == "Containment Finished")
+        .expect("the retry's result goes to page");
+    for event in [&failed_page, &done_page] {
+        let paged = once(&functions["page"], &event.to_string())
+            .await
+            .expect("page");
+        assert_eq!(paged["paged"], true, "{paged}");
+    }
 
     // The containment is finished: the clock leaves it (next hour's run puts nothing).
     let later = firebreak_aws::run::clock::tick(

@@ -1566,4 +1566,28 @@ async fn an_identity_center_user_is_denied_through_the_permission_set_and_releas
         inline.policy_names().is_empty(),
         "the SSO role was never changed"
     );
+
+    // A role only named like Identity Center's (anyone with CreateRole can make one, and pick
+    // its session names) never decides whom Firebreak denies.
+    let forged = "AWSReservedSSO_DataEngineer_fedcba9876543210";
+    seed::role(&iam, forged).await;
+    let forged_id = seed::role_id(&iam, forged).await;
+    let mut e = event("gd-iam-instance-credential-exfiltration-outside-aws.json");
+    e["detail"]["id"] = "forgedsso0000000000000000000000".into();
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    e["detail"]["type"] = "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".into();
+    let details = &mut e["detail"]["resource"]["accessKeyDetails"];
+    details["userName"] = forged.into();
+    details["principalId"] = format!("{forged_id}:alice@example.com").into();
+    let mut config = w.config();
+    config.accounts.identity_center_account = HOME_ACCOUNT.into();
+    config.accounts.identity_center_region = "us-east-1".into();
+    let (_, r) = w.incident(config, false, &e).await;
+    assert!(
+        matches!(status_of(&r, "deny_identity_center_user"), Status::Skipped { why } if why.contains("not Identity Center's")),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(policy().await, original, "the set is untouched");
 }

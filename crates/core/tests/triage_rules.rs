@@ -866,7 +866,11 @@ fn attacks_on_firebreak_are_s1_near_misses_are_not() {
         json!({"roleName": "fb-ContainRole-1A2B3C", "policyName": "x", "policyDocument": "{}"}),
     ));
     // The quarantine role, in any account (it is created in every member account too).
-    for event in ["AttachRolePolicy", "PutRolePolicy", "UpdateAssumeRolePolicy"] {
+    for event in [
+        "AttachRolePolicy",
+        "PutRolePolicy",
+        "UpdateAssumeRolePolicy",
+    ] {
         assert!(
             s1(call(
                 "iam.amazonaws.com",

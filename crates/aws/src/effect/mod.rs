@@ -389,11 +389,15 @@ impl Responder {
                         )),
                     }
                 }
-                Action::DenyIdentityCenterUser { permission_set, user_name, .. } => {
+                Action::DenyIdentityCenterUser { role_name, permission_set, user_name } => {
+                    if let Some(why) = not_identity_centers(c, role_name).await? {
+                        return Ok(skipped(why));
+                    }
                     let ic = self.identity_center(incident).await?;
                     let (sso, set_arn, user_id) = ic.find(permission_set, user_name).await?;
                     let sid = identity_center::deny_sid(incident.id.as_str());
-                    let (original, status) = identity_center::deny_user(&sso, &ic.instance, &set_arn, &sid, &user_id).await?;
+                    let original = identity_center::deny_user(&sso, &ic.instance, &set_arn, &sid, &user_id).await?;
+                    // Recorded once written: a provisioning that fails leaves it for release.
                     run.changes.push(Change::PermissionSetDenied {
                         account: ic.account.clone(),
                         region: ic.region.clone(),
@@ -402,13 +406,17 @@ impl Responder {
                         sid: sid.clone(),
                         original,
                     });
+                    let status = identity_center::provision(&sso, &ic.instance, &set_arn).await?;
                     done(format!(
                         "{sid} denies user {user_name} ({user_id}) in permission set {permission_set} \
                          ({set_arn}), merged into its inline policy; provisioning to every account it \
                          is provisioned to: {status} (sessions are denied once it completes)"
                     ))
                 }
-                Action::RemoveAccountAssignment { permission_set, user_name, .. } => {
+                Action::RemoveAccountAssignment { role_name, permission_set, user_name } => {
+                    if let Some(why) = not_identity_centers(c, role_name).await? {
+                        return Ok(skipped(why));
+                    }
                     let ic = self.identity_center(incident).await?;
                     let (sso, set_arn, user_id) = ic.find(permission_set, user_name).await?;
                     if identity_center::remove_assignment(&sso, &ic.instance, &set_arn, &incident.account, &user_id).await? {
@@ -1023,6 +1031,23 @@ pub(crate) async fn modify_shares(
 }
 
 /// The clients of a response's two kinds of action.
+/// Why `role` is not Identity Center's, when it is not: IAM Identity Center creates its roles
+/// under `/aws-reserved/sso.amazonaws.com/`, a path no one else can use; a role only named like
+/// one (anyone with CreateRole can name a role `AWSReservedSSO_…`, and pick its session names)
+/// must not decide which Identity Center user Firebreak denies.
+async fn not_identity_centers(c: &Clients, role: &str) -> Result<Option<String>, AwsError> {
+    let path = iam::role_path(&c.iam, role).await?;
+    Ok((!path.starts_with(IDENTITY_CENTER_PATH)).then(|| {
+        format!(
+            "role {role} is at path {path}, not {IDENTITY_CENTER_PATH}: not Identity Center's, so \
+             its session name names no Identity Center user; contain it by hand"
+        )
+    }))
+}
+
+/// Where IAM Identity Center creates its roles.
+const IDENTITY_CENTER_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
+
 /// Identity Center where it is administered: its account, home region, instance and clients.
 pub(crate) struct IdentityCenter {
     pub(crate) account: String,

@@ -26,8 +26,8 @@
 //! Given a [`Redrive`], a run also re-drives containment left unfinished: an incident whose
 //! contain stage holds a stale claim without `.done` (a transient failure kept it open, or the
 //! function died) is put on Firebreak's bus again as `Containment Retry`, once an hour (a
-//! `clock/redrive/<hour>/<id>` claim), for [`REDRIVE_FOR`] after it opened and while it is not
-//! closed. GuardDuty re-emits only on a new occurrence and a CloudTrail incident never
+//! `clock/redrive/<hour>/<id>` claim), for [`REDRIVE_FOR`] after it opened, while it is
+//! neither closed nor released in part. GuardDuty re-emits only on a new occurrence and a CloudTrail incident never
 //! re-emits, so without this a containment that failed past Lambda's retries stays undone. Such
 //! an incident stays in the index until its containment finishes.
 
@@ -303,7 +303,12 @@ async fn containment(
         .iter()
         .find(|e| matches!(e.entry, Entry::Opened { .. }))
         .map_or(now, |e| e.at);
-    if record.is_closed() || now - opened_at > REDRIVE_FOR {
+    // A release (of any step) means a human took the incident over: containment is theirs.
+    let released = record
+        .entries
+        .iter()
+        .any(|e| matches!(e.entry, Entry::Release { .. }));
+    if record.is_closed() || released || now - opened_at > REDRIVE_FOR {
         return Ok(false);
     }
     let claimed_at = match store.claim(&record.id, CONTAIN_STEP).await? {

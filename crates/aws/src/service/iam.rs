@@ -65,6 +65,14 @@ pub async fn role_id(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, Aw
         .ok_or_else(|| AwsError::new("NoSuchEntity", format!("role {role} was not returned")))
 }
 
+/// The role's path (`/`, `/aws-reserved/sso.amazonaws.com/eu-west-1/`, …).
+pub async fn role_path(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, AwsError> {
+    let r = iam.get_role().role_name(role).send().await.aws()?;
+    r.role()
+        .map(|r| r.path().to_string())
+        .ok_or_else(|| AwsError::new("NoSuchEntity", format!("role {role} was not returned")))
+}
+
 /// The most session-revoking policies Firebreak keeps on one role: each takes about 300 of the
 /// 10,240 characters of inline policy a role may hold, and the whole-role revoke and the role's
 /// owner need room too.

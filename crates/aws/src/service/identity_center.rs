@@ -6,7 +6,7 @@
 //! into the policy as it is, and the policy before is kept (byte for byte) for the release.
 
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
-use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, TargetType};
+use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, ProvisioningStatus, TargetType};
 use aws_smithy_types::Document;
 use serde_json::{Value, json};
 
@@ -265,16 +265,57 @@ pub async fn provision(
         .map_or_else(|| "requested".to_string(), |s| s.as_str().to_lowercase()))
 }
 
-/// Merges the deny `sid` for `user_id` into the set's inline policy and provisions the set;
-/// the policy before (without any earlier statement `sid`, which only an earlier attempt of
-/// this incident wrote).
+/// The accounts where the set's latest definition is not provisioned: provisioning now would
+/// push whatever changed in it since (a policy attached, an Allow added) along with Firebreak's
+/// deny.
+pub async fn unprovisioned_accounts(
+    sso: &aws_sdk_ssoadmin::Client,
+    instance: &Instance,
+    set_arn: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut accounts = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = sso
+            .list_accounts_for_provisioned_permission_set()
+            .instance_arn(&instance.arn)
+            .permission_set_arn(set_arn)
+            .provisioning_status(ProvisioningStatus::LatestPermissionSetNotProvisioned)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .aws()?;
+        accounts.extend(page.account_ids().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(accounts),
+        }
+    }
+}
+
+/// Merges the deny `sid` for `user_id` into the set's inline policy (not yet provisioned) and
+/// reads it back; the policy before (without any earlier statement `sid`, which only an earlier
+/// attempt of this incident wrote). Refused, before anything is written, when the set has
+/// changes not provisioned yet: Firebreak's provisioning would push them too.
 pub async fn deny_user(
     sso: &aws_sdk_ssoadmin::Client,
     instance: &Instance,
     set_arn: &str,
     sid: &str,
     user_id: &str,
-) -> Result<(Option<String>, String), AwsError> {
+) -> Result<Option<String>, AwsError> {
+    let pending = unprovisioned_accounts(sso, instance, set_arn).await?;
+    if !pending.is_empty() {
+        return Err(AwsError::new(
+            "SetNotProvisioned",
+            format!(
+                "{set_arn} has changes not provisioned to {} account(s) ({}): provisioning the \
+                 deny would push them too; provision or revert them, then approve again",
+                pending.len(),
+                pending.join(", ")
+            ),
+        ));
+    }
     let now = inline_policy(sso, instance, set_arn).await?;
     let original = match &now {
         Some(text) if holds(text, sid) => without(text, sid)?,
@@ -282,8 +323,15 @@ pub async fn deny_user(
     };
     let policy = merged(original.as_deref(), sid, user_id)?;
     put_policy(sso, instance, set_arn, Some(&policy)).await?;
-    let status = provision(sso, instance, set_arn).await?;
-    Ok((original, status))
+    // Another writer between the read and the write would have replaced the statement.
+    let back = inline_policy(sso, instance, set_arn).await?;
+    if !back.as_deref().is_some_and(|p| holds(p, sid)) {
+        return Err(AwsError::new(
+            "PolicyOverwritten",
+            format!("{set_arn}'s inline policy no longer holds {sid} when read back"),
+        ));
+    }
+    Ok(original)
 }
 
 /// Takes the deny `sid` out of the set's inline policy: the original, byte for byte, when the
@@ -307,9 +355,16 @@ pub async fn restore_policy(
         )));
     }
     let rest = without(&now, sid)?;
+    // Compared as parsed statements: one statement object and a list of one are the same.
+    let normal = |text: &str| {
+        parse(text).ok().map(|mut p| {
+            p["Statement"] = Value::Array(statements(&p));
+            p
+        })
+    };
     let untouched = match (&rest, original) {
         (None, None) => true,
-        (Some(r), Some(o)) => parse(r).ok() == parse(o).ok(),
+        (Some(r), Some(o)) => normal(r) == normal(o),
         _ => false,
     };
     let (put, how) = if untouched {
@@ -324,7 +379,8 @@ pub async fn restore_policy(
     )))
 }
 
-/// Removes user `user_id`'s assignment of the set to `account`; false when there was none.
+/// Removes user `user_id`'s assignment of the set to `account` (the deletion runs on
+/// asynchronously; a failure AWS reports at once is an error); false when there was none.
 pub async fn remove_assignment(
     sso: &aws_sdk_ssoadmin::Client,
     instance: &Instance,
@@ -335,7 +391,8 @@ pub async fn remove_assignment(
     if !assigned(sso, instance, set_arn, account, user_id).await? {
         return Ok(false);
     }
-    sso.delete_account_assignment()
+    let out = sso
+        .delete_account_assignment()
         .instance_arn(&instance.arn)
         .target_id(account)
         .target_type(TargetType::AwsAccount)
@@ -345,6 +402,10 @@ pub async fn remove_assignment(
         .send()
         .await
         .aws()?;
+    let status = out.account_assignment_deletion_status();
+    if let Some(reason) = status.and_then(|s| s.failure_reason()) {
+        return Err(AwsError::new("AssignmentNotDeleted", reason.to_string()));
+    }
     Ok(true)
 }
 

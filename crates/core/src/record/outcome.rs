@@ -81,6 +81,8 @@ impl Status {
                     | "SlowDown"
                     | "ServiceUnavailable"
                     | "ServiceUnavailableException"
+                    // Identity Center: another operation on the same set is running.
+                    | "ConflictException"
                     | "InternalError"
                     | "InternalFailure"
                     | "InternalServerError"
