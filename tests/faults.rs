@@ -117,6 +117,31 @@ async fn every_action_is_done_or_reported_failed_and_no_evidence_is_lost_under_f
     }
 }
 
+/// SDK configuration through `proxy` as `creds`: the SDK's standard retries (`attempts`
+/// attempts, backoff honouring throttling) with a short base delay, and a one-second attempt
+/// timeout so a hung connection is given up.
+async fn through(
+    proxy: &FaultProxy,
+    creds: &aws_credential_types::Credentials,
+    attempts: u32,
+) -> SdkConfig {
+    sdk_for(&proxy.endpoint())
+        .await
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(Duration::from_millis(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(1))
+                .build(),
+        )
+        .build()
+}
+
 /// The four incidents at one fault rate, on a fresh emulator.
 async fn run(rate: f64, seed: u64) -> Tally {
     let world = World::new().await;
@@ -131,23 +156,7 @@ async fn run(rate: f64, seed: u64) -> Tally {
         .await
         .expect("start the proxy");
     let creds = moto.home_credentials().await;
-    // The SDK's standard retries (3 attempts, backoff honouring throttling), with a short base
-    // delay and a one-second attempt timeout so a hung connection is given up.
-    let faulty = sdk_for(&proxy.endpoint())
-        .await
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(20)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(1))
-                .build(),
-        )
-        .build();
+    let faulty = through(&proxy, &creds, 3).await;
     let env = function_env(moto, &creds, stack, BUS);
     let mut functions = contexts(&env, &faulty);
     for ctx in functions.values_mut() {
@@ -596,16 +605,7 @@ async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_
     .await
     .expect("start the proxy");
     let creds = moto.home_credentials().await;
-    let faulty = sdk_for(&proxy.endpoint())
-        .await
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(Duration::from_millis(10)),
-        )
-        .build();
+    let faulty = through(&proxy, &creds, 2).await;
     let env = function_env(moto, &creds, stack, BUS);
     let mut functions = contexts(&env, &faulty);
     for ctx in functions.values_mut() {

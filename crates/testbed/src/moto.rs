@@ -203,6 +203,27 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// A call without a body to the emulator's control API (`/moto-api/...`, its request
+    /// recorder among them); the answer's body.
+    pub fn control(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to the emulator");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write to the emulator");
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .expect("read the emulator's answer");
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// A bare HTTP/1.1 POST of a JSON body to the emulator; the status line.
 fn post(url: &str, body: &str) -> String {
     use std::io::{Read, Write};

@@ -6,8 +6,6 @@
 //! bench's, not Firebreak's, and are left out). Beside it, one emulator round trip measured in
 //! the same run.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Instant;
 
 use firebreak_testbed::eventbridge::Taps;
@@ -18,25 +16,9 @@ use serde_json::Value;
 
 const BUS: &str = "firebreak-bus";
 
-/// A plain HTTP/1.1 call to the emulator's control API.
-fn moto_api(endpoint: &str, method: &str, path: &str) -> String {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("emulator");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
 /// Firebreak's requests recorded so far, in order.
-fn firebreak_requests(endpoint: &str) -> Vec<Value> {
-    moto_api(endpoint, "GET", "/moto-api/recorder/download-recording")
+fn firebreak_requests(moto: &Moto) -> Vec<Value> {
+    moto.control("GET", "/moto-api/recorder/download-recording")
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|r| !is_the_benchs(r))
@@ -149,8 +131,8 @@ async fn main() {
             .collect();
         assert_eq!(delivered.len(), 1, "one rule routes the finding to triage");
 
-        moto_api(&moto.endpoint, "POST", "/moto-api/recorder/reset-recording");
-        moto_api(&moto.endpoint, "POST", "/moto-api/recorder/start-recording");
+        moto.control("POST", "/moto-api/recorder/reset-recording");
+        moto.control("POST", "/moto-api/recorder/start-recording");
         let t = Instant::now();
         let opened = functions["triage"]
             .handle(&delivered[0].to_string(), collector("triage"))
@@ -159,7 +141,7 @@ async fn main() {
         assert_eq!(opened["decision"], "Incident Opened", "{opened}");
         // Where triage's requests end: contain starts from its PutEvents (on AWS, triage's
         // last writes and contain's first reads overlap).
-        let by_triage = firebreak_requests(&moto.endpoint).len();
+        let by_triage = firebreak_requests(&moto).len();
         let to_contain: Vec<Value> = taps
             .drain()
             .await
@@ -177,8 +159,8 @@ async fn main() {
             .await
             .expect("contain");
         let wall = t.elapsed().as_secs_f64() * 1000.0;
-        moto_api(&moto.endpoint, "POST", "/moto-api/recorder/stop-recording");
-        let firebreak = firebreak_requests(&moto.endpoint);
+        moto.control("POST", "/moto-api/recorder/stop-recording");
+        let firebreak = firebreak_requests(&moto);
         let put = firebreak[..by_triage]
             .iter()
             .position(|r| describe(r) == "AWSEvents.PutEvents")

@@ -2,8 +2,6 @@
 //! Per playbook: the median wall time of repeated runs, and the AWS calls the emulator recorded.
 //! Beside it, the baseline of the same run: one emulator round trip (sts:GetCallerIdentity).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use firebreak_aws::{Clients, Responder};
@@ -11,22 +9,6 @@ use firebreak_core::{Decision, Mode, Status, Triage};
 use firebreak_testbed::moto::{HOME_ACCOUNT, Moto};
 use firebreak_testbed::{event, seed};
 use serde_json::Value;
-
-/// A plain HTTP/1.1 call to the emulator's control API.
-fn moto_api(endpoint: &str, method: &str, path: &str) -> String {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("emulator");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -136,8 +118,8 @@ async fn main() {
                 e["detail"]["service"]["count"] = 1.into();
             }
             let text = e.to_string();
-            moto_api(&moto.endpoint, "POST", "/moto-api/recorder/reset-recording");
-            moto_api(&moto.endpoint, "POST", "/moto-api/recorder/start-recording");
+            moto.control("POST", "/moto-api/recorder/reset-recording");
+            moto.control("POST", "/moto-api/recorder/start-recording");
             let t = Instant::now();
             let Decision::Incident(incident) = triage.triage_json(&text).unwrap() else {
                 panic!("{playbook}: ignored")
@@ -167,12 +149,8 @@ async fn main() {
                 assert!(t.elapsed() < Duration::from_secs(30), "{playbook}: no page");
             }
             times.push(t.elapsed().as_secs_f64() * 1000.0);
-            moto_api(&moto.endpoint, "POST", "/moto-api/recorder/stop-recording");
-            let recording = moto_api(
-                &moto.endpoint,
-                "GET",
-                "/moto-api/recorder/download-recording",
-            );
+            moto.control("POST", "/moto-api/recorder/stop-recording");
+            let recording = moto.control("GET", "/moto-api/recorder/download-recording");
             // Requests made by Firebreak, not the bench's own queue polling.
             calls = recording
                 .lines()
