@@ -170,8 +170,6 @@ async fn record(
                 } else {
                     DetailType::IncidentUpdated
                 };
-                // Logged before the notice: a failure here is retried, and the entry's hash
-                // makes the retry's append a no-op if this one got through.
                 let entry = if opens {
                     Entry::opened(incident, &event_key)
                 } else {
@@ -179,9 +177,6 @@ async fn record(
                         event_key: event_key.clone(),
                     }
                 };
-                log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
-                    .await
-                    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
                 let notice = IncidentNotice {
                     incident_id: id.clone(),
                     severity: incident.severity,
@@ -194,11 +189,19 @@ async fn record(
                         .iter()
                         .any(|a| a.mode == Mode::Auto && Stage::Contain.owns(&a.action)),
                 };
+                // Containment first: the notice goes out as soon as the source event and the
+                // opening are locked, and the log entry (and the clock's mark) follows. A failed
+                // append fails the invocation before the claim is finished, so the retry puts the
+                // notice again (each stage runs once behind its own claim) and appends again (the
+                // entry's hash makes a repeat a no-op): the entry is never dropped.
                 let event_id = ctx
                     .bus
                     .put(detail_type, &notice, &[])
                     .await
                     .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
+                log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
+                    .await
+                    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
                 Ok(Then::Finish((detail_type, event_id)))
             },
         )
