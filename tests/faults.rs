@@ -714,3 +714,61 @@ async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_
     .expect("the next hour's clock");
     assert!(later.redriven.is_empty(), "{:?}", later.redriven);
 }
+
+/// Triage announces an incident before it logs the opening (containment first): when the log
+/// append then fails, the stages are already running, so the invocation fails for a retry
+/// without the degraded page (which would tell responders nothing runs); the retry logs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_incident_whose_log_append_fails_is_retried_without_the_degraded_page() {
+    let world = World::new().await;
+    let (moto, direct, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(direct, BUS).await;
+    let iam = aws_sdk_iam::Client::new(direct);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
+    // S3 throttles every write under an incident's log; everything else passes.
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        Faults {
+            throttle: 1.0,
+            only: Some("/log/"),
+            ..Faults::none()
+        },
+    )
+    .await
+    .expect("start the proxy");
+    let creds = moto.home_credentials().await;
+    let env = function_env(moto, &creds, stack, BUS);
+    let mut functions = contexts(&env, &through(&proxy, &creds, 2).await);
+    for ctx in functions.values_mut() {
+        ctx.stale_after = chrono::Duration::milliseconds(500);
+    }
+    taps.put(false, &iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT))
+        .await;
+    let to_triage = routed_to(&taps.drain().await, "TriageFunction");
+    match once(&functions["triage"], &to_triage[0].to_string()).await {
+        Err(FunctionError::Retry(why)) => assert!(why.contains("is on the bus"), "{why}"),
+        other => panic!("triage did not fail for a retry: {other:?}"),
+    }
+    let routed = taps.drain().await;
+    assert_eq!(routed_to(&routed, "ContainFunction").len(), 1, "announced");
+    let sqs = aws_sdk_sqs::Client::new(direct);
+    assert!(
+        firebreak_testbed::eventbridge::drain_queue(&sqs, &stack.queue_url)
+            .await
+            .is_empty(),
+        "no degraded page"
+    );
+    // The fault clears; the retry logs the opening and finishes the record.
+    proxy.set_faults(Faults::none());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let answer = once(&functions["triage"], &to_triage[0].to_string())
+        .await
+        .expect("the retry");
+    assert_eq!(answer["decision"], "Incident Opened", "{answer}");
+    let id = firebreak_core::IncidentId::parse(answer["incident_id"].as_str().unwrap_or(""))
+        .expect("an incident id");
+    let record = firebreak_aws::store::log::record(functions["triage"].evidence(), &id)
+        .await
+        .expect("the log");
+    assert!(record.opening.is_some(), "the opening is logged");
+}

@@ -87,7 +87,7 @@ pub async fn triage(
     // Boxed: the recording future is deep, and every function binary holds every handler.
     match Box::pin(record(ctx, &event, raw, &incident, &collector)).await {
         Ok(Recorded::Done(answer)) => Ok(answer),
-        Ok(Recorded::Busy(why)) => Err(FunctionError::Retry(why)),
+        Ok(Recorded::Busy(why) | Recorded::Announced(why)) => Err(FunctionError::Retry(why)),
         // Nothing downstream runs until a retry records the incident: page what is known now,
         // straight to SNS, then fail so the event is retried for the evidence.
         Err(e) => {
@@ -103,6 +103,9 @@ enum Recorded {
     Done(Value),
     /// Another delivery of the same event holds its claim.
     Busy(String),
+    /// Announced on the bus (the stages run), but what follows (the log entry, the claim's
+    /// `.done`) failed: retried, with no degraded page.
+    Announced(String),
 }
 
 /// Sends the degraded page of an incident triage could not record; a page SNS refuses too is
@@ -199,10 +202,12 @@ async fn record(
                     .put(detail_type, &notice, &[])
                     .await
                     .map_err(|e| FunctionError::aws("putting the incident on the bus", e))?;
-                log::append(ctx.evidence(), id, &collector.identity, vec![entry], now)
-                    .await
-                    .map_err(|e| FunctionError::aws("appending to the incident log", e))?;
-                Ok(Then::Finish((detail_type, event_id)))
+                // Announced: the stages are running, so a failure from here on is retried
+                // without the degraded page (which tells responders nothing runs).
+                match log::append(ctx.evidence(), id, &collector.identity, vec![entry], now).await {
+                    Ok(_) => Ok(Then::Finish((detail_type, event_id, None))),
+                    Err(e) => Ok(Then::KeepOpen((detail_type, event_id, Some(e)))),
+                }
             },
         )
         .await?;
@@ -217,9 +222,23 @@ async fn record(
                 "another delivery of {event_key} is being processed"
             )));
         }
-        Once::Ran { value, finished } => {
-            finished.map_err(|e| FunctionError::aws("closing the event record", e))?;
-            value
+        Once::Ran {
+            value: (detail_type, event_id, unlogged),
+            finished,
+        } => {
+            let after = unlogged
+                .map(|e| format!("appending to the incident log: {e}"))
+                .or_else(|| {
+                    finished
+                        .err()
+                        .map(|e| format!("closing the event record: {e}"))
+                });
+            if let Some(why) = after {
+                return Ok(Recorded::Announced(format!(
+                    "{id} is on the bus (bus event {event_id}) but {why}: retried"
+                )));
+            }
+            (detail_type, event_id)
         }
     };
     Ok(Recorded::Done(json!({
