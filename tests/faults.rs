@@ -582,36 +582,66 @@ fn routed_to(routed: &[(String, String, Value)], function: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A containment that failed on a transient error, past the SDK's retries and Lambda's, is not
-/// left undone: the contain step stays open, the hourly clock finds it and puts a `Containment
-/// Retry` on Firebreak's bus (routed to contain only, once an hour), and contain then does it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_again() {
-    let world = World::new().await;
-    let (moto, direct, stack) = (&world.moto, &world.sdk, &world.stack);
-    let taps = Taps::install(direct, BUS).await;
-    let iam = aws_sdk_iam::Client::new(direct);
-    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
+/// A fresh emulator with Firebreak's bus tapped, user `dev-ci` with two keys, and every function
+/// in-process through a proxy that throttles each request holding `only`.
+struct Aimed {
+    world: World,
+    taps: Taps,
+    proxy: FaultProxy,
+    functions: std::collections::BTreeMap<&'static str, Context>,
+    iam: aws_sdk_iam::Client,
+    leaked: String,
+}
 
-    // IAM throttles every UpdateAccessKey; everything else passes.
+async fn aimed(only: &'static str) -> Aimed {
+    let world = World::new().await;
+    let taps = Taps::install(&world.sdk, BUS).await;
+    let iam = aws_sdk_iam::Client::new(&world.sdk);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
     let proxy = FaultProxy::start(
-        &moto.endpoint,
+        &world.moto.endpoint,
         Faults {
             throttle: 1.0,
-            only: Some("Action=UpdateAccessKey"),
+            only: Some(only),
             ..Faults::none()
         },
     )
     .await
     .expect("start the proxy");
-    let creds = moto.home_credentials().await;
-    let faulty = through(&proxy, &creds, 2).await;
-    let env = function_env(moto, &creds, stack, BUS);
-    let mut functions = contexts(&env, &faulty);
+    let creds = world.moto.home_credentials().await;
+    let env = function_env(&world.moto, &creds, &world.stack, BUS);
+    let mut functions = contexts(&env, &through(&proxy, &creds, 2).await);
     for ctx in functions.values_mut() {
         ctx.stale_after = chrono::Duration::milliseconds(500);
     }
-    let scheduled = r#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#;
+    Aimed {
+        world,
+        taps,
+        proxy,
+        functions,
+        iam,
+        leaked,
+    }
+}
+
+const SCHEDULED: &str =
+    r#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#;
+
+/// A containment that failed on a transient error, past the SDK's retries and Lambda's, is not
+/// left undone: the contain step stays open, the hourly clock finds it and puts a `Containment
+/// Retry` on Firebreak's bus (routed to contain only, once an hour), and contain then does it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_again() {
+    // IAM throttles every UpdateAccessKey; everything else passes.
+    let Aimed {
+        world: _world,
+        taps,
+        proxy,
+        functions,
+        iam,
+        leaked,
+    } = aimed("Action=UpdateAccessKey").await;
+    let scheduled = SCHEDULED;
 
     taps.put(false, &iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT))
         .await;
@@ -720,28 +750,16 @@ async fn a_containment_that_failed_transiently_is_done_when_the_clock_drives_it_
 /// without the degraded page (which would tell responders nothing runs); the retry logs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announced_incident_whose_log_append_fails_is_retried_without_the_degraded_page() {
-    let world = World::new().await;
-    let (moto, direct, stack) = (&world.moto, &world.sdk, &world.stack);
-    let taps = Taps::install(direct, BUS).await;
-    let iam = aws_sdk_iam::Client::new(direct);
-    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
     // S3 throttles every write under an incident's log; everything else passes.
-    let proxy = FaultProxy::start(
-        &moto.endpoint,
-        Faults {
-            throttle: 1.0,
-            only: Some("/log/"),
-            ..Faults::none()
-        },
-    )
-    .await
-    .expect("start the proxy");
-    let creds = moto.home_credentials().await;
-    let env = function_env(moto, &creds, stack, BUS);
-    let mut functions = contexts(&env, &through(&proxy, &creds, 2).await);
-    for ctx in functions.values_mut() {
-        ctx.stale_after = chrono::Duration::milliseconds(500);
-    }
+    let Aimed {
+        world,
+        taps,
+        proxy,
+        functions,
+        leaked,
+        ..
+    } = aimed("/log/").await;
+    let (direct, stack) = (&world.sdk, &world.stack);
     taps.put(false, &iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT))
         .await;
     let to_triage = routed_to(&taps.drain().await, "TriageFunction");
@@ -771,4 +789,53 @@ async fn an_announced_incident_whose_log_append_fails_is_retried_without_the_deg
         .await
         .expect("the log");
     assert!(record.opening.is_some(), "the opening is logged");
+}
+
+/// A release is a human taking the incident over: the clock no longer re-drives a containment
+/// left unfinished once any release step is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_leaves_a_released_incident_to_its_humans() {
+    let Aimed {
+        world,
+        taps,
+        proxy: _proxy,
+        functions,
+        leaked,
+        ..
+    } = aimed("Action=UpdateAccessKey").await;
+    taps.put(false, &iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT))
+        .await;
+    let to_triage = routed_to(&taps.drain().await, "TriageFunction");
+    let opened = once(&functions["triage"], &to_triage[0].to_string())
+        .await
+        .expect("triage");
+    let id = firebreak_core::IncidentId::parse(opened["incident_id"].as_str().unwrap_or(""))
+        .expect("an incident id");
+    let to_contain = routed_to(&taps.drain().await, "ContainFunction");
+    // The key fails; the sessions' revocation is done, so a release has something to undo.
+    assert!(matches!(
+        once(&functions["contain"], &to_contain[0].to_string()).await,
+        Err(FunctionError::Retry(_))
+    ));
+    let config = world.config();
+    let released = firebreak_aws::run::release::release(
+        &world.responder_with(config.clone(), false),
+        &firebreak_core::Triage::new(config).expect("rules"),
+        &id,
+        firebreak_core::record::release::Options::default(),
+    )
+    .await
+    .expect("release");
+    assert!(
+        released
+            .outcomes
+            .iter()
+            .any(|o| matches!(o.status, firebreak_core::Status::Done { .. })),
+        "{:?}",
+        released.outcomes
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let tick = once(&functions["clock"], SCHEDULED).await.expect("clock");
+    assert_eq!(tick["redriven"], serde_json::json!([]), "{tick}");
+    assert!(routed_to(&taps.drain().await, "ContainFunction").is_empty());
 }
