@@ -85,6 +85,8 @@ pub(crate) struct Run {
     pub(crate) changes: Vec<Change>,
     /// Each instance's profile before this response gave it the quarantine profile.
     pub(crate) replaced_profiles: std::collections::HashMap<String, String>,
+    /// Each role's ARN as IAM holds it (with its path), as the guard read it.
+    pub(crate) role_arns: std::collections::HashMap<String, String>,
 }
 
 impl Run {
@@ -97,6 +99,7 @@ impl Run {
             evidence_failed: None,
             changes: Vec::new(),
             replaced_profiles: Default::default(),
+            role_arns: Default::default(),
         }
     }
 }
@@ -157,7 +160,7 @@ impl Responder {
         now: DateTime<Utc>,
         run: &mut Run,
     ) -> Status {
-        match self.guard(target, incident, action).await {
+        match self.guard(target, incident, action, run).await {
             Some(why) => Status::Skipped { why },
             None if self.dry_run || (incident.drill && action.is_containment()) => Status::DryRun {
                 would: action.would(),
@@ -288,13 +291,21 @@ impl Responder {
         target: Result<&Clients, &AwsError>,
         incident: &Incident,
         action: &Action,
+        run: &mut Run,
     ) -> Option<String> {
         let touches = action.facts().touches;
         let arn = touches.arn(&incident.partition, &incident.account, &incident.region)?;
         // For an IAM user or role, the ARN IAM holds (with its path) is judged too.
         let real = match (touches, target) {
             (Touches::IamUser(name), Ok(c)) => iam_arn(c, IamKind::User, name).await,
-            (Touches::IamRole(name), Ok(c)) => iam_arn(c, IamKind::Role, name).await,
+            (Touches::IamRole(name), Ok(c)) => {
+                let real = iam_arn(c, IamKind::Role, name).await;
+                // Kept for the action itself: its path is what it needs to know of the role.
+                if let Some(arn) = &real {
+                    run.role_arns.insert(name.to_string(), arn.clone());
+                }
+                real
+            }
             (
                 Touches::IamUser(_)
                 | Touches::IamRole(_)
@@ -390,7 +401,7 @@ impl Responder {
                     }
                 }
                 Action::DenyIdentityCenterUser { role_name, permission_set, user_name } => {
-                    if let Some(why) = not_identity_centers(c, role_name).await? {
+                    if let Some(why) = not_identity_centers(c, run, role_name).await? {
                         return Ok(skipped(why));
                     }
                     let ic = self.identity_center(incident).await?;
@@ -414,7 +425,7 @@ impl Responder {
                     ))
                 }
                 Action::RemoveAccountAssignment { role_name, permission_set, user_name } => {
-                    if let Some(why) = not_identity_centers(c, role_name).await? {
+                    if let Some(why) = not_identity_centers(c, run, role_name).await? {
                         return Ok(skipped(why));
                     }
                     let ic = self.identity_center(incident).await?;
@@ -1035,8 +1046,21 @@ pub(crate) async fn modify_shares(
 /// under `/aws-reserved/sso.amazonaws.com/`, a path no one else can use; a role only named like
 /// one (anyone with CreateRole can name a role `AWSReservedSSO_…`, and pick its session names)
 /// must not decide which Identity Center user Firebreak denies.
-async fn not_identity_centers(c: &Clients, role: &str) -> Result<Option<String>, AwsError> {
-    let path = iam::role_path(&c.iam, role).await?;
+/// The role's ARN as the guard read it is used; IAM is asked again only when the guard could not
+/// read it.
+async fn not_identity_centers(
+    c: &Clients,
+    run: &Run,
+    role: &str,
+) -> Result<Option<String>, AwsError> {
+    let path = match run.role_arns.get(role) {
+        Some(arn) => arn
+            .split_once(":role")
+            .and_then(|(_, rest)| rest.rsplit_once('/'))
+            .map(|(path, _)| format!("{path}/"))
+            .unwrap_or_default(),
+        None => iam::role_path(&c.iam, role).await?,
+    };
     Ok((!path.starts_with(IDENTITY_CENTER_PATH)).then(|| {
         format!(
             "role {role} is at path {path}, not {IDENTITY_CENTER_PATH}: not Identity Center's, so \
