@@ -18,6 +18,7 @@ mod hunt;
 mod lambda;
 mod lifecycle;
 mod loud_failures;
+mod memory;
 mod patterns;
 mod release;
 mod report_browser;

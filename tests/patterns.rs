@@ -558,14 +558,17 @@ fn the_template_and_the_functions_agree() {
         .keys()
         .filter_map(|k| k.as_str().map(String::from))
         .collect();
-    // The clock's self-check reads its own FIREBREAK_WIRING_* beside the shared variables.
-    given.extend(
-        t["Resources"]["ClockFunction"]["Properties"]["Environment"]["Variables"]
-            .as_mapping()
-            .into_iter()
-            .flat_map(|m| m.keys())
-            .filter_map(|k| k.as_str().map(String::from)),
-    );
+    // The clock's self-check reads its own FIREBREAK_WIRING_* beside the shared variables, and
+    // preserve its memory step's FIREBREAK_MEMORY_*.
+    for function in ["ClockFunction", "PreserveFunction"] {
+        given.extend(
+            t["Resources"][function]["Properties"]["Environment"]["Variables"]
+                .as_mapping()
+                .into_iter()
+                .flat_map(|m| m.keys())
+                .filter_map(|k| k.as_str().map(String::from)),
+        );
+    }
     let read: BTreeSet<String> = firebreak_lambda::settings::VARIABLES
         .iter()
         .map(|(name, _)| name.to_string())

@@ -211,7 +211,16 @@ pub struct Evidence {
     pub retention_days: u32,
     /// Object Lock mode of evidence objects.
     pub lock_mode: LockMode,
+    /// The SHA-256 (hex) of the memory capture tool (AVML, x86_64 Linux) stored in the evidence
+    /// bucket at `tools/avml`; an instance runs only a tool with exactly this hash. Empty: no
+    /// memory is captured (each instance incident says so).
+    pub memory_tool_sha256: String,
+    /// The bound on one instance's memory capture and upload, in seconds (30–600).
+    pub memory_seconds: u32,
 }
+
+/// Where the memory capture tool is kept in the evidence bucket.
+pub const MEMORY_TOOL_KEY: &str = "tools/avml";
 
 /// S3 Object Lock mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +301,8 @@ impl Default for Evidence {
         Evidence {
             retention_days: MIN_RETENTION_DAYS,
             lock_mode: LockMode::Compliance,
+            memory_tool_sha256: String::new(),
+            memory_seconds: 300,
         }
     }
 }
@@ -382,6 +393,24 @@ impl Config {
 
     /// Checks values that types cannot: retention floor, pattern shapes, AMI ids.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let tool = &self.evidence.memory_tool_sha256;
+        if !tool.is_empty()
+            && (tool.len() != 64 || !tool.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            return Err(ConfigError::Invalid {
+                key: "evidence.memory_tool_sha256".into(),
+                message: "a SHA-256 is 64 lower-case hex digits".into(),
+            });
+        }
+        if !(30..=600).contains(&self.evidence.memory_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "evidence.memory_seconds".into(),
+                message: format!(
+                    "{} s is outside 30-600 s (the preserve function runs at most 900 s)",
+                    self.evidence.memory_seconds
+                ),
+            });
+        }
         if self.evidence.retention_days < MIN_RETENTION_DAYS {
             return Err(ConfigError::Invalid {
                 key: "evidence.retention_days".into(),

@@ -263,6 +263,7 @@ fn instance_plan_protects_first_and_isolation_waits() {
         [
             "protect_instance",
             "deregister_from_load_balancers",
+            "capture_memory",
             "snapshot_volumes",
             "preserve_evidence",
             "quarantine_instance_profile",

@@ -22,6 +22,9 @@ use crate::{Context, FunctionError};
 /// function's timeout in `infra/template.yaml` (60 s).
 pub const STALE_AFTER_SECONDS: i64 = 90;
 
+/// The same for `preserve`, whose timeout is 900 s: it waits for an instance's memory.
+pub const PRESERVE_STALE_AFTER_SECONDS: i64 = 960;
+
 /// How long the drill function waits for the pipeline to leave every stage's records (the
 /// function's timeout in `infra/template.yaml` is 300 s).
 pub const DRILL_WAIT_SECONDS: u64 = 240;

@@ -121,7 +121,11 @@ impl Context {
             triage,
             bus,
             responder,
-            stale_after: chrono::Duration::seconds(handlers::STALE_AFTER_SECONDS),
+            stale_after: chrono::Duration::seconds(match function {
+                // Its memory step may take `memory_seconds` (the function's timeout is 900 s).
+                Function::Preserve => handlers::PRESERVE_STALE_AFTER_SECONDS,
+                _ => handlers::STALE_AFTER_SECONDS,
+            }),
             region: sdk
                 .region()
                 .map(|r| r.as_ref().to_string())

@@ -47,6 +47,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "the Object Lock evidence bucket (required)",
     ),
     ("FIREBREAK_PAGER_TOPIC_ARN", "SNS topic for S1 pages"),
+    (
+        "FIREBREAK_MEMORY_TOOL_SHA256",
+        "SHA-256 of the memory tool at tools/avml in the evidence bucket (empty: no capture)",
+    ),
+    (
+        "FIREBREAK_MEMORY_SECONDS",
+        "bound on one instance's memory capture and upload (30-600, default 300)",
+    ),
     ("FIREBREAK_TICKET_TOPIC_ARN", "SNS topic for S2 tickets"),
     (
         "FIREBREAK_CONTAINMENT_MODE",
@@ -215,6 +223,15 @@ impl Settings {
                 });
             }
         };
+        if let Some(sha) = get("FIREBREAK_MEMORY_TOOL_SHA256") {
+            config.evidence.memory_tool_sha256 = sha;
+        }
+        if let Some(seconds) = get("FIREBREAK_MEMORY_SECONDS") {
+            config.evidence.memory_seconds = seconds.parse().map_err(|_| SettingsError {
+                name: "FIREBREAK_MEMORY_SECONDS",
+                message: format!("{seconds:?} is not a number of seconds"),
+            })?;
+        }
         config.obligations.handles_amazon_data = flag("FIREBREAK_HANDLES_AMAZON_DATA")?;
         config.obligations.gdpr_applies = flag("FIREBREAK_GDPR_APPLIES")?;
         config.drills.enabled = flag("FIREBREAK_DRILLS")?;

@@ -346,9 +346,12 @@ pub async fn server(sdk: &SdkConfig, name: &str) -> Server {
         .expect("group");
     let original_group = group.group_id().unwrap().to_string();
     let image = ec2.describe_images().send().await.expect("images");
+    // A Linux x86_64 image, like most servers (and what the memory tool runs on).
     let image_id = image
         .images()
-        .first()
+        .iter()
+        .find(|i| i.platform().is_none() && i.architecture().map(|a| a.as_str()) == Some("x86_64"))
+        .or(image.images().first())
         .and_then(|i| i.image_id())
         .expect("the emulator ships AMIs")
         .to_string();

@@ -5,6 +5,7 @@
 //! effect with state of its own in the evidence store, is [`isolation`].
 
 pub mod isolation;
+mod memory;
 pub mod undo;
 
 use chrono::{DateTime, Duration, Utc};
@@ -670,6 +671,9 @@ impl Responder {
                     let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
                     done(ec2::protect(&c.ec2, &instance).await?)
                 }
+                Action::CaptureMemory { instance_id } => {
+                    self.capture_memory(c, incident, instance_id, now, run).await?
+                }
                 Action::SnapshotVolumes { instance_id } => {
                     let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
                     let (detail, _) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
@@ -1144,7 +1148,7 @@ async fn iam_arn(c: &Clients, kind: IamKind, name: &str) -> Option<String> {
 }
 
 /// The instance as first read in this response.
-async fn cached_instance(
+pub(crate) async fn cached_instance(
     ec2: &aws_sdk_ec2::Client,
     cache: &mut std::collections::HashMap<String, aws_sdk_ec2::types::Instance>,
     id: &str,
@@ -1187,11 +1191,11 @@ fn role_policy(role_name: &str) -> Change {
     }
 }
 
-fn done(detail: String) -> Status {
+pub(crate) fn done(detail: String) -> Status {
     Status::Done { detail }
 }
 
-fn skipped(why: String) -> Status {
+pub(crate) fn skipped(why: String) -> Status {
     Status::Skipped { why }
 }
 

@@ -31,6 +31,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     /// RDS (a snapshot an attacker shared).
     pub rds: aws_sdk_rds::Client,
+    /// Systems Manager (an instance's memory).
+    pub ssm: aws_sdk_ssm::Client,
     /// The configuration they were built from.
     pub sdk: SdkConfig,
 }
@@ -68,6 +70,7 @@ impl Clients {
             guardduty: aws_sdk_guardduty::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
             rds: aws_sdk_rds::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
             sdk: sdk.clone(),
         }
     }

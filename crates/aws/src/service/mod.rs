@@ -15,4 +15,5 @@ pub mod rds;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
+pub mod ssm;
 pub mod trail;

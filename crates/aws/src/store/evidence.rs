@@ -251,6 +251,117 @@ impl EvidenceStore {
         ))
     }
 
+    /// A GET of `key` that anyone holding the URL may make until `expires` from now, signed by
+    /// whoever runs Firebreak (the memory tool, fetched by the instance).
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        expires: std::time::Duration,
+    ) -> Result<String, AwsError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
+            .map_err(|e| AwsError::new("Presigning", e.to_string()))?;
+        let signed = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .aws()?;
+        Ok(signed.uri().to_string())
+    }
+
+    /// A PUT that creates `incidents/<id>/<kind>/<sha256[..16]>.<ext>` only with bytes whose
+    /// SHA-256 is `sha256_hex`, locked and tagged like every item, and only if the key is free:
+    /// the key, the URL and the headers the request must carry exactly.
+    pub async fn presign_item(
+        &self,
+        id: &IncidentId,
+        kind: &str,
+        ext: &str,
+        sha256_hex: &str,
+        now: DateTime<Utc>,
+        expires: std::time::Duration,
+    ) -> Result<(String, String, Vec<(String, String)>), AwsError> {
+        let digest =
+            unhex(sha256_hex).ok_or_else(|| AwsError::new("BadInput", "not a SHA-256 in hex"))?;
+        let key = format!("{}{kind}/{}.{ext}", Self::prefix(id), &sha256_hex[..16]);
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
+            .map_err(|e| AwsError::new("Presigning", e.to_string()))?;
+        let retain_until = now + self.retention + self.retention_margin(expires);
+        let signed = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/octet-stream")
+            // Both, as S3 documents for a bucket with default retention.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(aws_smithy_types::base64::encode(digest))
+            .object_lock_mode(self.mode.clone())
+            .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
+                retain_until.timestamp(),
+            ))
+            .tagging(format!("{QUARANTINE_TAG}=quarantine%3A{id}"))
+            .if_none_match("*")
+            .presigned(config)
+            .await
+            .aws()?;
+        let headers = signed
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok((key, signed.uri().to_string(), headers))
+    }
+
+    /// The item at `key` that someone else uploaded, believed only as S3 holds it: the SHA-256
+    /// S3 checked on upload must be `sha256_hex` (a version stacked on the key with other bytes
+    /// is a conflict, never adopted).
+    pub async fn adopt(
+        &self,
+        key: &str,
+        kind: &str,
+        sha256_hex: &str,
+        collector: &Collector,
+        now: DateTime<Utc>,
+    ) -> Result<Item, AwsError> {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .aws()?;
+        let expected = unhex(sha256_hex).map(aws_smithy_types::base64::encode);
+        if expected.is_none() || head.checksum_sha256() != expected.as_deref() {
+            return Err(AwsError::new(
+                "EvidenceConflict",
+                format!("{key} does not hold the bytes whose SHA-256 was reported"),
+            ));
+        }
+        let retain_until = head
+            .object_lock_retain_until_date()
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
+            .unwrap_or(now + self.retention);
+        Ok(Item {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            sha256: sha256_hex.to_string(),
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            collected_by: collector.clone(),
+            collected_at: now,
+            retain_until,
+            already_stored: false,
+        })
+    }
+
+    /// A PUT signed now may arrive up to `expires` later: its lock is counted from then.
+    fn retention_margin(&self, expires: std::time::Duration) -> Duration {
+        Duration::seconds(expires.as_secs() as i64)
+    }
+
     /// Claims `incidents/<id>/<name>` with `body` for a step that must happen once; see [`Turn`].
     pub async fn begin(
         &self,
@@ -731,6 +842,16 @@ impl EvidenceStore {
 /// S3's `x-amz-checksum-sha256` of `body` (base64 of its SHA-256).
 fn checksum_of(body: &[u8]) -> String {
     aws_smithy_types::base64::encode(Sha256::digest(body))
+}
+
+/// The 32 bytes of a SHA-256 written as 64 hex digits.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Lower-case hex.

@@ -295,6 +295,7 @@ pub fn statement_id(id: &str) -> Result<(), BadName> {
 pub fn check_action(action: &Action) -> Result<(), BadName> {
     match action {
         Action::ProtectInstance { instance_id: i }
+        | Action::CaptureMemory { instance_id: i }
         | Action::SnapshotVolumes { instance_id: i }
         | Action::IsolateInstance { instance_id: i }
         | Action::DeregisterFromLoadBalancers { instance_id: i } => instance_id(i),

@@ -112,6 +112,12 @@ pub enum Action {
         /// Instance id.
         instance_id: String,
     },
+    /// Volatile memory through Systems Manager (the configured tool, x86_64 Linux), uploaded to
+    /// a PUT Firebreak signs, locked and listed in the manifest.
+    CaptureMemory {
+        /// Instance id.
+        instance_id: String,
+    },
     /// EBS snapshot of every attached volume, tagged with the incident.
     SnapshotVolumes {
         /// Instance id.
@@ -446,6 +452,17 @@ impl Action {
                 format!(
                     "turn on termination protection of {i}, make shutdown stop it, keep its volumes"
                 ),
+            ),
+            // Rank 2 with the snapshots, before them in every plan: the image is written to the
+            // instance's disk first, where the snapshots keep it if the upload fails.
+            Action::CaptureMemory { instance_id: i } => facts(
+                "capture_memory",
+                Evidence,
+                2,
+                Runs::Preserve,
+                i,
+                Touches::Instance(i),
+                format!("capture the memory of {i} through Systems Manager and lock the image"),
             ),
             Action::SnapshotVolumes { instance_id: i } => facts(
                 "snapshot_volumes",

@@ -142,6 +142,9 @@ mod tests {
             Action::ProtectInstance {
                 instance_id: "i-1".into(),
             },
+            Action::CaptureMemory {
+                instance_id: "i-1".into(),
+            },
             Action::SnapshotVolumes {
                 instance_id: "i-1".into(),
             },

@@ -324,6 +324,14 @@ impl Triage {
                         },
                         "keep the instance and its volumes as evidence",
                     );
+                    // Before anything cuts the instance's network or credentials: the SSM
+                    // agent needs both.
+                    plan.push(
+                        Action::CaptureMemory {
+                            instance_id: id.clone(),
+                        },
+                        "volatile memory is lost once the instance is cut off or stopped",
+                    );
                     plan.push(
                         Action::SnapshotVolumes {
                             instance_id: id.clone(),

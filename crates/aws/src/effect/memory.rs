@@ -1,0 +1,125 @@
+//! An instance's volatile memory, as evidence: captured by the configured tool through Systems
+//! Manager, uploaded to a PUT the evidence store signs for exactly the reported SHA-256, adopted
+//! into the manifest once S3 holds those bytes. Bounded by `[evidence] memory_seconds` in all,
+//! so the steps after it (snapshots, the profile swap, isolation) wait at most that long.
+
+use chrono::{DateTime, Utc};
+use firebreak_core::action::memory::{self, MAX_PUT_BYTES};
+use firebreak_core::config::MEMORY_TOOL_KEY;
+use firebreak_core::{Incident, Status};
+use tokio::time::Instant;
+
+use super::{Responder, Run, cached_instance, done, skipped};
+use crate::sdk::clients::Clients;
+use crate::sdk::error::AwsError;
+use crate::service::ssm::{self, Ran};
+
+impl Responder {
+    /// The memory step of an instance: skipped with the reason where it cannot run, done only
+    /// once the image is locked and listed.
+    pub(crate) async fn capture_memory(
+        &self,
+        c: &Clients,
+        incident: &Incident,
+        instance_id: &str,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Result<Status, AwsError> {
+        let tool = &self.config.evidence.memory_tool_sha256;
+        if tool.is_empty() {
+            return Ok(skipped(
+                "no memory tool is configured ([evidence] memory_tool_sha256)".into(),
+            ));
+        }
+        let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+        let arch = instance
+            .architecture()
+            .map(|a| a.as_str())
+            .unwrap_or("unknown");
+        if arch != "x86_64" {
+            return Ok(skipped(format!(
+                "{instance_id} is {arch}: the memory tool runs on x86_64 Linux"
+            )));
+        }
+        if instance.platform().is_some() {
+            return Ok(skipped(format!(
+                "{instance_id} runs Windows: the memory tool runs on Linux"
+            )));
+        }
+        let seconds = self.config.evidence.memory_seconds;
+        let deadline = Instant::now() + std::time::Duration::from_secs(seconds.into());
+        // Signed URLs live as long as the step may, and a little more for the transfer to end.
+        let valid = std::time::Duration::from_secs(u64::from(seconds) + 60);
+        let tool_url = self.evidence.presign_get(MEMORY_TOOL_KEY, valid).await?;
+        let script = memory::capture_script(&tool_url, tool)
+            .map_err(|why| AwsError::new("BadInput", why))?;
+        let comment = format!("Firebreak {}: memory capture", incident.id);
+        let report =
+            match ssm::run_script(&c.ssm, instance_id, &script, seconds, &comment, deadline).await?
+            {
+                Ran::NoAgent(why) => {
+                    return Ok(skipped(format!(
+                        "no SSM agent is online on {instance_id}: memory not captured ({why})"
+                    )));
+                }
+                Ran::Succeeded(stdout) => stdout,
+                Ran::Failed(why) => return Err(AwsError::new("MemoryNotCaptured", why)),
+                Ran::Unfinished => {
+                    return Err(AwsError::new(
+                        "MemoryNotCaptured",
+                        format!("the capture was still running after {seconds} s"),
+                    ));
+                }
+            };
+        let image =
+            memory::parse_report(&report).map_err(|why| AwsError::new("MemoryNotCaptured", why))?;
+        if image.size > MAX_PUT_BYTES {
+            return Ok(skipped(format!(
+                "the image of {instance_id} is {} bytes, over one PUT's 5 GiB: it stays at {} \
+                 on the instance (sha256 {}), where its snapshots keep it",
+                image.size, image.path, image.sha256
+            )));
+        }
+        let (key, url, headers) = self
+            .evidence
+            .presign_item(&incident.id, "memory", "lime", &image.sha256, now, valid)
+            .await?;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(30) as u32;
+        let upload = memory::upload_script(&image, &url, &headers, left)
+            .map_err(|why| AwsError::new("BadInput", why))?;
+        let comment = format!("Firebreak {}: memory upload", incident.id);
+        let uploaded =
+            ssm::run_script(&c.ssm, instance_id, &upload, left, &comment, deadline).await?;
+        // A repeated run finds the image already there: S3 refused the second PUT, and the first
+        // is adopted like any upload.
+        match self
+            .evidence
+            .adopt(&key, "memory", &image.sha256, &self.collector, now)
+            .await
+        {
+            Ok(item) => {
+                let detail = format!(
+                    "memory of {instance_id} ({} bytes, sha256 {}) locked at {key}",
+                    item.size, item.sha256
+                );
+                run.items.push(item);
+                Ok(done(detail))
+            }
+            Err(e) => {
+                let why = match uploaded {
+                    Ran::Failed(why) => why,
+                    Ran::Unfinished => format!("the upload was still running after {seconds} s"),
+                    Ran::NoAgent(why) => format!("the SSM agent went away: {why}"),
+                    Ran::Succeeded(_) => e.message,
+                };
+                Err(AwsError::new(
+                    "MemoryNotCaptured",
+                    format!("{why}; the image stays at {} on the instance", image.path),
+                ))
+            }
+        }
+    }
+}

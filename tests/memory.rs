@@ -1,0 +1,401 @@
+//! An instance's memory, captured through Systems Manager. The emulator accepts SendCommand but
+//! runs nothing and answers every invocation `Success` with no output, so SSM is answered by
+//! aws-smithy-mocks playing the agent: it runs the scripts Firebreak sends, for real, in `sh`
+//! (a stand-in tool writes the "image"; `curl` fetches the tool and PUTs the image to the
+//! emulator's S3 with the signed headers). Everything else is the emulator. At the moment each
+//! command is sent, the agent reads the instance's state from the emulator: the instance
+//! playbook's order is checked there, not in Firebreak's report.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+use aws_sdk_ssm::operation::send_command::{SendCommandError, SendCommandOutput};
+use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
+use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+use firebreak_aws::Response;
+use firebreak_core::{Config, Incident, Mode, Status, Triage};
+use firebreak_testbed::moto::HOME_ACCOUNT;
+use firebreak_testbed::seed;
+use firebreak_testbed::world::World;
+use firebreak_testbed::{event, without_auto_scaling_group};
+use sha2::{Digest, Sha256};
+
+/// Stands in for AVML: writes a small "image" to its last argument.
+const TOOL: &str =
+    "#!/bin/sh\nfor last; do :; done\nprintf 'MEMORY OF %s\\n' \"$(hostname)\" > \"$last\"\n";
+
+/// The instance as the emulator holds it when a command reaches it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    protected: bool,
+    snapshots: usize,
+    groups: Vec<String>,
+    profile: Option<String>,
+}
+
+/// What the agent was sent, ran and saw.
+#[derive(Default)]
+struct Agent {
+    scripts: Vec<String>,
+    seen: Vec<Seen>,
+    /// Command id → (exit status 0, standard output, standard error).
+    ran: HashMap<String, (bool, String, String)>,
+    /// When set, the capture's output is replaced with this (a forged report).
+    forged: Option<String>,
+}
+
+async fn seen(sdk: &aws_config::SdkConfig, instance_id: &str, tag: &str) -> Seen {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let protected = ec2
+        .describe_instance_attribute()
+        .instance_id(instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap()
+        .disable_api_termination()
+        .and_then(|v| v.value())
+        == Some(true);
+    let snapshots = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:incident-response")
+                .values(tag)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .snapshots()
+        .len();
+    let instance = firebreak_aws::service::ec2::describe(&ec2, instance_id)
+        .await
+        .unwrap();
+    let groups = instance
+        .network_interfaces()
+        .iter()
+        .flat_map(|n| n.groups())
+        .filter_map(|g| g.group_id().map(String::from))
+        .collect();
+    let profile = instance
+        .iam_instance_profile()
+        .and_then(|p| p.arn())
+        .map(String::from);
+    Seen {
+        protected,
+        snapshots,
+        groups,
+        profile,
+    }
+}
+
+/// An SSM client answered by the agent: each command's script runs in `sh` as it is sent.
+fn ssm_agent(
+    agent: Arc<Mutex<Agent>>,
+    sdk: aws_config::SdkConfig,
+    instance_id: String,
+    tag: String,
+) -> aws_sdk_ssm::Client {
+    let sent = {
+        let agent = agent.clone();
+        mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |input| {
+            let script = input
+                .parameters()
+                .and_then(|p| p.get("commands"))
+                .and_then(|c| c.first())
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(input.document_name(), Some("AWS-RunShellScript"));
+            assert_eq!(input.instance_ids(), std::slice::from_ref(&instance_id));
+            // The instance as it is now, read from the emulator on a thread of its own.
+            let (sdk, id, tag) = (sdk.clone(), instance_id.clone(), tag.clone());
+            let state = std::thread::spawn(move || {
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(seen(&sdk, &id, &tag))
+            })
+            .join()
+            .unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .expect("sh");
+            let mut agent = agent.lock().unwrap();
+            let command_id = format!("command-{}", agent.scripts.len());
+            let mut stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            if agent.scripts.is_empty()
+                && let Some(forged) = agent.forged.clone()
+            {
+                stdout = forged;
+            }
+            agent.ran.insert(
+                command_id.clone(),
+                (
+                    out.status.success(),
+                    stdout,
+                    String::from_utf8_lossy(&out.stderr).to_string(),
+                ),
+            );
+            agent.scripts.push(script);
+            agent.seen.push(state);
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id(command_id).build())
+                .build()
+        })
+    };
+    let read =
+        mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(move |input| {
+            let agent = agent.lock().unwrap();
+            let (ok, stdout, stderr) = agent.ran[input.command_id().unwrap_or_default()].clone();
+            GetCommandInvocationOutput::builder()
+                .status(if ok {
+                    CommandInvocationStatus::Success
+                } else {
+                    CommandInvocationStatus::Failed
+                })
+                .standard_output_content(stdout)
+                .standard_error_content(stderr)
+                .build()
+        });
+    mocked_ssm(
+        MockResponseInterceptor::new()
+            .rule_mode(RuleMode::MatchAny)
+            .with_rule(&sent)
+            .with_rule(&read),
+    )
+}
+
+fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .with_test_defaults()
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build(),
+    )
+}
+
+/// A server of the home account, its finding, and the tool stored where Firebreak fetches it.
+async fn instance_incident(
+    w: &World,
+    name: &str,
+    tool: Option<&str>,
+) -> (seed::Server, Config, Incident, String) {
+    let server = seed::server(&w.sdk, name).await;
+    let mut e = event("gd-ec2-bitcoin-tool-dns.json");
+    e["detail"]["accountId"] = HOME_ACCOUNT.into();
+    e["detail"]["region"] = "us-east-1".into();
+    let details = &mut e["detail"]["resource"]["instanceDetails"];
+    details["instanceId"] = server.instance_id.clone().into();
+    details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+    without_auto_scaling_group(&mut e);
+    let mut config = w.config();
+    config.modes.instance_isolation = Mode::Auto;
+    if let Some(tool) = tool {
+        seed::s3_client(&w.sdk)
+            .put_object()
+            .bucket(&w.stack.bucket)
+            .key("tools/avml")
+            .body(tool.as_bytes().to_vec().into())
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .expect("the tool stored");
+        config.evidence.memory_tool_sha256 = hex(&Sha256::digest(tool.as_bytes()));
+    }
+    let text = e.to_string();
+    let incident = match Triage::new(config.clone())
+        .unwrap()
+        .triage_json(&text)
+        .unwrap()
+    {
+        firebreak_core::Decision::Incident(i) => *i,
+        other => panic!("{other:?}"),
+    };
+    (server, config, incident, text)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn status_of<'a>(r: &'a Response, kind: &str) -> &'a Status {
+    &r.outcomes
+        .iter()
+        .find(|o| o.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:?}", r.outcomes))
+        .status
+}
+
+#[tokio::test]
+async fn memory_is_captured_after_termination_protection_and_before_anything_cuts_the_instance_off()
+{
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "web", Some(TOOL)).await;
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let mut responder = w.responder(config.clone());
+    responder.home.ssm = ssm_agent(
+        agent.clone(),
+        w.sdk.clone(),
+        server.instance_id.clone(),
+        incident.id.quarantine_tag(),
+    );
+    let r = responder.respond(&incident, &text).await;
+
+    let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.kind.as_str()).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    assert!(at("protect_instance") < at("capture_memory"), "{kinds:?}");
+    assert!(at("capture_memory") < at("snapshot_volumes"), "{kinds:?}");
+    let Status::Done { detail } = status_of(&r, "capture_memory") else {
+        let agent = agent.lock().unwrap();
+        panic!(
+            "{:?}\n{:?}\n{:?}",
+            status_of(&r, "capture_memory"),
+            agent.scripts,
+            agent.ran
+        );
+    };
+
+    // Both commands found the instance protected and not yet snapshotted, isolated or given the
+    // quarantine profile: its network and credentials were still there for the agent.
+    let (scripts, seen_at_send, ran) = {
+        let agent = agent.lock().unwrap();
+        (agent.scripts.clone(), agent.seen.clone(), agent.ran.clone())
+    };
+    assert_eq!(scripts.len(), 2, "a capture, then an upload");
+    for seen in &seen_at_send {
+        assert_eq!(
+            seen,
+            &Seen {
+                protected: true,
+                snapshots: 0,
+                groups: vec![server.original_group.clone()],
+                profile: Some(server.profile_arn.clone()),
+            }
+        );
+    }
+    // ... and after the response every later step did happen.
+    let after = seen(&w.sdk, &server.instance_id, &incident.id.quarantine_tag()).await;
+    assert!(after.snapshots > 0 && after.groups != [server.original_group.clone()]);
+
+    // The image is in the evidence store, locked, with the bytes the instance hashed, and the
+    // manifest lists it; the instance's copy is gone.
+    let item = r
+        .items
+        .iter()
+        .find(|i| i.kind == "memory")
+        .unwrap_or_else(|| panic!("no memory item in {:?}", r.items));
+    assert!(detail.contains(&item.key), "{detail}");
+    let s3 = seed::s3_client(&w.sdk);
+    let object = s3
+        .get_object()
+        .bucket(&w.stack.bucket)
+        .key(&item.key)
+        .send()
+        .await
+        .expect("the image");
+    assert!(object.object_lock_retain_until_date().is_some(), "locked");
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert!(bytes.starts_with(b"MEMORY OF "), "{bytes:?}");
+    assert_eq!(item.sha256, hex(&Sha256::digest(&bytes)));
+    assert_eq!(item.size, bytes.len() as u64);
+    let manifest = r.manifest.as_ref().expect("a manifest");
+    let listed = w.read_json(&manifest.key).await;
+    assert!(
+        listed.to_string().contains(&item.key),
+        "the manifest lists the image"
+    );
+    let image = firebreak_core::action::memory::parse_report(&ran["command-0"].1).unwrap();
+    assert!(
+        !std::path::Path::new(&image.path).exists(),
+        "the upload removes the instance's copy"
+    );
+    // The tool was run only because its hash was checked, and only Firebreak-signed URLs are in
+    // the scripts.
+    assert!(scripts[0].contains(&config.evidence.memory_tool_sha256));
+    assert!(
+        scripts[1].contains("x-amz-checksum-sha256: "),
+        "{}",
+        scripts[1]
+    );
+}
+
+#[tokio::test]
+async fn memory_is_skipped_with_the_reason_where_it_cannot_be_captured() {
+    let w = World::new().await;
+    // No tool configured: nothing is sent.
+    let (_, config, incident, text) = instance_incident(&w, "untooled", None).await;
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let mut responder = w.responder(config);
+    responder.home.ssm = ssm_agent(agent.clone(), w.sdk.clone(), String::new(), String::new());
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"), Status::Skipped { why } if why.contains("no memory tool")),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(agent.lock().unwrap().scripts.is_empty());
+
+    // No agent online: SSM refuses the command, the step is skipped and the rest goes on.
+    let (_, config, incident, text) = instance_incident(&w, "offline", Some(TOOL)).await;
+    let offline = mock!(aws_sdk_ssm::Client::send_command).then_error(|| {
+        SendCommandError::InvalidInstanceId(
+            aws_sdk_ssm::types::error::InvalidInstanceId::builder()
+                .message("Instances not in a valid state for account")
+                .build(),
+        )
+    });
+    let mut responder = w.responder(config);
+    responder.home.ssm = mocked_ssm(MockResponseInterceptor::new().with_rule(&offline));
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"), Status::Skipped { why } if why.contains("no SSM agent is online")),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(matches!(
+        status_of(&r, "isolate_instance"),
+        Status::Done { .. }
+    ));
+}
+
+/// Whatever the instance prints is the attacker's: a report naming another file is refused, and
+/// nothing is uploaded.
+#[tokio::test]
+async fn a_forged_capture_report_uploads_nothing() {
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "forged", Some(TOOL)).await;
+    let agent = Arc::new(Mutex::new(Agent {
+        forged: Some(format!(
+            "firebreak-memory /etc/shadow 100 {}\n",
+            "ab".repeat(32)
+        )),
+        ..Agent::default()
+    }));
+    let mut responder = w.responder(config);
+    responder.home.ssm = ssm_agent(
+        agent.clone(),
+        w.sdk.clone(),
+        server.instance_id.clone(),
+        incident.id.quarantine_tag(),
+    );
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"),
+            Status::Failed { code, .. } if code == "MemoryNotCaptured"),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(agent.lock().unwrap().scripts.len(), 1, "no upload was sent");
+    assert!(!r.items.iter().any(|i| i.kind == "memory"));
+    // Evidence failing never holds containment back.
+    assert!(matches!(
+        status_of(&r, "isolate_instance"),
+        Status::Done { .. }
+    ));
+}
