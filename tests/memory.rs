@@ -399,3 +399,54 @@ async fn a_forged_capture_report_uploads_nothing() {
         Status::Done { .. }
     ));
 }
+
+/// Deployed, contain and preserve run at once. Contain changes the instance (its load balancers,
+/// profile, sessions, network) only once preserve has taken its memory and snapshots: at both
+/// commands the instance still has its network and credentials, and afterwards it is contained.
+#[tokio::test]
+async fn deployed_contain_waits_for_the_memory_before_it_changes_the_instance() {
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "split", Some(TOOL)).await;
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let mut preserve = w.responder(config.clone());
+    preserve.home.ssm = ssm_agent(
+        agent.clone(),
+        w.sdk.clone(),
+        server.instance_id.clone(),
+        incident.id.quarantine_tag(),
+    );
+    let contain = w.responder(config.clone());
+    let (contained, preserved) = tokio::join!(
+        contain.respond_stage(&incident, &text, firebreak_core::Stage::Contain),
+        preserve.respond_stage(&incident, &text, firebreak_core::Stage::Preserve),
+    );
+    assert!(
+        matches!(status_of(&preserved, "capture_memory"), Status::Done { .. }),
+        "{:?}",
+        preserved.outcomes
+    );
+    let seen_at_send = agent.lock().unwrap().seen.clone();
+    assert_eq!(seen_at_send.len(), 2, "a capture, then an upload");
+    for seen in &seen_at_send {
+        assert_eq!(
+            seen.groups,
+            std::slice::from_ref(&server.original_group),
+            "not yet isolated"
+        );
+        assert_eq!(seen.profile.as_deref(), Some(server.profile_arn.as_str()));
+        assert!(seen.protected);
+    }
+    for kind in ["quarantine_instance_profile", "isolate_instance"] {
+        assert!(
+            matches!(status_of(&contained, kind), Status::Done { detail } if !detail.contains("never confirmed")),
+            "{:?}",
+            contained.outcomes
+        );
+    }
+    let after = seen(&w.sdk, &server.instance_id, &incident.id.quarantine_tag()).await;
+    assert_ne!(
+        after.groups,
+        std::slice::from_ref(&server.original_group),
+        "isolated in the end"
+    );
+}

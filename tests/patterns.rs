@@ -559,8 +559,8 @@ fn the_template_and_the_functions_agree() {
         .filter_map(|k| k.as_str().map(String::from))
         .collect();
     // The clock's self-check reads its own FIREBREAK_WIRING_* beside the shared variables, and
-    // preserve its memory step's FIREBREAK_MEMORY_*.
-    for function in ["ClockFunction", "PreserveFunction"] {
+    // preserve and contain their memory step's FIREBREAK_MEMORY_*.
+    for function in ["ClockFunction", "PreserveFunction", "ContainFunction"] {
         given.extend(
             t["Resources"][function]["Properties"]["Environment"]["Variables"]
                 .as_mapping()

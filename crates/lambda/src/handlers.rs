@@ -18,12 +18,16 @@ use sha2::{Digest, Sha256};
 
 use crate::{Context, FunctionError};
 
-/// How long a claimed step may run before a later delivery takes it over. Longer than any
-/// function's timeout in `infra/template.yaml` (60 s).
+/// How long a claimed step may run before a later delivery takes it over. Longer than the
+/// timeout of the functions in `infra/template.yaml` that wait for nothing (60 s).
 pub const STALE_AFTER_SECONDS: i64 = 90;
 
 /// The same for `preserve`, whose timeout is 900 s: it waits for an instance's memory.
 pub const PRESERVE_STALE_AFTER_SECONDS: i64 = 960;
+
+/// The same for `contain`, whose timeout is 720 s: it waits for preserve to take an instance's
+/// evidence before changing the instance.
+pub const CONTAIN_STALE_AFTER_SECONDS: i64 = 780;
 
 /// How long the drill function waits for the pipeline to leave every stage's records (the
 /// function's timeout in `infra/template.yaml` is 300 s).

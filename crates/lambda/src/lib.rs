@@ -124,6 +124,8 @@ impl Context {
             stale_after: chrono::Duration::seconds(match function {
                 // Its memory step may take `memory_seconds` (the function's timeout is 900 s).
                 Function::Preserve => handlers::PRESERVE_STALE_AFTER_SECONDS,
+                // The clock re-drives a contain step only once contain could have taken it over.
+                Function::Contain | Function::Clock => handlers::CONTAIN_STALE_AFTER_SECONDS,
                 _ => handlers::STALE_AFTER_SECONDS,
             }),
             region: sdk

@@ -1146,6 +1146,8 @@ impl Tapped {
                 ));
             }
         }
+        // Preserve first, as `Taps::drain` delivers (contain waits for its instance evidence).
+        got.sort_by_key(|(function, _)| !function.ends_with("-preserve"));
         got
     }
 }

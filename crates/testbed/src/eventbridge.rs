@@ -143,6 +143,9 @@ impl Taps {
                 got.push((rule.function.clone(), rule.name.clone(), event));
             }
         }
+        // EventBridge delivers to the stages at once; delivered one by one, preserve goes first,
+        // or contain would wait out its bound for the instance evidence preserve takes.
+        got.sort_by_key(|(function, _, _)| function != "PreserveFunction");
         got
     }
 }

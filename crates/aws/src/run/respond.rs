@@ -9,8 +9,28 @@ use firebreak_core::{Action, ActionOutcome, Entry, Incident, Mode, PageKind, Sta
 
 use crate::effect::{Responder, Run, failed, missing, outcome};
 use crate::sdk::error::AwsError;
-use crate::store::evidence::{Item, Manifest};
+use crate::store::evidence::{EvidenceStore, Item, Manifest};
 use crate::store::format::OutcomesRecord;
+
+/// Written by the preserve stage once it has attempted an incident's instance steps
+/// (termination protection, memory, snapshots); the contain stage changes those instances
+/// only after it exists, or after the bound of [`Responder::instances_preserved`].
+pub const INSTANCES_PRESERVED: &str = "steps/instances-preserved.json";
+
+/// The instances whose evidence the preserve stage takes first: the contain stage waits for it
+/// before changing them (their network and credentials are what the memory capture needs).
+fn preserved_first(incident: &Incident) -> std::collections::BTreeSet<&str> {
+    incident
+        .plan
+        .iter()
+        .filter_map(|p| match &p.action {
+            Action::ProtectInstance { instance_id }
+            | Action::CaptureMemory { instance_id }
+            | Action::SnapshotVolumes { instance_id } => Some(instance_id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
 
 /// What a response did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -68,9 +88,37 @@ impl Responder {
         let targets = self.targets(incident, stage).await;
         let mut preserve_at = None;
         let mut page_at = None;
-        for (index, planned) in incident.plan.iter().enumerate() {
+        // Deployed, contain and preserve run at once: contain changes an instance only once
+        // preserve has attempted its evidence; everything else it contains at once, first.
+        let instances = preserved_first(incident);
+        let waits = |action: &Action| {
+            stage == Stage::Contain
+                && !self.dry_run
+                && !incident.drill
+                && matches!(action.facts().touches,
+                    firebreak_core::action::plan::Touches::Instance(i) if instances.contains(i))
+        };
+        let order: Vec<usize> = (0..incident.plan.len())
+            .filter(|&i| !waits(&incident.plan[i].action))
+            .chain((0..incident.plan.len()).filter(|&i| waits(&incident.plan[i].action)))
+            .collect();
+        let mut gate: Option<Option<String>> = None;
+        let mut marked = false;
+        for index in order {
+            let planned = &incident.plan[index];
             if !stage.owns(&planned.action) {
                 continue;
+            }
+            if stage == Stage::Preserve
+                && !marked
+                && !instances.is_empty()
+                && matches!(planned.action, Action::PreserveEvidence)
+            {
+                marked = true;
+                self.mark_instances_preserved(incident).await;
+            }
+            if planned.mode == Mode::Auto && waits(&planned.action) && gate.is_none() {
+                gate = Some(self.instances_preserved(incident).await);
             }
             let status = match planned.mode {
                 Mode::Off => Status::Off,
@@ -92,10 +140,20 @@ impl Responder {
                     action => self.run_action(targets.of(action), incident, action, now, &mut run).await,
                 },
             };
+            let status = match (status, gate.as_ref().and_then(|g| g.as_deref())) {
+                (Status::Done { detail }, Some(late)) if waits(&planned.action) => Status::Done {
+                    detail: format!("{detail} ({late})"),
+                },
+                (status, _) => status,
+            };
             tracing::info!(incident_id = %incident.id, action = planned.action.kind(), outcome = status.word(), "action");
             let changes = std::mem::take(&mut run.changes);
             outcomes.push(outcome(index, planned, status, changes));
         }
+        if stage == Stage::Preserve && !marked && !instances.is_empty() {
+            self.mark_instances_preserved(incident).await;
+        }
+        outcomes.sort_by_key(|o| o.index);
         // Evidence is closed after containment so the manifest lists every outcome.
         if let Some(index) = preserve_at {
             let status = self
@@ -188,6 +246,59 @@ impl Responder {
             record_error,
             logged,
             log_error,
+        }
+    }
+
+    /// Says that this incident's instance steps were attempted (not that they succeeded: their
+    /// outcomes say that). A failure to say so only makes the contain stage wait its bound.
+    async fn mark_instances_preserved(&self, incident: &Incident) {
+        if self.dry_run {
+            return;
+        }
+        let body = serde_json::json!({ "incident_id": incident.id, "by": self.collector.identity });
+        if let Err(e) = self
+            .evidence
+            .put_if_absent(
+                &incident.id,
+                INSTANCES_PRESERVED,
+                body.to_string().into_bytes(),
+                Utc::now(),
+            )
+            .await
+        {
+            tracing::warn!(incident_id = %incident.id, error = %e.code, "instances preserved mark");
+        }
+    }
+
+    /// Waits until the preserve stage has attempted the incident's instance steps, at most the
+    /// memory bound and a minute for the rest; past it, says so (containment does not wait for
+    /// evidence forever).
+    async fn instances_preserved(&self, incident: &Incident) -> Option<String> {
+        let bound =
+            std::time::Duration::from_secs(u64::from(self.config.evidence.memory_seconds) + 60);
+        let deadline = tokio::time::Instant::now() + bound;
+        let key = format!(
+            "{}{INSTANCES_PRESERVED}",
+            EvidenceStore::prefix(&incident.id)
+        );
+        let mut pause = std::time::Duration::from_millis(200);
+        loop {
+            if let Ok(true) = self.evidence.exists(&key).await {
+                return None;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(incident_id = %incident.id, "instances not preserved in time");
+                return Some(format!(
+                    "after waiting {} s for the preserve stage to take the instance's evidence, \
+                     which it never confirmed",
+                    bound.as_secs()
+                ));
+            }
+            tokio::time::sleep(
+                pause.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(2));
         }
     }
 

@@ -731,7 +731,7 @@ impl EvidenceStore {
     }
 
     /// True when `key` exists.
-    async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, AwsError> {
         match self
             .s3
             .head_object()
