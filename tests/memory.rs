@@ -200,7 +200,9 @@ async fn instance_incident(
         seed::s3_client(&w.sdk)
             .put_object()
             .bucket(&w.stack.bucket)
-            .key("tools/avml")
+            .key(firebreak_core::config::memory_tool_key(&hex(
+                &Sha256::digest(tool.as_bytes()),
+            )))
             .body(tool.as_bytes().to_vec().into())
             .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .send()
@@ -249,8 +251,8 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
 
     let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.kind.as_str()).collect();
     let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
-    assert!(at("protect_instance") < at("capture_memory"), "{kinds:?}");
-    assert!(at("capture_memory") < at("snapshot_volumes"), "{kinds:?}");
+    assert!(at("protect_instance") < at("snapshot_volumes"), "{kinds:?}");
+    assert!(at("snapshot_volumes") < at("capture_memory"), "{kinds:?}");
     let Status::Done { detail } = status_of(&r, "capture_memory") else {
         let agent = agent.lock().unwrap();
         panic!(
@@ -261,7 +263,8 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
         );
     };
 
-    // Both commands found the instance protected and not yet snapshotted, isolated or given the
+    // Both commands found the instance protected and its volumes already snapshotted (as the
+    // attacker left them, before the image was written), but not yet isolated or given the
     // quarantine profile: its network and credentials were still there for the agent.
     let (scripts, seen_at_send, ran) = {
         let agent = agent.lock().unwrap();
@@ -273,7 +276,7 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
             seen,
             &Seen {
                 protected: true,
-                snapshots: 0,
+                snapshots: 2,
                 groups: vec![server.original_group.clone()],
                 profile: Some(server.profile_arn.clone()),
             }
@@ -281,7 +284,7 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
     }
     // ... and after the response every later step did happen.
     let after = seen(&w.sdk, &server.instance_id, &incident.id.quarantine_tag()).await;
-    assert!(after.snapshots > 0 && after.groups != [server.original_group.clone()]);
+    assert!(after.groups != [server.original_group.clone()]);
 
     // The image is in the evidence store, locked, with the bytes the instance hashed, and the
     // manifest lists it; the instance's copy is gone.

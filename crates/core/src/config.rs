@@ -212,15 +212,18 @@ pub struct Evidence {
     /// Object Lock mode of evidence objects.
     pub lock_mode: LockMode,
     /// The SHA-256 (hex) of the memory capture tool (AVML, x86_64 Linux) stored in the evidence
-    /// bucket at `tools/avml`; an instance runs only a tool with exactly this hash. Empty: no
-    /// memory is captured (each instance incident says so).
+    /// bucket at `tools/avml-<sha256>`; an instance runs only a tool with exactly this hash.
+    /// Empty: no memory is captured (each instance incident says so).
     pub memory_tool_sha256: String,
-    /// The bound on one instance's memory capture and upload, in seconds (30–600).
+    /// The bound on one instance's memory capture and upload, in seconds (30–480).
     pub memory_seconds: u32,
 }
 
-/// Where the memory capture tool is kept in the evidence bucket.
-pub const MEMORY_TOOL_KEY: &str = "tools/avml";
+/// Where the memory capture tool of SHA-256 `sha256` is kept in the evidence bucket (written
+/// once, like all evidence: a new version of the tool goes under its own hash).
+pub fn memory_tool_key(sha256: &str) -> String {
+    format!("tools/avml-{sha256}")
+}
 
 /// S3 Object Lock mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -402,11 +405,11 @@ impl Config {
                 message: "a SHA-256 is 64 lower-case hex digits".into(),
             });
         }
-        if !(30..=600).contains(&self.evidence.memory_seconds) {
+        if !(30..=480).contains(&self.evidence.memory_seconds) {
             return Err(ConfigError::Invalid {
                 key: "evidence.memory_seconds".into(),
                 message: format!(
-                    "{} s is outside 30-600 s (the preserve function runs at most 900 s)",
+                    "{} s is outside 30-480 s (contain waits for it, and runs at most 720 s)",
                     self.evidence.memory_seconds
                 ),
             });

@@ -263,8 +263,8 @@ fn instance_plan_protects_first_and_isolation_waits() {
         [
             "protect_instance",
             "deregister_from_load_balancers",
-            "capture_memory",
             "snapshot_volumes",
+            "capture_memory",
             "preserve_evidence",
             "quarantine_instance_profile",
             "revoke_instance_profile_sessions",

@@ -49,11 +49,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("FIREBREAK_PAGER_TOPIC_ARN", "SNS topic for S1 pages"),
     (
         "FIREBREAK_MEMORY_TOOL_SHA256",
-        "SHA-256 of the memory tool at tools/avml in the evidence bucket (empty: no capture)",
+        "SHA-256 of the memory tool at tools/avml-<sha256> in the evidence bucket (empty: none)",
     ),
     (
         "FIREBREAK_MEMORY_SECONDS",
-        "bound on one instance's memory capture and upload (30-600, default 300)",
+        "bound on one instance's memory capture and upload (30-480, default 300)",
     ),
     ("FIREBREAK_TICKET_TOPIC_ARN", "SNS topic for S2 tickets"),
     (

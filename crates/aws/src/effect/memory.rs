@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use firebreak_core::action::memory::{self, MAX_PUT_BYTES};
-use firebreak_core::config::MEMORY_TOOL_KEY;
+use firebreak_core::config::memory_tool_key;
 use firebreak_core::{Incident, Status};
 use tokio::time::Instant;
 
@@ -31,7 +31,7 @@ impl Responder {
                 "no memory tool is configured ([evidence] memory_tool_sha256)".into(),
             ));
         }
-        let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
+        let instance = Box::pin(cached_instance(&c.ec2, &mut run.instances, instance_id)).await?;
         let arch = instance
             .architecture()
             .map(|a| a.as_str())
@@ -46,44 +46,72 @@ impl Responder {
                 "{instance_id} runs Windows: the memory tool runs on Linux"
             )));
         }
+        // On the heap, like every SDK call below: a handler's stack is small.
+        Box::pin(self.capture_and_upload(c, incident, instance_id, now, run)).await
+    }
+
+    async fn capture_and_upload(
+        &self,
+        c: &Clients,
+        incident: &Incident,
+        instance_id: &str,
+        now: DateTime<Utc>,
+        run: &mut Run,
+    ) -> Result<Status, AwsError> {
+        let tool = &self.config.evidence.memory_tool_sha256;
         let seconds = self.config.evidence.memory_seconds;
         let deadline = Instant::now() + std::time::Duration::from_secs(seconds.into());
         // Signed URLs live as long as the step may, and a little more for the transfer to end.
         let valid = std::time::Duration::from_secs(u64::from(seconds) + 60);
-        let tool_url = self.evidence.presign_get(MEMORY_TOOL_KEY, valid).await?;
+        let tool_url = Box::pin(self.evidence.presign_get(&memory_tool_key(tool), valid)).await?;
         let script = memory::capture_script(&tool_url, tool)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory capture", incident.id);
-        let report =
-            match ssm::run_script(&c.ssm, instance_id, &script, seconds, &comment, deadline).await?
-            {
-                Ran::NoAgent(why) => {
-                    return Ok(skipped(format!(
-                        "no SSM agent is online on {instance_id}: memory not captured ({why})"
-                    )));
-                }
-                Ran::Succeeded(stdout) => stdout,
-                Ran::Failed(why) => return Err(AwsError::new("MemoryNotCaptured", why)),
-                Ran::Unfinished => {
-                    return Err(AwsError::new(
-                        "MemoryNotCaptured",
-                        format!("the capture was still running after {seconds} s"),
-                    ));
-                }
-            };
+        let ran = Box::pin(ssm::run_script(
+            &c.ssm,
+            instance_id,
+            &script,
+            seconds,
+            &comment,
+            deadline,
+        ))
+        .await?;
+        let report = match ran {
+            Ran::NoAgent(why) => {
+                return Ok(skipped(format!(
+                    "no SSM agent is online on {instance_id}: memory not captured ({why})"
+                )));
+            }
+            Ran::Succeeded(stdout) => stdout,
+            Ran::Failed(why) => return Err(AwsError::new("MemoryNotCaptured", why)),
+            Ran::Unfinished => {
+                return Err(AwsError::new(
+                    "MemoryNotCaptured",
+                    format!("the capture was still running after {seconds} s"),
+                ));
+            }
+        };
         let image =
             memory::parse_report(&report).map_err(|why| AwsError::new("MemoryNotCaptured", why))?;
+        // Failed, not skipped: a size is the instance's to claim, and this must be paged.
         if image.size > MAX_PUT_BYTES {
-            return Ok(skipped(format!(
-                "the image of {instance_id} is {} bytes, over one PUT's 5 GiB: it stays at {} \
-                 on the instance (sha256 {}), where its snapshots keep it",
-                image.size, image.path, image.sha256
-            )));
+            return Err(AwsError::new(
+                "MemoryNotCaptured",
+                format!(
+                    "the image of {instance_id} is {} bytes, over one PUT's 5 GiB: it stays at \
+                     {} on the instance (sha256 {})",
+                    image.size, image.path, image.sha256
+                ),
+            ));
         }
-        let (key, url, headers) = self
-            .evidence
-            .presign_item(&incident.id, "memory", "lime", &image.sha256, now, valid)
-            .await?;
+        let (key, url, headers) = Box::pin(self.evidence.presign_memory(
+            &incident.id,
+            &image.sha256,
+            image.size,
+            now,
+            valid,
+        ))
+        .await?;
         let left = deadline
             .saturating_duration_since(Instant::now())
             .as_secs()
@@ -91,18 +119,30 @@ impl Responder {
         let upload = memory::upload_script(&image, &url, &headers, left)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory upload", incident.id);
-        let uploaded =
-            ssm::run_script(&c.ssm, instance_id, &upload, left, &comment, deadline).await?;
+        // The upload has its own deadline: the capture may have used most of the bound.
+        let upload_deadline = Instant::now() + std::time::Duration::from_secs(left.into());
+        let uploaded = Box::pin(ssm::run_script(
+            &c.ssm,
+            instance_id,
+            &upload,
+            left,
+            &comment,
+            upload_deadline,
+        ))
+        .await?;
         // A repeated run finds the image already there: S3 refused the second PUT, and the first
         // is adopted like any upload.
-        match self
-            .evidence
-            .adopt(&key, "memory", &image.sha256, &self.collector, now)
-            .await
-        {
+        let adopted =
+            Box::pin(
+                self.evidence
+                    .adopt(&key, "memory", &image.sha256, &self.collector, now),
+            )
+            .await;
+        match adopted {
             Ok(item) => {
                 let detail = format!(
-                    "memory of {instance_id} ({} bytes, sha256 {}) locked at {key}",
+                    "memory of {instance_id} ({} bytes, sha256 {}, as the instance reported it) \
+                     locked at {key}",
                     item.size, item.sha256
                 );
                 run.items.push(item);
@@ -111,7 +151,7 @@ impl Responder {
             Err(e) => {
                 let why = match uploaded {
                     Ran::Failed(why) => why,
-                    Ran::Unfinished => format!("the upload was still running after {seconds} s"),
+                    Ran::Unfinished => format!("the upload was still running after {left} s"),
                     Ran::NoAgent(why) => format!("the SSM agent went away: {why}"),
                     Ran::Succeeded(_) => e.message,
                 };

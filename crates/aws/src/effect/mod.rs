@@ -672,7 +672,7 @@ impl Responder {
                     done(ec2::protect(&c.ec2, &instance).await?)
                 }
                 Action::CaptureMemory { instance_id } => {
-                    self.capture_memory(c, incident, instance_id, now, run).await?
+                    Box::pin(self.capture_memory(c, incident, instance_id, now, run)).await?
                 }
                 Action::SnapshotVolumes { instance_id } => {
                     let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;

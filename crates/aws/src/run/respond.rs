@@ -18,7 +18,7 @@ use crate::store::format::OutcomesRecord;
 pub const INSTANCES_PRESERVED: &str = "steps/instances-preserved.json";
 
 /// The instances whose evidence the preserve stage takes first: the contain stage waits for it
-/// before changing them (their network and credentials are what the memory capture needs).
+/// before cutting their credentials or network (what the memory capture needs).
 fn preserved_first(incident: &Incident) -> std::collections::BTreeSet<&str> {
     incident
         .plan
@@ -85,18 +85,25 @@ impl Responder {
         let now = Utc::now();
         let mut outcomes: Vec<ActionOutcome> = Vec::with_capacity(incident.plan.len());
         let mut run = Run::new();
-        let targets = self.targets(incident, stage).await;
+        let targets = Box::pin(self.targets(incident, stage)).await;
         let mut preserve_at = None;
         let mut page_at = None;
-        // Deployed, contain and preserve run at once: contain changes an instance only once
-        // preserve has attempted its evidence; everything else it contains at once, first.
+        // Deployed, contain and preserve run at once: contain cuts an instance's credentials and
+        // network only once preserve has attempted its evidence; everything else at once, first.
         let instances = preserved_first(incident);
+        // Out of its group and load balancers, and tagged, at once: none of that cuts the agent.
         let waits = |action: &Action| {
             stage == Stage::Contain
                 && !self.dry_run
                 && !incident.drill
-                && matches!(action.facts().touches,
-                    firebreak_core::action::plan::Touches::Instance(i) if instances.contains(i))
+                && match action {
+                    Action::QuarantineInstanceProfile { instance_id, .. }
+                    | Action::RevokeInstanceProfileSessions { instance_id, .. }
+                    | Action::IsolateInstance { instance_id } => {
+                        instances.contains(instance_id.as_str())
+                    }
+                    _ => false,
+                }
         };
         let order: Vec<usize> = (0..incident.plan.len())
             .filter(|&i| !waits(&incident.plan[i].action))
@@ -115,10 +122,10 @@ impl Responder {
                 && matches!(planned.action, Action::PreserveEvidence)
             {
                 marked = true;
-                self.mark_instances_preserved(incident).await;
+                Box::pin(self.mark_instances_preserved(incident)).await;
             }
             if planned.mode == Mode::Auto && waits(&planned.action) && gate.is_none() {
-                gate = Some(self.instances_preserved(incident).await);
+                gate = Some(Box::pin(self.instances_preserved(incident)).await);
             }
             let status = match planned.mode {
                 Mode::Off => Status::Off,
@@ -134,7 +141,7 @@ impl Responder {
                     Action::PreserveEvidence => {
                         preserve_at = Some(index);
                         // Failures are recorded in `run` and reported when evidence closes.
-                        self.preserve(targets.preserve(), incident, source_event, now, &mut run).await;
+                        Box::pin(self.preserve(targets.preserve(), incident, source_event, now, &mut run)).await;
                         continue;
                     }
                     action => self.run_action(targets.of(action), incident, action, now, &mut run).await,
@@ -151,23 +158,20 @@ impl Responder {
             outcomes.push(outcome(index, planned, status, changes));
         }
         if stage == Stage::Preserve && !marked && !instances.is_empty() {
-            self.mark_instances_preserved(incident).await;
+            Box::pin(self.mark_instances_preserved(incident)).await;
         }
         outcomes.sort_by_key(|o| o.index);
         // Evidence is closed after containment so the manifest lists every outcome.
         if let Some(index) = preserve_at {
-            let status = self
-                .close_evidence(incident, &outcomes, now, &mut run)
-                .await;
+            let status = Box::pin(self.close_evidence(incident, &outcomes, now, &mut run)).await;
             tracing::info!(incident_id = %incident.id, action = "preserve_evidence", outcome = status.word(), "action");
             outcomes.push(outcome(index, &incident.plan[index], status, Vec::new()));
             outcomes.sort_by_key(|o| o.index);
         }
         let mut record_error = None;
         if stage == Stage::Contain && !self.dry_run && !outcomes.is_empty() {
-            if let Status::Failed { code, message } = self
-                .close_evidence(incident, &outcomes, now, &mut run)
-                .await
+            if let Status::Failed { code, message } =
+                Box::pin(self.close_evidence(incident, &outcomes, now, &mut run)).await
             {
                 record_error = Some(AwsError::new(&code, message));
             }
@@ -274,8 +278,12 @@ impl Responder {
     /// memory bound and a minute for the rest; past it, says so (containment does not wait for
     /// evidence forever).
     async fn instances_preserved(&self, incident: &Incident) -> Option<String> {
-        let bound =
-            std::time::Duration::from_secs(u64::from(self.config.evidence.memory_seconds) + 60);
+        // The memory bound only where memory is captured.
+        let memory = match self.config.evidence.memory_tool_sha256.is_empty() {
+            true => 0,
+            false => u64::from(self.config.evidence.memory_seconds),
+        };
+        let bound = std::time::Duration::from_secs(memory + 60);
         let deadline = tokio::time::Instant::now() + bound;
         let key = format!(
             "{}{INSTANCES_PRESERVED}",

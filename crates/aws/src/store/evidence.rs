@@ -271,21 +271,20 @@ impl EvidenceStore {
         Ok(signed.uri().to_string())
     }
 
-    /// A PUT that creates `incidents/<id>/<kind>/<sha256[..16]>.<ext>` only with bytes whose
-    /// SHA-256 is `sha256_hex`, locked and tagged like every item, and only if the key is free:
+    /// A PUT that creates `incidents/<id>/memory/<sha256[..16]>.lime` only with `size` bytes
+    /// whose SHA-256 is `sha256_hex`, locked and tagged like every item, and only if the key is free:
     /// the key, the URL and the headers the request must carry exactly.
-    pub async fn presign_item(
+    pub async fn presign_memory(
         &self,
         id: &IncidentId,
-        kind: &str,
-        ext: &str,
         sha256_hex: &str,
+        size: u64,
         now: DateTime<Utc>,
         expires: std::time::Duration,
     ) -> Result<(String, String, Vec<(String, String)>), AwsError> {
         let digest =
             unhex(sha256_hex).ok_or_else(|| AwsError::new("BadInput", "not a SHA-256 in hex"))?;
-        let key = format!("{}{kind}/{}.{ext}", Self::prefix(id), &sha256_hex[..16]);
+        let key = format!("{}memory/{}.lime", Self::prefix(id), &sha256_hex[..16]);
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
             .map_err(|e| AwsError::new("Presigning", e.to_string()))?;
         let retain_until = now + self.retention + self.retention_margin(expires);
@@ -295,6 +294,7 @@ impl EvidenceStore {
             .bucket(&self.bucket)
             .key(&key)
             .content_type("application/octet-stream")
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             // Both, as S3 documents for a bucket with default retention.
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(aws_smithy_types::base64::encode(digest))

@@ -3,7 +3,8 @@
 //!
 //! The capture runs the memory tool (AVML: static, kernel-independent, x86_64 Linux) only when
 //! its SHA-256 is the configured one, writes the image under a fresh 0700 directory and reports
-//! its path, size and SHA-256. The upload is a second command, sent once Firebreak has signed a
+//! its path, size and SHA-256 (after checking the disk has room for all of memory; on any
+//! failure it leaves nothing behind). The upload is a second command, sent once Firebreak has signed a
 //! PUT for exactly that SHA-256 (S3 refuses other bytes, and an Object Lock bucket refuses a PUT
 //! with no checksum). The instance's own role writes nothing. Everything an instance prints is
 //! the attacker's to forge: the report is read strictly, and S3 checks the bytes against it.
@@ -50,19 +51,27 @@ pub fn capture_script(tool_url: &str, tool_sha256: &str) -> Result<String, Strin
         return Err("the memory tool's SHA-256 is not 64 lower-case hex digits".into());
     }
     let url = quoted(tool_url)?;
+    // On any failure the trap leaves nothing behind; on success only the image stays.
     Ok(format!(
-        "set -eu\n\
-         umask 077\n\
-         d=$(mktemp -d {DIR_PREFIX}XXXXXXXXXX)\n\
-         curl -fsS --max-time 120 -o \"$d/avml\" {url}\n\
-         if ! echo \"{tool_sha256}  $d/avml\" | sha256sum -c --status; then\n\
-         \x20 rm -rf \"$d\"; echo 'the memory tool does not have the configured SHA-256' >&2; exit 3\n\
-         fi\n\
-         chmod 700 \"$d/avml\"\n\
-         \"$d/avml\" --compress \"$d{IMAGE}\"\n\
-         rm -f \"$d/avml\"\n\
-         set -- $(sha256sum \"$d{IMAGE}\")\n\
-         echo \"{REPORT}$d{IMAGE} $(stat -c %s \"$d{IMAGE}\") $1\"\n"
+        r#"set -eu
+umask 077
+d=$(mktemp -d {DIR_PREFIX}XXXXXXXXXX)
+trap 'rc=$?; rm -f "$d/avml"; [ $rc -eq 0 ] || rm -rf "$d"' EXIT
+need=$(awk '/^MemTotal:/ {{print $2}}' /proc/meminfo)
+free=$(df -Pk "$d" | awk 'NR==2 {{print $4}}')
+if [ "$free" -le "$need" ]; then
+  echo "$free KiB free under /var/tmp, $need KiB of memory: no room for the image" >&2; exit 4
+fi
+curl -fsS --max-time 120 -o "$d/avml" {url}
+if ! echo "{tool_sha256}  $d/avml" | sha256sum -c --status; then
+  echo 'the memory tool does not have the configured SHA-256' >&2; exit 3
+fi
+chmod 700 "$d/avml"
+"$d/avml" --compress "$d{IMAGE}" >&2
+rm -f "$d/avml"
+set -- $(sha256sum "$d{IMAGE}")
+echo "{REPORT}$d{IMAGE} $(stat -c %s "$d{IMAGE}") $1"
+"#
     ))
 }
 

@@ -453,8 +453,8 @@ impl Action {
                     "turn on termination protection of {i}, make shutdown stop it, keep its volumes"
                 ),
             ),
-            // Rank 2 with the snapshots, before them in every plan: the image is written to the
-            // instance's disk first, where the snapshots keep it if the upload fails.
+            // Rank 2 with the snapshots, after them in every plan: the image is written to the
+            // instance's disk, which the snapshots must show as the attacker left it.
             Action::CaptureMemory { instance_id: i } => facts(
                 "capture_memory",
                 Evidence,

@@ -324,19 +324,20 @@ impl Triage {
                         },
                         "keep the instance and its volumes as evidence",
                     );
-                    // Before anything cuts the instance's network or credentials: the SSM
-                    // agent needs both.
-                    plan.push(
-                        Action::CaptureMemory {
-                            instance_id: id.clone(),
-                        },
-                        "volatile memory is lost once the instance is cut off or stopped",
-                    );
                     plan.push(
                         Action::SnapshotVolumes {
                             instance_id: id.clone(),
                         },
                         "capture every attached volume",
+                    );
+                    // After the snapshots (point-in-time, taken at once: the image written to
+                    // the disk, and whatever a warned attacker does next, is not in them) and
+                    // before anything cuts the network or credentials the SSM agent needs.
+                    plan.push(
+                        Action::CaptureMemory {
+                            instance_id: id.clone(),
+                        },
+                        "volatile memory is lost once the instance is cut off or stopped",
                     );
                     if let Some(profile) = profile {
                         // The swap first, then the revoke as of that moment: credentials the
