@@ -562,7 +562,15 @@ async fn release_undoes_exactly_what_firebreak_changed_and_keeps_the_evidence() 
                     .is_some_and(|w| w.contains("serves no load balancer"));
             // Below S1 every session of a role waits for a human.
             let waits = o["kind"] == "revoke_role_sessions" && o["status"] == "awaiting_approval";
-            assert!(unbalanced || waits || o["status"] == "done", "{name}: {o}");
+            // Memory is captured only with a tool configured (tests/memory.rs).
+            let no_tool = o["kind"] == "capture_memory"
+                && o["why"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("no memory tool is configured"));
+            assert!(
+                unbalanced || waits || no_tool || o["status"] == "done",
+                "{name}: {o}"
+            );
         }
         ids.push((*name, line["incident_id"].as_str().unwrap().to_string()));
     }

@@ -1,5 +1,6 @@
-//! Cold start and memory of the function binaries, side by side with the floor a Python
-//! responder pays before it can do anything: `python3 -c "import boto3"`.
+//! Cold start and memory of the function binaries, side by side with a hello-world
+//! `lambda_runtime` function built the same way (the floor of a Rust Lambda function) and with
+//! the floor a Python responder pays before it can do anything: `python3 -c "import boto3"`.
 //!
 //! - ready: process start → the function's first `GET /runtime/invocation/next` to a Lambda
 //!   runtime API on loopback (settings read, SDK configured, every client built). The listener
@@ -122,11 +123,24 @@ async fn main() {
     let bin_dir = PathBuf::from(args.first().map(String::as_str).unwrap_or("target/release"));
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(30);
     let python = repo().join(".venv/bin/python");
+    let hello = bin_dir.join("hello");
     // Warm the page cache for every binary once, as Lambda's own cache would be.
     for f in FUNCTIONS {
         ready_once(&bin_dir.join(f));
     }
+    ready_once(&hello);
     python_once(&python);
+    // Side by side: each run starts the hello-world function, then every function, so a busy
+    // moment of the machine weighs on all of them.
+    let mut floor = Vec::with_capacity(runs);
+    let mut ready: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); FUNCTIONS.len()];
+    for _ in 0..runs {
+        floor.push(ready_once(&hello));
+        for (i, f) in FUNCTIONS.iter().enumerate() {
+            ready[i].push(ready_once(&bin_dir.join(f)));
+        }
+    }
+    let floor = median(floor);
     let py = median((0..runs).map(|_| python_once(&python)).collect());
     let rss = peak_rss(&bin_dir).await;
     println!(
@@ -134,25 +148,35 @@ async fn main() {
         bin_dir.display()
     );
     println!(
-        "{:<28} {:>10} {:>14} {:>14}",
-        "", "ready ms", "vs import boto3", "peak RSS MiB"
+        "{:<28} {:>10} {:>14} {:>16} {:>14}",
+        "", "ready ms", "x hello-world", "vs import boto3", "peak RSS MiB"
     );
     println!(
-        "{:<28} {:>10.1} {:>14} {:>14}",
+        "{:<28} {:>10.1} {:>14} {:>16} {:>14}",
         "python3 -c 'import boto3'",
         py * 1e3,
+        "-",
         "1.0x",
         "-"
     );
-    for (f, peak) in rss {
-        let ready = median((0..runs).map(|_| ready_once(&bin_dir.join(&f))).collect());
+    println!(
+        "{:<28} {:>10.1} {:>13.2}x {:>15.1}x {:>14}",
+        "hello-world lambda_runtime",
+        floor * 1e3,
+        1.0,
+        py / floor,
+        "-"
+    );
+    for ((f, peak), samples) in rss.into_iter().zip(ready) {
+        let ready = median(samples);
         let peak = peak
             .map(|k| format!("{:.1}", k as f64 / 1024.0))
             .unwrap_or("-".into());
         println!(
-            "{:<28} {:>10.1} {:>13.1}x {:>14}",
+            "{:<28} {:>10.1} {:>13.2}x {:>15.1}x {:>14}",
             f,
             ready * 1e3,
+            ready / floor,
             py / ready,
             peak
         );
