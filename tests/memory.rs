@@ -453,3 +453,32 @@ async fn deployed_contain_waits_for_the_memory_before_it_changes_the_instance() 
         "isolated in the end"
     );
 }
+
+/// When preserve never says it has taken the instance's evidence (it failed before its mark, or
+/// never ran), contain does not wait forever: after its bound (a minute, with no memory tool) it
+/// cuts the instance off anyway and says so in those outcomes; what does not cut the agent ran
+/// at once and says nothing of it.
+#[tokio::test]
+async fn contain_without_preserve_cuts_the_instance_off_after_its_bound_and_says_so() {
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "alone", None).await;
+    let contained = w
+        .responder(config)
+        .respond_stage(&incident, &text, firebreak_core::Stage::Contain)
+        .await;
+    for kind in ["quarantine_instance_profile", "isolate_instance"] {
+        assert!(
+            matches!(status_of(&contained, kind), Status::Done { detail } if detail.contains("never confirmed")),
+            "{:?}",
+            contained.outcomes
+        );
+    }
+    assert!(
+        matches!(status_of(&contained, "tag_quarantine"), Status::Done { detail } if !detail.contains("never confirmed")),
+        "{:?}",
+        contained.outcomes
+    );
+    let after = seen(&w.sdk, &server.instance_id, &incident.id.quarantine_tag()).await;
+    assert_ne!(after.groups, std::slice::from_ref(&server.original_group));
+    assert!(!after.protected, "preserve never ran");
+}
