@@ -99,6 +99,17 @@ fn ssm_agent(
     instance_id: String,
     tag: String,
 ) -> aws_sdk_ssm::Client {
+    ssm_agent_slow(agent, sdk, instance_id, tag, None)
+}
+
+/// The same agent; `first` answers the first invocation reads before it does.
+fn ssm_agent_slow(
+    agent: Arc<Mutex<Agent>>,
+    sdk: aws_config::SdkConfig,
+    instance_id: String,
+    tag: String,
+    first: Option<aws_smithy_mocks::Rule>,
+) -> aws_sdk_ssm::Client {
     let sent = {
         let agent = agent.clone();
         mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |input| {
@@ -161,12 +172,13 @@ fn ssm_agent(
                 .standard_error_content(stderr)
                 .build()
         });
-    mocked_ssm(
-        MockResponseInterceptor::new()
-            .rule_mode(RuleMode::MatchAny)
-            .with_rule(&sent)
-            .with_rule(&read),
-    )
+    let mut interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&sent);
+    if let Some(first) = &first {
+        interceptor = interceptor.with_rule(first);
+    }
+    mocked_ssm(interceptor.with_rule(&read))
 }
 
 fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
@@ -481,4 +493,48 @@ async fn contain_without_preserve_cuts_the_instance_off_after_its_bound_and_says
     let after = seen(&w.sdk, &server.instance_id, &incident.id.quarantine_tag()).await;
     assert_ne!(after.groups, std::slice::from_ref(&server.original_group));
     assert!(!after.protected, "preserve never ran");
+}
+
+/// SSM can read an invocation only a moment after SendCommand, and says `InProgress` until the
+/// script ends: the step waits through both and ends done.
+#[tokio::test]
+async fn the_memory_step_waits_for_an_invocation_not_yet_readable_then_in_progress() {
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "slow", Some(TOOL)).await;
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let pending = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .sequence()
+        .error(|| {
+            GetCommandInvocationError::InvocationDoesNotExist(
+                aws_sdk_ssm::types::error::InvocationDoesNotExist::builder().build(),
+            )
+        })
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::InProgress)
+                .build()
+        })
+        .times(2)
+        .build();
+    let mut responder = w.responder(config);
+    responder.home.ssm = ssm_agent_slow(
+        agent.clone(),
+        w.sdk.clone(),
+        server.instance_id.clone(),
+        incident.id.quarantine_tag(),
+        Some(pending.clone()),
+    );
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"), Status::Done { .. }),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(
+        pending.num_calls(),
+        3,
+        "not yet readable, then in progress twice"
+    );
+    assert_eq!(agent.lock().unwrap().scripts.len(), 2);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 use tokio::time::Instant;
 
-use crate::sdk::error::{AwsError, SdkResultExt};
+use crate::sdk::error::AwsError;
 
 /// AWS's own document for a shell script on Linux.
 pub const SHELL_DOCUMENT: &str = "AWS-RunShellScript";
@@ -69,13 +69,18 @@ pub async fn run_script(
             .command_id(&command_id)
             .instance_id(instance_id)
             .send()
-            .await
-            .aws();
+            .await;
         let invocation = match read {
             Ok(invocation) => invocation,
             // Just after SendCommand the invocation may not be readable yet.
-            Err(e) if e.code == "InvocationDoesNotExist" && Instant::now() < deadline => continue,
-            Err(e) => return Err(e),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invocation_does_not_exist())
+                    && Instant::now() < deadline =>
+            {
+                continue;
+            }
+            Err(e) => return Err(AwsError::from_sdk(e)),
         };
         let status = invocation.status().cloned();
         match status {
