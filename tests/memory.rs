@@ -93,17 +93,8 @@ async fn seen(sdk: &aws_config::SdkConfig, instance_id: &str, tag: &str) -> Seen
 }
 
 /// An SSM client answered by the agent: each command's script runs in `sh` as it is sent.
+/// `first`, when given, answers the first invocation reads before the agent does.
 fn ssm_agent(
-    agent: Arc<Mutex<Agent>>,
-    sdk: aws_config::SdkConfig,
-    instance_id: String,
-    tag: String,
-) -> aws_sdk_ssm::Client {
-    ssm_agent_slow(agent, sdk, instance_id, tag, None)
-}
-
-/// The same agent; `first` answers the first invocation reads before it does.
-fn ssm_agent_slow(
     agent: Arc<Mutex<Agent>>,
     sdk: aws_config::SdkConfig,
     instance_id: String,
@@ -181,6 +172,26 @@ fn ssm_agent_slow(
     mocked_ssm(interceptor.with_rule(&read))
 }
 
+/// A responder whose SSM is `agent`, on `server` of `incident`.
+fn with_agent(
+    w: &World,
+    config: Config,
+    agent: &Arc<Mutex<Agent>>,
+    server: &seed::Server,
+    incident: &Incident,
+    first: Option<aws_smithy_mocks::Rule>,
+) -> firebreak_aws::Responder {
+    let mut responder = w.responder(config);
+    responder.home.ssm = ssm_agent(
+        agent.clone(),
+        w.sdk.clone(),
+        server.instance_id.clone(),
+        incident.id.quarantine_tag(),
+        first,
+    );
+    responder
+}
+
 fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()
@@ -252,13 +263,7 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
     let w = World::new().await;
     let (server, config, incident, text) = instance_incident(&w, "web", Some(TOOL)).await;
     let agent = Arc::new(Mutex::new(Agent::default()));
-    let mut responder = w.responder(config.clone());
-    responder.home.ssm = ssm_agent(
-        agent.clone(),
-        w.sdk.clone(),
-        server.instance_id.clone(),
-        incident.id.quarantine_tag(),
-    );
+    let responder = with_agent(&w, config.clone(), &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
 
     let kinds: Vec<&str> = r.outcomes.iter().map(|o| o.kind.as_str()).collect();
@@ -347,7 +352,13 @@ async fn memory_is_skipped_with_the_reason_where_it_cannot_be_captured() {
     let (_, config, incident, text) = instance_incident(&w, "untooled", None).await;
     let agent = Arc::new(Mutex::new(Agent::default()));
     let mut responder = w.responder(config);
-    responder.home.ssm = ssm_agent(agent.clone(), w.sdk.clone(), String::new(), String::new());
+    responder.home.ssm = ssm_agent(
+        agent.clone(),
+        w.sdk.clone(),
+        String::new(),
+        String::new(),
+        None,
+    );
     let r = responder.respond(&incident, &text).await;
     assert!(
         matches!(status_of(&r, "capture_memory"), Status::Skipped { why } if why.contains("no memory tool")),
@@ -392,13 +403,7 @@ async fn a_forged_capture_report_uploads_nothing() {
         )),
         ..Agent::default()
     }));
-    let mut responder = w.responder(config);
-    responder.home.ssm = ssm_agent(
-        agent.clone(),
-        w.sdk.clone(),
-        server.instance_id.clone(),
-        incident.id.quarantine_tag(),
-    );
+    let responder = with_agent(&w, config, &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
     assert!(
         matches!(status_of(&r, "capture_memory"),
@@ -423,13 +428,7 @@ async fn deployed_contain_waits_for_the_memory_before_it_changes_the_instance() 
     let w = World::new().await;
     let (server, config, incident, text) = instance_incident(&w, "split", Some(TOOL)).await;
     let agent = Arc::new(Mutex::new(Agent::default()));
-    let mut preserve = w.responder(config.clone());
-    preserve.home.ssm = ssm_agent(
-        agent.clone(),
-        w.sdk.clone(),
-        server.instance_id.clone(),
-        incident.id.quarantine_tag(),
-    );
+    let preserve = with_agent(&w, config.clone(), &agent, &server, &incident, None);
     let contain = w.responder(config.clone());
     let (contained, preserved) = tokio::join!(
         contain.respond_stage(&incident, &text, firebreak_core::Stage::Contain),
@@ -517,12 +516,12 @@ async fn the_memory_step_waits_for_an_invocation_not_yet_readable_then_in_progre
         })
         .times(2)
         .build();
-    let mut responder = w.responder(config);
-    responder.home.ssm = ssm_agent_slow(
-        agent.clone(),
-        w.sdk.clone(),
-        server.instance_id.clone(),
-        incident.id.quarantine_tag(),
+    let responder = with_agent(
+        &w,
+        config,
+        &agent,
+        &server,
+        &incident,
         Some(pending.clone()),
     );
     let r = responder.respond(&incident, &text).await;

@@ -325,15 +325,7 @@ impl EvidenceStore {
         collector: &Collector,
         now: DateTime<Utc>,
     ) -> Result<Item, AwsError> {
-        let head = self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .aws()?;
+        let head = self.head_with_checksum(key).await?;
         let expected = unhex(sha256_hex).map(aws_smithy_types::base64::encode);
         if expected.is_none() || head.checksum_sha256() != expected.as_deref() {
             return Err(AwsError::new(
@@ -355,6 +347,21 @@ impl EvidenceStore {
             retain_until,
             already_stored: false,
         })
+    }
+
+    /// `key`'s latest version as S3 holds it, with the SHA-256 S3 checked on upload.
+    async fn head_with_checksum(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, AwsError> {
+        self.s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .aws()
     }
 
     /// A PUT signed now may arrive up to `expires` later: its lock is counted from then.
@@ -808,15 +815,7 @@ impl EvidenceStore {
             true => false,
             false => {
                 // Something is there already: the same bytes (a repeated delivery) or not.
-                let head = self
-                    .s3
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .checksum_mode(ChecksumMode::Enabled)
-                    .send()
-                    .await
-                    .aws()?;
+                let head = self.head_with_checksum(key).await?;
                 if head.checksum_sha256() != Some(checksum.as_str()) {
                     return Err(AwsError::new(
                         "EvidenceConflict",
