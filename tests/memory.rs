@@ -25,6 +25,9 @@ use sha2::{Digest, Sha256};
 const TOOL: &str =
     "#!/bin/sh\nfor last; do :; done\nprintf 'MEMORY OF %s\\n' \"$(hostname)\" > \"$last\"\n";
 
+/// Tells one agent's `/proc/meminfo` from another's.
+static MEMINFO: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The instance as the emulator holds it when a command reaches it.
 #[derive(Debug, Clone, PartialEq)]
 struct Seen {
@@ -35,14 +38,28 @@ struct Seen {
 }
 
 /// What the agent was sent, ran and saw.
-#[derive(Default)]
 struct Agent {
+    /// The instance's `MemTotal` in KiB: the scripts read it from a `/proc/meminfo` of the
+    /// instance's own, not the test machine's.
+    memory_kib: u64,
     scripts: Vec<String>,
     seen: Vec<Seen>,
     /// Command id → (exit status 0, standard output, standard error).
     ran: HashMap<String, (bool, String, String)>,
     /// When set, the capture's output is replaced with this (a forged report).
     forged: Option<String>,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent {
+            memory_kib: 64 * 1024,
+            scripts: Vec::new(),
+            seen: Vec::new(),
+            ran: HashMap::new(),
+            forged: None,
+        }
+    }
 }
 
 async fn seen(sdk: &aws_config::SdkConfig, instance_id: &str, tag: &str) -> Seen {
@@ -121,11 +138,20 @@ fn ssm_agent(
             })
             .join()
             .unwrap();
+            assert!(script.contains("/proc/meminfo") || !script.contains("avml"));
+            let memory_kib = agent.lock().unwrap().memory_kib;
+            let meminfo = std::env::temp_dir().join(format!(
+                "firebreak-test-meminfo-{}-{}",
+                std::process::id(),
+                MEMINFO.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            std::fs::write(&meminfo, format!("MemTotal:       {memory_kib} kB\n")).unwrap();
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(&script)
+                .arg(script.replace("/proc/meminfo", &meminfo.to_string_lossy()))
                 .output()
                 .expect("sh");
+            let _ = std::fs::remove_file(&meminfo);
             let mut agent = agent.lock().unwrap();
             let command_id = format!("command-{}", agent.scripts.len());
             let mut stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -414,6 +440,33 @@ async fn a_forged_capture_report_uploads_nothing() {
     assert_eq!(agent.lock().unwrap().scripts.len(), 1, "no upload was sent");
     assert!(!r.items.iter().any(|i| i.kind == "memory"));
     // Evidence failing never holds containment back.
+    assert!(matches!(
+        status_of(&r, "isolate_instance"),
+        Status::Done { .. }
+    ));
+}
+
+/// An instance with more memory than free disk: the capture stops before it fetches the tool,
+/// says why, and leaves no directory behind.
+#[tokio::test]
+async fn an_instance_without_room_for_its_memory_is_not_captured_and_says_why() {
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "full", Some(TOOL)).await;
+    let agent = Arc::new(Mutex::new(Agent {
+        memory_kib: 1 << 50,
+        ..Agent::default()
+    }));
+    let responder = with_agent(&w, config, &agent, &server, &incident, None);
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"),
+            Status::Failed { code, message } if code == "MemoryNotCaptured"
+                && message.contains("no room for the image")),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(agent.lock().unwrap().scripts.len(), 1, "no upload was sent");
+    assert!(!r.items.iter().any(|i| i.kind == "memory"));
     assert!(matches!(
         status_of(&r, "isolate_instance"),
         Status::Done { .. }
