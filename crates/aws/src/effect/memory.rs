@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::{Responder, Run, cached_instance, done, skipped};
 use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
-use crate::service::ssm::{self, Ran};
+use crate::service::ssm::{self, Deployed, Ran};
 
 impl Responder {
     /// The memory step of an instance: skipped with the reason where it cannot run, done only
@@ -63,15 +63,50 @@ impl Responder {
         let deadline = Instant::now() + std::time::Duration::from_secs(seconds.into());
         // Signed URLs live as long as the step may, and a little more for the transfer to end.
         let valid = std::time::Duration::from_secs(u64::from(seconds) + 60);
+        // Only Firebreak's document, and only the version whose steps were checked, is run.
+        let expected = memory::document(tool).map_err(|why| AwsError::new("BadInput", why))?;
+        let deployed = Box::pin(ssm::checked_document(
+            &c.ssm,
+            memory::DOCUMENT_NAME,
+            &expected,
+        ))
+        .await?;
+        let version = match deployed {
+            Deployed::Version(version) => version,
+            Deployed::Missing(why) => {
+                return Err(AwsError::new(
+                    "MemoryNotCaptured",
+                    format!(
+                        "no {} document here: deploy the stack (home region) or the forwarder \
+                         stack (every other region and account) with MemoryToolSha256 set ({why})",
+                        memory::DOCUMENT_NAME
+                    ),
+                ));
+            }
+            Deployed::Changed => {
+                return Err(AwsError::new(
+                    "MemoryNotCaptured",
+                    format!(
+                        "the {} document here runs something other than Firebreak's (or another \
+                         tool): not run",
+                        memory::DOCUMENT_NAME
+                    ),
+                ));
+            }
+        };
+        let target = ssm::Target {
+            name: memory::DOCUMENT_NAME,
+            version: &version,
+            instance_id,
+        };
         let tool_url = Box::pin(self.evidence.presign_get(&memory_tool_key(tool), valid)).await?;
-        let script = memory::capture_script(&tool_url, tool)
+        let parameters = memory::capture_parameters(&tool_url, seconds)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory capture", incident.id);
-        let ran = Box::pin(ssm::run_script(
+        let ran = Box::pin(ssm::run_document(
             &c.ssm,
-            instance_id,
-            &script,
-            seconds,
+            target,
+            &parameters,
             &comment,
             deadline,
         ))
@@ -116,16 +151,15 @@ impl Responder {
             .saturating_duration_since(Instant::now())
             .as_secs()
             .max(30) as u32;
-        let upload = memory::upload_script(&image, &url, &headers, left)
+        let parameters = memory::upload_parameters(&image, &url, &headers, left)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory upload", incident.id);
         // The upload has its own deadline: the capture may have used most of the bound.
         let upload_deadline = Instant::now() + std::time::Duration::from_secs(left.into());
-        let uploaded = Box::pin(ssm::run_script(
+        let uploaded = Box::pin(ssm::run_document(
             &c.ssm,
-            instance_id,
-            &upload,
-            left,
+            target,
+            &parameters,
             &comment,
             upload_deadline,
         ))

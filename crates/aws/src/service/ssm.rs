@@ -1,14 +1,62 @@
-//! Systems Manager Run Command: one shell script on one instance, waited for until a deadline.
+//! Systems Manager Run Command: Firebreak's own document, checked before it runs, on one
+//! instance, waited for until a deadline.
 
 use std::time::Duration;
 
-use aws_sdk_ssm::types::CommandInvocationStatus;
+use aws_sdk_ssm::types::{CommandInvocationStatus, DocumentFormat};
+use firebreak_core::action::memory;
 use tokio::time::Instant;
 
 use crate::sdk::error::AwsError;
 
-/// AWS's own document for a shell script on Linux.
-pub const SHELL_DOCUMENT: &str = "AWS-RunShellScript";
+/// The deployed document, as Firebreak found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    /// It runs what Firebreak's runs: this version, and only it, is sent.
+    Version(String),
+    /// There is none by that name in this account and region.
+    Missing(String),
+    /// Its parameters or steps differ from Firebreak's: it is never run.
+    Changed,
+}
+
+/// The default version of document `name`, if its parameters and steps are `expected`'s.
+/// Sending that version (versions never change) runs exactly what was checked.
+pub async fn checked_document(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    expected: &serde_json::Value,
+) -> Result<Deployed, AwsError> {
+    let got = ssm
+        .get_document()
+        .name(name)
+        .document_format(DocumentFormat::Json)
+        .send()
+        .await;
+    let got = match got {
+        Ok(got) => got,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_invalid_document()) =>
+        {
+            let why = e.as_service_error().and_then(|e| e.meta().message());
+            return Ok(Deployed::Missing(
+                why.unwrap_or("InvalidDocument").to_string(),
+            ));
+        }
+        Err(e) => return Err(AwsError::from_sdk(e)),
+    };
+    let content: Option<serde_json::Value> =
+        got.content().and_then(|c| serde_json::from_str(c).ok());
+    match (content, got.document_version()) {
+        (Some(content), Some(version))
+            if memory::what_runs(&content) == memory::what_runs(expected) =>
+        {
+            Ok(Deployed::Version(version.to_string()))
+        }
+        _ => Ok(Deployed::Changed),
+    }
+}
 
 /// How a command ended on the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,26 +71,43 @@ pub enum Ran {
     Unfinished,
 }
 
-/// Runs `script` on `instance_id` with AWS-RunShellScript, told to stop after `seconds`, and
-/// waits for its end until `deadline`.
-pub async fn run_script(
+/// Where a command runs: document `name` at `version`, on `instance_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The document's name.
+    pub name: &'a str,
+    /// The version that was checked.
+    pub version: &'a str,
+    /// The instance.
+    pub instance_id: &'a str,
+}
+
+/// Runs `target` with `parameters` (the document itself stops after its `Seconds`), and waits
+/// for its end until `deadline`.
+pub async fn run_document(
     ssm: &aws_sdk_ssm::Client,
-    instance_id: &str,
-    script: &str,
-    seconds: u32,
+    target: Target<'_>,
+    parameters: &[(&str, String)],
     comment: &str,
     deadline: Instant,
 ) -> Result<Ran, AwsError> {
-    let sent = ssm
+    let instance_id = target.instance_id;
+    let mut send = ssm
         .send_command()
-        .document_name(SHELL_DOCUMENT)
+        .document_name(target.name)
+        .document_version(target.version)
         .instance_ids(instance_id)
-        .parameters("commands", vec![script.to_string()])
-        .parameters("executionTimeout", vec![seconds.to_string()])
-        .timeout_seconds(seconds.max(30) as i32)
-        .comment(comment)
-        .send()
-        .await;
+        .timeout_seconds(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+                .clamp(30, 2_592_000) as i32,
+        )
+        .comment(comment);
+    for (name, value) in parameters {
+        send = send.parameters(*name, vec![value.clone()]);
+    }
+    let sent = send.send().await;
     let sent = match sent {
         Ok(sent) => sent,
         // SSM refuses a command to an instance whose agent is not registered and online.

@@ -1,13 +1,16 @@
-//! Volatile memory of an instance, captured through Systems Manager: the two shell scripts an
-//! instance runs and the one line of output Firebreak believes.
+//! Volatile memory of an instance, captured through Systems Manager: Firebreak's own document
+//! (the one thing the preserve role may run on an instance), the parameters of its two steps,
+//! and the one line of output Firebreak believes.
 //!
-//! The capture runs the memory tool (AVML: static, kernel-independent, x86_64 Linux) only when
-//! its SHA-256 is the configured one, writes the image under a fresh 0700 directory and reports
-//! its path, size and SHA-256 (after checking the disk has room for all of memory; on any
-//! failure it leaves nothing behind). The upload is a second command, sent once Firebreak has signed a
-//! PUT for exactly that SHA-256 (S3 refuses other bytes, and an Object Lock bucket refuses a PUT
-//! with no checksum). The instance's own role writes nothing. Everything an instance prints is
-//! the attacker's to forge: the report is read strictly, and S3 checks the bytes against it.
+//! The document's capture step runs the memory tool (AVML: static, kernel-independent, x86_64
+//! Linux) only when its SHA-256 is the one written into the document, writes the image under a
+//! fresh 0700 directory and reports its path, size and SHA-256 (after checking the disk has room
+//! for all of memory; on any failure it leaves nothing behind). Its upload step is a second
+//! command, sent once Firebreak has signed a PUT for exactly that SHA-256 (S3 refuses other
+//! bytes, and an Object Lock bucket refuses a PUT with no checksum). Every parameter has a
+//! pattern that keeps it inside its quotes, checked here and by SSM. The instance's own role
+//! writes nothing. Everything an instance prints is the attacker's to forge: the report is read
+//! strictly, and S3 checks the bytes against it.
 
 /// One PUT carries at most 5 GiB.
 pub const MAX_PUT_BYTES: u64 = 5 << 30;
@@ -30,49 +33,202 @@ pub struct Captured {
     pub sha256: String,
 }
 
-/// A value put inside single quotes: refused if it could leave them.
-fn quoted(value: &str) -> Result<String, String> {
-    if value.bytes().any(|b| b == b'\'' || b.is_ascii_control()) {
-        return Err(
-            "a value for the instance's script holds a quote or a control character".into(),
-        );
-    }
-    Ok(format!("'{value}'"))
-}
+/// Firebreak's own Systems Manager document: the one thing the preserve role may run on an
+/// instance. Deployed by the stack (and the forwarder stacks) in every region of every account,
+/// with the tool's SHA-256 written into it.
+pub const DOCUMENT_NAME: &str = "Firebreak-CaptureMemory";
+
+/// The document, with the placeholder the stack fills (`!Sub`) in one line of it.
+pub const DOCUMENT: &str = include_str!("memory_document.json");
+
+/// The placeholder of the trusted tool's SHA-256 in [`DOCUMENT`].
+pub const TOOL_SHA256_PLACEHOLDER: &str = "${MemoryToolSha256}";
+
+/// A command's parameters: name, value.
+pub type Parameters = Vec<(&'static str, String)>;
 
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The capture: fetch the tool from `tool_url`, run it only if its SHA-256 is `tool_sha256`,
-/// report the image. Nothing leaves the instance in this step.
-pub fn capture_script(tool_url: &str, tool_sha256: &str) -> Result<String, String> {
+/// The document as the stack deploys it for `tool_sha256`: what Firebreak checks the deployed
+/// one against before it runs it.
+pub fn document(tool_sha256: &str) -> Result<serde_json::Value, String> {
     if !is_sha256(tool_sha256) {
         return Err("the memory tool's SHA-256 is not 64 lower-case hex digits".into());
     }
-    let url = quoted(tool_url)?;
-    // On any failure the trap leaves nothing behind; on success only the image stays.
-    Ok(format!(
-        r#"set -eu
-umask 077
-d=$(mktemp -d {DIR_PREFIX}XXXXXXXXXX)
-trap 'rc=$?; rm -f "$d/avml"; [ $rc -eq 0 ] || rm -rf "$d"' EXIT
-need=$(awk '/^MemTotal:/ {{print $2}}' /proc/meminfo)
-free=$(df -Pk "$d" | awk 'NR==2 {{print $4}}')
-if [ "$free" -le "$need" ]; then
-  echo "$free KiB free under /var/tmp, $need KiB of memory: no room for the image" >&2; exit 4
-fi
-curl -fsS --max-time 120 -o "$d/avml" {url}
-if ! echo "{tool_sha256}  $d/avml" | sha256sum -c --status; then
-  echo 'the memory tool does not have the configured SHA-256' >&2; exit 3
-fi
-chmod 700 "$d/avml"
-"$d/avml" --compress "$d{IMAGE}" >&2
-rm -f "$d/avml"
-set -- $(sha256sum "$d{IMAGE}")
-echo "{REPORT}$d{IMAGE} $(stat -c %s "$d{IMAGE}") $1"
-"#
-    ))
+    serde_json::from_str(&DOCUMENT.replace(TOOL_SHA256_PLACEHOLDER, tool_sha256))
+        .map_err(|e| format!("the memory document is not JSON: {e}"))
+}
+
+/// The parts of a document that decide what runs: its parameters (with their patterns) and its
+/// steps. A deployed document is run only when these equal Firebreak's.
+pub fn what_runs(document: &serde_json::Value) -> (&serde_json::Value, &serde_json::Value) {
+    (&document["parameters"], &document["mainSteps"])
+}
+
+fn url_ok(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let Some((host, path)) = rest.split_once('/') else {
+        return false;
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-'))
+        && (1..=4000).contains(&path.len())
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_' | b'~' | b'/' | b'%' | b'=' | b'&' | b'?' | b'+' | b'-'
+                )
+        })
+}
+
+/// Whether `value` passes the document's `allowedPattern` of `name` (the same rule, so a value
+/// SSM would refuse is refused here with a reason first).
+pub fn allowed(name: &str, value: &str) -> bool {
+    let digits = |s: &str, lo: usize, hi: usize| {
+        (lo..=hi).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    match name {
+        "Step" => matches!(value, "capture" | "upload"),
+        "Seconds" => digits(value, 2, 4),
+        "ToolUrl" | "UploadUrl" => value.is_empty() || url_ok(value),
+        "Image" => {
+            value.is_empty()
+                || value
+                    .strip_prefix(DIR_PREFIX)
+                    .and_then(|rest| rest.strip_suffix(IMAGE))
+                    .is_some_and(|dir| {
+                        dir.len() == 10 && dir.bytes().all(|b| b.is_ascii_alphanumeric())
+                    })
+        }
+        "Size" => digits(value, 0, 12),
+        "Checksum" => {
+            value.is_empty()
+                || (value.len() == 44
+                    && value.ends_with('=')
+                    && value[..43]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'))
+        }
+        "Tagging" => {
+            value.len() <= 512
+                && value.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'%' | b'.' | b'_' | b'~' | b'=' | b'&' | b'+' | b'-')
+                })
+        }
+        "LockMode" => matches!(value, "" | "COMPLIANCE" | "GOVERNANCE"),
+        "RetainUntil" => value.is_empty() || retain_until_ok(value),
+        _ => false,
+    }
+}
+
+fn retain_until_ok(s: &str) -> bool {
+    let Some(s) = s.strip_suffix('Z') else {
+        return false;
+    };
+    let (main, fraction) = match s.split_once('.') {
+        Some((main, fraction)) => (main, Some(fraction)),
+        None => (s, None),
+    };
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    main.len() == shape.len()
+        && main.bytes().zip(shape).all(|(b, &want)| match want {
+            b'd' => b.is_ascii_digit(),
+            other => b == other,
+        })
+        && fraction
+            .is_none_or(|f| (1..=9).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn checked(parameters: Parameters) -> Result<Parameters, String> {
+    for (name, value) in &parameters {
+        if !allowed(name, value) {
+            return Err(format!(
+                "the memory document's {name} cannot take the value Firebreak made for it"
+            ));
+        }
+    }
+    Ok(parameters)
+}
+
+/// The capture: fetch the tool from `tool_url` and run it (the document runs only the tool
+/// with the SHA-256 written into it), report the image. Nothing leaves the instance here.
+pub fn capture_parameters(tool_url: &str, seconds: u32) -> Result<Parameters, String> {
+    checked(vec![
+        ("Step", "capture".into()),
+        ("Seconds", seconds.to_string()),
+        ("ToolUrl", tool_url.to_string()),
+    ])
+}
+
+/// The upload: one PUT of `image` to `url` with exactly the signed `headers` (each one a
+/// parameter of the document or a value it sends as it is), then the image's directory removed.
+/// A failed upload leaves the image where the snapshots find it.
+pub fn upload_parameters(
+    image: &Captured,
+    url: &str,
+    headers: &[(String, String)],
+    seconds: u32,
+) -> Result<Parameters, String> {
+    // Fixed in the document: signed with any other value, the PUT would be refused.
+    const FIXED: [(&str, &str); 3] = [
+        ("content-type", "application/octet-stream"),
+        ("x-amz-sdk-checksum-algorithm", "SHA256"),
+        ("if-none-match", "*"),
+    ];
+    let mut parameters: Parameters = vec![
+        ("Step", "upload".into()),
+        ("Seconds", seconds.to_string()),
+        ("Image", image.path.clone()),
+        ("UploadUrl", url.to_string()),
+    ];
+    let mut fixed_seen = 0;
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        let parameter = match name.as_str() {
+            "host" => continue,
+            "content-length" => {
+                if value.parse::<u64>().ok() != Some(image.size) {
+                    return Err("the signed upload is for another size than the image's".into());
+                }
+                "Size"
+            }
+            "x-amz-checksum-sha256" => "Checksum",
+            "x-amz-tagging" => "Tagging",
+            "x-amz-object-lock-mode" => "LockMode",
+            "x-amz-object-lock-retain-until-date" => "RetainUntil",
+            other => match FIXED.iter().find(|(n, _)| *n == other) {
+                Some((_, fixed)) if value == fixed => {
+                    fixed_seen += 1;
+                    continue;
+                }
+                _ => {
+                    return Err(format!(
+                        "the signed upload needs header {other}: {value}, which the memory \
+                         document does not send"
+                    ));
+                }
+            },
+        };
+        if parameters.iter().any(|(n, _)| *n == parameter) {
+            return Err(format!("the signed upload has header {name} twice"));
+        }
+        parameters.push((parameter, value.clone()));
+    }
+    if fixed_seen != FIXED.len() || parameters.len() != 9 {
+        return Err("the signed upload lacks a header the memory document sends".into());
+    }
+    checked(parameters)
 }
 
 /// The capture's report, from its standard output: the last report line, every field checked.
@@ -111,40 +267,6 @@ pub fn parse_report(stdout: &str) -> Result<Captured, String> {
     })
 }
 
-/// The upload: one PUT of the image to `url` with exactly the signed `headers`, then the
-/// image's directory removed. A failed upload leaves the image where the snapshots find it.
-pub fn upload_script(
-    image: &Captured,
-    url: &str,
-    headers: &[(String, String)],
-    seconds: u32,
-) -> Result<String, String> {
-    // The path was checked by `parse_report`; checked again, it may be quoted as it is.
-    let path = quoted(
-        &parse_report(&format!(
-            "{REPORT}{} {} {}",
-            image.path, image.size, image.sha256
-        ))?
-        .path,
-    )?;
-    let mut put = format!("curl -fsS --max-time {seconds} --upload-file \"$f\"");
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        put.push_str(&format!(" -H {}", quoted(&format!("{name}: {value}"))?));
-    }
-    put.push(' ');
-    put.push_str(&quoted(url)?);
-    Ok(format!(
-        "set -eu\n\
-         f={path}\n\
-         {put}\n\
-         rm -rf \"${{f%{IMAGE}}}\"\n\
-         echo firebreak-memory-uploaded\n"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,35 +302,182 @@ mod tests {
         }
     }
 
-    #[test]
-    fn scripts_refuse_values_that_could_leave_their_quotes() {
-        assert!(capture_script("https://x/a'; rm -rf /;'", SHA).is_err());
-        assert!(capture_script("https://x/a\nb", SHA).is_err());
-        assert!(capture_script("https://x/a", "not-a-hash").is_err());
-        let script = capture_script("https://x/tools/avml?X-Amz-Signature=1&b=2", SHA).unwrap();
-        assert!(script.contains(&format!("echo \"{SHA}  $d/avml\" | sha256sum -c --status")));
-        assert!(script.contains("'https://x/tools/avml?X-Amz-Signature=1&b=2'"));
-        let image = Captured {
+    const URL: &str = "https://s3.us-east-1.amazonaws.com/b/tools/avml?X-Amz-Signature=1&b=%2F";
+
+    fn image() -> Captured {
+        Captured {
             path: "/var/tmp/firebreak.Ab3dE6gH9j/memory.lime".into(),
-            size: 1,
+            size: 13,
             sha256: SHA.into(),
-        };
-        let headers = [("x-amz-checksum-sha256".to_string(), "a'b".to_string())];
-        assert!(upload_script(&image, "https://x/y", &headers, 60).is_err());
-        let headers = [
-            ("host".to_string(), "x".to_string()),
-            ("x-amz-checksum-sha256".to_string(), "q+/=".to_string()),
-        ];
-        let script = upload_script(&image, "https://x/y?a=1&b=2", &headers, 60).unwrap();
-        assert!(
-            script.contains("-H 'x-amz-checksum-sha256: q+/='"),
-            "{script}"
+        }
+    }
+
+    fn headers() -> Vec<(String, String)> {
+        [
+            ("host", "s3.us-east-1.amazonaws.com"),
+            ("content-length", "13"),
+            ("content-type", "application/octet-stream"),
+            ("x-amz-sdk-checksum-algorithm", "SHA256"),
+            (
+                "x-amz-checksum-sha256",
+                "nvyHMWKALIcjBFUp0Tz9PpFwntAZTf/qrvAAtXIzFgU=",
+            ),
+            ("if-none-match", "*"),
+            (
+                "x-amz-tagging",
+                "incident-response=quarantine%3AFB-fa9c7f5cfce35eca",
+            ),
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2027-03-07T13:40:37Z",
+            ),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn parameters_refuse_values_that_could_leave_their_quotes() {
+        assert!(capture_parameters("https://x/a'; rm -rf /;'", 300).is_err());
+        assert!(capture_parameters("https://x/a\nb", 300).is_err());
+        assert!(capture_parameters("https://x/a b", 300).is_err());
+        assert!(capture_parameters("https://x/a$(id)", 300).is_err());
+        assert!(capture_parameters("file:///etc/passwd", 300).is_err());
+        assert_eq!(
+            capture_parameters(URL, 300).unwrap(),
+            vec![
+                ("Step", "capture".to_string()),
+                ("Seconds", "300".to_string()),
+                ("ToolUrl", URL.to_string())
+            ]
         );
-        assert!(!script.contains("host:"), "{script}");
+        let upload = upload_parameters(&image(), URL, &headers(), 60).unwrap();
+        assert_eq!(upload.len(), 9);
+        assert!(upload.contains(&("LockMode", "COMPLIANCE".into())));
         let forged = Captured {
             path: "/etc/passwd".into(),
-            ..image
+            ..image()
         };
-        assert!(upload_script(&forged, "https://x/y", &[], 60).is_err());
+        assert!(upload_parameters(&forged, URL, &headers(), 60).is_err());
+    }
+
+    #[test]
+    fn an_upload_is_sent_only_with_exactly_the_headers_the_document_sends() {
+        let with = |name: &str, value: Option<&str>| {
+            let mut h: Vec<(String, String)> =
+                headers().into_iter().filter(|(n, _)| n != name).collect();
+            if let Some(value) = value {
+                h.push((name.to_string(), value.to_string()));
+            }
+            upload_parameters(&image(), URL, &h, 60)
+        };
+        assert!(with("x-amz-checksum-sha256", Some("a'b")).is_err());
+        assert!(with("x-amz-tagging", Some("a b")).is_err());
+        assert!(with("content-length", Some("14")).is_err(), "another size");
+        assert!(with("content-type", Some("text/plain")).is_err());
+        assert!(with("if-none-match", None).is_err(), "a header missing");
+        assert!(with("x-amz-object-lock-mode", None).is_err());
+        assert!(
+            with("x-amz-acl", Some("public-read")).is_err(),
+            "an unknown one"
+        );
+        assert!(with("x-amz-object-lock-retain-until-date", Some("2027-03-07")).is_err());
+        assert!(with("host", None).is_ok(), "host is curl's to send");
+    }
+
+    #[test]
+    fn the_document_uses_every_parameter_it_declares_and_holds_the_tool_hash_once() {
+        assert_eq!(DOCUMENT.matches(TOOL_SHA256_PLACEHOLDER).count(), 1);
+        assert!(document("not-a-hash").is_err());
+        let doc = document(SHA).unwrap();
+        let (parameters, steps) = what_runs(&doc);
+        let lines: Vec<&str> = steps[0]["inputs"]["runCommand"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert_eq!(lines.iter().filter(|l| l.contains(SHA)).count(), 1);
+        let text = lines.join("\n") + steps[0]["inputs"]["timeoutSeconds"].as_str().unwrap();
+        let declared = parameters.as_object().unwrap();
+        for name in declared.keys() {
+            assert!(text.contains(&format!("{{{{ {name} }}}}")), "{name} unused");
+        }
+        let used = text.matches("{{").count();
+        let known: usize = declared
+            .keys()
+            .map(|n| text.matches(&format!("{{{{ {n} }}}}")).count())
+            .sum();
+        assert_eq!(used, known, "a {{ }} names no parameter");
+        // Each parameter is quoted where it is used, and no quote can be in its values.
+        for name in declared.keys() {
+            for at in text.match_indices(&format!("{{{{ {name} }}}}")) {
+                let before = &text[..at.0];
+                assert!(
+                    before.ends_with('\'') || before.ends_with(": ") || name == "Seconds",
+                    "{name} unquoted"
+                );
+            }
+        }
+    }
+
+    /// Core's checks are the document's patterns: a value passes one exactly when it passes the
+    /// other.
+    #[test]
+    fn the_checks_here_are_the_documents_patterns() {
+        use proptest::prelude::*;
+        let doc = document(SHA).unwrap();
+        let parameters = doc["parameters"].as_object().unwrap().clone();
+        let samples = [
+            "",
+            "capture",
+            "upload",
+            "300",
+            "9",
+            "12345",
+            URL,
+            "http://127.0.0.1:4566/b/k?x=1",
+            "https://x/a'b",
+            "https://x/",
+            "/var/tmp/firebreak.Ab3dE6gH9j/memory.lime",
+            "/var/tmp/firebreak.Ab3dE6gH9/memory.lime",
+            "13",
+            "1234567890123",
+            "nvyHMWKALIcjBFUp0Tz9PpFwntAZTf/qrvAAtXIzFgU=",
+            "COMPLIANCE",
+            "GOVERNANCE",
+            "2027-03-07T13:40:37Z",
+            "2027-03-07T13:40:37.123Z",
+            "2027-03-07T13:40:37.Z",
+            "incident-response=quarantine%3AFB-1",
+            "a b",
+            "a\nb",
+            "$(id)",
+        ];
+        for (name, spec) in &parameters {
+            let pattern = match (spec.get("allowedPattern"), spec.get("allowedValues")) {
+                (Some(p), _) => p.as_str().unwrap().to_string(),
+                (None, Some(values)) => format!(
+                    "^({})$",
+                    values
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                ),
+                _ => panic!("{name} has no pattern"),
+            };
+            let re = regex::Regex::new(&pattern).unwrap();
+            for v in samples {
+                assert_eq!(allowed(name, v), re.is_match(v), "{name} {v:?}");
+            }
+            proptest!(ProptestConfig::with_cases(300), |(v in "[A-Za-z0-9:/.%=&?+_~' $;\n-]{0,50}")| {
+                prop_assert_eq!(allowed(name, &v), re.is_match(&v), "{} {:?}", name, v);
+            });
+        }
     }
 }
