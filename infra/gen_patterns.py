@@ -190,6 +190,13 @@ Parameters:
     Description: >-
       The home stack's MemoryToolSha256: Firebreak's memory document is created here, and runs only
       the tool with this SHA-256. Empty - no document, no memory capture in this region.
+  EvidenceBucketName:
+    Type: String
+    Default: ""
+    AllowedPattern: "^([a-z0-9][a-z0-9-]{1,61}[a-z0-9])?$"
+    Description: >-
+      The home stack's EvidenceBucketName: the memory document fetches the tool from it and uploads
+      the image to it, and to no other place.
 
 Conditions:
   # Where the home stack itself runs, its own rules already see everything: forward nothing.
@@ -203,6 +210,7 @@ Conditions:
   CapturesMemory: !And
     - !Condition Forwards
     - !Not [!Equals [!Ref MemoryToolSha256, ""]]
+    - !Not [!Equals [!Ref EvidenceBucketName, ""]]
 
 Resources:
   # EventBridge forwards to a bus of another account or region only with a role (one hop).
@@ -251,9 +259,16 @@ FORWARDER_HEARTBEAT = """
 
 DOCUMENT = ROOT / "crates/core/src/action/memory_document.json"
 PLACEHOLDER = "${MemoryToolSha256}"
+BUCKET_URL = "${EvidenceBucketUrl}"
+# The evidence bucket's path-style URL, as each template knows it.
+HOME_BUCKET_URL = '!Sub "https://s3.${AWS::Region}.${AWS::URLSuffix}/${EvidenceBucket}"'
+FORWARDER_BUCKET_URL = (
+    '!Sub ["https://s3.${Home}.${AWS::URLSuffix}/${EvidenceBucketName}", '
+    '{Home: !Select [3, !Split [":", !Ref IntakeBusArn]]}]'
+)
 
 
-def yaml_of(value, indent):
+def yaml_of(value, indent, bucket_url):
     """The document as block YAML; the one line holding the tool's SHA-256 under !Sub."""
     pad = " " * indent
     out = []
@@ -261,28 +276,30 @@ def yaml_of(value, indent):
         for k, v in value.items():
             if isinstance(v, (dict, list)) and v:
                 out.append(f"{pad}{k}:")
-                out += yaml_of(v, indent + 2)
+                out += yaml_of(v, indent + 2, bucket_url)
             else:
-                out.append(f"{pad}{k}: {scalar(v)}")
+                out.append(f"{pad}{k}: {scalar(v, bucket_url)}")
     else:
         for v in value:
             if isinstance(v, (dict, list)):
-                inner = yaml_of(v, indent + 2)
+                inner = yaml_of(v, indent + 2, bucket_url)
                 out.append(f"{pad}- {inner[0].lstrip()}")
                 out += inner[1:]
             else:
-                out.append(f"{pad}- {scalar(v)}")
+                out.append(f"{pad}- {scalar(v, bucket_url)}")
     return out
 
 
-def scalar(v):
+def scalar(v, bucket_url):
     text = json.dumps(v)
+    if isinstance(v, str) and BUCKET_URL in v:
+        return f"!Sub [{text}, {{EvidenceBucketUrl: {bucket_url}}}]"
     if isinstance(v, str) and PLACEHOLDER in v:
         return "!Sub " + text
     return text
 
 
-def memory_document(condition):
+def memory_document(condition, bucket_url):
     doc = json.loads(DOCUMENT.read_text())
     lines = [
         "  # Firebreak's memory document (infra/gen_patterns.py writes it from",
@@ -298,11 +315,11 @@ def memory_document(condition):
         "      UpdateMethod: NewVersion",
         "      Content:",
     ]
-    return lines + yaml_of(doc, 8)
+    return lines + yaml_of(doc, 8, bucket_url)
 
 
 def forwarder(rules):
-    out = [FORWARDER_HEAD, FORWARDER_HEARTBEAT, "\n" + "\n".join(memory_document("CapturesMemory")) + "\n"]
+    out = [FORWARDER_HEAD, FORWARDER_HEARTBEAT, "\n" + "\n".join(memory_document("CapturesMemory", FORWARDER_BUCKET_URL)) + "\n"]
     for name, (pattern, state) in rules.items():
         out.append(f"""
   {name}:
@@ -371,7 +388,7 @@ def intake():
     doc_end = "  # END memory document"
     i = text.index(doc_begin) + len(doc_begin)
     j = text.index(doc_end, i)
-    text = text[:i] + "\n".join(memory_document("CapturesMemory")) + "\n" + text[j:]
+    text = text[:i] + "\n".join(memory_document("CapturesMemory", HOME_BUCKET_URL)) + "\n" + text[j:]
     path.write_text(text)
     (ROOT / "infra/forwarder.yaml").write_text(forwarder(rules))
     print(f"Intake: {len(sources)} sources; forwarder: {len(rules)} rules")

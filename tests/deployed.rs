@@ -478,11 +478,18 @@ async fn forwarder_and_member_role_stacks_bring_a_member_accounts_other_region_t
         &[
             ("IntakeBusArn", &intake_arn),
             ("MemoryToolSha256", TOOL_SHA),
+            ("EvidenceBucketName", d.output("EvidenceBucketName")),
         ],
     )
     .await;
-    // Firebreak's memory document, as the forwarder created it there, is the one Firebreak runs.
-    let expected = firebreak_core::action::memory::document(TOOL_SHA).expect("a document");
+    // Firebreak's memory document, as the forwarder created it there, is the one Firebreak runs:
+    // the tool and the image only from and to the home region's evidence bucket.
+    let bucket_url = format!(
+        "https://s3.{REGION}.amazonaws.com/{}",
+        d.output("EvidenceBucketName")
+    );
+    let expected =
+        firebreak_core::action::memory::document(TOOL_SHA, &bucket_url).expect("a document");
     assert!(
         matches!(
             firebreak_aws::service::ssm::checked_document(

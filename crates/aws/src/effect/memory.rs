@@ -63,8 +63,12 @@ impl Responder {
         let deadline = Instant::now() + std::time::Duration::from_secs(seconds.into());
         // Signed URLs live as long as the step may, and a little more for the transfer to end.
         let valid = std::time::Duration::from_secs(u64::from(seconds) + 60);
-        // Only Firebreak's document, and only the version whose steps were checked, is run.
-        let expected = memory::document(tool).map_err(|why| AwsError::new("BadInput", why))?;
+        let tool_url = Box::pin(self.evidence.presign_get(&memory_tool_key(tool), valid)).await?;
+        let bucket_url =
+            memory::bucket_url_of(&tool_url, tool).map_err(|why| AwsError::new("BadInput", why))?;
+        // Only Firebreak's document, and only the version that was checked, is run.
+        let expected =
+            memory::document(tool, &bucket_url).map_err(|why| AwsError::new("BadInput", why))?;
         let deployed = Box::pin(ssm::checked_document(
             &c.ssm,
             memory::DOCUMENT_NAME,
@@ -87,8 +91,8 @@ impl Responder {
                 return Err(AwsError::new(
                     "MemoryNotCaptured",
                     format!(
-                        "the {} document here runs something other than Firebreak's (or another \
-                         tool): not run",
+                        "the {} document here runs something other than Firebreak's (another \
+                         tool, another bucket, or changed steps): not run",
                         memory::DOCUMENT_NAME
                     ),
                 ));
@@ -99,8 +103,7 @@ impl Responder {
             version: &version,
             instance_id,
         };
-        let tool_url = Box::pin(self.evidence.presign_get(&memory_tool_key(tool), valid)).await?;
-        let parameters = memory::capture_parameters(&tool_url, seconds)
+        let parameters = memory::capture_parameters(&tool_url, &bucket_url, tool, seconds)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory capture", incident.id);
         let ran = Box::pin(ssm::run_document(
@@ -151,7 +154,7 @@ impl Responder {
             .saturating_duration_since(Instant::now())
             .as_secs()
             .max(30) as u32;
-        let parameters = memory::upload_parameters(&image, &url, &headers, left)
+        let parameters = memory::upload_parameters(&image, &url, &bucket_url, &headers, left)
             .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory upload", incident.id);
         // The upload has its own deadline: the capture may have used most of the bound.

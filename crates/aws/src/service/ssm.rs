@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_ssm::types::{CommandInvocationStatus, DocumentFormat};
+use aws_sdk_ssm::types::{CommandInvocationStatus, DocumentFormat, DocumentStatus, DocumentType};
 use firebreak_core::action::memory;
 use tokio::time::Instant;
 
@@ -16,11 +16,12 @@ pub enum Deployed {
     Version(String),
     /// There is none by that name in this account and region.
     Missing(String),
-    /// Its parameters or steps differ from Firebreak's: it is never run.
+    /// It is not an active command document, or differs from Firebreak's: it is never run.
     Changed,
 }
 
-/// The default version of document `name`, if its parameters and steps are `expected`'s.
+/// The default version of document `name`, if it is an active command document and all of it
+/// but its description is `expected`.
 /// Sending that version (versions never change) runs exactly what was checked.
 pub async fn checked_document(
     ssm: &aws_sdk_ssm::Client,
@@ -48,9 +49,11 @@ pub async fn checked_document(
     };
     let content: Option<serde_json::Value> =
         got.content().and_then(|c| serde_json::from_str(c).ok());
+    let command = got.document_type() == Some(&DocumentType::Command)
+        && got.status() == Some(&DocumentStatus::Active);
     match (content, got.document_version()) {
         (Some(content), Some(version))
-            if memory::what_runs(&content) == memory::what_runs(expected) =>
+            if command && memory::what_runs(&content) == memory::what_runs(expected) =>
         {
             Ok(Deployed::Version(version.to_string()))
         }
@@ -163,11 +166,42 @@ pub async fn run_document(
                 | CommandInvocationStatus::Cancelled),
             ) => {
                 let err = invocation.standard_error_content().unwrap_or("");
-                let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
-                return Ok(Ran::Failed(format!("{} ({tail})", s.as_str())));
+                return Ok(Ran::Failed(format!(
+                    "{} (the instance says: {})",
+                    s.as_str(),
+                    instance_says(err)
+                )));
             }
             _ if Instant::now() >= deadline => return Ok(Ran::Unfinished),
             _ => {}
         }
+    }
+}
+
+/// The end of what an instance printed, as text a page may carry: the last three lines, control
+/// characters dropped, at most 300 characters. The instance's to write: never more than a clue.
+pub fn instance_says(err: &str) -> String {
+    let mut lines: Vec<&str> = err.lines().rev().take(3).collect();
+    lines.reverse();
+    let text: String = lines
+        .join(" / ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_says;
+
+    #[test]
+    fn what_an_instance_says_is_short_and_plain() {
+        assert_eq!(instance_says("a\nb\nc\nd"), "b / c / d");
+        assert_eq!(instance_says("x\u{1b}[31my\r"), "x[31my");
+        assert_eq!(instance_says(&"é".repeat(400)).chars().count(), 301);
     }
 }

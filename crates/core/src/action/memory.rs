@@ -35,14 +35,18 @@ pub struct Captured {
 
 /// Firebreak's own Systems Manager document: the one thing the preserve role may run on an
 /// instance. Deployed by the stack (and the forwarder stacks) in every region of every account,
-/// with the tool's SHA-256 written into it.
+/// with the tool's SHA-256 and the evidence bucket's URL written into it: the tool comes only
+/// from there, and the image goes only there.
 pub const DOCUMENT_NAME: &str = "Firebreak-CaptureMemory";
 
-/// The document, with the placeholder the stack fills (`!Sub`) in one line of it.
+/// The document, with the placeholders the stack fills (`!Sub`) in three lines of it.
 pub const DOCUMENT: &str = include_str!("memory_document.json");
 
 /// The placeholder of the trusted tool's SHA-256 in [`DOCUMENT`].
 pub const TOOL_SHA256_PLACEHOLDER: &str = "${MemoryToolSha256}";
+
+/// The placeholder of the evidence bucket's path-style URL (`https://s3.<region>.<suffix>/<bucket>`).
+pub const BUCKET_URL_PLACEHOLDER: &str = "${EvidenceBucketUrl}";
 
 /// A command's parameters: name, value.
 pub type Parameters = Vec<(&'static str, String)>;
@@ -51,56 +55,101 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The document as the stack deploys it for `tool_sha256`: what Firebreak checks the deployed
-/// one against before it runs it.
-pub fn document(tool_sha256: &str) -> Result<serde_json::Value, String> {
+/// The document as the stack deploys it for `tool_sha256` and the evidence bucket at
+/// `bucket_url`: what Firebreak checks the deployed one against before it runs it.
+pub fn document(tool_sha256: &str, bucket_url: &str) -> Result<serde_json::Value, String> {
     if !is_sha256(tool_sha256) {
         return Err("the memory tool's SHA-256 is not 64 lower-case hex digits".into());
     }
-    serde_json::from_str(&DOCUMENT.replace(TOOL_SHA256_PLACEHOLDER, tool_sha256))
-        .map_err(|e| format!("the memory document is not JSON: {e}"))
+    if !bucket_url_ok(bucket_url) {
+        return Err("the evidence bucket's URL is not scheme://host/bucket".into());
+    }
+    serde_json::from_str(
+        &DOCUMENT
+            .replace(TOOL_SHA256_PLACEHOLDER, tool_sha256)
+            .replace(BUCKET_URL_PLACEHOLDER, bucket_url),
+    )
+    .map_err(|e| format!("the memory document is not JSON: {e}"))
 }
 
-/// The parts of a document that decide what runs: its parameters (with their patterns) and its
-/// steps. A deployed document is run only when these equal Firebreak's.
-pub fn what_runs(document: &serde_json::Value) -> (&serde_json::Value, &serde_json::Value) {
-    (&document["parameters"], &document["mainSteps"])
+/// What decides what a document runs: all of it but its description. A deployed document is run
+/// only when this equals Firebreak's.
+pub fn what_runs(document: &serde_json::Value) -> serde_json::Value {
+    let mut runs = document.clone();
+    if let Some(o) = runs.as_object_mut() {
+        o.remove("description");
+    }
+    runs
 }
 
-fn url_ok(s: &str) -> bool {
+/// `http(s)://host/bucket`, nothing a quote or a shell could act on.
+fn bucket_url_ok(s: &str) -> bool {
     let Some(rest) = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
     else {
         return false;
     };
-    let Some((host, path)) = rest.split_once('/') else {
+    let Some((host, bucket)) = rest.split_once('/') else {
         return false;
     };
     !host.is_empty()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-'))
-        && (1..=4000).contains(&path.len())
-        && path.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'.' | b'_' | b'~' | b'/' | b'%' | b'=' | b'&' | b'?' | b'+' | b'-'
-                )
+        && (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+}
+
+/// The evidence bucket's URL, from a URL Firebreak signed for the tool `tool_sha256` in it.
+pub fn bucket_url_of(tool_url: &str, tool_sha256: &str) -> Result<String, String> {
+    let path = tool_url.split('?').next().unwrap_or_default();
+    path.strip_suffix(&format!("/tools/avml-{tool_sha256}"))
+        .filter(|url| bucket_url_ok(url))
+        .map(String::from)
+        .ok_or_else(|| "the tool's signed URL is not of the evidence bucket".to_string())
+}
+
+/// The query of `url` when it is `prefix?query`.
+fn query_after<'a>(url: &'a str, prefix: &str) -> Result<&'a str, String> {
+    url.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('?'))
+        .ok_or_else(|| "a signed URL is not where the memory document sends it".to_string())
+}
+
+fn query_ok(s: &str) -> bool {
+    s.len() <= 4000
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'%' | b'=' | b'&' | b'-')
         })
 }
 
-/// Whether `value` passes the document's `allowedPattern` of `name` (the same rule, so a value
-/// SSM would refuse is refused here with a reason first).
+fn hex_ok(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `value` passes the document's `allowedPattern` of `name`: the same rule, so a value
+/// SSM would refuse is refused here with a reason first (here a little stricter: a regex engine
+/// whose `$` also matches before a final newline would take one that this refuses).
 pub fn allowed(name: &str, value: &str) -> bool {
     let digits = |s: &str, lo: usize, hi: usize| {
         (lo..=hi).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
     };
     match name {
         "Step" => matches!(value, "capture" | "upload"),
-        "Seconds" => digits(value, 2, 4),
-        "ToolUrl" | "UploadUrl" => value.is_empty() || url_ok(value),
+        "Seconds" => digits(value, 2, 4) && !value.starts_with('0'),
+        "ToolQuery" | "UploadQuery" => query_ok(value),
+        "UploadKey" => {
+            value.is_empty()
+                || value
+                    .strip_prefix("FB-")
+                    .and_then(|rest| rest.split_once("/memory/"))
+                    .is_some_and(|(id, name)| {
+                        hex_ok(id, 16) && name.strip_suffix(".lime").is_some_and(|h| hex_ok(h, 16))
+                    })
+        }
         "Image" => {
             value.is_empty()
                 || value
@@ -161,13 +210,20 @@ fn checked(parameters: Parameters) -> Result<Parameters, String> {
     Ok(parameters)
 }
 
-/// The capture: fetch the tool from `tool_url` and run it (the document runs only the tool
-/// with the SHA-256 written into it), report the image. Nothing leaves the instance here.
-pub fn capture_parameters(tool_url: &str, seconds: u32) -> Result<Parameters, String> {
+/// The capture: fetch the tool with the signed `tool_url` (the document fetches only the tool
+/// with the SHA-256 written into it, from the bucket written into it, and runs it only if it has
+/// that SHA-256), report the image. Nothing leaves the instance here.
+pub fn capture_parameters(
+    tool_url: &str,
+    bucket_url: &str,
+    tool_sha256: &str,
+    seconds: u32,
+) -> Result<Parameters, String> {
+    let query = query_after(tool_url, &format!("{bucket_url}/tools/avml-{tool_sha256}"))?;
     checked(vec![
         ("Step", "capture".into()),
         ("Seconds", seconds.to_string()),
-        ("ToolUrl", tool_url.to_string()),
+        ("ToolQuery", query.to_string()),
     ])
 }
 
@@ -177,9 +233,15 @@ pub fn capture_parameters(tool_url: &str, seconds: u32) -> Result<Parameters, St
 pub fn upload_parameters(
     image: &Captured,
     url: &str,
+    bucket_url: &str,
     headers: &[(String, String)],
     seconds: u32,
 ) -> Result<Parameters, String> {
+    let at = url.split('?').next().unwrap_or_default();
+    let key = at
+        .strip_prefix(&format!("{bucket_url}/incidents/"))
+        .ok_or("the signed upload is not of the evidence bucket")?;
+    let query = query_after(url, at)?;
     // Fixed in the document: signed with any other value, the PUT would be refused.
     const FIXED: [(&str, &str); 3] = [
         ("content-type", "application/octet-stream"),
@@ -190,7 +252,8 @@ pub fn upload_parameters(
         ("Step", "upload".into()),
         ("Seconds", seconds.to_string()),
         ("Image", image.path.clone()),
-        ("UploadUrl", url.to_string()),
+        ("UploadKey", key.to_string()),
+        ("UploadQuery", query.to_string()),
     ];
     let mut fixed_seen = 0;
     for (name, value) in headers {
@@ -225,7 +288,7 @@ pub fn upload_parameters(
         }
         parameters.push((parameter, value.clone()));
     }
-    if fixed_seen != FIXED.len() || parameters.len() != 9 {
+    if fixed_seen != FIXED.len() || parameters.len() != 10 {
         return Err("the signed upload lacks a header the memory document sends".into());
     }
     checked(parameters)
@@ -302,7 +365,16 @@ mod tests {
         }
     }
 
-    const URL: &str = "https://s3.us-east-1.amazonaws.com/b/tools/avml?X-Amz-Signature=1&b=%2F";
+    const BUCKET: &str = "https://s3.us-east-1.amazonaws.com/evidence-bucket";
+    const QUERY: &str = "x-id=GetObject&X-Amz-Signature=1&b=%2F";
+
+    fn tool_url() -> String {
+        format!("{BUCKET}/tools/avml-{SHA}?{QUERY}")
+    }
+
+    fn put_url() -> String {
+        format!("{BUCKET}/incidents/FB-0123456789abcdef/memory/0123456789abcdef.lime?{QUERY}")
+    }
 
     fn image() -> Captured {
         Captured {
@@ -340,27 +412,40 @@ mod tests {
 
     #[test]
     fn parameters_refuse_values_that_could_leave_their_quotes() {
-        assert!(capture_parameters("https://x/a'; rm -rf /;'", 300).is_err());
-        assert!(capture_parameters("https://x/a\nb", 300).is_err());
-        assert!(capture_parameters("https://x/a b", 300).is_err());
-        assert!(capture_parameters("https://x/a$(id)", 300).is_err());
-        assert!(capture_parameters("file:///etc/passwd", 300).is_err());
+        let capture = |url: &str| capture_parameters(url, BUCKET, SHA, 300);
+        let tool = format!("{BUCKET}/tools/avml-{SHA}?");
+        assert!(capture(&format!("{tool}a'; rm -rf /;'")).is_err());
+        assert!(capture(&format!("{tool}a\nb")).is_err());
+        assert!(capture(&format!("{tool}a b")).is_err());
+        assert!(capture(&format!("{tool}a$(id)")).is_err());
+        assert!(capture(&format!("https://attacker.example/x/tools/avml-{SHA}?a=1")).is_err());
+        assert!(capture(&format!("{BUCKET}/tools/avml-{}?a=1", "cd".repeat(32))).is_err());
         assert_eq!(
-            capture_parameters(URL, 300).unwrap(),
+            capture(&tool_url()).unwrap(),
             vec![
                 ("Step", "capture".to_string()),
                 ("Seconds", "300".to_string()),
-                ("ToolUrl", URL.to_string())
+                ("ToolQuery", QUERY.to_string())
             ]
         );
-        let upload = upload_parameters(&image(), URL, &headers(), 60).unwrap();
-        assert_eq!(upload.len(), 9);
+        assert_eq!(bucket_url_of(&tool_url(), SHA).unwrap(), BUCKET);
+        assert!(bucket_url_of(&format!("https://h/b'x/tools/avml-{SHA}?q"), SHA).is_err());
+        let upload = upload_parameters(&image(), &put_url(), BUCKET, &headers(), 60).unwrap();
+        assert_eq!(upload.len(), 10);
         assert!(upload.contains(&("LockMode", "COMPLIANCE".into())));
+        assert!(upload.contains(&(
+            "UploadKey",
+            "FB-0123456789abcdef/memory/0123456789abcdef.lime".into()
+        )));
         let forged = Captured {
             path: "/etc/passwd".into(),
             ..image()
         };
-        assert!(upload_parameters(&forged, URL, &headers(), 60).is_err());
+        assert!(upload_parameters(&forged, &put_url(), BUCKET, &headers(), 60).is_err());
+        let elsewhere = put_url().replace("evidence-bucket", "attacker-bucket");
+        assert!(upload_parameters(&image(), &elsewhere, BUCKET, &headers(), 60).is_err());
+        let other_key = put_url().replace("/memory/", "/manifest/");
+        assert!(upload_parameters(&image(), &other_key, BUCKET, &headers(), 60).is_err());
     }
 
     #[test]
@@ -371,7 +456,7 @@ mod tests {
             if let Some(value) = value {
                 h.push((name.to_string(), value.to_string()));
             }
-            upload_parameters(&image(), URL, &h, 60)
+            upload_parameters(&image(), &put_url(), BUCKET, &h, 60)
         };
         assert!(with("x-amz-checksum-sha256", Some("a'b")).is_err());
         assert!(with("x-amz-tagging", Some("a b")).is_err());
@@ -388,18 +473,21 @@ mod tests {
     }
 
     #[test]
-    fn the_document_uses_every_parameter_it_declares_and_holds_the_tool_hash_once() {
-        assert_eq!(DOCUMENT.matches(TOOL_SHA256_PLACEHOLDER).count(), 1);
-        assert!(document("not-a-hash").is_err());
-        let doc = document(SHA).unwrap();
-        let (parameters, steps) = what_runs(&doc);
+    fn the_document_uses_every_parameter_it_declares_quoted_and_holds_the_tool_and_bucket() {
+        assert_eq!(DOCUMENT.matches(TOOL_SHA256_PLACEHOLDER).count(), 2);
+        assert_eq!(DOCUMENT.matches(BUCKET_URL_PLACEHOLDER).count(), 2);
+        assert!(document("not-a-hash", BUCKET).is_err());
+        assert!(document(SHA, "https://x/b'c").is_err());
+        let doc = document(SHA, BUCKET).unwrap();
+        let (parameters, steps) = (&doc["parameters"], &doc["mainSteps"]);
         let lines: Vec<&str> = steps[0]["inputs"]["runCommand"]
             .as_array()
             .unwrap()
             .iter()
             .map(|l| l.as_str().unwrap())
             .collect();
-        assert_eq!(lines.iter().filter(|l| l.contains(SHA)).count(), 1);
+        assert_eq!(lines.iter().filter(|l| l.contains(SHA)).count(), 2);
+        assert_eq!(lines.iter().filter(|l| l.contains(BUCKET)).count(), 2);
         let text = lines.join("\n") + steps[0]["inputs"]["timeoutSeconds"].as_str().unwrap();
         let declared = parameters.as_object().unwrap();
         for name in declared.keys() {
@@ -411,14 +499,14 @@ mod tests {
             .map(|n| text.matches(&format!("{{{{ {n} }}}}")).count())
             .sum();
         assert_eq!(used, known, "a {{ }} names no parameter");
-        // Each parameter is quoted where it is used, and no quote can be in its values.
-        for name in declared.keys() {
-            for at in text.match_indices(&format!("{{{{ {name} }}}}")) {
-                let before = &text[..at.0];
-                assert!(
-                    before.ends_with('\'') || before.ends_with(": ") || name == "Seconds",
-                    "{name} unquoted"
-                );
+        // Each parameter is inside single quotes wherever a line uses it, and no quote can be in
+        // its values.
+        for line in &lines {
+            for name in declared.keys() {
+                for (at, _) in line.match_indices(&format!("{{{{ {name} }}}}")) {
+                    let quotes = line[..at].matches('\'').count();
+                    assert!(quotes % 2 == 1, "{name} unquoted in {line}");
+                }
             }
         }
     }
@@ -428,7 +516,7 @@ mod tests {
     #[test]
     fn the_checks_here_are_the_documents_patterns() {
         use proptest::prelude::*;
-        let doc = document(SHA).unwrap();
+        let doc = document(SHA, BUCKET).unwrap();
         let parameters = doc["parameters"].as_object().unwrap().clone();
         let samples = [
             "",
@@ -437,8 +525,14 @@ mod tests {
             "300",
             "9",
             "12345",
-            URL,
-            "http://127.0.0.1:4566/b/k?x=1",
+            "030",
+            QUERY,
+            "a+b",
+            "a?b",
+            "a/b",
+            "FB-0123456789abcdef/memory/0123456789abcdef.lime",
+            "FB-0123456789abcdef/memory/0123456789abcdeg.lime",
+            "FB-0123456789abcdef/manifest/0123456789abcdef.lime",
             "https://x/a'b",
             "https://x/",
             "/var/tmp/firebreak.Ab3dE6gH9j/memory.lime",
