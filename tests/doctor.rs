@@ -57,7 +57,7 @@ fn trails(logging: bool) -> aws_sdk_cloudtrail::Client {
 async fn examine(world: &WiredWorld, trails: aws_sdk_cloudtrail::Client) -> Diagnosis {
     let collector = firebreak_testbed::collector("arn:aws:iam::111122223333:user/oncall");
     let mut responder = world.clock.responder(collector, true);
-    responder.home.cloudtrail = trails;
+    responder.home.cloudtrail = trails.into();
     firebreak_aws::run::doctor::examine(&responder, CLOCK, Utc::now())
         .await
         .1
@@ -314,7 +314,7 @@ async fn the_hourly_clock_runs_the_doctors_checks_and_pages_what_they_find() {
     let mut world = WiredWorld::build().await;
     world.clock.settings.hourly_doctor = true;
     world.clock.settings.failure_queues = world.failure_queues.clone();
-    world.clock.responder.home.cloudtrail = trails(true);
+    world.clock.responder.home.cloudtrail = trails(true).into();
     forwarders_everywhere(&world).await;
     aws_sdk_guardduty::Client::new(&world.sdk)
         .create_detector()

@@ -311,3 +311,47 @@ async fn the_functions_log_no_personal_data_from_the_corpus() {
         secrets.len()
     );
 }
+
+/// A function builds no SDK client at init (its cold start), and an event builds only the clients
+/// it uses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_builds_no_client_at_init_and_only_those_its_event_uses() {
+    let world = World::new().await;
+    let functions = world.functions().await;
+    for (name, context) in &functions {
+        assert!(
+            context.responder.home.built().is_empty(),
+            "{name} built {:?} at init",
+            context.responder.home.built()
+        );
+    }
+    let iam = aws_sdk_iam::Client::new(&world.sdk);
+    let (leaked, _other) = seed::user_with_two_keys(&iam, "dev-ci").await;
+    let finding = iam_user_finding("dev-ci", &leaked, HOME_ACCOUNT);
+    let triage = &functions["triage"];
+    let collector = firebreak_aws::Collector {
+        identity: "test".into(),
+        request_id: None,
+    };
+    let answer = triage
+        .handle(&finding.to_string(), collector)
+        .await
+        .expect("triaged");
+    assert_eq!(answer["decision"], "Incident Opened", "{answer}");
+    let built = triage.responder.home.built();
+    assert!(built.contains(&"s3"), "{built:?}");
+    for unused in [
+        "ec2",
+        "ssm",
+        "rds",
+        "cognito",
+        "autoscaling",
+        "elbv2",
+        "elb",
+    ] {
+        assert!(
+            !built.contains(&unused),
+            "{unused} built for a key's finding: {built:?}"
+        );
+    }
+}

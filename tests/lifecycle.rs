@@ -541,7 +541,7 @@ async fn closing_archives_the_finding_the_incident_came_from() {
     );
     let collector = firebreak_testbed::collector(CALLER);
     let mut responder = functions["contain"].responder(collector, false);
-    responder.home.guardduty = guardduty;
+    responder.home.guardduty = guardduty.into();
 
     let closed =
         firebreak_aws::run::human::close(&responder, &id, "build-agent keys moved to OIDC")

@@ -274,7 +274,7 @@ fn ssm_agent(
     instance_id: String,
     tag: String,
     first: Option<aws_smithy_mocks::Rule>,
-) -> aws_sdk_ssm::Client {
+) -> firebreak_aws::Lazy<aws_sdk_ssm::Client> {
     let document = document_rule(sdk.clone());
     let sent = {
         let agent = agent.clone();
@@ -403,7 +403,7 @@ fn with_agent(
     responder
 }
 
-fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
+fn mocked_ssm(interceptor: MockResponseInterceptor) -> firebreak_aws::Lazy<aws_sdk_ssm::Client> {
     aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()
             .with_test_defaults()
@@ -412,6 +412,7 @@ fn mocked_ssm(interceptor: MockResponseInterceptor) -> aws_sdk_ssm::Client {
             .interceptor(interceptor)
             .build(),
     )
+    .into()
 }
 
 /// A server of the home account, its finding, and (with a tool) the tool stored where Firebreak

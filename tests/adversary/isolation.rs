@@ -97,7 +97,7 @@ impl Scene {
         )
         .unwrap();
         if let Some(ec2) = ec2 {
-            responder.home.ec2 = ec2;
+            responder.home.ec2 = ec2.into();
         }
         responder
     }

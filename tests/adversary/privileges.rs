@@ -77,7 +77,7 @@ fn the_deny_policy_denies_everything_and_the_default_name_is_the_configs() {
 async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() {
     let world = World::new().await;
     let sdk = &world.sdk;
-    let iam = Clients::new(sdk).iam;
+    let iam = Clients::new(sdk).iam.get().clone();
     seed::user_with_two_keys(&iam, "mallory").await;
     let name = Config::default().accounts.deny_policy;
     let arn = firebreak_aws::service::iam::deny_policy_arn("aws", HOME_ACCOUNT, &name);
@@ -179,7 +179,7 @@ async fn deny_attaches_the_managed_deny_all_and_release_detaches_nothing_else() 
 async fn an_s1_user_is_denied_by_the_attached_policy_and_released_by_detaching_it() {
     let world = World::new().await;
     let (sdk, stack) = (&world.sdk, &world.stack);
-    let iam = Clients::new(sdk).iam;
+    let iam = Clients::new(sdk).iam.get().clone();
     let (key, _) = seed::user_with_two_keys(&iam, "legacy-reporting").await;
     let mut e = event("ct-cloudtrail-stop-logging.json");
     e["detail"]["userIdentity"]["accessKeyId"] = key.clone().into();

@@ -1,6 +1,6 @@
 //! Firebreak's effectors: every planned action executed through the AWS SDK for Rust, evidence
-//! locked in S3 with a chain of custody, pages through SNS. Clients are built once from one
-//! `SdkConfig`; nothing here reads the environment.
+//! locked in S3 with a chain of custody, pages through SNS. Each client is built from one
+//! `SdkConfig` the first time it is used; nothing here reads the environment.
 //!
 //! The modules are layered, each importing only the layers before it (`make check-invariants`
 //! fails on a cycle or an import upward): `sdk/` (clients, member accounts, errors) →
@@ -16,7 +16,7 @@ pub mod store;
 
 pub use effect::Responder;
 pub use run::respond::Response;
-pub use sdk::clients::Clients;
+pub use sdk::clients::{Clients, Lazy};
 pub use sdk::error::AwsError;
 pub use service::eventbridge::Bus;
 pub use service::sns::Pager;

@@ -82,7 +82,7 @@ pub struct Context {
     pub triage: Triage,
     /// Firebreak's bus.
     pub bus: Bus,
-    /// The executor (clients, evidence store, pager), built once; each invocation gets a copy
+    /// The executor (clients, each built on first use; evidence store, pager); each invocation gets a copy
     /// with its own collector.
     pub responder: Responder,
     /// How long a claimed step may run before a later delivery takes it over
@@ -114,7 +114,14 @@ impl Context {
             settings.dry_run,
         )
         .map_err(|e| FunctionError::BadInput(e.to_string()))?;
-        let bus = Bus::new(aws_sdk_eventbridge::Client::new(sdk), &settings.bus);
+        // Built on first use, like every client.
+        let bus = Bus::new(
+            firebreak_aws::Lazy::new(
+                &std::sync::Arc::new(sdk.clone()),
+                aws_sdk_eventbridge::Client::new,
+            ),
+            &settings.bus,
+        );
         Ok(Context {
             function,
             settings,
@@ -238,7 +245,8 @@ pub fn log_summary(answer: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The Lambda entry point of `function`: logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`),
-/// settings from the environment, clients once, then the runtime loop.
+/// settings from the environment, the SDK configuration once (clients on first use), then the
+/// runtime loop.
 pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_lookup(|name| std::env::var(name).ok()).map_err(|e| {

@@ -3,20 +3,24 @@
 use firebreak_core::DetailType;
 use serde::Serialize;
 
+use crate::sdk::clients::Lazy;
 use crate::sdk::error::{AwsError, SdkResultExt};
 
 /// Puts Firebreak's events on its bus.
 #[derive(Debug, Clone)]
 pub struct Bus {
-    events: aws_sdk_eventbridge::Client,
+    events: Lazy<aws_sdk_eventbridge::Client>,
     name: String,
 }
 
 impl Bus {
     /// The bus named `name` (or its ARN).
-    pub fn new(events: aws_sdk_eventbridge::Client, name: impl Into<String>) -> Self {
+    pub fn new(
+        events: impl Into<Lazy<aws_sdk_eventbridge::Client>>,
+        name: impl Into<String>,
+    ) -> Self {
         Bus {
-            events,
+            events: events.into(),
             name: name.into(),
         }
     }

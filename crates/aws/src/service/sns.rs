@@ -4,12 +4,13 @@
 use aws_sdk_sns::types::MessageAttributeValue;
 use firebreak_core::{Page, Route};
 
+use crate::sdk::clients::Lazy;
 use crate::sdk::error::{AwsError, SdkResultExt};
 
 /// SNS topics by route.
 #[derive(Debug, Clone)]
 pub struct Pager {
-    sns: aws_sdk_sns::Client,
+    sns: Lazy<aws_sdk_sns::Client>,
     pager_topic: String,
     ticket_topic: String,
 }
@@ -17,12 +18,12 @@ pub struct Pager {
 impl Pager {
     /// A pager publishing S1 pages to `pager_topic` and S2 tickets to `ticket_topic`.
     pub fn new(
-        sns: aws_sdk_sns::Client,
+        sns: impl Into<Lazy<aws_sdk_sns::Client>>,
         pager_topic: impl Into<String>,
         ticket_topic: impl Into<String>,
     ) -> Self {
         Pager {
-            sns,
+            sns: sns.into(),
             pager_topic: pager_topic.into(),
             ticket_topic: ticket_topic.into(),
         }

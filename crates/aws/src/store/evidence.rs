@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use firebreak_core::action::plan::QUARANTINE_TAG;
 
+use crate::sdk::clients::Lazy;
 use crate::sdk::error::{AwsError, SdkResultExt};
 pub use crate::store::format::{Collector, Finished, Item, Manifest, Missing};
 
@@ -162,7 +163,7 @@ impl Versions {
 /// Writes evidence into the locked bucket.
 #[derive(Debug, Clone)]
 pub struct EvidenceStore {
-    s3: aws_sdk_s3::Client,
+    s3: Lazy<aws_sdk_s3::Client>,
     bucket: String,
     retention: Duration,
     mode: ObjectLockMode,
@@ -171,13 +172,13 @@ pub struct EvidenceStore {
 impl EvidenceStore {
     /// A store on `bucket`, retaining items for `retention_days` in `mode`.
     pub fn new(
-        s3: aws_sdk_s3::Client,
+        s3: impl Into<Lazy<aws_sdk_s3::Client>>,
         bucket: impl Into<String>,
         retention_days: u32,
         governance: bool,
     ) -> Self {
         EvidenceStore {
-            s3,
+            s3: s3.into(),
             bucket: bucket.into(),
             retention: Duration::days(i64::from(retention_days)),
             mode: if governance {
