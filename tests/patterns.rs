@@ -39,6 +39,10 @@ const DECIDED_BY_TRIAGE: &[(&str, &str)] = &[
         "policy document and role judged by the core",
     ),
     (
+        "ct-ssm-update-other-document-nearmiss.json",
+        "which document judged by the core (Firebreak's own resources)",
+    ),
+    (
         "ct-ec2-authorize-security-group-ingress-elb-service-linked-nearmiss.json",
         "routine caller (service-linked role)",
     ),

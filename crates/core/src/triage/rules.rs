@@ -468,6 +468,11 @@ fn targets_firebreak(request: &Value, ctx: &MatchContext<'_>) -> bool {
         "arn:*:iam::*:role/{}",
         ctx.config.accounts.quarantine_profile
     );
+    // So is the memory document, in every account and region.
+    let document = format!(
+        "arn:*:ssm:*:*:document/{}",
+        crate::action::memory::DOCUMENT_NAME
+    );
     let own: Vec<&str> = ctx
         .config
         .stack
@@ -479,6 +484,7 @@ fn targets_firebreak(request: &Value, ctx: &MatchContext<'_>) -> bool {
             ctx.config.stack.pager_topic_arn.as_str(),
             ctx.config.stack.ticket_topic_arn.as_str(),
             quarantine.as_str(),
+            document.as_str(),
         ])
         .filter(|a| !a.is_empty())
         .collect();
