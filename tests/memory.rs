@@ -617,14 +617,7 @@ async fn a_changed_or_missing_document_is_never_run_and_says_so() {
     let agent = Arc::new(Mutex::new(Agent::default()));
     let responder = with_agent(&w, config.clone(), &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
-    assert!(
-        matches!(status_of(&r, "capture_memory"),
-            Status::Failed { code, message } if code == "MemoryNotCaptured"
-                && message.contains("other than Firebreak's")),
-        "{:?}",
-        r.outcomes
-    );
-    assert!(agent.lock().unwrap().scripts.is_empty(), "nothing was sent");
+    assert_not_captured(&r, &agent, "other than Firebreak's", 0);
 
     ssm.delete_document()
         .name(memory::DOCUMENT_NAME)
@@ -707,17 +700,28 @@ async fn a_forged_capture_report_uploads_nothing() {
     }));
     let responder = with_agent(&w, config, &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
+    assert_not_captured(&r, &agent, "outside its own directory", 1);
+}
+
+/// The capture failed saying `why`, after `sent` commands (none was an upload unless the
+/// capture's was), nothing was listed as memory, and containment went on: evidence failing never
+/// holds it back.
+fn assert_not_captured(r: &Response, agent: &Arc<Mutex<Agent>>, why: &str, sent: usize) {
     assert!(
-        matches!(status_of(&r, "capture_memory"),
-            Status::Failed { code, .. } if code == "MemoryNotCaptured"),
+        matches!(status_of(r, "capture_memory"),
+            Status::Failed { code, message } if code == "MemoryNotCaptured"
+                && message.contains(why)),
         "{:?}",
         r.outcomes
     );
-    assert_eq!(agent.lock().unwrap().scripts.len(), 1, "no upload was sent");
+    assert_eq!(
+        agent.lock().unwrap().scripts.len(),
+        sent,
+        "no upload was sent"
+    );
     assert!(!r.items.iter().any(|i| i.kind == "memory"));
-    // Evidence failing never holds containment back.
     assert!(matches!(
-        status_of(&r, "isolate_instance"),
+        status_of(r, "isolate_instance"),
         Status::Done { .. }
     ));
 }
@@ -734,19 +738,7 @@ async fn an_instance_without_room_for_its_memory_is_not_captured_and_says_why() 
     }));
     let responder = with_agent(&w, config, &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
-    assert!(
-        matches!(status_of(&r, "capture_memory"),
-            Status::Failed { code, message } if code == "MemoryNotCaptured"
-                && message.contains("no room for the image")),
-        "{:?}",
-        r.outcomes
-    );
-    assert_eq!(agent.lock().unwrap().scripts.len(), 1, "no upload was sent");
-    assert!(!r.items.iter().any(|i| i.kind == "memory"));
-    assert!(matches!(
-        status_of(&r, "isolate_instance"),
-        Status::Done { .. }
-    ));
+    assert_not_captured(&r, &agent, "no room for the image", 1);
 }
 
 /// Deployed, contain and preserve run at once. Contain changes the instance (its load balancers,
