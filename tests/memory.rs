@@ -567,7 +567,6 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
     assert!(scripts[0]["ToolQuery"][0].contains("X-Amz-Signature="));
     assert!(scripts[1]["UploadQuery"][0].contains("X-Amz-Signature="));
     assert_eq!(scripts[1]["Image"][0], image.path);
-    let _ = config;
 }
 
 /// The document the templates deploy is Firebreak's, in the home stack and in every forwarder.

@@ -150,15 +150,7 @@ pub fn allowed(name: &str, value: &str) -> bool {
                         hex_ok(id, 16) && name.strip_suffix(".lime").is_some_and(|h| hex_ok(h, 16))
                     })
         }
-        "Image" => {
-            value.is_empty()
-                || value
-                    .strip_prefix(DIR_PREFIX)
-                    .and_then(|rest| rest.strip_suffix(IMAGE))
-                    .is_some_and(|dir| {
-                        dir.len() == 10 && dir.bytes().all(|b| b.is_ascii_alphanumeric())
-                    })
-        }
+        "Image" => value.is_empty() || image_path_ok(value),
         "Size" => digits(value, 0, 12),
         "Checksum" => {
             value.is_empty()
@@ -179,6 +171,14 @@ pub fn allowed(name: &str, value: &str) -> bool {
         "RetainUntil" => value.is_empty() || retain_until_ok(value),
         _ => false,
     }
+}
+
+/// `/var/tmp/firebreak.<10 of [A-Za-z0-9]>/memory.lime`: where the capture writes, and nothing
+/// else.
+fn image_path_ok(path: &str) -> bool {
+    path.strip_prefix(DIR_PREFIX)
+        .and_then(|rest| rest.strip_suffix(IMAGE))
+        .is_some_and(|dir| dir.len() == 10 && dir.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn retain_until_ok(s: &str) -> bool {
@@ -307,11 +307,7 @@ pub fn parse_report(stdout: &str) -> Result<Captured, String> {
     else {
         return Err("the capture's report is not `path size sha256`".into());
     };
-    let dir = path
-        .strip_prefix(DIR_PREFIX)
-        .and_then(|rest| rest.strip_suffix(IMAGE))
-        .ok_or("the capture reported an image outside its own directory")?;
-    if dir.len() != 10 || !dir.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !image_path_ok(path) {
         return Err("the capture reported an image outside its own directory".into());
     }
     let size: u64 = size
