@@ -4,7 +4,7 @@ Fails (exit 1) on any parliament finding, on any allowed "Action": "*" or servic
 action, on any function that does not use its own role, and when any Firebreak role (of either
 template) is allowed an IAM write on a Firebreak role or policy without an explicit Deny of that
 write in its own policies or its permissions boundary: no Firebreak role can modify any Firebreak
-role, itself included. Intrinsic functions are resolved to representative values (one account for
+role, itself included; and when any Firebreak role may read a captured memory image. Intrinsic functions are resolved to representative values (one account for
 both templates, so a member role deployed in the security account is checked against the
 security account's roles too) so parliament and the check see real ARNs.
 
@@ -271,6 +271,37 @@ def cancelled_grants(templates):
     return gaps
 
 
+MEMORY_READS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes",
+                "s3:GetObjectVersionAttributes"]
+
+
+def memory_readers(templates):
+    """Every (role, read) that may fetch a captured memory image from the evidence bucket: none
+    may, whichever role an attacker holds (an explicit Deny in its own policies or boundary)."""
+    image = templates[0].getatt("EvidenceBucket", "Arn") + (
+        "/incidents/FB-0123456789abcdef/memory/0123456789abcdef.lime")
+    gaps = []
+    for t in templates:
+        for role, _, documents in t.roles():
+            every = [s for _, d, _ in documents for s in statements(d)]
+            denies = [s for s in every if s.get("Effect") == "Deny"]
+            for _, document, grants in documents:
+                if not grants:
+                    continue
+                for s in statements(document):
+                    if s.get("Effect") != "Allow" or "Action" not in s:
+                        continue
+                    if "NotResource" in s or not matches(s.get("Resource", []), image):
+                        continue
+                    for action in MEMORY_READS:
+                        if matches(s["Action"], action) and not any(
+                            denied_by(d, action, image) for d in denies
+                        ):
+                            gaps.append(f"{t.path}: {role} may {action} a memory image "
+                                        f"({s.get('Sid')})")
+    return image, gaps
+
+
 def main(paths):
     home = Template(paths[0])
     # The member template is given the home stack's outputs, as a deployer would give them.
@@ -314,6 +345,12 @@ def main(paths):
     for gap in cancelled_grants(templates):
         print(f"FAIL cancelled: {gap}")
         failures += 1
+    image, readers = memory_readers(templates)
+    for gap in readers:
+        print(f"FAIL memory: {gap}")
+    failures += len(readers)
+    if not readers:
+        print(f"ok   no Firebreak role can read a memory image ({image})")
     protected, gaps = self_modification(templates)
     for gap in gaps:
         print(f"FAIL no explicit Deny: {gap}")

@@ -537,6 +537,11 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
         .find(|i| i.kind == "memory")
         .unwrap_or_else(|| panic!("no memory item in {:?}", r.items));
     assert!(detail.contains(&item.key), "{detail}");
+    assert_eq!(
+        image_reads(&w),
+        Vec::<String>::new(),
+        "adopted from the listing"
+    );
     let s3 = seed::s3_client(&w.sdk);
     let object = s3
         .get_object()
@@ -700,6 +705,56 @@ async fn a_forged_capture_report_uploads_nothing() {
     let responder = with_agent(&w, config, &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
     assert_not_captured(&r, &agent, "outside its own directory", 1);
+}
+
+/// Whoever may write evidence (a Firebreak role, a named responder) created the image's key
+/// first, with other bytes of the same size: S3 refuses the instance's PUT, and Firebreak
+/// neither adopts what it finds there nor reads it back to see.
+#[tokio::test]
+async fn an_image_key_taken_first_is_never_adopted_and_no_image_is_read_back() {
+    let w = World::new().await;
+    let tool = "#!/bin/sh\nfor last; do :; done\nprintf 'MEMORY FIXED\\n' > \"$last\"\n";
+    let (server, config, incident, text) = instance_incident(&w, "taken", Some(tool)).await;
+    let sha = hex(&Sha256::digest(b"MEMORY FIXED\n"));
+    let key = format!("incidents/{}/memory/{}.lime", incident.id, &sha[..16]);
+    let s3 = seed::s3_client(&w.sdk);
+    s3.put_object()
+        .bucket(&w.stack.bucket)
+        .key(&key)
+        .body(b"MEMORY FORGE\n".to_vec().into())
+        .if_none_match("*")
+        .send()
+        .await
+        .expect("the key taken");
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let responder = with_agent(&w, config, &agent, &server, &incident, None);
+    let r = responder.respond(&incident, &text).await;
+    assert_not_captured(&r, &agent, "the image stays at", 2);
+    let versions = s3
+        .list_object_versions()
+        .bucket(&w.stack.bucket)
+        .prefix(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1, "only what was planted");
+    assert_eq!(image_reads(&w), Vec::<String>::new());
+}
+
+/// Every GET or HEAD of a memory image the emulator served.
+fn image_reads(w: &World) -> Vec<String> {
+    w.moto
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            let mut words = r.split(' ');
+            matches!(words.next(), Some("GET" | "HEAD"))
+                && words
+                    .next()
+                    .and_then(|target| target.split('?').next())
+                    .is_some_and(|path| path.contains("/memory/"))
+        })
+        .collect()
 }
 
 /// The capture failed saying `why`, after `sent` commands (none was an upload unless the

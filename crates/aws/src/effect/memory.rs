@@ -1,7 +1,8 @@
 //! An instance's volatile memory, as evidence: captured by the configured tool through Systems
 //! Manager, uploaded to a PUT the evidence store signs for exactly the reported SHA-256, adopted
-//! into the manifest once S3 holds those bytes. Bounded by `[evidence] memory_seconds` in all,
-//! so the steps after it (snapshots, the profile swap, isolation) wait at most that long.
+//! into the manifest from the bucket's listing once S3 holds them, never read back (no Firebreak
+//! role may read a memory image). Bounded by `[evidence] memory_seconds` in all, so the steps
+//! after it (the profile swap, the revoke, isolation) wait at most that long.
 
 use chrono::{DateTime, Utc};
 use firebreak_core::action::memory::{self, MAX_PUT_BYTES};
@@ -167,36 +168,44 @@ impl Responder {
             upload_deadline,
         ))
         .await?;
-        // A repeated run finds the image already there: S3 refused the second PUT, and the first
-        // is adopted like any upload.
-        let adopted =
-            Box::pin(
-                self.evidence
-                    .adopt(&key, "memory", &image.sha256, &self.collector, now),
-            )
-            .await;
-        match adopted {
-            Ok(item) => {
-                let detail = format!(
-                    "memory of {instance_id} ({} bytes, sha256 {}, as the instance reported it) \
-                     locked at {key}",
-                    item.size, item.sha256
-                );
-                run.items.push(item);
-                Ok(done(detail))
-            }
-            Err(e) => {
-                let why = match uploaded {
-                    Ran::Failed(why) => why,
-                    Ran::Unfinished => format!("the upload was still running after {left} s"),
-                    Ran::NoAgent(why) => format!("the SSM agent went away: {why}"),
-                    Ran::Succeeded(_) => e.message,
-                };
-                Err(AwsError::new(
-                    "MemoryNotCaptured",
-                    format!("{why}; the image stays at {} on the instance", image.path),
-                ))
-            }
+        // Only an upload the instance reports done is looked for: a PUT that S3 refused (a key
+        // someone else created first) leaves nothing of the instance's to adopt.
+        let why = match uploaded {
+            Ran::Succeeded(_) => None,
+            Ran::Failed(why) => Some(why),
+            Ran::Unfinished => Some(format!("the upload was still running after {left} s")),
+            Ran::NoAgent(why) => Some(format!("the SSM agent went away: {why}")),
+        };
+        if let Some(why) = why {
+            return Err(AwsError::new(
+                "MemoryNotCaptured",
+                format!("{why}; the image stays at {} on the instance", image.path),
+            ));
         }
+        let item = Box::pin(self.evidence.adopt_unread(
+            &key,
+            "memory",
+            &image.sha256,
+            image.size,
+            &self.collector,
+            now,
+        ))
+        .await
+        .map_err(|e| {
+            AwsError::new(
+                "MemoryNotCaptured",
+                format!(
+                    "the instance reported the upload done, but {}: not listed as evidence",
+                    e.message
+                ),
+            )
+        })?;
+        let detail = format!(
+            "memory of {instance_id} ({} bytes, sha256 {}, as the instance reported it) locked \
+             at {key}",
+            item.size, item.sha256
+        );
+        run.items.push(item);
+        Ok(done(detail))
     }
 }

@@ -315,37 +315,63 @@ impl EvidenceStore {
         Ok((key, signed.uri().to_string(), headers))
     }
 
-    /// The item at `key` that someone else uploaded, believed only as S3 holds it: the SHA-256
-    /// S3 checked on upload must be `sha256_hex` (a version stacked on the key with other bytes
-    /// is a conflict, never adopted).
-    pub async fn adopt(
+    /// The memory image at `key` that an instance uploaded through [`Self::presign_memory`]'s
+    /// PUT, adopted without reading it: no Firebreak role may read a memory image (the
+    /// boundary denies it), so whoever holds one cannot have an instance's memory captured and
+    /// fetch it. What makes the listing enough: S3 stores that PUT's bytes only if their SHA-256
+    /// is the signed one, `If-None-Match: *` lets it create the key only while it is free, and
+    /// the bucket policy lets nobody but Firebreak's roles and the named responders write here.
+    /// So the key must hold exactly one version, of exactly `size` bytes; anything else (a
+    /// version stacked on the key, another size) is a conflict, never adopted. Its lock runs at
+    /// least `retention` from its creation (the PUT's own date, signed earlier, runs longer).
+    pub async fn adopt_unread(
         &self,
         key: &str,
         kind: &str,
         sha256_hex: &str,
+        size: u64,
         collector: &Collector,
         now: DateTime<Utc>,
     ) -> Result<Item, AwsError> {
-        let head = self.head_with_checksum(key).await?;
-        let expected = unhex(sha256_hex).map(aws_smithy_types::base64::encode);
-        if expected.is_none() || head.checksum_sha256() != expected.as_deref() {
-            return Err(AwsError::new(
-                "EvidenceConflict",
-                format!("{key} does not hold the bytes whose SHA-256 was reported"),
-            ));
+        let page = self
+            .s3
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(3)
+            .send()
+            .await
+            .aws()?;
+        let conflict = |why: String| Err(AwsError::new("EvidenceConflict", format!("{key} {why}")));
+        if page.delete_markers().iter().any(|m| m.key() == Some(key)) {
+            return conflict("holds a delete marker".to_string());
         }
-        let retain_until = head
-            .object_lock_retain_until_date()
-            .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
-            .unwrap_or(now + self.retention);
+        let versions: Vec<_> = page
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key))
+            .collect();
+        let version = match versions.as_slice() {
+            [] => return conflict("was never uploaded".to_string()),
+            [one] => *one,
+            more => return conflict(format!("holds {} versions, not one upload", more.len())),
+        };
+        let stored = version.size().unwrap_or(-1);
+        if u64::try_from(stored).ok() != Some(size) {
+            return conflict(format!("holds {stored} bytes, not the {size} reported"));
+        }
+        let created = version
+            .last_modified()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
+            .unwrap_or(now);
         Ok(Item {
             key: key.to_string(),
             kind: kind.to_string(),
             sha256: sha256_hex.to_string(),
-            size: head.content_length().unwrap_or(0).max(0) as u64,
+            size,
             collected_by: collector.clone(),
             collected_at: now,
-            retain_until,
+            retain_until: created + self.retention,
             already_stored: false,
         })
     }
