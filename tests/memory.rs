@@ -913,6 +913,36 @@ async fn the_memory_step_waits_for_an_invocation_not_yet_readable_then_in_progre
     assert_eq!(agent.lock().unwrap().scripts.len(), 2);
 }
 
+/// A capture still running at its bound: the step fails there and says so, no upload is sent,
+/// and containment goes on (the instance is isolated).
+#[tokio::test]
+async fn a_capture_still_running_at_its_bound_fails_and_containment_goes_on() {
+    let w = World::new().await;
+    let (server, mut config, incident, text) = instance_incident(&w, "stuck", Some(TOOL)).await;
+    config.evidence.memory_seconds = 30;
+    let agent = Arc::new(Mutex::new(Agent::default()));
+    let running = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .sequence()
+        .output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::InProgress)
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let responder = with_agent(
+        &w,
+        config,
+        &agent,
+        &server,
+        &incident,
+        Some(running.clone()),
+    );
+    let r = responder.respond(&incident, &text).await;
+    assert_not_captured(&r, &agent, "the capture was still running after 30 s", 1);
+    assert!(running.num_calls() > 2, "polled until the bound");
+}
+
 /// The upload step sends only the image the capture wrote: a link in its place (a local user's
 /// way to have root upload another file), another size, or an empty signed header is refused
 /// before any PUT.
