@@ -4,9 +4,11 @@ Fails (exit 1) on any parliament finding, on any allowed "Action": "*" or servic
 action, on any function that does not use its own role, and when any Firebreak role (of either
 template) is allowed an IAM write on a Firebreak role or policy without an explicit Deny of that
 write in its own policies or its permissions boundary: no Firebreak role can modify any Firebreak
-role, itself included; and when any Firebreak role may read a captured memory image. Intrinsic functions are resolved to representative values (one account for
-both templates, so a member role deployed in the security account is checked against the
-security account's roles too) so parliament and the check see real ARNs.
+role, itself included; when any Firebreak role may read a captured memory image; and when a
+role may not make a call its code makes (NEEDED, STORE_READS). Intrinsic functions are resolved
+to representative values (one account for both templates, so a member role deployed in the
+security account is checked against the security account's roles too) so parliament and the
+check see real ARNs.
 
     python infra/check_policies.py infra/template.yaml infra/member-role.yaml
 """
@@ -289,17 +291,92 @@ def memory_readers(templates):
                 if not grants:
                     continue
                 for s in statements(document):
-                    if s.get("Effect") != "Allow" or "Action" not in s:
+                    if s.get("Effect") != "Allow":
                         continue
-                    if "NotResource" in s or not matches(s.get("Resource", []), image):
+                    if "NotResource" in s:
+                        if matches(s["NotResource"], image):
+                            continue
+                    elif not matches(s.get("Resource", []), image):
                         continue
                     for action in MEMORY_READS:
-                        if matches(s["Action"], action) and not any(
-                            denied_by(d, action, image) for d in denies
-                        ):
+                        granted = (
+                            not matches(s["NotAction"], action)
+                            if "NotAction" in s
+                            else matches(s.get("Action", []), action)
+                        )
+                        if granted and not any(denied_by(d, action, image) for d in denies):
                             gaps.append(f"{t.path}: {role} may {action} a memory image "
                                         f"({s.get('Sid')})")
     return image, gaps
+
+
+# The evidence store reads a key as first written: ListObjectVersions, then GetObject of that
+# version. S3 authorises them as s3:ListBucketVersions and s3:GetObjectVersion, not as the
+# s3:ListBucket and s3:GetObject a role may hold alone (the emulator checks neither).
+STORE_READS = [("s3:ListBucket", "s3:ListBucketVersions"), ("s3:GetObject", "s3:GetObjectVersion")]
+
+
+def unversioned_reads(templates):
+    """Every role allowed to list or read the evidence bucket's incidents or clock
+    without the versioned form of the same read in the same statement."""
+    bucket = templates[0].getatt("EvidenceBucket", "Arn")
+    read = [bucket] + [f"{bucket}/{prefix}/*" for prefix in ("incidents", "clock")]
+    gaps = []
+    for t in templates:
+        for role, _, documents in t.roles():
+            for _, document, grants in documents:
+                if not grants:
+                    continue
+                for s in statements(document):
+                    if s.get("Effect") != "Allow" or "Action" not in s:
+                        continue
+                    resources = [r for r in as_list(s.get("Resource", [])) if r in read]
+                    for plain, versioned in STORE_READS:
+                        if resources and matches(s["Action"], plain) and not matches(
+                            s["Action"], versioned
+                        ):
+                            gaps.append(f"{t.path}: {role} may {plain} but not {versioned} on "
+                                        f"{resources} ({s.get('Sid')})")
+    return gaps
+
+
+# Calls the emulator cannot hold to IAM (it evaluates none) whose action is not the API's own
+# name, or which come before the call a statement is named for: each must be allowed its role,
+# or the step fails only on AWS. (role, action, a resource it is called on)
+BUCKET = "arn:aws:s3:::evidencebucket"
+NEEDED = [
+    ("ContainRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app"),
+    ("ContainRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app"),
+    ("ContainRole", "sso:ListAccountsForProvisionedPermissionSet",
+     "arn:aws:sso:::permissionSet/ssoins-1/ps-1"),
+    ("MemberRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app"),
+    ("MemberRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app"),
+    ("MemberRole", "sso:ListAccountsForProvisionedPermissionSet",
+     "arn:aws:sso:::permissionSet/ssoins-1/ps-1"),
+    ("PreserveRole", "s3:ListBucketVersions", BUCKET),
+    ("DrillRole", "s3:PutObject", f"{BUCKET}/clock/watch/2026-12-07T03/FB-0123456789abcdef"),
+]
+
+
+def missing_calls(templates):
+    """Every NEEDED call its role's own policies do not allow (or explicitly deny)."""
+    gaps = []
+    roles = {name: documents for t in templates for name, _, documents in t.roles()}
+    for role, action, resource in NEEDED:
+        documents = roles.get(role, [])
+        every = [s for _, d, _ in documents for s in statements(d)]
+        allowed = any(
+            s.get("Effect") == "Allow"
+            and matches(s.get("Action", []), action)
+            and matches(s.get("Resource", []), resource)
+            for _, d, grants in documents
+            if grants
+            for s in statements(d)
+        )
+        denied = any(s.get("Effect") == "Deny" and denied_by(s, action, resource) for s in every)
+        if not allowed or denied:
+            gaps.append(f"{role} may not {action} on {resource}")
+    return gaps
 
 
 def main(paths):
@@ -345,6 +422,18 @@ def main(paths):
     for gap in cancelled_grants(templates):
         print(f"FAIL cancelled: {gap}")
         failures += 1
+    missing = missing_calls(templates)
+    for gap in missing:
+        print(f"FAIL calls: {gap}")
+    failures += len(missing)
+    if not missing:
+        print(f"ok   the {len(NEEDED)} calls the emulator cannot hold to IAM are allowed their roles")
+    unversioned = unversioned_reads(templates)
+    for gap in unversioned:
+        print(f"FAIL versions: {gap}")
+    failures += len(unversioned)
+    if not unversioned:
+        print("ok   every role that reads evidence may read it as first written (its versions)")
     image, readers = memory_readers(templates)
     for gap in readers:
         print(f"FAIL memory: {gap}")
