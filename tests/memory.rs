@@ -550,7 +550,13 @@ async fn memory_is_captured_after_termination_protection_and_before_anything_cut
         .send()
         .await
         .expect("the image");
-    assert!(object.object_lock_retain_until_date().is_some(), "locked");
+    assert_eq!(
+        object
+            .object_lock_retain_until_date()
+            .map(aws_smithy_types::DateTime::secs),
+        Some(item.retain_until.timestamp()),
+        "locked until the date recorded"
+    );
     let bytes = object.body.collect().await.unwrap().into_bytes();
     assert!(bytes.starts_with(b"MEMORY OF "), "{bytes:?}");
     assert_eq!(item.sha256, hex(&Sha256::digest(&bytes)));
@@ -709,7 +715,7 @@ async fn a_forged_capture_report_uploads_nothing() {
 
 /// Whoever may write evidence (a Firebreak role, a named responder) created the image's key
 /// first, with other bytes of the same size: S3 refuses the instance's PUT, and Firebreak
-/// neither adopts what it finds there nor reads it back to see.
+/// neither adopts what it finds there nor reads it back to see, and pages it as a conflict.
 #[tokio::test]
 async fn an_image_key_taken_first_is_never_adopted_and_no_image_is_read_back() {
     let w = World::new().await;
@@ -726,10 +732,21 @@ async fn an_image_key_taken_first_is_never_adopted_and_no_image_is_read_back() {
         .send()
         .await
         .expect("the key taken");
+    // S3 lists whole seconds: taken a moment before the capture.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let agent = Arc::new(Mutex::new(Agent::default()));
     let responder = with_agent(&w, config, &agent, &server, &incident, None);
     let r = responder.respond(&incident, &text).await;
-    assert_not_captured(&r, &agent, "the image stays at", 2);
+    assert!(
+        matches!(status_of(&r, "capture_memory"),
+            Status::Failed { code, message } if code == "EvidenceConflict"
+                && message.contains("created before Firebreak signed its upload")
+                && message.contains("the image stays at")),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!(agent.lock().unwrap().scripts.len(), 2, "capture and upload");
+    assert!(!r.items.iter().any(|i| i.kind == "memory"));
     let versions = s3
         .list_object_versions()
         .bucket(&w.stack.bucket)

@@ -461,3 +461,113 @@ async fn principal_activity_makes_one_attempt_whatever_the_clients_retries() {
     assert!(result.is_err(), "{result:?}");
     assert_eq!(lookup.num_calls(), 1, "no retry of an evidence read");
 }
+
+/// The evidence store on an S3 client that answers ListObjectVersions with `versions` (size,
+/// seconds after the signing) and, when `marker`, a delete marker, all at `KEY`.
+fn store_listing(versions: &[(i64, i64)], marker: bool) -> firebreak_aws::EvidenceStore {
+    use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+    use aws_sdk_s3::types::{DeleteMarkerEntry, ObjectVersion};
+    let versions: Vec<ObjectVersion> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, (size, after))| {
+            ObjectVersion::builder()
+                .key(IMAGE_KEY)
+                .version_id(format!("v{i}"))
+                .size(*size)
+                .last_modified(aws_smithy_types::DateTime::from_secs(
+                    signed_at().timestamp() + after,
+                ))
+                .build()
+        })
+        .collect();
+    let list = mock!(aws_sdk_s3::Client::list_object_versions)
+        .match_requests(|r| r.prefix() == Some(IMAGE_KEY))
+        .then_output(move || {
+            let mut out = ListObjectVersionsOutput::builder()
+                .set_versions(Some(versions.clone()))
+                .is_truncated(false);
+            if marker {
+                out = out.delete_markers(
+                    DeleteMarkerEntry::builder()
+                        .key(IMAGE_KEY)
+                        .version_id("marker")
+                        .build(),
+                );
+            }
+            out.build()
+        });
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .http_client(create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&list))
+            .build(),
+    );
+    firebreak_aws::EvidenceStore::new(s3, "evidence", 90, false)
+}
+
+const IMAGE_KEY: &str = "incidents/FB-0123456789abcdef/memory/00112233445566ff.lime";
+
+fn signed_at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).single().unwrap()
+}
+
+fn signed_put() -> firebreak_aws::store::evidence::SignedPut {
+    firebreak_aws::store::evidence::SignedPut {
+        key: IMAGE_KEY.into(),
+        url: String::new(),
+        headers: Vec::new(),
+        signed_at: signed_at(),
+        retain_until: signed_at() + chrono::Duration::days(91),
+    }
+}
+
+/// An image is adopted from the listing alone only when the key holds exactly one version, of
+/// the reported size, created since the PUT was signed; its lock is the one the PUT carried.
+#[tokio::test]
+async fn a_memory_image_is_adopted_only_as_the_one_upload_of_its_size() {
+    let collector = firebreak_aws::Collector {
+        identity: "arn:aws:lambda:us-east-1:111122223333:function:firebreak-preserve".into(),
+        request_id: None,
+    };
+    let adopt = async |versions: &[(i64, i64)], marker: bool| {
+        store_listing(versions, marker)
+            .adopt_unread(
+                &signed_put(),
+                "memory",
+                &"ab".repeat(32),
+                1000,
+                &collector,
+                signed_at(),
+            )
+            .await
+    };
+    let item = adopt(&[(1000, 5)], false).await.expect("the one upload");
+    assert_eq!(item.size, 1000);
+    assert_eq!(item.retain_until, signed_put().retain_until);
+    assert_eq!(item.sha256, "ab".repeat(32));
+    for (versions, marker, why) in [
+        (&[][..], false, "was never uploaded"),
+        (&[(1000, 5), (1000, 6)][..], false, "more than one version"),
+        (&[(1000, 5)][..], true, "delete marker"),
+        (
+            &[(999, 5)][..],
+            false,
+            "holds 999 bytes, not the 1000 reported",
+        ),
+        (
+            &[(1000, -3)][..],
+            false,
+            "before Firebreak signed its upload",
+        ),
+    ] {
+        let e = adopt(versions, marker).await.expect_err(why);
+        assert_eq!(e.code, "EvidenceConflict", "{e:?}");
+        assert!(e.message.contains(why), "{why}: {e:?}");
+    }
+}

@@ -14,6 +14,7 @@ use super::{Responder, Run, cached_instance, done, skipped};
 use crate::sdk::clients::Clients;
 use crate::sdk::error::AwsError;
 use crate::service::ssm::{self, Deployed, Ran};
+use crate::store::evidence::SignedPut;
 
 impl Responder {
     /// The memory step of an instance: skipped with the reason where it cannot run, done only
@@ -143,20 +144,22 @@ impl Responder {
                 ),
             ));
         }
-        let (key, url, headers) = Box::pin(self.evidence.presign_memory(
+        let put = Box::pin(self.evidence.presign_memory(
             &incident.id,
             &image.sha256,
             image.size,
-            now,
+            Utc::now(),
             valid,
         ))
         .await?;
+        let key = put.key.clone();
         let left = deadline
             .saturating_duration_since(Instant::now())
             .as_secs()
             .max(30) as u32;
-        let parameters = memory::upload_parameters(&image, &url, &bucket_url, &headers, left)
-            .map_err(|why| AwsError::new("BadInput", why))?;
+        let parameters =
+            memory::upload_parameters(&image, &put.url, &bucket_url, &put.headers, left)
+                .map_err(|why| AwsError::new("BadInput", why))?;
         let comment = format!("Firebreak {}: memory upload", incident.id);
         // The upload has its own deadline: the capture may have used most of the bound.
         let upload_deadline = Instant::now() + std::time::Duration::from_secs(left.into());
@@ -168,22 +171,21 @@ impl Responder {
             upload_deadline,
         ))
         .await?;
-        // Only an upload the instance reports done is looked for: a PUT that S3 refused (a key
-        // someone else created first) leaves nothing of the instance's to adopt.
+        // Only an upload the instance reports done is adopted: a PUT that S3 refused (a key
+        // someone else created first) leaves nothing of the instance's there.
         let why = match uploaded {
             Ran::Succeeded(_) => None,
             Ran::Failed(why) => Some(why),
-            Ran::Unfinished => Some(format!("the upload was still running after {left} s")),
+            Ran::Unfinished => Some(format!(
+                "the upload was still running after {left} s (if it ends, the image is at {key})"
+            )),
             Ran::NoAgent(why) => Some(format!("the SSM agent went away: {why}")),
         };
         if let Some(why) = why {
-            return Err(AwsError::new(
-                "MemoryNotCaptured",
-                format!("{why}; the image stays at {} on the instance", image.path),
-            ));
+            return Err(Box::pin(self.not_uploaded(&put, &image, why)).await);
         }
         let item = Box::pin(self.evidence.adopt_unread(
-            &key,
+            &put,
             "memory",
             &image.sha256,
             image.size,
@@ -192,13 +194,17 @@ impl Responder {
         ))
         .await
         .map_err(|e| {
-            AwsError::new(
-                "MemoryNotCaptured",
-                format!(
-                    "the instance reported the upload done, but {}: not listed as evidence",
-                    e.message
-                ),
-            )
+            let why = format!(
+                "the instance reported the upload done, but {}: not listed as evidence",
+                e.message
+            );
+            // A conflict is someone else's object at Firebreak's key: paged as what it is.
+            let code = if e.code == "EvidenceConflict" {
+                "EvidenceConflict"
+            } else {
+                "MemoryNotCaptured"
+            };
+            AwsError::new(code, why)
         })?;
         let detail = format!(
             "memory of {instance_id} ({} bytes, sha256 {}, as the instance reported it) locked \
@@ -207,5 +213,43 @@ impl Responder {
         );
         run.items.push(item);
         Ok(done(detail))
+    }
+
+    /// The capture's failure when the upload did not end done (`why`), told by what the key
+    /// holds: an object created before the PUT was signed was put there by someone who may
+    /// write evidence, a conflict; one created since may be the image, stored before the upload
+    /// failed, and is named so that a responder can verify it; nothing means the image is still
+    /// on the instance.
+    async fn not_uploaded(
+        &self,
+        put: &SignedPut,
+        image: &memory::Captured,
+        why: String,
+    ) -> AwsError {
+        let key = &put.key;
+        let on_instance = format!("the image stays at {} on the instance", image.path);
+        match self.evidence.listed(key).await {
+            Ok(listed) if listed.created_before(put.signed_at) => AwsError::new(
+                "EvidenceConflict",
+                format!(
+                    "{why}; {key} was created before Firebreak signed its upload, by someone who \
+                     may write evidence (a Firebreak role or a responder): not adopted; \
+                     {on_instance}"
+                ),
+            ),
+            Ok(listed) if !listed.is_empty() => AwsError::new(
+                "MemoryNotCaptured",
+                format!(
+                    "{why}, yet {key} exists: not listed as evidence; verify it against sha256 \
+                     {} (the instance may have removed its copy at {})",
+                    image.sha256, image.path
+                ),
+            ),
+            Ok(_) => AwsError::new("MemoryNotCaptured", format!("{why}; {on_instance}")),
+            Err(e) => AwsError::new(
+                "MemoryNotCaptured",
+                format!("{why}; {on_instance} (listing {key}: {})", e.message),
+            ),
+        }
     }
 }

@@ -160,6 +160,46 @@ impl Versions {
     }
 }
 
+/// A PUT signed for one memory image ([`EvidenceStore::presign_memory`]).
+#[derive(Debug, Clone)]
+pub struct SignedPut {
+    /// Where it creates the image.
+    pub key: String,
+    /// The URL, signature included.
+    pub url: String,
+    /// The headers the request must carry exactly.
+    pub headers: Vec<(String, String)>,
+    /// When it was signed: nothing it created can be older.
+    pub signed_at: DateTime<Utc>,
+    /// The lock it sets.
+    pub retain_until: DateTime<Utc>,
+}
+
+/// What a listing shows at one key ([`EvidenceStore::listed`]).
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// Each version's size and creation, as listed.
+    pub versions: Vec<(Option<i64>, Option<DateTime<Utc>>)>,
+    /// A delete marker is among them.
+    pub delete_marker: bool,
+    /// The listing went on beyond what was read.
+    pub more: bool,
+}
+
+impl Listed {
+    /// Nothing is there.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && !self.delete_marker
+    }
+
+    /// A version was created a whole second or more before `t` (S3 lists whole seconds).
+    pub fn created_before(&self, t: DateTime<Utc>) -> bool {
+        self.versions
+            .iter()
+            .any(|(_, created)| created.is_some_and(|c| c + Duration::seconds(1) <= t))
+    }
+}
+
 /// Writes evidence into the locked bucket.
 #[derive(Debug, Clone)]
 pub struct EvidenceStore {
@@ -273,22 +313,27 @@ impl EvidenceStore {
     }
 
     /// A PUT that creates `incidents/<id>/memory/<sha256[..16]>.lime` only with `size` bytes
-    /// whose SHA-256 is `sha256_hex`, locked and tagged like every item, and only if the key is free:
-    /// the key, the URL and the headers the request must carry exactly.
+    /// whose SHA-256 is `sha256_hex`, locked and tagged like every item, and only if the key is
+    /// free, signed at `signed_at` (now) and valid for `expires`.
     pub async fn presign_memory(
         &self,
         id: &IncidentId,
         sha256_hex: &str,
         size: u64,
-        now: DateTime<Utc>,
+        signed_at: DateTime<Utc>,
         expires: std::time::Duration,
-    ) -> Result<(String, String, Vec<(String, String)>), AwsError> {
+    ) -> Result<SignedPut, AwsError> {
         let digest =
             unhex(sha256_hex).ok_or_else(|| AwsError::new("BadInput", "not a SHA-256 in hex"))?;
         let key = format!("{}memory/{}.lime", Self::prefix(id), &sha256_hex[..16]);
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
             .map_err(|e| AwsError::new("Presigning", e.to_string()))?;
-        let retain_until = now + self.retention + self.retention_margin(expires);
+        // Whole seconds, as the header carries it: the date recorded is the date S3 applies.
+        let retain_until = DateTime::<Utc>::from_timestamp(
+            (signed_at + self.retention + self.retention_margin(expires)).timestamp(),
+            0,
+        )
+        .unwrap_or(signed_at + self.retention);
         let signed = self
             .s3
             .put_object()
@@ -312,58 +357,83 @@ impl EvidenceStore {
             .headers()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Ok((key, signed.uri().to_string(), headers))
+        Ok(SignedPut {
+            key,
+            url: signed.uri().to_string(),
+            headers,
+            signed_at,
+            retain_until,
+        })
     }
 
-    /// The memory image at `key` that an instance uploaded through [`Self::presign_memory`]'s
-    /// PUT, adopted without reading it: no Firebreak role may read a memory image (the
-    /// boundary denies it), so whoever holds one cannot have an instance's memory captured and
-    /// fetch it. What makes the listing enough: S3 stores that PUT's bytes only if their SHA-256
-    /// is the signed one, `If-None-Match: *` lets it create the key only while it is free, and
-    /// the bucket policy lets nobody but Firebreak's roles and the named responders write here.
-    /// So the key must hold exactly one version, of exactly `size` bytes; anything else (a
-    /// version stacked on the key, another size) is a conflict, never adopted. Its lock runs at
-    /// least `retention` from its creation (the PUT's own date, signed earlier, runs longer).
+    /// What S3 lists at exactly `key`, never its bytes: one listing call.
+    pub async fn listed(&self, key: &str) -> Result<Listed, AwsError> {
+        let page = self
+            .s3
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(10)
+            .send()
+            .await
+            .aws()?;
+        let time = |t: Option<&aws_smithy_types::DateTime>| {
+            t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
+        };
+        // `key` sorts before every longer key it prefixes: its own entries come first.
+        Ok(Listed {
+            versions: page
+                .versions()
+                .iter()
+                .filter(|v| v.key() == Some(key))
+                .map(|v| (v.size(), time(v.last_modified())))
+                .collect(),
+            delete_marker: page.delete_markers().iter().any(|m| m.key() == Some(key)),
+            more: page.is_truncated() == Some(true),
+        })
+    }
+
+    /// The memory image that an instance uploaded through `put` ([`Self::presign_memory`]),
+    /// adopted without reading it: no Firebreak role may read a memory image (the boundary
+    /// denies it), so whoever holds one cannot have an instance's memory captured and fetch it.
+    /// What makes the listing enough: S3 stores that PUT's bytes only if their SHA-256 is the
+    /// signed one, `If-None-Match: *` lets it create the key only while it is free, and the
+    /// bucket policy lets nobody but Firebreak's roles and the named responders write here. So
+    /// the key must hold exactly one version, of exactly `size` bytes, created after the PUT was
+    /// signed; anything else is a conflict, never adopted. Its lock is the one the PUT carried.
     pub async fn adopt_unread(
         &self,
-        key: &str,
+        put: &SignedPut,
         kind: &str,
         sha256_hex: &str,
         size: u64,
         collector: &Collector,
         now: DateTime<Utc>,
     ) -> Result<Item, AwsError> {
-        let page = self
-            .s3
-            .list_object_versions()
-            .bucket(&self.bucket)
-            .prefix(key)
-            .max_keys(3)
-            .send()
-            .await
-            .aws()?;
+        let key = &put.key;
+        let listed = self.listed(key).await?;
         let conflict = |why: String| Err(AwsError::new("EvidenceConflict", format!("{key} {why}")));
-        if page.delete_markers().iter().any(|m| m.key() == Some(key)) {
+        if listed.delete_marker {
             return conflict("holds a delete marker".to_string());
         }
-        let versions: Vec<_> = page
-            .versions()
-            .iter()
-            .filter(|v| v.key() == Some(key))
-            .collect();
-        let version = match versions.as_slice() {
+        let (stored, created) = match listed.versions.as_slice() {
             [] => return conflict("was never uploaded".to_string()),
-            [one] => *one,
-            more => return conflict(format!("holds {} versions, not one upload", more.len())),
+            [one] if !listed.more => *one,
+            _ => return conflict("holds more than one version, not one upload".to_string()),
         };
-        let stored = version.size().unwrap_or(-1);
-        if u64::try_from(stored).ok() != Some(size) {
-            return conflict(format!("holds {stored} bytes, not the {size} reported"));
+        if listed.created_before(put.signed_at) {
+            return conflict(format!(
+                "was created at {} (before Firebreak signed its upload)",
+                created.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ));
         }
-        let created = version
-            .last_modified()
-            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
-            .unwrap_or(now);
+        match stored.and_then(|s| u64::try_from(s).ok()) {
+            Some(stored) if stored == size => {}
+            Some(stored) => {
+                return conflict(format!("holds {stored} bytes, not the {size} reported"));
+            }
+            None => return conflict("is listed without a size".to_string()),
+        }
         Ok(Item {
             key: key.to_string(),
             kind: kind.to_string(),
@@ -371,7 +441,7 @@ impl EvidenceStore {
             size,
             collected_by: collector.clone(),
             collected_at: now,
-            retain_until: created + self.retention,
+            retain_until: put.retain_until,
             already_stored: false,
         })
     }
@@ -765,20 +835,22 @@ impl EvidenceStore {
     }
 
     /// True when `key` exists.
+    ///
+    /// A listing of exactly that prefix, not a HEAD: S3 answers a HEAD of a missing key with 404
+    /// only to whoever may list the bucket, and the functions may list only under a prefix (a
+    /// condition a HEAD does not carry), so they would get 403. `key` sorts first among the keys
+    /// it prefixes.
     pub(crate) async fn exists(&self, key: &str) -> Result<bool, AwsError> {
-        match self
+        let page = self
             .s3
-            .head_object()
+            .list_objects_v2()
             .bucket(&self.bucket)
-            .key(key)
+            .prefix(key)
+            .max_keys(1)
             .send()
             .await
-            .aws()
-        {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.code.as_str(), "NotFound" | "NoSuchKey" | "404") => Ok(false),
-            Err(e) => Err(e),
-        }
+            .aws()?;
+        Ok(page.contents().first().and_then(|o| o.key()) == Some(key))
     }
 
     /// Writes `body` under `key`, locked, checksummed and tagged, only if nothing is there yet;
