@@ -380,7 +380,10 @@ def missing_calls(templates):
 
 
 def main(paths):
-    home = Template(paths[0])
+    # Parameters whose value must be an ARN: a representative one.
+    home = Template(paths[0], {
+        "TrailLogKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    })
     # The member template is given the home stack's outputs, as a deployer would give them.
     home_roles = {name: arn for name, arn, _ in home.roles()}
     given = {
