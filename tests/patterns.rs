@@ -287,6 +287,7 @@ async fn every_event_reaches_exactly_the_functions_it_should() {
             route: incident.route,
             title: incident.title.clone(),
             event_key: format!("incidents/{}/events/x.json", incident.id),
+            event_sha256: None,
             drill: incident.drill,
             auto_containment: incident
                 .plan

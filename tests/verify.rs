@@ -310,3 +310,100 @@ async fn the_functions_log_each_step_as_the_pipeline_runs() {
         .unwrap();
     assert!(v.all_ok(), "{:#?}", v.checked);
 }
+
+/// Triage names the SHA-256 of the source event it locked. A stage reads the key's current
+/// version once when it hashes to that, without listing the key's versions; when it does not
+/// (a second version stacked on the key, which the bucket policy refuses on AWS) the stage
+/// reads the first version: contain acts on what triage locked, never on what was written over.
+#[tokio::test]
+async fn a_stage_reads_the_source_event_triage_locked_whatever_is_written_over_it() {
+    let world = World::new().await;
+    let (moto, sdk, stack) = (&world.moto, &world.sdk, &world.stack);
+    let taps = Taps::install(sdk, BUS).await;
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let s3 = seed::s3_client(sdk);
+    let env = function_env(moto, &moto.home_credentials().await, stack, BUS);
+    let functions = contexts(&env, sdk);
+    let to_contain = async |finding: &serde_json::Value| {
+        let opened = deliver(&functions["triage"], &finding.to_string()).await;
+        let routed: Vec<serde_json::Value> = taps
+            .drain()
+            .await
+            .into_iter()
+            .filter(|(f, _, _)| f == "ContainFunction")
+            .map(|(_, _, e)| e)
+            .collect();
+        assert_eq!(routed.len(), 1, "{opened}");
+        let key = opened["event_key"].as_str().unwrap().to_string();
+        (key, routed[0].clone())
+    };
+    // ListObjectVersions of exactly `key`, as the emulator logs it.
+    let listings_of = |key: &str, since: usize| {
+        let listing = format!("?versions&prefix={key} ");
+        moto.requests()[since..]
+            .iter()
+            .filter(|r| r.contains(&listing))
+            .count()
+    };
+
+    // As triage left it: the notice names the locked bytes' hash, and contain reads them once.
+    let (key, _) = seed::user_with_two_keys(&iam, "leaky-bot").await;
+    let (event_key, notice) = to_contain(&iam_user_finding("leaky-bot", &key, HOME_ACCOUNT)).await;
+    let locked = s3
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(&event_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(
+        notice["detail"]["event_sha256"].as_str(),
+        Some(firebreak_aws::store::evidence::hex(&Sha256::digest(&locked)).as_str())
+    );
+    let before = moto.requests().len();
+    deliver(&functions["contain"], &notice.to_string()).await;
+    assert_eq!(listings_of(&event_key, before), 0, "read without a listing");
+    firebreak_testbed::assert_only_key_inactive(&iam, "leaky-bot", &key).await;
+
+    // Written over before contain reads it, with the same finding naming another user's key.
+    let (key, _) = seed::user_with_two_keys(&iam, "second-bot").await;
+    let (victim_key, _) = seed::user_with_two_keys(&iam, "victim-bot").await;
+    let mut finding = iam_user_finding("second-bot", &key, HOME_ACCOUNT);
+    finding["detail"]["id"] = "rewritten0000000000000000000001".into();
+    let (event_key, notice) = to_contain(&finding).await;
+    let mut forged = finding.clone();
+    forged["detail"]["resource"]["accessKeyDetails"]["userName"] = "victim-bot".into();
+    forged["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = victim_key.clone().into();
+    s3.put_object()
+        .bucket(&stack.bucket)
+        .key(&event_key)
+        .body(ByteStream::from(forged.to_string().into_bytes()))
+        .send()
+        .await
+        .expect("a second version stacked");
+    let before = moto.requests().len();
+    let contained = deliver(&functions["contain"], &notice.to_string()).await;
+    assert!(
+        listings_of(&event_key, before) > 0,
+        "the first version read"
+    );
+    firebreak_testbed::assert_only_key_inactive(&iam, "second-bot", &key).await;
+    let victim = iam
+        .list_access_keys()
+        .user_name("victim-bot")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        victim
+            .access_key_metadata()
+            .iter()
+            .all(|k| k.status().map(|s| s.as_str()) == Some("Active")),
+        "{contained}"
+    );
+}

@@ -193,6 +193,7 @@ async fn record(
                     route: incident.route,
                     title: incident.title.clone(),
                     event_key: event_key.clone(),
+                    event_sha256: Some(sha256_hex(raw.as_bytes())),
                     drill: incident.drill,
                     auto_containment: incident
                         .plan
@@ -288,7 +289,13 @@ async fn opened_stage(
         _ => &[DetailType::IncidentOpened],
     };
     let notice: IncidentNotice = bus_detail(raw, accepted)?;
-    let (incident, source) = load(ctx, &notice.incident_id, &notice.event_key).await?;
+    let (incident, source) = load(
+        ctx,
+        &notice.incident_id,
+        &notice.event_key,
+        notice.event_sha256.as_deref(),
+    )
+    .await?;
     run_stage(ctx, &incident, &source, &notice.event_key, stage, collector).await
 }
 
@@ -423,7 +430,7 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
     let detail_type = DetailType::parse(&event.detail_type).ok_or_else(|| {
         FunctionError::BadInput(format!("not a Firebreak event: {:?}", event.detail_type))
     })?;
-    let (incident_id, event_key, outcomes, name, kind) = match detail_type {
+    let (incident_id, event_key, event_sha256, outcomes, name, kind) = match detail_type {
         DetailType::IncidentOpened | DetailType::IncidentUpdated => {
             let n: IncidentNotice = detail(event.detail)?;
             let (name, kind) = if detail_type == DetailType::IncidentOpened {
@@ -434,7 +441,14 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
                     PageKind::Updated,
                 )
             };
-            (n.incident_id, n.event_key, Vec::new(), name, kind)
+            (
+                n.incident_id,
+                n.event_key,
+                n.event_sha256,
+                Vec::new(),
+                name,
+                kind,
+            )
         }
         DetailType::ContainmentFinished | DetailType::EvidencePreserved => {
             let f: StageFinished = detail(event.detail)?;
@@ -453,6 +467,7 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
             (
                 f.incident_id,
                 f.event_key,
+                None,
                 f.outcomes,
                 name,
                 PageKind::Updated,
@@ -464,7 +479,7 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
             ));
         }
     };
-    let (incident, _) = load(ctx, &incident_id, &event_key).await?;
+    let (incident, _) = load(ctx, &incident_id, &event_key, event_sha256.as_deref()).await?;
     let kind = if incident.drill {
         PageKind::Drill
     } else {
@@ -549,11 +564,15 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
 }
 
 /// Reads the locked source event at `event_key` and triages it again: the incident a bus event
-/// names must be the one its evidence describes.
+/// names must be the one its evidence describes. With the SHA-256 triage gave of the bytes it
+/// locked there, one read of the key's current version is enough when it hashes to that (the
+/// bucket admits no second version on AWS, and a second version could not hash to it);
+/// otherwise, or without it, the key's first version is read, as every reader does.
 async fn load(
     ctx: &Context,
     id: &IncidentId,
     event_key: &str,
+    sha256: Option<&str>,
 ) -> Result<(Incident, String), FunctionError> {
     let prefix = format!("{}events/", EvidenceStore::prefix(id));
     if !event_key.starts_with(&prefix) || event_key.contains("..") {
@@ -561,7 +580,20 @@ async fn load(
             "event_key {event_key:?} is not an event of incident {id}"
         )));
     }
-    let bytes = match ctx.evidence().read(event_key).await {
+    let current = match sha256 {
+        Some(expected) => ctx
+            .evidence()
+            .read_current(event_key)
+            .await
+            .ok()
+            .filter(|bytes| sha256_hex(bytes) == expected),
+        None => None,
+    };
+    let read = match current {
+        Some(bytes) => Ok(bytes),
+        None => ctx.evidence().read(event_key).await,
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if e.code == "NoSuchKey" => {
             return Err(FunctionError::BadInput(format!(
@@ -821,6 +853,15 @@ pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
         "checks": verdict.checks,
         "message_id": verdict.message_id,
     }))
+}
+
+/// Lower-case hex of the SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -345,6 +345,7 @@ async fn containment(
         route: opening.severity.route(),
         title: opening.title.clone(),
         event_key: opening.event_key.clone(),
+        event_sha256: None,
         drill: opening.drill,
         auto_containment: true,
     };

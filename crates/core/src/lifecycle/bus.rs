@@ -74,6 +74,10 @@ pub struct IncidentNotice {
     pub title: String,
     /// Key of the locked source event in the evidence bucket.
     pub event_key: String,
+    /// The SHA-256 (hex) of the bytes triage locked there: a stage whose read of the key's
+    /// current version hashes to it has read them, without listing the key's versions first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_sha256: Option<String>,
     /// A drill: containment runs dry.
     pub drill: bool,
     /// The plan has containment to execute at once (the contain function's rule matches this).
