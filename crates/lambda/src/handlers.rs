@@ -581,12 +581,19 @@ async fn load(
         )));
     }
     let current = match sha256 {
-        Some(expected) => ctx
-            .evidence()
-            .read_current(event_key)
-            .await
-            .ok()
-            .filter(|bytes| sha256_hex(bytes) == expected),
+        Some(expected) => match ctx.evidence().read_expecting(event_key, expected).await {
+            Ok(Some(bytes)) => Some(bytes),
+            // On AWS the bucket admits no second version: a notice whose hash is not the
+            // key's is forged or garbled, and said so; its first version is what counts.
+            Ok(None) => {
+                tracing::warn!(incident_id = %id, event_key, "the notice's hash is not the source event's: reading its first version");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(incident_id = %id, event_key, error = %e.code, "reading the source event's current version failed: reading its first");
+                None
+            }
+        },
         None => None,
     };
     let read = match current {

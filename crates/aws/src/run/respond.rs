@@ -290,15 +290,26 @@ impl Responder {
             EvidenceStore::prefix(&incident.id)
         );
         let mut pause = std::time::Duration::from_millis(200);
+        let mut failed = None;
         loop {
-            if let Ok(true) = self.evidence.exists(&key).await {
-                return None;
+            match self.evidence.exists(&key).await {
+                Ok(true) => return None,
+                Ok(false) => {}
+                // Said once, with AWS's code: a read that keeps failing waits out the bound.
+                Err(e) if failed.is_none() => {
+                    tracing::warn!(incident_id = %incident.id, error = %e.code, "cannot read whether the instances are preserved");
+                    failed = Some(e.code);
+                }
+                Err(_) => {}
             }
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!(incident_id = %incident.id, "instances not preserved in time");
+                let why = failed
+                    .map(|code| format!(" (reading its mark failed: {code})"))
+                    .unwrap_or_default();
                 return Some(format!(
                     "after waiting {} s for the preserve stage to take the instance's evidence, \
-                     which it never confirmed",
+                     which it never confirmed{why}",
                     bound.as_secs()
                 ));
             }

@@ -380,7 +380,10 @@ impl EvidenceStore {
         let time = |t: Option<&aws_smithy_types::DateTime>| {
             t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
         };
-        // `key` sorts before every longer key it prefixes: its own entries come first.
+        // `key` sorts before every longer key it prefixes: its own entries come first, and the
+        // listing goes on past them only if its last entry is still `key`'s.
+        let more = page.is_truncated() == Some(true)
+            && page.versions().last().and_then(|v| v.key()) == Some(key);
         Ok(Listed {
             versions: page
                 .versions()
@@ -389,7 +392,7 @@ impl EvidenceStore {
                 .map(|v| (v.size(), time(v.last_modified())))
                 .collect(),
             delete_marker: page.delete_markers().iter().any(|m| m.key() == Some(key)),
-            more: page.is_truncated() == Some(true),
+            more,
         })
     }
 
@@ -483,15 +486,25 @@ impl EvidenceStore {
         if self.exists(&format!("{key}.done")).await? {
             return Ok(Turn::Duplicate);
         }
-        let head = self
+        // Listed, not HEAD: a claim another writer has in flight (S3's 409) is not there yet,
+        // and a HEAD of a missing key is 403 to a role that may list only under a prefix.
+        let page = self
             .s3
-            .head_object()
+            .list_objects_v2()
             .bucket(&self.bucket)
-            .key(&key)
+            .prefix(&key)
+            .max_keys(1)
             .send()
             .await
             .aws()?;
-        let claimed = head
+        let Some(claim) = page
+            .contents()
+            .first()
+            .filter(|o| o.key() == Some(key.as_str()))
+        else {
+            return Ok(Turn::Busy);
+        };
+        let claimed = claim
             .last_modified()
             .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0))
             .unwrap_or(now);
@@ -807,10 +820,17 @@ impl EvidenceStore {
         }
     }
 
-    /// The bytes of `key`'s current version, in one call: only for a reader that knows what
-    /// they must hash to (a reader that does not takes [`Self::read`]'s original version).
-    pub async fn read_current(&self, key: &str) -> Result<Vec<u8>, AwsError> {
-        self.read_version(key, "null").await
+    /// The bytes of `key`'s current version, read in one call, when their SHA-256 is
+    /// `sha256_hex` (lower-case hex): `None` when it is not (a reader then takes
+    /// [`Self::read`]'s original version).
+    pub async fn read_expecting(
+        &self,
+        key: &str,
+        sha256_hex: &str,
+    ) -> Result<Option<Vec<u8>>, AwsError> {
+        let bytes = self.read_version(key, "null").await?;
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+        Ok((hex(&digest) == sha256_hex).then_some(bytes))
     }
 
     /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event): its original
