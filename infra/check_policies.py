@@ -342,40 +342,77 @@ def unversioned_reads(templates):
 
 # Calls the emulator cannot hold to IAM (it evaluates none) whose action is not the API's own
 # name, or which come before the call a statement is named for: each must be allowed its role,
-# or the step fails only on AWS. (role, action, a resource it is called on)
+# or the step fails only on AWS. (role, action, a resource it is called on, the request's
+# condition keys: an Allow counts only if each of its conditions holds for them.)
 BUCKET = "arn:aws:s3:::evidencebucket"
+INCIDENT = "incidents/FB-0123456789abcdef/"
+SOURCE = f"{INCIDENT}events/0f8fad5b-d9cb-469f-a165-70867728950e.json"
 NEEDED = [
-    ("ContainRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app"),
-    ("ContainRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app"),
+    ("ContainRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app", {}),
+    ("ContainRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app", {}),
     ("ContainRole", "sso:ListAccountsForProvisionedPermissionSet",
-     "arn:aws:sso:::permissionSet/ssoins-1/ps-1"),
-    ("MemberRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app"),
-    ("MemberRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app"),
+     "arn:aws:sso:::permissionSet/ssoins-1/ps-1", {}),
+    ("MemberRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app", {}),
+    ("MemberRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app", {}),
     ("MemberRole", "sso:ListAccountsForProvisionedPermissionSet",
-     "arn:aws:sso:::permissionSet/ssoins-1/ps-1"),
-    ("PreserveRole", "s3:ListBucketVersions", BUCKET),
-    ("DrillRole", "s3:PutObject", f"{BUCKET}/clock/watch/2026-12-07T03/FB-0123456789abcdef"),
+     "arn:aws:sso:::permissionSet/ssoins-1/ps-1", {}),
+    ("DrillRole", "s3:PutObject", f"{BUCKET}/clock/watch/2026-12-07T03/FB-0123456789abcdef", {}),
+    # A memory image adopted from the listing of its key.
+    ("PreserveRole", "s3:ListBucketVersions", BUCKET,
+     {"s3:prefix": f"{INCIDENT}memory/0011223344556677.lime"}),
+    # The clock's index, read by listing.
+    ("ClockRole", "s3:ListBucket", BUCKET, {"s3:prefix": "clock/watch/2026-12-07T03/"}),
+] + [
+    # Every stage reads the source event as first written, and lists a claim to learn its age.
+    call
+    for role in ("TriageRole", "ContainRole", "PreserveRole", "PageRole")
+    for call in [
+        (role, "s3:ListBucketVersions", BUCKET, {"s3:prefix": SOURCE}),
+        (role, "s3:GetObjectVersion", f"{BUCKET}/{SOURCE}", {}),
+        (role, "s3:ListBucket", BUCKET, {"s3:prefix": f"{INCIDENT}steps/contain.json"}),
+    ]
 ]
+
+
+def conditions_hold(statement, context):
+    """Whether every condition of `statement` holds for the request's `context` (StringLike and
+    StringEquals on the keys given; any other operator or key is taken not to hold)."""
+    for operator, keys in statement.get("Condition", {}).items():
+        for key, wanted in keys.items():
+            value = context.get(key)
+            if value is None:
+                return False
+            if operator == "StringLike" and not any(
+                fnmatch.fnmatchcase(value, w) for w in as_list(wanted)
+            ):
+                return False
+            if operator == "StringEquals" and value not in as_list(wanted):
+                return False
+            if operator not in ("StringLike", "StringEquals"):
+                return False
+    return True
 
 
 def missing_calls(templates):
     """Every NEEDED call its role's own policies do not allow (or explicitly deny)."""
     gaps = []
     roles = {name: documents for t in templates for name, _, documents in t.roles()}
-    for role, action, resource in NEEDED:
+    for role, action, resource, context in NEEDED:
         documents = roles.get(role, [])
         every = [s for _, d, _ in documents for s in statements(d)]
         allowed = any(
             s.get("Effect") == "Allow"
             and matches(s.get("Action", []), action)
             and matches(s.get("Resource", []), resource)
+            and conditions_hold(s, context)
             for _, d, grants in documents
             if grants
             for s in statements(d)
         )
         denied = any(s.get("Effect") == "Deny" and denied_by(s, action, resource) for s in every)
         if not allowed or denied:
-            gaps.append(f"{role} may not {action} on {resource}")
+            where = f" (s3:prefix {context['s3:prefix']})" if "s3:prefix" in context else ""
+            gaps.append(f"{role} may not {action} on {resource}{where}")
     return gaps
 
 
