@@ -683,7 +683,12 @@ pub fn event_name(id: Option<&str>, raw: &str) -> String {
 }
 
 fn short(text: &str) -> String {
-    firebreak_aws::store::evidence::hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
+    sha256_hex(text.as_bytes())[..16].to_string()
+}
+
+/// Lower-case hex of the SHA-256 of `bytes`, as the evidence store writes hashes.
+fn sha256_hex(bytes: &[u8]) -> String {
+    firebreak_aws::store::evidence::hex(&Sha256::digest(bytes))
 }
 
 /// A scheduled event (the clock's and the drill's): only that it is one is checked.
@@ -860,15 +865,6 @@ pub async fn drill(ctx: &Context, raw: &str, collector: Collector) -> Result<Val
         "checks": verdict.checks,
         "message_id": verdict.message_id,
     }))
-}
-
-/// Lower-case hex of the SHA-256 of `bytes`.
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

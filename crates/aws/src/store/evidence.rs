@@ -486,22 +486,9 @@ impl EvidenceStore {
         if self.exists(&format!("{key}.done")).await? {
             return Ok(Turn::Duplicate);
         }
-        // Listed, not HEAD: a claim another writer has in flight (S3's 409) is not there yet,
-        // and a HEAD of a missing key is 403 to a role that may list only under a prefix.
-        let page = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&key)
-            .max_keys(1)
-            .send()
-            .await
-            .aws()?;
-        let Some(claim) = page
-            .contents()
-            .first()
-            .filter(|o| o.key() == Some(key.as_str()))
-        else {
+        // Listed, not HEAD (see `object`): a claim another writer has in flight (S3's 409) is
+        // not there yet.
+        let Some(claim) = self.object(&key).await? else {
             return Ok(Turn::Busy);
         };
         let claimed = claim
@@ -829,8 +816,7 @@ impl EvidenceStore {
         sha256_hex: &str,
     ) -> Result<Option<Vec<u8>>, AwsError> {
         let bytes = self.read_version(key, "null").await?;
-        let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
-        Ok((hex(&digest) == sha256_hex).then_some(bytes))
+        Ok((hex(&Sha256::digest(&bytes)) == sha256_hex).then_some(bytes))
     }
 
     /// The bytes stored under `key` (a key of this bucket, e.g. from a bus event): its original
@@ -860,13 +846,16 @@ impl EvidenceStore {
         Ok(bytes.into_bytes().to_vec())
     }
 
-    /// True when `key` exists.
-    ///
-    /// A listing of exactly that prefix, not a HEAD: S3 answers a HEAD of a missing key with 404
-    /// only to whoever may list the bucket, and the functions may list only under a prefix (a
-    /// condition a HEAD does not carry), so they would get 403. `key` sorts first among the keys
-    /// it prefixes.
+    /// True when `key` exists (by listing: see `object`).
     pub(crate) async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        Ok(self.object(key).await?.is_some())
+    }
+
+    /// `key`'s current object as a listing of exactly that prefix shows it, not a HEAD: S3
+    /// answers a HEAD of a missing key with 404 only to whoever may list the bucket, and the
+    /// functions may list only under a prefix (a condition a HEAD does not carry), so they
+    /// would get 403. `key` sorts first among the keys it prefixes.
+    async fn object(&self, key: &str) -> Result<Option<aws_sdk_s3::types::Object>, AwsError> {
         let page = self
             .s3
             .list_objects_v2()
@@ -876,7 +865,11 @@ impl EvidenceStore {
             .send()
             .await
             .aws()?;
-        Ok(page.contents().first().and_then(|o| o.key()) == Some(key))
+        Ok(page
+            .contents()
+            .first()
+            .filter(|o| o.key() == Some(key))
+            .cloned())
     }
 
     /// Writes `body` under `key`, locked, checksummed and tagged, only if nothing is there yet;
