@@ -347,6 +347,22 @@ def unversioned_reads(templates):
 BUCKET = "arn:aws:s3:::evidencebucket"
 INCIDENT = "incidents/FB-0123456789abcdef/"
 SOURCE = f"{INCIDENT}events/0f8fad5b-d9cb-469f-a165-70867728950e.json"
+# The forensic account and its key (the parameters), and what handing a snapshot over needs.
+FORENSIC = "999988887777"
+FORENSIC_KEY = f"arn:aws:kms:us-east-1:{FORENSIC}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SNAPSHOT = "arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0"
+FORENSIC_CALLS = [
+    ("ec2:ModifySnapshotAttribute", SNAPSHOT,
+     {"ec2:Add/userId": FORENSIC, "aws:ResourceTag/incident-response": "quarantine:FB-0123456789abcdef",
+      "ec2:Add/group": "true"}),
+    ("ec2:CopySnapshot", SNAPSHOT, {}),
+    ("ec2:CreateTags", SNAPSHOT, {}),
+    ("kms:CreateGrant", FORENSIC_KEY,
+     {"kms:ViaService": "ec2.us-east-1.amazonaws.com", "kms:GrantIsForAWSResource": "true"}),
+    ("kms:GenerateDataKeyWithoutPlaintext", FORENSIC_KEY, {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}),
+    ("kms:Decrypt", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/ebs", {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}),
+    ("kms:ReEncryptFrom", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/ebs", {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}),
+]
 NEEDED = [
     ("ContainRole", "iam:ListRolePolicies", f"arn:aws:iam::{ACCOUNT}:role/app", {}),
     ("ContainRole", "lambda:GetPolicy", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:app", {}),
@@ -362,6 +378,14 @@ NEEDED = [
      {"s3:prefix": f"{INCIDENT}memory/0011223344556677.lime"}),
     # The clock's index, read by listing.
     ("ClockRole", "s3:ListBucket", BUCKET, {"s3:prefix": "clock/watch/2026-12-07T03/"}),
+    # The forensic hand-over's record.
+    ("PreserveRole", "s3:PutObject", f"{BUCKET}/{INCIDENT}forensic/snap-0123456789abcdef0.json", {}),
+    ("PreserveRole", "s3:PutObject", f"{BUCKET}/{INCIDENT}snapshots/snap-0123456789abcdef0.json", {}),
+    ("PreserveRole", "s3:ListBucket", BUCKET, {"s3:prefix": f"{INCIDENT}forensic/snap-0123456789abcdef0.json"}),
+] + [
+    (role, action, resource, context)
+    for role in ("PreserveRole", "MemberPreserveRole")
+    for action, resource, context in FORENSIC_CALLS
 ] + [
     # Every stage reads the source event as first written, and lists a claim to learn its age.
     call
@@ -375,8 +399,9 @@ NEEDED = [
 
 
 def conditions_hold(statement, context):
-    """Whether every condition of `statement` holds for the request's `context` (StringLike and
-    StringEquals on the keys given; any other operator or key is taken not to hold)."""
+    """Whether every condition of `statement` holds for the request's `context` (StringLike,
+    StringEquals, Bool and Null on the keys given (for Null, the context gives "true" for a key the
+    request lacks); any other operator or key is taken not to hold)."""
     for operator, keys in statement.get("Condition", {}).items():
         for key, wanted in keys.items():
             value = context.get(key)
@@ -388,7 +413,11 @@ def conditions_hold(statement, context):
                 return False
             if operator == "StringEquals" and value not in as_list(wanted):
                 return False
-            if operator not in ("StringLike", "StringEquals"):
+            if operator == "Bool" and value != str(wanted).lower():
+                return False
+            if operator == "Null" and value != str(wanted).lower():
+                return False
+            if operator not in ("StringLike", "StringEquals", "Bool", "Null"):
                 return False
     return True
 
@@ -420,6 +449,8 @@ def main(paths):
     # Parameters whose value must be an ARN: a representative one.
     home = Template(paths[0], {
         "TrailLogKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "ForensicAccountId": FORENSIC,
+        "ForensicKmsKeyArn": FORENSIC_KEY,
     })
     # The member template is given the home stack's outputs, as a deployer would give them.
     home_roles = {name: arn for name, arn, _ in home.roles()}
@@ -429,6 +460,8 @@ def main(paths):
         # The stack's FirebreakRoleArns output: its functions' roles, not the quarantine role.
         "FirebreakRoleArns": ",".join(a for n, a in home_roles.items() if n != "QuarantineRole"),
         "IntakeBusArn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/firebreak-intake",
+        "ForensicAccountId": FORENSIC,
+        "ForensicKmsKeyArn": FORENSIC_KEY,
     }
     templates = [home] + [Template(p, given) for p in paths[1:]]
     failures = 0

@@ -13,6 +13,7 @@ mod doctor;
 mod exactly_once;
 mod faults;
 mod faults_proxy;
+mod forensic;
 mod forwarding;
 mod hunt;
 mod lambda;

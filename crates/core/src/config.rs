@@ -217,6 +217,13 @@ pub struct Evidence {
     pub memory_tool_sha256: String,
     /// The bound on one instance's memory capture and upload, in seconds (30–480).
     pub memory_seconds: u32,
+    /// The account (12 digits) every completed snapshot of an incident is shared with, for
+    /// investigation away from the account under attack. Empty: snapshots stay unshared.
+    pub forensic_account: String,
+    /// The KMS key (ARN) encrypted snapshots are first copied under, so the forensic account
+    /// can use them (a snapshot under the default `aws/ebs` key cannot be shared); its key
+    /// policy must let the forensic account use it. Empty: encrypted snapshots are not shared.
+    pub forensic_kms_key: String,
 }
 
 /// Where the memory capture tool of SHA-256 `sha256` is kept in the evidence bucket (written
@@ -306,6 +313,8 @@ impl Default for Evidence {
             lock_mode: LockMode::Compliance,
             memory_tool_sha256: String::new(),
             memory_seconds: 300,
+            forensic_account: String::new(),
+            forensic_kms_key: String::new(),
         }
     }
 }
@@ -411,6 +420,24 @@ impl Config {
                 message: format!(
                     "{} s is outside 30-480 s (contain waits for it, and runs at most 720 s)",
                     self.evidence.memory_seconds
+                ),
+            });
+        }
+        let forensic = &self.evidence.forensic_account;
+        if !forensic.is_empty()
+            && (forensic.len() != 12 || !forensic.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "evidence.forensic_account".into(),
+                message: format!("{forensic:?} is not a 12-digit account id"),
+            });
+        }
+        let key = &self.evidence.forensic_kms_key;
+        if !key.is_empty() && kms_key_region(key).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "evidence.forensic_kms_key".into(),
+                message: format!(
+                    "{key:?} is not a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)"
                 ),
             });
         }
@@ -571,6 +598,32 @@ impl Config {
     pub fn is_invite_only_pool(&self, pool_id: &str) -> bool {
         self.cognito.invite_only_pools.iter().any(|p| p == pool_id)
     }
+}
+
+/// The region of a KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`), or `None`
+/// when `arn` is not one.
+pub fn kms_key_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", region, account, key]
+            if !partition.is_empty()
+                && region_name_ok(region)
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && key.strip_prefix("key/").is_some_and(|k| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                }) =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
+fn region_name_ok(r: &str) -> bool {
+    (1..=32).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use firebreak_aws::store::evidence::{Once, StepClaim, Then};
 use firebreak_aws::store::format::{PageClaim, StageClaim};
 use firebreak_aws::store::log;
 use firebreak_aws::{Collector, EvidenceStore};
+use firebreak_core::lifecycle::forensic;
 use firebreak_core::render::page;
 use firebreak_core::{
     ActionOutcome, Decision, DetailType, Entry, Event, Incident, IncidentId, IncidentNotice, Mode,
@@ -80,6 +81,9 @@ pub async fn triage(
             "recorded": recorded,
         }));
     }
+    if let Some(notification) = forensic::parse(raw) {
+        return Box::pin(snapshot_notification(ctx, notification)).await;
+    }
     let event = Event::parse(raw).map_err(|e| FunctionError::BadInput(e.to_string()))?;
     let incident = match ctx
         .triage
@@ -102,6 +106,28 @@ pub async fn triage(
             Err(e)
         }
     }
+}
+
+/// Triage's part of the forensic hand-over: a completed snapshot becomes `Snapshot Completed`
+/// on Firebreak's bus for the preserve function, when a forensic account is configured.
+async fn snapshot_notification(
+    ctx: &Context,
+    notification: Result<forensic::Notification, String>,
+) -> Result<Value, FunctionError> {
+    let completed = match notification.map_err(FunctionError::BadInput)? {
+        forensic::Notification::Other(reason) => {
+            return Ok(json!({ "decision": "ignored", "reason": reason }));
+        }
+        forensic::Notification::Completed(c) => c,
+    };
+    if ctx.settings.config.evidence.forensic_account.is_empty() {
+        return Ok(json!({ "decision": "ignored", "reason": "no forensic account is configured" }));
+    }
+    ctx.bus
+        .put(DetailType::SnapshotCompleted, &completed, &[])
+        .await
+        .map_err(|e| FunctionError::aws("putting the completed snapshot on the bus", e))?;
+    Ok(json!({ "decision": "snapshot completed", "snapshot_id": completed.snapshot_id }))
 }
 
 /// Where recording an incident ended, when AWS did not fail.
@@ -273,7 +299,88 @@ pub async fn preserve(
     raw: &str,
     collector: Collector,
 ) -> Result<Value, FunctionError> {
+    if parse_bus(raw).is_ok_and(|e| e.detail_type == DetailType::SnapshotCompleted.as_str()) {
+        return Box::pin(hand_over_snapshot(ctx, raw, collector)).await;
+    }
     opened_stage(ctx, raw, Stage::Preserve, collector).await
+}
+
+/// The preserve function's part of the forensic hand-over: the snapshot `Snapshot Completed`
+/// names is read where it is; only one tagged with an incident that exists, of an instance that
+/// incident snapshots, in its account and region, is shared (or copied under the forensic key
+/// first). The bus event is a pointer: every fact is read again.
+async fn hand_over_snapshot(
+    ctx: &Context,
+    raw: &str,
+    collector: Collector,
+) -> Result<Value, FunctionError> {
+    let notice: forensic::SnapshotCompleted = bus_detail(raw, &[DetailType::SnapshotCompleted])?;
+    let snapshot_id = notice.snapshot_id.clone();
+    if !forensic::snapshot_id_ok(&snapshot_id) {
+        return Err(FunctionError::BadInput(format!(
+            "{snapshot_id:?} is not a snapshot id"
+        )));
+    }
+    let skipped = |reason: String| {
+        Ok(json!({ "snapshot_id": snapshot_id, "outcome": "skipped", "reason": reason }))
+    };
+    if ctx.settings.config.evidence.forensic_account.is_empty() {
+        return skipped("no forensic account is configured".into());
+    }
+    // Preservation never runs dry (as snapshots themselves).
+    let responder = ctx.responder(collector, false);
+    let (clients, snapshot) = Box::pin(firebreak_aws::run::forensic::read(&responder, &notice))
+        .await
+        .map_err(|e| FunctionError::aws("reading the snapshot", e))?;
+    let Some(snapshot) = snapshot else {
+        return skipped(format!(
+            "{snapshot_id} is no snapshot of {}",
+            notice.account
+        ));
+    };
+    let Some(id) = snapshot.incident() else {
+        return skipped(format!("{snapshot_id} is tagged with no incident"));
+    };
+    // The tag names the incident; only Firebreak's mark under it says the snapshot is its own.
+    let marked = ctx
+        .evidence()
+        .snapshot_marked(&id, &snapshot.id)
+        .await
+        .map_err(|e| FunctionError::aws("reading the snapshot's mark", e))?;
+    if !marked {
+        return skipped(format!(
+            "{snapshot_id} is no snapshot Firebreak took for {id}"
+        ));
+    }
+    let event_key = opened_by(ctx, &id).await?;
+    let (incident, _) = Box::pin(load(ctx, &id, &event_key, None)).await?;
+    let snapshotted = incident
+        .plan
+        .iter()
+        .filter_map(|p| match &p.action {
+            firebreak_core::Action::SnapshotVolumes { instance_id } => Some(instance_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let facts = forensic::IncidentFacts {
+        marked,
+        account: &incident.account,
+        region: &incident.region,
+        snapshotted,
+    };
+    let outcome = Box::pin(firebreak_aws::run::forensic::hand_over(
+        &responder,
+        &clients,
+        &notice,
+        &snapshot,
+        &id,
+        &facts,
+        Utc::now(),
+    ))
+    .await
+    .map_err(|e| FunctionError::aws("handing the snapshot to the forensic account", e))?;
+    tracing::info!(incident_id = %id, snapshot_id, outcome = ?outcome, "forensic hand-over");
+    Ok(json!({ "incident_id": id, "snapshot_id": snapshot_id, "result": outcome }))
 }
 
 /// Runs `stage` for the incident an `Incident Opened` event names.
@@ -473,10 +580,11 @@ pub async fn page(ctx: &Context, raw: &str, collector: Collector) -> Result<Valu
                 PageKind::Updated,
             )
         }
-        DetailType::ContainmentRetry => {
-            return Err(FunctionError::BadInput(
-                "a containment retry is for the contain function, not the page function".into(),
-            ));
+        DetailType::ContainmentRetry | DetailType::SnapshotCompleted => {
+            return Err(FunctionError::BadInput(format!(
+                "{:?} is for another function, not the page function",
+                detail_type.as_str()
+            )));
         }
     };
     let (incident, _) = load(ctx, &incident_id, &event_key, event_sha256.as_deref()).await?;

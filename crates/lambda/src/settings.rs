@@ -55,6 +55,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "FIREBREAK_MEMORY_SECONDS",
         "bound on one instance's memory capture and upload (30-480, default 300)",
     ),
+    (
+        "FIREBREAK_FORENSIC_ACCOUNT",
+        "account every completed incident snapshot is shared with (empty: none)",
+    ),
+    (
+        "FIREBREAK_FORENSIC_KMS_KEY",
+        "KMS key ARN encrypted snapshots are copied under before sharing (empty: not shared)",
+    ),
     ("FIREBREAK_TICKET_TOPIC_ARN", "SNS topic for S2 tickets"),
     (
         "FIREBREAK_CONTAINMENT_MODE",
@@ -231,6 +239,12 @@ impl Settings {
                 name: "FIREBREAK_MEMORY_SECONDS",
                 message: format!("{seconds:?} is not a number of seconds"),
             })?;
+        }
+        if let Some(account) = get("FIREBREAK_FORENSIC_ACCOUNT") {
+            config.evidence.forensic_account = account;
+        }
+        if let Some(key) = get("FIREBREAK_FORENSIC_KMS_KEY") {
+            config.evidence.forensic_kms_key = key;
         }
         config.obligations.handles_amazon_data = flag("FIREBREAK_HANDLES_AMAZON_DATA")?;
         config.obligations.gdpr_applies = flag("FIREBREAK_GDPR_APPLIES")?;

@@ -229,6 +229,31 @@ impl Responder {
         })
     }
 
+    /// Clients preserving in `account` and `region` (through the member preserve role when the
+    /// account is not ours), before any incident is known: the forensic hand-over of a snapshot
+    /// reads the snapshot to learn its incident. `session` names the session in CloudTrail.
+    pub async fn preserve_clients_in(
+        &self,
+        account: &str,
+        region: &str,
+        session: &str,
+    ) -> Result<Clients, AwsError> {
+        let clients = if account == self.home_account {
+            self.home.clone()
+        } else {
+            let partition = firebreak_core::triage::partition_of(region);
+            member_clients(
+                &self.home,
+                partition,
+                account,
+                &self.config.accounts.member_preserve_role,
+                session,
+            )
+            .await?
+        };
+        Ok(clients.in_region(region))
+    }
+
     /// Clients containing where the incident happened: its account (through the member
     /// containment role when it is not ours) and its region.
     pub(crate) async fn target_clients(&self, incident: &Incident) -> Result<Clients, AwsError> {
@@ -676,7 +701,14 @@ impl Responder {
                 }
                 Action::SnapshotVolumes { instance_id } => {
                     let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
-                    let (detail, _) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
+                    let (detail, created) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
+                    // Marked under the incident's evidence: the forensic hand-over trusts the
+                    // mark, never the snapshot's tags (anyone may tag a snapshot). Boxed: this
+                    // match's future is deep enough already.
+                    for snapshot in &created {
+                        let about = json!({ "instance_id": instance_id });
+                        Box::pin(self.evidence.mark_snapshot(&incident.id, snapshot, about, now)).await?;
+                    }
                     done(detail)
                 }
                 Action::IsolateInstance { instance_id } => {

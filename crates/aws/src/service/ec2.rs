@@ -586,3 +586,129 @@ pub async fn restore_profile(
         ))),
     }
 }
+
+/// One snapshot of this account, as the forensic hand-over judges it; `None` when there is no
+/// such snapshot of this account.
+pub async fn snapshot_facts(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot_id: &str,
+) -> Result<Option<firebreak_core::lifecycle::forensic::SnapshotFacts>, AwsError> {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .snapshot_ids(snapshot_id)
+        .send()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            let e = AwsError::from_sdk(e);
+            return if e.code == "InvalidSnapshot.NotFound" {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+    };
+    Ok(out
+        .snapshots()
+        .iter()
+        .find(|s| s.snapshot_id() == Some(snapshot_id))
+        .map(|s| firebreak_core::lifecycle::forensic::SnapshotFacts {
+            id: snapshot_id.to_string(),
+            state: s
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            encrypted: s.encrypted().unwrap_or(false),
+            kms_key_id: s.kms_key_id().map(str::to_string),
+            tags: s
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+        }))
+}
+
+/// Lets `account` create volumes from `snapshot_id` (adding it; every other permission stays).
+pub async fn share_snapshot(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot_id: &str,
+    account: &str,
+) -> Result<(), AwsError> {
+    ec2.modify_snapshot_attribute()
+        .snapshot_id(snapshot_id)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(aws_sdk_ec2::types::OperationType::Add)
+        .user_ids(account)
+        .send()
+        .await
+        .aws()?;
+    Ok(())
+}
+
+/// Copies `snapshot` (in `region`) encrypted under `kms_key`, with the snapshot's quarantine and
+/// instance tags and the one naming what it is a copy of; the copy's id.
+pub async fn copy_snapshot(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot: &firebreak_core::lifecycle::forensic::SnapshotFacts,
+    region: &str,
+    kms_key: &str,
+) -> Result<String, AwsError> {
+    use firebreak_core::lifecycle::forensic::{COPY_OF_TAG, INSTANCE_TAG};
+    let mut tags = TagSpecification::builder()
+        .resource_type(ResourceType::Snapshot)
+        .tags(Tag::builder().key(COPY_OF_TAG).value(&snapshot.id).build());
+    for key in [QUARANTINE_TAG, INSTANCE_TAG] {
+        if let Some(value) = snapshot.tag(key) {
+            tags = tags.tags(Tag::builder().key(key).value(value).build());
+        }
+    }
+    let out = ec2
+        .copy_snapshot()
+        .source_snapshot_id(&snapshot.id)
+        .source_region(region)
+        .encrypted(true)
+        .kms_key_id(kms_key)
+        .description(format!("Firebreak forensic copy of {}", snapshot.id))
+        .tag_specifications(tags.build())
+        .send()
+        .await
+        .aws()?;
+    out.snapshot_id()
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::new("InvalidResponse", "CopySnapshot returned no snapshot id"))
+}
+
+/// The snapshots of this account tagged as copies of `snapshot_id` (by anyone: the caller
+/// trusts only those it marked).
+pub async fn copies_of(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot_id: &str,
+) -> Result<Vec<String>, AwsError> {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name(format!(
+                    "tag:{}",
+                    firebreak_core::lifecycle::forensic::COPY_OF_TAG
+                ))
+                .values(snapshot_id)
+                .build(),
+        )
+        .send()
+        .await
+        .aws()?;
+    Ok(out
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect())
+}

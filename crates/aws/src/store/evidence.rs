@@ -621,6 +621,40 @@ impl EvidenceStore {
         self.create_unowned(key, body, now).await
     }
 
+    /// Marks `snapshot` as taken (or copied) by Firebreak for incident `id`, with `about` it:
+    /// the forensic hand-over trusts this mark, never a snapshot's tags.
+    pub async fn mark_snapshot(
+        &self,
+        id: &IncidentId,
+        snapshot: &str,
+        about: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        let key = format!(
+            "{}{}",
+            Self::prefix(id),
+            firebreak_core::lifecycle::forensic::mark_name(snapshot)
+        );
+        let body = serde_json::json!({ "snapshot_id": snapshot, "incident_id": id, "about": about, "at": now });
+        self.put_if_new(
+            &key,
+            serde_json::to_vec_pretty(&body).unwrap_or_default(),
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether Firebreak marked `snapshot` for incident `id`.
+    pub async fn snapshot_marked(&self, id: &IncidentId, snapshot: &str) -> Result<bool, AwsError> {
+        self.exists(&format!(
+            "{}{}",
+            Self::prefix(id),
+            firebreak_core::lifecycle::forensic::mark_name(snapshot)
+        ))
+        .await
+    }
+
     /// Every key under `prefix` after `start_after`, in key order.
     pub async fn keys_after(
         &self,

@@ -32,16 +32,21 @@ pub enum DetailType {
     /// contain function's rule matches it.
     #[serde(rename = "Containment Retry")]
     ContainmentRetry,
+    /// Triage saw EBS report a snapshot complete (a forensic account is configured): the
+    /// preserve function hands it over if it is an incident's. Only its rule matches it.
+    #[serde(rename = "Snapshot Completed")]
+    SnapshotCompleted,
 }
 
 impl DetailType {
     /// Every detail type.
-    pub const ALL: [DetailType; 5] = [
+    pub const ALL: [DetailType; 6] = [
         DetailType::IncidentOpened,
         DetailType::IncidentUpdated,
         DetailType::ContainmentFinished,
         DetailType::EvidencePreserved,
         DetailType::ContainmentRetry,
+        DetailType::SnapshotCompleted,
     ];
 
     /// The `detail-type` string.
@@ -52,6 +57,7 @@ impl DetailType {
             DetailType::ContainmentFinished => "Containment Finished",
             DetailType::EvidencePreserved => "Evidence Preserved",
             DetailType::ContainmentRetry => "Containment Retry",
+            DetailType::SnapshotCompleted => "Snapshot Completed",
         }
     }
 

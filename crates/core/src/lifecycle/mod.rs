@@ -4,5 +4,6 @@
 pub mod bus;
 pub mod doctor;
 pub mod drill;
+pub mod forensic;
 pub mod heartbeat;
 pub mod wiring;

@@ -117,11 +117,13 @@ impl fmt::Display for Verdict {
 /// entries), the log (`log/`), the functions' claims and markers (`opened.json`, `steps/`,
 /// `pages/`, `approvals/`, `releases/`, every `.done`), `isolation/` (the ids of the groups
 /// Firebreak created for the incident in a VPC, written once; the response that wrote one lists
-/// it in its manifest, an approved isolation has no manifest of its own to list it in), and
+/// it in its manifest, an approved isolation has no manifest of its own to list it in),
 /// `events/`, the source events the triage function locks on arrival (the preserve stage locks
-/// the same bytes again as a manifest-listed `source-event`).
+/// the same bytes again as a manifest-listed `source-event`), and the forensic hand-over's
+/// `snapshots/` marks and `forensic/` records (written as snapshots complete, after any
+/// manifest).
 pub fn must_be_manifested(name: &str) -> bool {
-    const EXEMPT_DIRS: [&str; 7] = [
+    const EXEMPT_DIRS: [&str; 9] = [
         "log/",
         "steps/",
         "pages/",
@@ -129,6 +131,8 @@ pub fn must_be_manifested(name: &str) -> bool {
         "releases/",
         "isolation/",
         "events/",
+        "snapshots/",
+        "forensic/",
     ];
     let manifest = name.starts_with("manifest") && name.ends_with(".json") && !name.contains('/');
     !(manifest
