@@ -620,7 +620,8 @@ pub fn kms_key_region(arn: &str) -> Option<&str> {
     }
 }
 
-fn region_name_ok(r: &str) -> bool {
+/// Whether `r` has the shape of a region name (lower-case letters, digits, dashes; 1–32).
+pub(crate) fn region_name_ok(r: &str) -> bool {
     (1..=32).contains(&r.len())
         && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

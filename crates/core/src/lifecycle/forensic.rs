@@ -108,7 +108,7 @@ fn judge(e: &Envelope) -> Result<Notification, String> {
         return Err(format!("account {account:?} is not a 12-digit account id"));
     }
     let region = e.region.unwrap_or_default();
-    if !region_ok(region) {
+    if !crate::config::region_name_ok(region) {
         return Err(format!("region {region:?} is not a region name"));
     }
     // `arn:aws:ec2::<region>:snapshot/snap-…` (EBS's own form) or a bare id.
@@ -123,12 +123,6 @@ fn judge(e: &Envelope) -> Result<Notification, String> {
         snapshot_id: id.to_string(),
         copy,
     }))
-}
-
-fn region_ok(r: &str) -> bool {
-    (1..=32).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Whether `id` is an EBS snapshot id (`snap-` and 8 or 17 hex digits).

@@ -49,12 +49,6 @@ struct Envelope<'a> {
     resources: Vec<String>,
 }
 
-fn region_ok(r: &str) -> bool {
-    (1..=32).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// The heartbeat `raw` is: `None` when it is no Scheduled Event of `aws.events`; an error when it
 /// is one but not a forwarder's heartbeat of the account and region it came from.
 pub fn parse(raw: &str) -> Option<Result<Heartbeat, String>> {
@@ -81,7 +75,7 @@ fn judge(e: &Envelope) -> Result<Heartbeat, String> {
         return Err(format!("{rule:?} is not a forwarder's heartbeat rule"));
     }
     crate::action::names::account_id(account).map_err(|e| e.to_string())?;
-    if !region_ok(region) {
+    if !crate::config::region_name_ok(region) {
         return Err(format!("{region:?} is not a region"));
     }
     if e.account != Some(*account) || e.region != Some(*region) {
