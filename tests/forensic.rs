@@ -112,23 +112,60 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-#[test]
-fn an_incidents_snapshots_reach_the_forensic_account_and_nothing_else_does() {
-    // An instance's preservation through the preserve handler reads EC2's deep responses: an
-    // unoptimised build needs more than a test thread's 2 MiB of stack for it (a Lambda
-    // function runs its handler on the main thread, optimised).
+/// Runs `test` on a thread of its own with room for it: an instance's preservation reads EC2's
+/// deep responses, and an unoptimised build needs more than a test thread's 2 MiB of stack for
+/// it (a Lambda function runs its handler on the main thread, optimised).
+fn with_stack<F: Future<Output = ()> + 'static>(test: fn() -> F) {
     std::thread::Builder::new()
         .stack_size(16 << 20)
-        .spawn(|| {
+        .spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime")
-                .block_on(hand_over())
+                .block_on(test())
         })
         .expect("thread")
         .join()
         .expect("the test");
+}
+
+#[test]
+fn an_incidents_snapshots_reach_the_forensic_account_and_nothing_else_does() {
+    with_stack(hand_over);
+}
+
+/// With no forensic account, preservation marks nothing for a hand-over that will never come.
+#[test]
+fn without_a_forensic_account_no_snapshot_is_marked() {
+    with_stack(|| async {
+        let w = World::new().await;
+        let server = seed::server(&w.sdk, "unshared").await;
+        let mut finding = event("gd-ec2-bitcoin-tool-dns.json");
+        finding["detail"]["accountId"] = HOME_ACCOUNT.into();
+        finding["detail"]["region"] = REGION.into();
+        let details = &mut finding["detail"]["resource"]["instanceDetails"];
+        details["instanceId"] = server.instance_id.clone().into();
+        details["iamInstanceProfile"]["arn"] = server.profile_arn.clone().into();
+        without_auto_scaling_group(&mut finding);
+        let (incident, response) = w.incident(w.config(), false, &finding).await;
+        assert!(
+            response
+                .outcomes
+                .iter()
+                .any(|o| o.kind == "snapshot_volumes"
+                    && matches!(o.status, firebreak_core::Status::Done { .. })),
+            "{:?}",
+            response.outcomes
+        );
+        let marks: Vec<String> = w
+            .evidence_keys()
+            .await
+            .into_iter()
+            .filter(|k| k.starts_with(&format!("incidents/{}/snapshots/", incident.id)))
+            .collect();
+        assert!(marks.is_empty(), "{marks:?}");
+    });
 }
 
 async fn hand_over() {
@@ -385,6 +422,11 @@ async fn hand_over() {
         4,
         "three originals and the copy: {records:?}"
     );
+    let marks = keys
+        .iter()
+        .filter(|k| k.starts_with(&format!("incidents/{id}/snapshots/")))
+        .count();
+    assert_eq!(marks, 4, "Firebreak marked the three it took and its copy");
     let record = w
         .read_json(&format!(
             "incidents/{id}/forensic/{encrypted_snapshot}.json"

@@ -702,12 +702,14 @@ impl Responder {
                 Action::SnapshotVolumes { instance_id } => {
                     let instance = cached_instance(&c.ec2, &mut run.instances, instance_id).await?;
                     let (detail, created) = ec2::snapshot_volumes(&c.ec2, &instance, incident.id.as_str()).await?;
-                    // Marked under the incident's evidence: the forensic hand-over trusts the
-                    // mark, never the snapshot's tags (anyone may tag a snapshot). Boxed: this
-                    // match's future is deep enough already.
-                    for snapshot in &created {
-                        let about = json!({ "instance_id": instance_id });
-                        Box::pin(self.evidence.mark_snapshot(&incident.id, snapshot, about, now)).await?;
+                    // Marked under the incident's evidence when a forensic account will get
+                    // them: the hand-over trusts the mark, never the snapshot's tags (anyone may
+                    // tag a snapshot). Boxed: this match's future is deep enough already.
+                    if !self.config.evidence.forensic_account.is_empty() {
+                        for snapshot in &created {
+                            let about = json!({ "instance_id": instance_id });
+                            Box::pin(self.evidence.mark_snapshot(&incident.id, snapshot, about, now)).await?;
+                        }
                     }
                     done(detail)
                 }
