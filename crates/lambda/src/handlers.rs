@@ -316,11 +316,7 @@ async fn hand_over_snapshot(
 ) -> Result<Value, FunctionError> {
     let notice: forensic::SnapshotCompleted = bus_detail(raw, &[DetailType::SnapshotCompleted])?;
     let snapshot_id = notice.snapshot_id.clone();
-    if !forensic::snapshot_id_ok(&snapshot_id) {
-        return Err(FunctionError::BadInput(format!(
-            "{snapshot_id:?} is not a snapshot id"
-        )));
-    }
+    forensic::snapshot_id(&snapshot_id).map_err(|e| FunctionError::BadInput(e.to_string()))?;
     let skipped = |reason: String| {
         Ok(json!({ "snapshot_id": snapshot_id, "outcome": "skipped", "reason": reason }))
     };

@@ -109,13 +109,14 @@ pub async fn hand_over(
         Step::Copy { kms_key } => {
             // A copy an earlier delivery made and marked (then failed to record) is not made
             // again; a snapshot anyone else tagged as a copy is never taken for one.
-            let mut copy = None;
-            for candidate in ec2::copies_of(&clients.ec2, &snapshot.id).await? {
-                if evidence.snapshot_marked(id, &candidate).await? {
-                    copy = Some(candidate);
-                    break;
-                }
-            }
+            // The marks are listed once, however many snapshots anyone tagged as copies.
+            let candidates = ec2::copies_of(&clients.ec2, &snapshot.id).await?;
+            let copy = if candidates.is_empty() {
+                None
+            } else {
+                let marked = evidence.marked_snapshots(id).await?;
+                candidates.into_iter().find(|c| marked.contains(c))
+            };
             let copy = match copy {
                 Some(copy) => copy,
                 None => {

@@ -630,14 +630,9 @@ impl EvidenceStore {
         about: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), AwsError> {
-        let key = format!(
-            "{}{}",
-            Self::prefix(id),
-            firebreak_core::lifecycle::forensic::mark_name(snapshot)
-        );
         let body = serde_json::json!({ "snapshot_id": snapshot, "incident_id": id, "about": about, "at": now });
         self.put_if_new(
-            &key,
+            &Self::mark_key(id, snapshot),
             serde_json::to_vec_pretty(&body).unwrap_or_default(),
             now,
         )
@@ -647,12 +642,28 @@ impl EvidenceStore {
 
     /// Whether Firebreak marked `snapshot` for incident `id`.
     pub async fn snapshot_marked(&self, id: &IncidentId, snapshot: &str) -> Result<bool, AwsError> {
-        self.exists(&format!(
+        self.exists(&Self::mark_key(id, snapshot)).await
+    }
+
+    /// The snapshots Firebreak marked for incident `id`, in one listing.
+    pub async fn marked_snapshots(&self, id: &IncidentId) -> Result<Vec<String>, AwsError> {
+        let folder = firebreak_core::lifecycle::forensic::MARKS;
+        let prefix = format!("{}{folder}", Self::prefix(id));
+        Ok(self
+            .list_under(id, folder)
+            .await?
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix(".json"))
+            .map(str::to_string)
+            .collect())
+    }
+
+    fn mark_key(id: &IncidentId, snapshot: &str) -> String {
+        format!(
             "{}{}",
             Self::prefix(id),
             firebreak_core::lifecycle::forensic::mark_name(snapshot)
-        ))
-        .await
+        )
     }
 
     /// Every key under `prefix` after `start_after`, in key order.

@@ -18,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::action::names::{self, BadName};
 use crate::action::plan::QUARANTINE_TAG;
 use crate::record::incident::IncidentId;
 
@@ -104,9 +105,7 @@ fn judge(e: &Envelope) -> Result<Notification, String> {
         )));
     }
     let account = e.account.unwrap_or_default();
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("account {account:?} is not a 12-digit account id"));
-    }
+    names::account_id(account).map_err(|e| e.to_string())?;
     let region = e.region.unwrap_or_default();
     if !crate::config::region_name_ok(region) {
         return Err(format!("region {region:?} is not a region name"));
@@ -114,9 +113,7 @@ fn judge(e: &Envelope) -> Result<Notification, String> {
     // `arn:aws:ec2::<region>:snapshot/snap-…` (EBS's own form) or a bare id.
     let arn = detail.snapshot_id.as_deref().unwrap_or_default();
     let id = arn.rsplit_once("snapshot/").map_or(arn, |(_, id)| id);
-    if !snapshot_id_ok(id) {
-        return Err(format!("{arn:?} names no snapshot"));
-    }
+    snapshot_id(id).map_err(|e| format!("{arn:?} names no snapshot: {e}"))?;
     Ok(Notification::Completed(SnapshotCompleted {
         account: account.to_string(),
         region: region.to_string(),
@@ -125,11 +122,9 @@ fn judge(e: &Envelope) -> Result<Notification, String> {
     }))
 }
 
-/// Whether `id` is an EBS snapshot id (`snap-` and 8 or 17 hex digits).
-pub fn snapshot_id_ok(id: &str) -> bool {
-    id.strip_prefix("snap-").is_some_and(|h| {
-        (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+/// An EBS snapshot id (`snap-` and 8 or 17 hex digits).
+pub fn snapshot_id(id: &str) -> Result<(), BadName> {
+    names::ec2_id("EBS snapshot id", "snap", id)
 }
 
 /// The incident a snapshot's quarantine tag names (`quarantine:<incident>`).
@@ -285,9 +280,12 @@ pub fn record_name(snapshot: &str) -> String {
     format!("forensic/{snapshot}.json")
 }
 
+/// The folder, under an incident's prefix, of Firebreak's marks on the snapshots it took.
+pub const MARKS: &str = "snapshots/";
+
 /// Where Firebreak marks a snapshot it took (or copied) for an incident, under its prefix.
 pub fn mark_name(snapshot: &str) -> String {
-    format!("snapshots/{snapshot}.json")
+    format!("{MARKS}{snapshot}.json")
 }
 
 #[cfg(test)]
